@@ -1,0 +1,40 @@
+# The two commands a new user needs are `make run` and `make test`; everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test check lint typecheck bench chromium clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+## Start Headwater on the embedded defaults: SQLite and blobs in ./var, scheduler and worker inside.
+run: $(INSTALLED)
+	$(BIN)/headwater serve
+
+## Every test, including the browser tests (Chromium comes from Debian's packages).
+test: $(INSTALLED) chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+chromium:
+	@scripts/ensure-chromium $(CHROMIUM)
+
+## Lint and type check.
+check: lint typecheck
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+## The benchmarks of docs/performance.md.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

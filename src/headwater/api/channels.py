@@ -1,0 +1,146 @@
+"""REST for channels, their packages and files, and uploads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, UploadFile
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.pagination import Page, PagingDep
+from headwater.services import channels as channel_service
+from headwater.services import packages as package_service
+from headwater.services import uploads
+from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
+
+router = APIRouter(prefix="/api/channels", tags=["channels"])
+
+
+class ChannelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    privacy: str = "public"
+    filters: dict[str, Any] | None = None
+
+
+class ChannelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    privacy: str | None = None
+    filters: dict[str, Any] | None = None
+
+
+def _channel_out(resources: ResourcesDep, name: str) -> ChannelOut:
+    with resources.db.reading() as session:
+        channel = channel_service.get_channel(session, name)
+        stats = channel_service.channel_stats(session, [channel.id])[channel.id]
+        return ChannelOut.of(channel, stats)
+
+
+@router.get("")
+def list_channels(resources: ResourcesDep, page: PagingDep) -> Page[ChannelOut]:
+    with resources.db.reading() as session:
+        channels, total = channel_service.list_channels(session, offset=page.offset, limit=page.limit)
+        stats = channel_service.channel_stats(session, [channel.id for channel in channels])
+        items = [ChannelOut.of(channel, stats[channel.id]) for channel in channels]
+    return Page(items=items, total_count=total)
+
+
+@router.post("", status_code=201)
+def create_channel(body: ChannelCreate, resources: ResourcesDep, identity: SignedIn) -> ChannelOut:
+    with resources.db.writing() as session:
+        channel_service.create_channel(
+            session,
+            body.name,
+            owner=identity.username,
+            description=body.description,
+            privacy=body.privacy,
+            filters=body.filters,
+        )
+    return _channel_out(resources, body.name)
+
+
+@router.get("/{channel}")
+def show_channel(channel: str, resources: ResourcesDep) -> ChannelOut:
+    return _channel_out(resources, channel)
+
+
+@router.api_route("/{channel}", methods=["PUT", "PATCH"])
+def update_channel(
+    channel: str, body: ChannelUpdate, resources: ResourcesDep, identity: SignedIn
+) -> ChannelOut:
+    """Edit a channel. Only the fields sent change; `filters` merge key by key (null removes)."""
+    with resources.db.writing() as session:
+        channel_service.update_channel(session, channel, body.model_dump(exclude_unset=True))
+    return _channel_out(resources, channel)
+
+
+@router.delete("/{channel}", status_code=204)
+def delete_channel(channel: str, resources: ResourcesDep, identity: SignedIn) -> Response:
+    with resources.db.writing() as session:
+        channel_service.delete_channel(session, resources.store, channel)
+    return Response(status_code=204)
+
+
+@router.get("/{channel}/packages")
+def list_packages(
+    channel: str, resources: ResourcesDep, page: PagingDep, search: str | None = None
+) -> Page[PackageOut]:
+    with resources.db.reading() as session:
+        summaries, total = package_service.list_packages(
+            session, channel, offset=page.offset, limit=page.limit, search=search
+        )
+    items = [
+        PackageOut(name=s.name, latest_version=s.latest_version, file_count=s.file_count, subdirs=s.subdirs)
+        for s in summaries
+    ]
+    return Page(items=items, total_count=total)
+
+
+@router.get("/{channel}/packages/{name}/files")
+def list_package_files(channel: str, name: str, resources: ResourcesDep) -> Page[FileOut]:
+    with resources.db.reading() as session:
+        files = package_service.get_package_files(session, channel, name)
+        items = [FileOut.of(channel, file) for file in files]
+    return Page(items=items, total_count=len(items))
+
+
+@router.post("/{channel}/files", status_code=201)
+async def upload_file(
+    channel: str, file: UploadFile, resources: ResourcesDep, identity: SignedIn
+) -> FileOut:
+    """Upload a .conda or .tar.bz2 package; its metadata is read from the archive itself."""
+    filename = file.filename or ""
+    staged = await run_in_threadpool(uploads.stage_upload, resources.store, _chunks(file))
+    return await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity.username)
+
+
+def _chunks(upload: UploadFile) -> Any:
+    while chunk := upload.file.read(1 << 20):
+        yield chunk
+
+
+def _add_upload(resources: ResourcesDep, channel: str, filename: str, staged: Any, username: str) -> FileOut:
+    with staged:
+        with resources.db.writing() as session:
+            added, publication = uploads.add_conda_package(
+                session, resources.store, channel, filename, staged, uploaded_by=username
+            )
+            out = FileOut.of(channel, added)
+        publication.collect_garbage(resources.store)
+    return out
+
+
+@router.delete("/{channel}/files/{subdir}/{filename}", status_code=204)
+def delete_file(
+    channel: str, subdir: str, filename: str, resources: ResourcesDep, identity: SignedIn
+) -> Response:
+    with resources.db.writing() as session:
+        publication = package_service.delete_file(session, resources.store, channel, subdir, filename)
+    publication.collect_garbage(resources.store)
+    return Response(status_code=204)

@@ -1,0 +1,145 @@
+"""REST for mirrors: per channel, all of them, Run now and Stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict
+
+from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.pagination import Page, PagingDep
+from headwater.schemas.mirrors import MirrorOut, MirrorSaved
+from headwater.schemas.runs import RunOut
+from headwater.models import RunTrigger
+from headwater.models.mirror import DEFAULT_CRON
+from headwater.services import mirrors as mirror_service
+from headwater.services import runs as run_service
+
+router = APIRouter(tags=["mirrors"])
+
+
+class MirrorCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mirror_name: str
+    mirror_type: str = "conda"
+    source_root: str
+    mirror_mode: str = "passive"
+    cron: str = DEFAULT_CRON
+    run_now: bool = False
+    proxy: str | None = None
+    filters: dict[str, Any] | None = None
+
+
+class MirrorUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mirror_name: str | None = None
+    mirror_type: str | None = None
+    source_root: str | None = None
+    mirror_mode: str | None = None
+    cron: str | None = None
+    run_now: bool | None = None
+    proxy: str | None = None
+    filters: dict[str, Any] | None = None
+
+
+def _mirror_out(resources: ResourcesDep, channel: str, mirror_id: int) -> MirrorOut:
+    with resources.db.reading() as session:
+        mirror = mirror_service.get_mirror(session, channel, mirror_id)
+        latest = run_service.latest_runs(session, [mirror.id]).get(mirror.id)
+        return MirrorOut.of(mirror, channel, latest)
+
+
+def _saved(resources: ResourcesDep, channel: str, change: mirror_service.MirrorChange) -> MirrorSaved:
+    out = _mirror_out(resources, channel, change.mirror.id)
+    run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
+    return MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)
+
+
+@router.get("/api/channels/{channel}/mirrors")
+def list_mirrors(channel: str, resources: ResourcesDep, identity: SignedIn) -> Page[MirrorOut]:
+    with resources.db.reading() as session:
+        mirrors = mirror_service.list_channel_mirrors(session, channel)
+        latest = run_service.latest_runs(session, [mirror.id for mirror in mirrors])
+        items = [MirrorOut.of(mirror, channel, latest.get(mirror.id)) for mirror in mirrors]
+    return Page(items=items, total_count=len(items))
+
+
+@router.post("/api/channels/{channel}/mirrors", status_code=201)
+def create_mirror(
+    channel: str, body: MirrorCreate, resources: ResourcesDep, identity: SignedIn
+) -> MirrorSaved:
+    """Create a mirror. A cron more frequent than daily is accepted with a warning."""
+    with resources.db.writing() as session:
+        change = mirror_service.create_mirror(
+            session,
+            channel,
+            body.model_dump(),
+            allowlist=resources.settings.upstream_allowlist,
+            requested_by=identity.username,
+        )
+    return _saved(resources, channel, change)
+
+
+@router.get("/api/channels/{channel}/mirrors/{mirror_id}")
+def show_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> MirrorOut:
+    return _mirror_out(resources, channel, mirror_id)
+
+
+@router.api_route("/api/channels/{channel}/mirrors/{mirror_id}", methods=["PUT", "PATCH"])
+def update_mirror(
+    channel: str, mirror_id: int, body: MirrorUpdate, resources: ResourcesDep, identity: SignedIn
+) -> MirrorSaved:
+    """Edit a mirror: fields sent replace stored ones; `filters` merge key by key (null removes)."""
+    with resources.db.writing() as session:
+        change = mirror_service.update_mirror(
+            session,
+            channel,
+            mirror_id,
+            body.model_dump(exclude_unset=True),
+            allowlist=resources.settings.upstream_allowlist,
+            requested_by=identity.username,
+        )
+    return _saved(resources, channel, change)
+
+
+@router.delete("/api/channels/{channel}/mirrors/{mirror_id}", status_code=204)
+def delete_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> Response:
+    """Delete a mirror with its history; the files it brought leave the channel."""
+    with resources.db.writing() as session:
+        publication = mirror_service.delete_mirror(session, resources.store, channel, mirror_id)
+    publication.collect_garbage(resources.store)
+    return Response(status_code=204)
+
+
+@router.post("/api/channels/{channel}/mirrors/{mirror_id}/run", status_code=202)
+def run_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> RunOut:
+    """Run now: queue a run at once, without changing the schedule. 409 if one is under way."""
+    with resources.db.writing() as session:
+        mirror = mirror_service.get_mirror(session, channel, mirror_id)
+        run = run_service.request_run(
+            session, mirror, trigger=RunTrigger.manual, requested_by=identity.username
+        )
+        session.flush()
+        return RunOut.of(run, mirror.mirror_name)
+
+
+@router.post("/api/channels/{channel}/mirrors/{mirror_id}/stop", status_code=202)
+def stop_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> RunOut:
+    """Stop the mirror's run: a pending one fails at once, a running one at its next heartbeat."""
+    with resources.db.writing() as session:
+        mirror = mirror_service.get_mirror(session, channel, mirror_id)
+        run = run_service.stop_run(session, mirror, stopped_by=identity.username)
+        return RunOut.of(run, mirror.mirror_name)
+
+
+@router.get("/api/mirrors")
+def all_mirrors(resources: ResourcesDep, page: PagingDep, identity: SignedIn) -> Page[MirrorOut]:
+    """Every mirror of every channel with its state, step, progress, last and next run."""
+    with resources.db.reading() as session:
+        rows, total = mirror_service.list_all_mirrors(session, offset=page.offset, limit=page.limit)
+        latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
+        items = [MirrorOut.of(mirror, channel, latest.get(mirror.id)) for mirror, channel in rows]
+    return Page(items=items, total_count=total)

@@ -1,0 +1,90 @@
+"""create_app(settings): the ASGI application, its resources opened in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from headwater import __version__, api, repo, web
+from headwater.errors import HeadwaterError
+from headwater.resources import (
+    Resources,
+    bootstrap,
+    http_policy,
+    open_blob_store,
+    worker_config,
+)
+from headwater.services.passive import PassiveFetcher
+from headwater.settings import Settings
+from headwater.worker.runner import Worker
+from headwater.worker.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+class Background:
+    """The scheduler and worker that `headwater serve` runs inside its own process."""
+
+    def __init__(self, resources: Resources) -> None:
+        settings = resources.settings
+        self.services: list[Worker | Scheduler] = []
+        if settings.embedded_scheduler:
+            self.services.append(Scheduler(resources.db, settings.scheduler_interval))
+        if settings.embedded_worker:
+            self.services.append(
+                Worker(resources.db, resources.store, resources.policy, worker_config(settings))
+            )
+        self.threads = [
+            threading.Thread(target=service.run_forever, name=type(service).__name__, daemon=True)
+            for service in self.services
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for service in self.services:
+            service.shutdown()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db, generated = bootstrap(settings)
+        if generated:
+            log.warning("created administrator %r with password %s", settings.admin_user, generated)
+        store = open_blob_store(settings)
+        policy = http_policy(settings)
+        resources = Resources(settings, db, store, policy, PassiveFetcher(store, policy))
+        app.state.resources = resources
+        background = Background(resources)
+        background.start()
+        try:
+            yield
+        finally:
+            background.stop()
+            await resources.fetcher.close()
+            db.dispose()
+
+    app = FastAPI(title="Headwater", version=__version__, lifespan=lifespan)
+    api.install(app)
+    app.include_router(repo.router)
+    web.install(app)
+    app.add_exception_handler(HeadwaterError, _error_for_audience)
+    return app
+
+
+async def _error_for_audience(request: Request, error: Exception) -> Response:
+    """JSON for the API and package managers, a page for people in the browser."""
+    if request.url.path.startswith("/api/"):
+        return await api.headwater_error(request, error)
+    return web.error_page(request, error)

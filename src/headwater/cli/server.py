@@ -1,0 +1,96 @@
+"""`headwater serve`, `headwater worker` and `headwater migrate`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import typer
+import uvicorn
+
+from headwater.cli.context import console, settings
+from headwater.resources import bootstrap, http_policy, open_blob_store, worker_config
+from headwater.worker.runner import Worker
+from headwater.worker.scheduler import Scheduler
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.command()(scheduler)
+    app.command()(migrate)
+
+
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (HEADWATER_HOST, default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port to listen on (HEADWATER_PORT, default 8000)."),
+    worker: bool = typer.Option(True, help="Run one worker inside this process."),
+    scheduler: bool = typer.Option(True, help="Run the scheduler inside this process."),
+) -> None:
+    """Serve the web UI, the REST API and the repositories."""
+    from headwater.app import create_app
+
+    config = settings().model_copy(
+        update={
+            "host": host or settings().host,
+            "port": port or settings().port,
+            "embedded_worker": worker and settings().embedded_worker,
+            "embedded_scheduler": scheduler and settings().embedded_scheduler,
+        }
+    )
+    _, generated = bootstrap(config)
+    url = f"http://{config.host}:{config.port}/"
+    console.print(f"[bold]Headwater[/bold] is starting at [link={url}]{url}[/link]")
+    if generated:
+        console.print(
+            f"Sign in as [bold]{config.admin_user}[/bold] with the password "
+            f"[bold]{generated}[/bold] (shown once; change it with "
+            f"`headwater user set-password {config.admin_user}`)."
+        )
+    elif config.admin_password:
+        console.print(f"Sign in as [bold]{config.admin_user}[/bold] with HEADWATER_ADMIN_PASSWORD.")
+    else:
+        console.print(
+            f"Sign in as [bold]{config.admin_user}[/bold] with the password printed at first start "
+            f"(reset it with `headwater user set-password {config.admin_user}`)."
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
+
+
+def worker() -> None:
+    """Execute mirror runs from the queue until stopped (SIGTERM or Ctrl-C)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = settings()
+    db, _ = bootstrap(config)
+    runner = Worker(db, open_blob_store(config), http_policy(config), worker_config(config))
+    _stop_on_signals(runner.shutdown)
+    console.print(f"worker {runner.worker_id} waiting for runs")
+    runner.run_forever()
+
+
+def scheduler() -> None:
+    """Turn mirror schedules into pending runs until stopped."""
+    config = settings()
+    db, _ = bootstrap(config)
+    loop = Scheduler(db, config.scheduler_interval)
+    _stop_on_signals(loop.shutdown)
+    loop.run_forever()
+
+
+def migrate() -> None:
+    """Create or upgrade the database schema, and the first administrator."""
+    _, generated = bootstrap(settings())
+    console.print("database is up to date")
+    if generated:
+        console.print(f"created administrator {settings().admin_user} with password {generated}")
+
+
+def _stop_on_signals(stop: object) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=stop, daemon=True).start()  # type: ignore[arg-type]
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

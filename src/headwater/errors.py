@@ -1,0 +1,128 @@
+"""The exception family: every error a user can be told about, with the HTTP status it maps to."""
+
+from __future__ import annotations
+
+
+class HeadwaterError(Exception):
+    """Base of every error Headwater raises on purpose; the message is meant for the user."""
+
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- input the user sent ---------------------------------------------------------------------
+
+
+class InvalidInputError(HeadwaterError):
+    status_code = 422
+
+
+class InvalidCronError(InvalidInputError):
+    pass
+
+
+class InvalidFilterError(InvalidInputError):
+    pass
+
+
+class InvalidChannelNameError(InvalidInputError):
+    pass
+
+
+class UpstreamNotAllowedError(InvalidInputError):
+    pass
+
+
+class PackageArchiveError(InvalidInputError):
+    """An uploaded file is not a readable package archive."""
+
+
+# --- things that do not exist ----------------------------------------------------------------
+
+
+class NotFoundError(HeadwaterError):
+    status_code = 404
+
+
+class ChannelNotFoundError(NotFoundError):
+    pass
+
+
+class MirrorNotFoundError(NotFoundError):
+    pass
+
+
+class RunNotFoundError(NotFoundError):
+    pass
+
+
+class PackageFileNotFoundError(NotFoundError):
+    pass
+
+
+class IndexNotFoundError(NotFoundError):
+    pass
+
+
+# --- state that forbids the request ----------------------------------------------------------
+
+
+class ConflictError(HeadwaterError):
+    status_code = 409
+
+
+class ChannelExistsError(ConflictError):
+    pass
+
+
+class MirrorExistsError(ConflictError):
+    pass
+
+
+class MirrorBusyError(ConflictError):
+    """The mirror already has a pending or running run."""
+
+
+class RunNotActiveError(ConflictError):
+    pass
+
+
+class PackageFileExistsError(ConflictError):
+    pass
+
+
+# --- who is asking ---------------------------------------------------------------------------
+
+
+class NotAuthenticatedError(HeadwaterError):
+    status_code = 401
+
+
+class PermissionDeniedError(HeadwaterError):
+    status_code = 403
+
+
+# --- failures while talking to an upstream or storing bytes ------------------------------------
+
+
+class UpstreamError(HeadwaterError):
+    """An upstream could not be read; the run that met it fails with this message."""
+
+    status_code = 502
+
+
+class UpstreamFormatError(UpstreamError):
+    """An upstream answered, but with an index Headwater cannot read."""
+
+
+class ChecksumMismatchError(UpstreamError):
+    """Downloaded bytes do not match the digest or size the index promised."""
+
+
+class RunStoppedError(HeadwaterError):
+    """A run was asked to stop, or lost its claim; nothing it did is published."""
+
+    status_code = 409

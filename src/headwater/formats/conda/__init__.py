@@ -1,0 +1,57 @@
+"""Conda wire formats: subdirs, package filenames, repodata records, indexes and shards."""
+
+from __future__ import annotations
+
+KNOWN_SUBDIRS = frozenset(
+    {
+        "noarch",
+        "linux-32",
+        "linux-64",
+        "linux-aarch64",
+        "linux-armv6l",
+        "linux-armv7l",
+        "linux-ppc64",
+        "linux-ppc64le",
+        "linux-riscv64",
+        "linux-s390x",
+        "osx-64",
+        "osx-arm64",
+        "win-32",
+        "win-64",
+        "win-arm64",
+        "emscripten-wasm32",
+        "wasi-wasm32",
+        "zos-z",
+    }
+)
+
+PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
+
+
+def package_extension(filename: str) -> str | None:
+    """The conda package extension `filename` ends with, or None if it is no conda package."""
+    for extension in PACKAGE_EXTENSIONS:
+        if filename.endswith(extension):
+            return extension
+    return None
+
+
+def is_package_filename(filename: str) -> bool:
+    if "/" in filename or "\\" in filename or filename.startswith("."):
+        return False
+    extension = package_extension(filename)
+    return extension is not None and len(filename) > len(extension)
+
+
+def filename_stem(filename: str) -> str:
+    extension = package_extension(filename)
+    return filename[: -len(extension)] if extension else filename
+
+
+def timestamp_ms(value: float | None) -> int | None:
+    """A repodata timestamp in milliseconds; real repodata has both seconds and milliseconds."""
+    if value is None:
+        return None
+    # 1e11 seconds is the year 5138, and 1e11 milliseconds is March 1973: no real package
+    # predates that, so anything larger is milliseconds.
+    return int(value) if value > 1e11 else int(value * 1000)

@@ -1,0 +1,72 @@
+"""Building a subdir's whole index (repodata.json, its .zst, shards) in one pass over its records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+import zstandard
+
+from headwater.formats.conda.shards import Shard, render_shard, render_shard_index
+
+# Level 3 compresses conda-forge's linux-64 repodata about 8:1 in well under a second a 100 MB;
+# higher levels buy a few percent for several times the publishing time.
+ZSTD_LEVEL = 3
+
+
+@dataclass
+class BuiltIndex:
+    subdir: str
+    repodata: bytes
+    repodata_zst: bytes
+    shard_index: bytes
+    shards: dict[str, str] = field(default_factory=dict)  # package name → shard sha256
+    record_count: int = 0
+
+
+class SubdirIndexBuilder:
+    """Feed it each package name's records in turn; it hands back each shard as it is made."""
+
+    def __init__(self, subdir: str) -> None:
+        self.subdir = subdir
+        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self._tar_bz2 = bytearray()
+        self._conda = bytearray()
+        self._shards: dict[str, str] = {}
+        self._count = 0
+
+    def add_package(self, name: str, entries: list[tuple[str, bytes]]) -> Shard:
+        for filename, record in entries:
+            section = self._conda if filename.endswith(".conda") else self._tar_bz2
+            if section:
+                section += b","
+            section += orjson.dumps(filename)
+            section += b":"
+            section += record
+        self._count += len(entries)
+        shard = render_shard(name, entries, self._compressor)
+        self._shards[name] = shard.sha256
+        return shard
+
+    def finish(self) -> BuiltIndex:
+        repodata = b"".join(
+            [
+                b'{"info":',
+                orjson.dumps({"subdir": self.subdir}),
+                b',"packages":{',
+                bytes(self._tar_bz2),
+                b'},"packages.conda":{',
+                bytes(self._conda),
+                b'},"removed":[],"repodata_version":1}',
+            ]
+        )
+        self._tar_bz2 = bytearray()
+        self._conda = bytearray()
+        return BuiltIndex(
+            subdir=self.subdir,
+            repodata=repodata,
+            repodata_zst=self._compressor.compress(repodata),
+            shard_index=render_shard_index(self.subdir, self._shards, self._compressor),
+            shards=dict(self._shards),
+            record_count=self._count,
+        )

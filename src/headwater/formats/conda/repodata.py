@@ -1,0 +1,136 @@
+"""Reading upstream repodata.json into records, and rendering a channel's repodata.json."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+
+from headwater.errors import UpstreamFormatError
+from headwater.formats.conda import is_package_filename, timestamp_ms
+
+# Keys that conda adds when it re-serialises repodata, pointing back to where it came from.
+# Published records must not carry them: clients would follow them to the upstream.
+_ORIGIN_KEYS = ("url", "channel")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _RecordFields(msgspec.Struct):
+    """The fields of a repodata record Headwater reads; every other field passes through."""
+
+    name: str
+    version: str
+    build: str = ""
+    build_number: int = 0
+    subdir: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+    timestamp: int | float | None = None
+    license: str | None = None
+    license_family: str | None = None
+    depends: list[str] = []
+    url: Any = None
+    channel: Any = None
+
+
+class _Repodata(msgspec.Struct):
+    info: dict[str, Any] | None = None
+    packages: dict[str, msgspec.Raw] | None = None
+    packages_conda: dict[str, msgspec.Raw] | None = msgspec.field(
+        default=None, name="packages.conda"
+    )
+    repodata_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CondaRecord:
+    """One package file as an index lists it; `raw` is the record JSON to publish."""
+
+    filename: str
+    name: str
+    version: str
+    build: str
+    build_number: int
+    sha256: str
+    md5: str | None
+    size: int
+    timestamp: int | None  # milliseconds since the epoch
+    license: str | None
+    license_family: str | None
+    depends: tuple[str, ...]
+    raw: bytes
+
+
+@dataclass
+class ParsedRepodata:
+    subdir: str
+    records: list[CondaRecord] = field(default_factory=list)
+    base_url: str | None = None
+    skipped: list[str] = field(default_factory=list)  # one sentence per unusable record
+
+
+_record_decoder = msgspec.json.Decoder(_RecordFields)
+_repodata_decoder = msgspec.json.Decoder(_Repodata)
+
+
+def parse_repodata(body: bytes, subdir: str) -> ParsedRepodata:
+    """Parse an upstream subdir's repodata.json; records without sha256 and size are skipped."""
+    try:
+        document = _repodata_decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise UpstreamFormatError(f"repodata.json for {subdir} is not valid: {error}") from None
+    info = document.info or {}
+    base_url = info.get("base_url") if document.repodata_version == 2 else None
+    parsed = ParsedRepodata(subdir=subdir, base_url=base_url or None)
+    for section in (document.packages, document.packages_conda):
+        for filename, raw in (section or {}).items():
+            record = _parse_record(filename, raw, parsed.skipped)
+            if record is not None:
+                parsed.records.append(record)
+    return parsed
+
+
+def _parse_record(filename: str, raw: msgspec.Raw, skipped: list[str]) -> CondaRecord | None:
+    if not is_package_filename(filename):
+        skipped.append(f"{filename!r} is not a conda package filename")
+        return None
+    try:
+        fields = _record_decoder.decode(raw)
+    except msgspec.DecodeError as error:
+        skipped.append(f"{filename}: unreadable record ({error})")
+        return None
+    if fields.sha256 is None or not _SHA256.match(fields.sha256) or fields.size is None:
+        skipped.append(f"{filename}: record has no sha256 or size to verify the file against")
+        return None
+    body = bytes(raw)
+    if fields.url is not None or fields.channel is not None:
+        record = orjson.loads(body)
+        for key in _ORIGIN_KEYS:
+            record.pop(key, None)
+        body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    return CondaRecord(
+        filename=filename,
+        name=fields.name,
+        version=fields.version,
+        build=fields.build,
+        build_number=fields.build_number,
+        sha256=fields.sha256,
+        md5=fields.md5,
+        size=fields.size,
+        timestamp=timestamp_ms(fields.timestamp),
+        license=fields.license,
+        license_family=fields.license_family,
+        depends=tuple(fields.depends),
+        raw=body,
+    )
+
+
+def record_from_index_json(index: dict[str, Any], *, sha256: str, md5: str, size: int) -> bytes:
+    """The repodata record of a package file, from its info/index.json and its digests."""
+    record = dict(index)
+    record.update(sha256=sha256, md5=md5, size=size)
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)

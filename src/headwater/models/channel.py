@@ -1,0 +1,56 @@
+"""Channels and the conda index each one publishes per subdir."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from headwater.db import Base, created_at, intpk, updated_at
+from headwater.filters import FilterSet
+from headwater.models.filter_set import FilterSetColumn
+
+
+class Privacy(StrEnum):
+    public = "public"
+    authenticated = "authenticated"
+    private = "private"
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(default="")
+    privacy: Mapped[Privacy] = mapped_column(String(20), default=Privacy.public)
+    owner: Mapped[str] = mapped_column(String(64), default="")
+    filters: Mapped[FilterSet] = mapped_column(FilterSetColumn(), default=FilterSet)
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]
+
+
+class ChannelIndex(Base):
+    """The published conda index of one channel subdir: what clients see, switched atomically.
+
+    The artifacts live in the blob store under `artifact_prefix`; a publish writes new ones and
+    then swaps this row in the same transaction that changes the channel's files.
+    """
+
+    __tablename__ = "channel_indexes"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    subdir: Mapped[str] = mapped_column(String(32), primary_key=True)
+    repodata_sha256: Mapped[str] = mapped_column(String(64))
+    repodata_size: Mapped[int]
+    repodata_zst_sha256: Mapped[str] = mapped_column(String(64))
+    repodata_zst_size: Mapped[int]
+    shard_index_sha256: Mapped[str] = mapped_column(String(64))
+    shard_index_size: Mapped[int]
+    previous_shard_index_sha256: Mapped[str | None] = mapped_column(String(64))
+    record_count: Mapped[int]
+    published_at: Mapped[dt.datetime]

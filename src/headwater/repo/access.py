@@ -1,0 +1,30 @@
+"""Who may read a channel through the repository URLs, and which channel that is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from headwater.credentials import repository_token
+from headwater.errors import NotAuthenticatedError
+from headwater.resources import Resources
+from headwater.services.auth import authorize_channel_read, identify
+from headwater.services.channels import get_channel
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    channel_id: int
+    name: str
+
+
+def open_channel(resources: Resources, request: Request, path_token: str | None, name: str) -> ChannelAccess:
+    token = repository_token(request, path_token)
+    with resources.db.reading() as session:
+        channel = get_channel(session, name)
+        identity = identify(session, token) if token else None
+        if token and identity is None:
+            raise NotAuthenticatedError("the token is unknown or has expired")
+        authorize_channel_read(identity, privacy=channel.privacy, owner=channel.owner, name=channel.name)
+        return ChannelAccess(channel_id=channel.id, name=channel.name)

@@ -1,0 +1,163 @@
+"""Conda serving: repodata.json (+ .zst), CEP-16 shards and package files of a channel subdir."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from headwater.errors import IndexNotFoundError, PackageFileNotFoundError
+from headwater.formats.conda import KNOWN_SUBDIRS, is_package_filename
+from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
+from headwater.formats.conda.shards import SHARD_INDEX_NAME
+from headwater.models import ChannelIndex
+from headwater.repo.access import ChannelAccess
+from headwater.repo.responses import (
+    IMMUTABLE_CACHE_CONTROL,
+    INDEX_CACHE_CONTROL,
+    blob_response,
+    bytes_response,
+)
+from headwater.resources import Resources
+from headwater.services import packages
+from headwater.services.publish import repodata_key, repodata_zst_key, shard_index_key, shard_key
+from headwater.storage import content_key
+
+JSON = "application/json"
+ZSTD = "application/zstd"
+MSGPACK_ZSTD = "application/octet-stream"
+PACKAGE = "application/octet-stream"
+
+
+@cache
+def empty_index(subdir: str) -> BuiltIndex:
+    """What a channel serves for a subdir it has no files in (noarch, always)."""
+    return SubdirIndexBuilder(subdir).finish()
+
+
+def _etag(sha256: str) -> str:
+    return f'"{sha256}"'
+
+
+async def serve(request: Request, resources: Resources, access: ChannelAccess, rest: list[str]) -> Response:
+    subdir, names = rest[0], rest[1:]
+    if subdir not in KNOWN_SUBDIRS:
+        raise IndexNotFoundError(f"{subdir!r} is not a conda subdir of channel {access.name!r}")
+    if not names:
+        raise IndexNotFoundError(
+            f"channel {access.name!r} serves /api/repo/{access.name}/{subdir}/repodata.json"
+        )
+    if names in (["repodata.json"], ["repodata.json.zst"], [SHARD_INDEX_NAME]):
+        return await run_in_threadpool(_serve_index, request, resources, access, subdir, names[0])
+    if len(names) == 2 and names[0] == "shards" and names[1].endswith(".msgpack.zst"):
+        return await run_in_threadpool(_serve_shard, request, resources, access, subdir, names[1])
+    if len(names) == 1 and is_package_filename(names[0]):
+        return await _serve_package(request, resources, access, subdir, names[0])
+    raise PackageFileNotFoundError(f"channel {access.name!r} has no file {subdir}/{'/'.join(names)}")
+
+
+def _serve_index(
+    request: Request, resources: Resources, access: ChannelAccess, subdir: str, name: str
+) -> Response:
+    with resources.db.reading() as session:
+        index = packages.find_index(session, access.channel_id, subdir)
+    if index is None:
+        if subdir != "noarch":
+            raise IndexNotFoundError(f"channel {access.name!r} has no packages for {subdir}")
+        return _serve_empty(request, name)
+    key, sha, size, media = _artifact(index, name)
+    return blob_response(
+        request,
+        resources.store,
+        key,
+        etag=_etag(sha),
+        size=size,
+        media_type=media,
+        cache_control=INDEX_CACHE_CONTROL,
+        modified=index.published_at,
+    )
+
+
+def _artifact(index: ChannelIndex, name: str) -> tuple[str, str, int, str]:
+    channel_id, subdir = index.channel_id, index.subdir
+    if name == "repodata.json":
+        sha = index.repodata_sha256
+        return repodata_key(channel_id, subdir, sha), sha, index.repodata_size, JSON
+    if name == "repodata.json.zst":
+        sha = index.repodata_zst_sha256
+        return repodata_zst_key(channel_id, subdir, sha), sha, index.repodata_zst_size, ZSTD
+    sha = index.shard_index_sha256
+    return shard_index_key(channel_id, subdir, sha), sha, index.shard_index_size, MSGPACK_ZSTD
+
+
+def _serve_empty(request: Request, name: str) -> Response:
+    built = empty_index("noarch")
+    content = {
+        "repodata.json": built.repodata,
+        "repodata.json.zst": built.repodata_zst,
+        SHARD_INDEX_NAME: built.shard_index,
+    }[name]
+    media = JSON if name == "repodata.json" else ZSTD
+    return bytes_response(
+        request,
+        content,
+        etag=_etag(hashlib.sha256(content).hexdigest()),
+        media_type=media,
+        cache_control=INDEX_CACHE_CONTROL,
+    )
+
+
+def _serve_shard(
+    request: Request, resources: Resources, access: ChannelAccess, subdir: str, name: str
+) -> Response:
+    digest = name.removesuffix(".msgpack.zst")
+    key = shard_key(access.channel_id, subdir, digest)
+    size = resources.store.size(key)
+    if size is None:
+        raise PackageFileNotFoundError(f"channel {access.name!r} has no shard {subdir}/shards/{name}")
+    return blob_response(
+        request,
+        resources.store,
+        key,
+        etag=_etag(digest),
+        size=size,
+        media_type=MSGPACK_ZSTD,
+        cache_control=IMMUTABLE_CACHE_CONTROL,
+    )
+
+
+async def _serve_package(
+    request: Request, resources: Resources, access: ChannelAccess, subdir: str, filename: str
+) -> Response:
+    def find() -> packages.ServableFile | None:
+        with resources.db.reading() as session:
+            return packages.find_file(session, access.channel_id, subdir, filename)
+
+    file = await run_in_threadpool(find)
+    if file is None:
+        raise PackageFileNotFoundError(f"channel {access.name!r} has no file {subdir}/{filename}")
+    return await serve_file(request, resources, file)
+
+
+async def serve_file(request: Request, resources: Resources, file: packages.ServableFile) -> Response:
+    """A package file's bytes: from the blob store, or fetched from upstream on first request."""
+    key = content_key(file.sha256)
+    headers = {"ETag": _etag(file.sha256), "Cache-Control": IMMUTABLE_CACHE_CONTROL}
+    if request.method == "HEAD" or await run_in_threadpool(resources.store.exists, key):
+        return blob_response(
+            request, resources.store, key, etag=headers["ETag"], size=file.size,
+            media_type=PACKAGE, cache_control=IMMUTABLE_CACHE_CONTROL,
+        )
+    if file.source_url is None:
+        raise PackageFileNotFoundError(f"the bytes of {file.filename} are missing from the blob store")
+    stream = await resources.fetcher.open(file.expected(), file.proxy)
+    if stream is None:  # another request fetched it meanwhile
+        return blob_response(
+            request, resources.store, key, etag=headers["ETag"], size=file.size,
+            media_type=PACKAGE, cache_control=IMMUTABLE_CACHE_CONTROL,
+        )
+    headers["Content-Length"] = str(file.size)
+    return StreamingResponse(stream, headers=headers, media_type=PACKAGE)

@@ -1,0 +1,61 @@
+"""The long-lived collaborators one process holds, chosen once from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headwater.db import Database
+from headwater.migrations import upgrade
+from headwater.services.auth import ensure_admin
+from headwater.services.passive import PassiveFetcher
+from headwater.settings import Settings
+from headwater.storage import BlobStore, LocalBlobStore
+from headwater.upstreams.http import HttpPolicy
+from headwater.worker.runner import WorkerConfig
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    db: Database
+    store: BlobStore
+    policy: HttpPolicy
+    fetcher: PassiveFetcher
+
+
+def http_policy(settings: Settings) -> HttpPolicy:
+    return HttpPolicy(
+        timeout=settings.http_timeout,
+        attempts=settings.http_attempts,
+        backoff=settings.http_backoff,
+        concurrency=settings.download_concurrency,
+    )
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        poll_interval=settings.worker_poll_interval,
+        heartbeat_interval=settings.heartbeat_interval,
+        heartbeat_timeout=settings.heartbeat_timeout,
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """The database, migrated to the newest schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    upgrade(db.engine)
+    return db
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    return LocalBlobStore(settings.resolved_blob_dir)
+
+
+def bootstrap(settings: Settings) -> tuple[Database, str | None]:
+    """Migrate and make sure an administrator exists; returns a generated password, if any."""
+    db = open_database(settings)
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with db.writing() as session:
+        generated = ensure_admin(session, settings.admin_user, password)
+    return db, generated

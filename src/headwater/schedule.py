@@ -1,0 +1,70 @@
+"""Cron schedules of mirrors: validation, next run times, and the human sentence for them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+
+from cron_descriptor import get_description
+from cronsim import CronSim, CronSimError
+
+from headwater.errors import InvalidCronError
+
+DAY = dt.timedelta(days=1)
+# How many upcoming runs to inspect when judging whether a schedule fires more than daily;
+# a week of hourly firings is enough to catch every pattern a five-field expression can make.
+_FREQUENCY_SAMPLE = 200
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A validated five-field cron expression, evaluated in UTC."""
+
+    expression: str
+
+    def next_runs(self, after: dt.datetime, count: int = 1) -> list[dt.datetime]:
+        iterator = CronSim(self.expression, after.astimezone(dt.UTC))
+        return [moment.astimezone(dt.UTC) for moment in itertools.islice(iterator, count)]
+
+    def next_run(self, after: dt.datetime) -> dt.datetime:
+        return self.next_runs(after, 1)[0]
+
+    def shortest_interval(self, after: dt.datetime) -> dt.timedelta:
+        moments = self.next_runs(after, _FREQUENCY_SAMPLE)
+        return min((b - a for a, b in itertools.pairwise(moments)), default=DAY)
+
+    def more_frequent_than_daily(self, after: dt.datetime) -> bool:
+        return self.shortest_interval(after) < DAY
+
+    def description(self) -> str:
+        try:
+            return f"{get_description(self.expression)} (UTC)"
+        except Exception:  # the sentence is a courtesy; the schedule itself is valid
+            return self.expression
+
+    def warnings(self, after: dt.datetime) -> list[str]:
+        if not self.more_frequent_than_daily(after):
+            return []
+        return [
+            f"cron {self.expression!r} runs more often than daily. A run of a large upstream "
+            "can outlast the interval; runs of one mirror never overlap, so a firing that "
+            "comes while a run is still going is skipped."
+        ]
+
+
+def parse_schedule(expression: str) -> Schedule:
+    """A Schedule for a five-field cron expression, or InvalidCronError saying what is wrong."""
+    cleaned = " ".join(expression.split())
+    if len(cleaned.split(" ")) != 5:
+        raise InvalidCronError(
+            f"cron {expression!r} must have five fields: minute hour day-of-month month "
+            "day-of-week (for example '0 0 * * *', every day at midnight UTC)"
+        )
+    try:
+        iterator = CronSim(cleaned, dt.datetime.now(dt.UTC))
+        next(iterator)
+    except (CronSimError, StopIteration) as error:
+        reason = str(error) or "it never fires"
+        raise InvalidCronError(f"cron {expression!r} is not valid: {reason}") from None
+    return Schedule(cleaned)

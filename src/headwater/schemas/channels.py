@@ -1,0 +1,82 @@
+"""The JSON shape of channels, packages and files, shared by the REST API and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+from headwater.models import Channel, PackageFile
+from headwater.services.channels import ChannelStats
+
+
+class ChannelOut(BaseModel):
+    name: str
+    description: str
+    privacy: str
+    owner: str
+    filters: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    file_count: int
+    mirror_count: int
+    url: str
+
+    @classmethod
+    def of(cls, channel: Channel, stats: ChannelStats) -> ChannelOut:
+        return cls(
+            name=channel.name,
+            description=channel.description,
+            privacy=channel.privacy,
+            owner=channel.owner,
+            filters=channel.filters.to_json(),
+            created_at=channel.created_at,
+            updated_at=channel.updated_at,
+            file_count=stats.file_count,
+            mirror_count=stats.mirror_count,
+            url=f"/api/repo/{channel.name}",
+        )
+
+
+class FileOut(BaseModel):
+    filename: str
+    subdir: str
+    name: str
+    version: str
+    build: str
+    package_type: str
+    sha256: str
+    md5: str | None
+    size: int
+    published_at: dt.datetime | None
+    license: str | None
+    mirror_id: int | None
+    uploaded_by: str | None
+    url: str
+
+    @classmethod
+    def of(cls, channel_name: str, file: PackageFile) -> FileOut:
+        return cls(
+            filename=file.filename,
+            subdir=file.subdir,
+            name=file.name,
+            version=file.version,
+            build=file.build,
+            package_type=file.package_type,
+            sha256=file.sha256,
+            md5=file.md5,
+            size=file.size,
+            published_at=file.published_at,
+            license=file.license,
+            mirror_id=file.mirror_id,
+            uploaded_by=file.uploaded_by,
+            url=f"/api/repo/{channel_name}/{file.subdir}/{file.filename}",
+        )
+
+
+class PackageOut(BaseModel):
+    name: str
+    latest_version: str
+    file_count: int
+    subdirs: list[str]

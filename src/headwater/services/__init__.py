@@ -1,0 +1,1 @@
+"""Use cases. Each takes its collaborators (session, blob store, settings) as arguments."""

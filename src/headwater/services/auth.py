@@ -1,0 +1,146 @@
+"""Users, passwords and API tokens: who is asking, decided in one place."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.db import utcnow
+from headwater.errors import ConflictError, NotAuthenticatedError, NotFoundError, PermissionDeniedError
+from headwater.models import ApiToken, User
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The signed-in user a request acts for."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), **_SCRYPT)
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_admin(session: Session, username: str, password: str | None) -> str | None:
+    """Create the first administrator if there is no user yet.
+
+    Returns the password when one had to be generated, so the caller can show it once.
+    """
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    session.add(User(username=username, password_hash=hash_password(password), is_admin=True))
+    return generated
+
+
+def create_user(session: Session, username: str, password: str, *, is_admin: bool) -> User:
+    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def login(session: Session, username: str, password: str, *, ttl_days: int) -> str:
+    """A new API token for the user, or NotAuthenticatedError if the credentials are wrong."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not verify_password(password, user.password_hash):
+        raise NotAuthenticatedError("wrong username or password")
+    return issue_token(session, user, ttl_days=ttl_days, description="login")
+
+
+def issue_token(session: Session, user: User, *, ttl_days: int, description: str) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_sha256=token_digest(token),
+            description=description,
+            expires_at=utcnow() + dt.timedelta(days=ttl_days),
+        )
+    )
+    return token
+
+
+def identify(session: Session, token: str | None) -> Identity | None:
+    """The identity behind a token, or None when there is no token or it is unknown or expired."""
+    if not token:
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
+    if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
+        return None
+    return Identity(user_id=row.user.id, username=row.user.username, is_admin=row.user.is_admin)
+
+
+def revoke_token(session: Session, token: str) -> None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
+    if row is not None:
+        session.delete(row)
+
+
+def require_identity(identity: Identity | None) -> Identity:
+    """Managing channels and mirrors needs a signed-in user; roles come later, here."""
+    if identity is None:
+        raise NotAuthenticatedError(
+            "sign in first: POST /api/auth/login, then send the token in X-Auth "
+            "or Authorization: Bearer"
+        )
+    return identity
+
+
+def csrf_token(session_token: str) -> str:
+    """The value web forms must echo back; derived from the session token, so nothing is kept."""
+    return hashlib.sha256(b"headwater-csrf:" + session_token.encode()).hexdigest()
+
+
+def authorize_channel_read(identity: Identity | None, *, privacy: str, owner: str, name: str) -> None:
+    """Who may read a channel's packages: anyone for public, signed-in users for
+    authenticated, the owner and administrators for private."""
+    if privacy == "public":
+        return
+    if identity is None:
+        raise NotAuthenticatedError(f"channel {name!r} needs a token")
+    if privacy == "private" and not (identity.is_admin or identity.username == owner):
+        raise PermissionDeniedError(f"channel {name!r} is private")
+
+
+def add_user(session: Session, username: str, password: str, *, is_admin: bool) -> User:
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ConflictError(f"user {username!r} already exists")
+    return create_user(session, username, password, is_admin=is_admin)
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"user {username!r} does not exist")
+    user.password_hash = hash_password(password)

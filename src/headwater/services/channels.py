@@ -1,0 +1,135 @@
+"""Channels: create, find, edit and delete them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from headwater.errors import ChannelExistsError, ChannelNotFoundError, InvalidChannelNameError
+from headwater.filters import FilterSet, parse_filter_set
+from headwater.models import Channel, Mirror, PackageFile, Privacy
+from headwater.storage import BlobStore
+
+CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# "t" starts the token-in-path URLs: /api/repo/t/<token>/<channel>/...
+RESERVED_NAMES = frozenset({"t"})
+MAX_NAME_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    file_count: int
+    mirror_count: int
+
+
+def validate_channel_name(name: str) -> str:
+    if not CHANNEL_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        raise InvalidChannelNameError(
+            f"channel name {name!r} is not valid: use lowercase letters, digits, '-' and '_', "
+            f"starting with a letter, at most {MAX_NAME_LENGTH} characters"
+        )
+    if name in RESERVED_NAMES:
+        raise InvalidChannelNameError(f"channel name {name!r} is reserved")
+    return name
+
+
+def parse_privacy(value: str) -> Privacy:
+    try:
+        return Privacy(value)
+    except ValueError:
+        choices = ", ".join(privacy.value for privacy in Privacy)
+        raise InvalidChannelNameError(f"privacy {value!r} is not one of {choices}") from None
+
+
+def create_channel(
+    session: Session,
+    name: str,
+    *,
+    owner: str,
+    description: str = "",
+    privacy: str = Privacy.public,
+    filters: dict[str, Any] | None = None,
+) -> Channel:
+    validate_channel_name(name)
+    if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
+        raise ChannelExistsError(f"channel {name!r} already exists")
+    channel = Channel(
+        name=name,
+        owner=owner,
+        description=description,
+        privacy=parse_privacy(privacy),
+        filters=parse_filter_set(filters),
+    )
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+def get_channel(session: Session, name: str) -> Channel:
+    channel = session.scalar(select(Channel).where(Channel.name == name))
+    if channel is None:
+        raise ChannelNotFoundError(f"channel {name!r} does not exist")
+    return channel
+
+
+def list_channels(session: Session, *, offset: int, limit: int) -> tuple[list[Channel], int]:
+    total = session.scalar(select(func.count(Channel.id))) or 0
+    channels = session.scalars(select(Channel).order_by(Channel.name).offset(offset).limit(limit))
+    return list(channels), total
+
+
+def channel_stats(session: Session, channel_ids: list[int]) -> dict[int, ChannelStats]:
+    files = dict(
+        session.execute(
+            select(PackageFile.channel_id, func.count(PackageFile.id))
+            .where(PackageFile.channel_id.in_(channel_ids))
+            .group_by(PackageFile.channel_id)
+        ).all()
+    )
+    mirrors = dict(
+        session.execute(
+            select(Mirror.channel_id, func.count(Mirror.id))
+            .where(Mirror.channel_id.in_(channel_ids))
+            .group_by(Mirror.channel_id)
+        ).all()
+    )
+    return {
+        channel_id: ChannelStats(file_count=files.get(channel_id, 0), mirror_count=mirrors.get(channel_id, 0))
+        for channel_id in channel_ids
+    }
+
+
+def update_channel(session: Session, name: str, changes: dict[str, Any]) -> Channel:
+    """Apply the fields sent; `filters` merge with the stored ones, a null key removes a rule."""
+    channel = get_channel(session, name)
+    if "description" in changes and changes["description"] is not None:
+        channel.description = changes["description"]
+    if "privacy" in changes and changes["privacy"] is not None:
+        channel.privacy = parse_privacy(changes["privacy"])
+    if "filters" in changes:
+        channel.filters = merge_filters(channel.filters, changes["filters"])
+    session.flush()
+    return channel
+
+
+def merge_filters(stored: FilterSet, changes: dict[str, Any] | None) -> FilterSet:
+    """The filter set after an edit: null clears every rule, a dict merges key by key."""
+    if changes is None:
+        return FilterSet()
+    return stored.merged(changes)
+
+
+def delete_channel(session: Session, store: BlobStore, name: str) -> None:
+    channel = get_channel(session, name)
+    session.delete(channel)
+    session.flush()
+    store.delete_prefix(index_prefix(channel.id))
+
+
+def index_prefix(channel_id: int) -> str:
+    """Where a channel's published index artifacts live in the blob store."""
+    return f"indexes/{channel_id}/"

@@ -1,0 +1,205 @@
+"""Mirrors: create, edit and delete them, and describe their state for the API and the UI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, distinct, select
+from sqlalchemy.orm import Session
+
+from headwater.db import utcnow
+from headwater.errors import InvalidInputError, MirrorBusyError, MirrorExistsError, MirrorNotFoundError
+from headwater.filters import parse_filter_set
+from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType, PackageFile, Run, RunState, RunTrigger
+from headwater.models.mirror import DEFAULT_CRON
+from headwater.schedule import parse_schedule
+from headwater.services import runs
+from headwater.services.channels import get_channel, merge_filters
+from headwater.services.publish import Publication, lock_channel, publish_subdirs
+from headwater.storage import BlobStore
+from headwater.upstreams.http import check_allowed, check_proxy, normalize_source_root
+
+MIRROR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+SUPPORTED_TYPES = (MirrorType.conda,)
+EDITABLE_FIELDS = ("mirror_name", "source_root", "mirror_mode", "cron", "proxy", "filters")
+
+
+@dataclass
+class MirrorChange:
+    """A mirror after create or edit, with what the user should hear about it."""
+
+    mirror: Mirror
+    warnings: list[str] = field(default_factory=list)
+    run: Run | None = None
+
+
+def _mirror_name(value: Any) -> str:
+    if not isinstance(value, str) or not MIRROR_NAME.match(value):
+        raise InvalidInputError(
+            f"mirror_name {value!r} is not valid: 1 to 100 letters, digits, spaces, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    return value
+
+
+def _enum(kind: type[MirrorType] | type[MirrorMode], field_name: str, value: Any) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise InvalidInputError(f"{field_name} {value!r} is not one of {choices}") from None
+
+
+def _mirror_type(value: Any) -> MirrorType:
+    mirror_type = _enum(MirrorType, "mirror_type", value)
+    if mirror_type not in SUPPORTED_TYPES:
+        raise InvalidInputError(f"mirror_type {value!r} is not supported yet")
+    return mirror_type  # type: ignore[no-any-return]
+
+
+def create_mirror(
+    session: Session,
+    channel_name: str,
+    fields: dict[str, Any],
+    *,
+    allowlist: Sequence[str],
+    requested_by: str | None,
+) -> MirrorChange:
+    """Create a mirror from the DESIGN.md fields; `run_now` queues its first run at once."""
+    channel = get_channel(session, channel_name)
+    unknown = set(fields) - {*EDITABLE_FIELDS, "mirror_type", "run_now"}
+    if unknown:
+        raise InvalidInputError(f"unknown mirror field {', '.join(map(repr, sorted(unknown)))}")
+    if "mirror_name" not in fields or "source_root" not in fields:
+        raise InvalidInputError("a mirror needs mirror_name and source_root")
+    mirror = Mirror(
+        channel_id=channel.id,
+        mirror_name=_mirror_name(fields["mirror_name"]),
+        mirror_type=_mirror_type(fields.get("mirror_type") or MirrorType.conda),
+        source_root=_source_root(fields["source_root"], allowlist),
+        mirror_mode=_enum(MirrorMode, "mirror_mode", fields.get("mirror_mode") or MirrorMode.passive),
+        cron=parse_schedule(fields.get("cron") or DEFAULT_CRON).expression,
+        proxy=check_proxy(fields.get("proxy")),
+        filters=parse_filter_set(fields.get("filters")),
+    )
+    _ensure_unique_name(session, channel.id, mirror.mirror_name, None)
+    mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
+    session.add(mirror)
+    session.flush()
+    change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
+    if fields.get("run_now"):
+        change.run = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=requested_by)
+    return change
+
+
+def _source_root(value: Any, allowlist: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError("source_root must be a URL")
+    url = normalize_source_root(value)
+    check_allowed(url, allowlist)
+    return url
+
+
+def _ensure_unique_name(session: Session, channel_id: int, name: str, mirror_id: int | None) -> None:
+    clash = session.scalar(
+        select(Mirror.id).where(Mirror.channel_id == channel_id, Mirror.mirror_name == name)
+    )
+    if clash is not None and clash != mirror_id:
+        raise MirrorExistsError(f"the channel already has a mirror named {name!r}")
+
+
+def get_mirror(session: Session, channel_name: str, mirror_id: int) -> Mirror:
+    channel = get_channel(session, channel_name)
+    mirror = session.get(Mirror, mirror_id)
+    if mirror is None or mirror.channel_id != channel.id:
+        raise MirrorNotFoundError(f"channel {channel_name!r} has no mirror {mirror_id}")
+    return mirror
+
+
+def update_mirror(
+    session: Session,
+    channel_name: str,
+    mirror_id: int,
+    changes: dict[str, Any],
+    *,
+    allowlist: Sequence[str],
+    requested_by: str | None,
+) -> MirrorChange:
+    """Apply the fields sent. Filters merge with the stored ones; a key set to null removes it.
+
+    Changes take effect at the next run; `run_now` asks for that run at once.
+    """
+    mirror = get_mirror(session, channel_name, mirror_id)
+    unknown = set(changes) - {*EDITABLE_FIELDS, "mirror_type", "run_now"}
+    if unknown:
+        raise InvalidInputError(f"unknown mirror field {', '.join(map(repr, sorted(unknown)))}")
+    if "mirror_type" in changes and changes["mirror_type"] != mirror.mirror_type:
+        raise InvalidInputError("mirror_type cannot change; create a new mirror instead")
+    if "mirror_name" in changes:
+        mirror.mirror_name = _mirror_name(changes["mirror_name"])
+        _ensure_unique_name(session, mirror.channel_id, mirror.mirror_name, mirror.id)
+    if "source_root" in changes:
+        mirror.source_root = _source_root(changes["source_root"], allowlist)
+    if "mirror_mode" in changes:
+        mirror.mirror_mode = _enum(MirrorMode, "mirror_mode", changes["mirror_mode"])
+    if "proxy" in changes:
+        mirror.proxy = check_proxy(changes["proxy"])
+    if "filters" in changes:
+        mirror.filters = merge_filters(mirror.filters, changes["filters"])
+    if "cron" in changes:
+        schedule = parse_schedule(changes["cron"] or DEFAULT_CRON)
+        mirror.cron = schedule.expression
+        mirror.next_run_at = schedule.next_run(utcnow())
+    session.flush()
+    change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
+    if changes.get("run_now"):
+        change.run = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=requested_by)
+    return change
+
+
+def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_id: int) -> Publication:
+    """Delete a mirror, its history, and the files it brought; the channel is republished.
+
+    A mirror with a run under way is refused: stop the run first.
+    """
+    mirror = get_mirror(session, channel_name, mirror_id)
+    current = runs.active_run(session, mirror.id)
+    if current is not None and current.state == RunState.running:
+        raise MirrorBusyError(
+            f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
+        )
+    lock_channel(session, mirror.channel_id)
+    subdirs = list(session.scalars(select(distinct(PackageFile.subdir)).where(PackageFile.mirror_id == mirror.id)))
+    session.execute(delete(PackageFile).where(PackageFile.mirror_id == mirror.id))
+    session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
+    session.delete(mirror)
+    session.flush()
+    return publish_subdirs(session, store, mirror.channel_id, subdirs)
+
+
+def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:
+    channel = get_channel(session, channel_name)
+    return list(session.scalars(select(Mirror).where(Mirror.channel_id == channel.id).order_by(Mirror.id)))
+
+
+def list_all_mirrors(session: Session, *, offset: int, limit: int) -> tuple[list[tuple[Mirror, str]], int]:
+    """Every mirror of every channel, with its channel's name."""
+    from sqlalchemy import func
+
+    total = session.scalar(select(func.count(Mirror.id))) or 0
+    rows = session.execute(
+        select(Mirror, Channel.name)
+        .join(Channel, Channel.id == Mirror.channel_id)
+        .order_by(Channel.name, Mirror.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [(row[0], row[1]) for row in rows], total
+
+
+def upcoming_runs(mirror: Mirror, count: int = 3) -> list[dt.datetime]:
+    return parse_schedule(mirror.cron).next_runs(utcnow(), count)

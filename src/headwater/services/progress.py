@@ -1,0 +1,73 @@
+"""What a run is doing right now, kept in memory by the run and written out by its heartbeat."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+COUNTERS = ("seen", "added", "removed", "unchanged", "excluded", "downloaded", "bytes_downloaded")
+
+
+@dataclass
+class Snapshot:
+    step: str
+    progress: tuple[int, int]
+    counters: dict[str, int]
+    excluded_reasons: dict[str, int]
+    log_lines: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RunProgress:
+    """Thread-safe: the run updates it from its event loop, the heartbeat thread drains it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._step = "starting"
+        self._done = 0
+        self._total = 0
+        self._counters: Counter[str] = Counter()
+        self._excluded: Counter[str] = Counter()
+        self._log: list[tuple[str, str]] = []
+
+    def step(self, name: str, total: int = 0) -> None:
+        with self._lock:
+            self._step = name
+            self._done = 0
+            self._total = total
+            self._log.append(("info", name))
+
+    def advance(self, amount: int = 1) -> None:
+        with self._lock:
+            self._done += amount
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        assert counter in COUNTERS, counter
+        with self._lock:
+            self._counters[counter] += amount
+
+    def set_count(self, counter: str, value: int) -> None:
+        assert counter in COUNTERS, counter
+        with self._lock:
+            self._counters[counter] = value
+
+    def exclude(self, reason: str, amount: int = 1) -> None:
+        with self._lock:
+            self._excluded[reason] += amount
+            self._counters["excluded"] += amount
+
+    def log(self, message: str, level: str = "info") -> None:
+        with self._lock:
+            self._log.append((level, message))
+
+    def drain(self) -> Snapshot:
+        """The current state, taking the log lines written since the last drain."""
+        with self._lock:
+            lines, self._log = self._log, []
+            return Snapshot(
+                step=self._step,
+                progress=(self._done, self._total),
+                counters={name: self._counters[name] for name in COUNTERS},
+                excluded_reasons=dict(self._excluded),
+                log_lines=lines,
+            )

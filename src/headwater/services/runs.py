@@ -1,0 +1,255 @@
+"""Runs of mirrors: asking for one, stopping one, reading the history, and the workers' queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from headwater.db import utcnow
+from headwater.errors import MirrorBusyError, RunNotActiveError, RunNotFoundError
+from headwater.models import Mirror, Run, RunLogLine, RunState, RunTrigger
+from headwater.models.run import ACTIVE_RUN_STATES
+
+
+def active_run(session: Session, mirror_id: int) -> Run | None:
+    return session.scalar(
+        select(Run).where(Run.mirror_id == mirror_id, Run.state.in_(ACTIVE_RUN_STATES))
+    )
+
+
+def busy_message(mirror: Mirror, run: Run) -> str:
+    return (
+        f"mirror {mirror.mirror_name!r} already has a {run.state} run (#{run.id}); runs of one "
+        "mirror never overlap: wait for it to finish or stop it"
+    )
+
+
+def request_run(
+    session: Session, mirror: Mirror, *, trigger: RunTrigger, requested_by: str | None
+) -> Run:
+    """Queue a pending run, or MirrorBusyError when the mirror already has one under way."""
+    current = active_run(session, mirror.id)
+    if current is not None:
+        raise MirrorBusyError(busy_message(mirror, current))
+    run = Run(mirror_id=mirror.id, trigger=trigger, requested_by=requested_by, step="queued")
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        # Another process queued one between our check and our insert; the index caught it.
+        current = active_run(session, mirror.id)
+        raise MirrorBusyError(busy_message(mirror, current) if current else "mirror is busy") from None
+    return run
+
+
+def stop_run(session: Session, mirror: Mirror, *, stopped_by: str) -> Run:
+    """Stop the mirror's pending or running run; a running one stops at its next heartbeat."""
+    run = active_run(session, mirror.id)
+    if run is None:
+        raise RunNotActiveError(f"mirror {mirror.mirror_name!r} has no pending or running run to stop")
+    if run.state == RunState.pending:
+        finish(session, run, error=f"stopped by {stopped_by} before it started")
+    else:
+        run.stop_requested_by = stopped_by
+        add_log(session, run.id, f"stop requested by {stopped_by}", level="warning")
+    session.flush()
+    return run
+
+
+def finish(session: Session, run: Run, *, error: str | None) -> None:
+    run.state = RunState.failed if error else RunState.completed
+    run.error = error
+    run.finished_at = utcnow()
+    run.step = "failed" if error else "completed"
+    if error:
+        session.add(RunLogLine(run_id=run.id, level="error", message=error))
+
+
+def add_log(session: Session, run_id: int, message: str, *, level: str = "info") -> None:
+    session.add(RunLogLine(run_id=run_id, level=level, message=message))
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise RunNotFoundError(f"run {run_id} does not exist")
+    return run
+
+
+def run_log(session: Session, run_id: int, *, limit: int = 2000) -> list[RunLogLine]:
+    lines = session.scalars(
+        select(RunLogLine).where(RunLogLine.run_id == run_id).order_by(RunLogLine.id.desc()).limit(limit)
+    )
+    return list(reversed(list(lines)))
+
+
+def list_runs(
+    session: Session, *, mirror_ids: Sequence[int], offset: int, limit: int
+) -> tuple[list[Run], int]:
+    """Runs of the given mirrors, newest first."""
+    condition = Run.mirror_id.in_(mirror_ids)
+    total = session.scalar(select(func.count(Run.id)).where(condition)) or 0
+    runs = session.scalars(
+        select(Run).where(condition).order_by(Run.created_at.desc(), Run.id.desc()).offset(offset).limit(limit)
+    )
+    return list(runs), total
+
+
+def latest_runs(session: Session, mirror_ids: Sequence[int]) -> dict[int, Run]:
+    """Each mirror's newest run."""
+    newest = (
+        select(func.max(Run.id).label("run_id"))
+        .where(Run.mirror_id.in_(mirror_ids))
+        .group_by(Run.mirror_id)
+        .subquery()
+    )
+    runs = session.scalars(select(Run).join(newest, Run.id == newest.c.run_id))
+    return {run.mirror_id: run for run in runs}
+
+
+# --- the queue, as workers see it --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: int
+    mirror_id: int
+
+
+def claim_next_run(session: Session, worker_id: str) -> Claim | None:
+    """Take the oldest pending run for this worker, or None when the queue is empty.
+
+    PostgreSQL lets several workers look at once (FOR UPDATE SKIP LOCKED); SQLite serialises
+    writers, so the conditional update alone makes the claim exclusive.
+    """
+    candidate = (
+        select(Run.id, Run.mirror_id)
+        .where(Run.state == RunState.pending)
+        .order_by(Run.created_at, Run.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    row = session.execute(candidate).first()
+    if row is None:
+        return None
+    now = utcnow()
+    claimed = session.execute(
+        update(Run)
+        .where(Run.id == row.id, Run.state == RunState.pending)
+        .values(state=RunState.running, worker_id=worker_id, started_at=now, heartbeat_at=now, step="starting")
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    add_log(session, row.id, f"claimed by worker {worker_id}")
+    return Claim(run_id=row.id, mirror_id=row.mirror_id)
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learned: whether the run is still this worker's, and who asked it to stop."""
+
+    owned: bool
+    stop_requested_by: str | None
+
+
+def heartbeat(
+    session: Session,
+    run_id: int,
+    worker_id: str,
+    *,
+    step: str,
+    progress: tuple[int, int],
+    counters: dict[str, int],
+    excluded_reasons: dict[str, int],
+    log_lines: Sequence[tuple[str, str]],
+) -> Beat:
+    """Record progress and liveness; a run reaped or deleted meanwhile is no longer owned."""
+    updated = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id)
+        .values(
+            heartbeat_at=utcnow(),
+            step=step,
+            progress_done=progress[0],
+            progress_total=progress[1],
+            excluded_reasons=excluded_reasons,
+            **counters,
+        )
+    )
+    if updated.rowcount != 1:  # type: ignore[attr-defined]
+        return Beat(owned=False, stop_requested_by=None)
+    for level, message in log_lines:
+        add_log(session, run_id, message, level=level)
+    stopper = session.scalar(select(Run.stop_requested_by).where(Run.id == run_id))
+    return Beat(owned=True, stop_requested_by=stopper)
+
+
+def reap_stale_runs(session: Session, *, timeout: float) -> list[int]:
+    """Fail running runs whose worker stopped beating, which frees their mirrors to run again."""
+    deadline = utcnow() - dt.timedelta(seconds=timeout)
+    stale = session.scalars(
+        select(Run)
+        .where(
+            Run.state == RunState.running,
+            or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < deadline),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for run in stale:
+        last = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "never"
+        finish(
+            session,
+            run,
+            error=(
+                f"worker {run.worker_id} stopped sending heartbeats (last at {last}, timeout "
+                f"{timeout:g}s); the run was abandoned and nothing it did was published"
+            ),
+        )
+    return [run.id for run in stale]
+
+
+def fail_run(session: Session, run_id: int, worker_id: str, error: str) -> bool:
+    """Record a run's failure, if it is still this worker's."""
+    run = session.scalar(
+        select(Run).where(and_(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id))
+    )
+    if run is None:
+        return False
+    finish(session, run, error=error)
+    return True
+
+
+def complete_run(
+    session: Session,
+    run_id: int,
+    worker_id: str,
+    *,
+    counters: dict[str, int],
+    excluded_reasons: dict[str, int],
+) -> bool:
+    """Mark the run completed in the publishing transaction, if it is still this worker's and
+    nobody asked it to stop. False means the caller must roll back: the run lost its claim."""
+    now = utcnow()
+    updated = session.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.state == RunState.running,
+            Run.worker_id == worker_id,
+            Run.stop_requested_by.is_(None),
+        )
+        .values(
+            state=RunState.completed,
+            finished_at=now,
+            heartbeat_at=now,
+            step="completed",
+            excluded_reasons=excluded_reasons,
+            **counters,
+        )
+    )
+    return updated.rowcount == 1  # type: ignore[attr-defined]

@@ -1,0 +1,220 @@
+"""Running a conda mirror: read upstream, filter, download (active), then publish in one go."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+import httpx
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.db import Database
+from headwater.errors import UpstreamError
+from headwater.filters import FilterSet
+from headwater.formats.conda.repodata import CondaRecord, parse_repodata
+from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType
+from headwater.services.downloads import ExpectedFile, download_to_store
+from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
+from headwater.services.progress import RunProgress
+from headwater.storage import BlobStore
+from headwater.upstreams.conda import CondaUpstream, Validators
+from headwater.upstreams.http import HttpPolicy, upstream_client
+
+# Bump when the meaning of a published record changes, so that every mirror re-reads upstream.
+_PROCESSING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MirrorJob:
+    """What a run needs to know of its mirror and channel, read once when it starts."""
+
+    run_id: int
+    worker_id: str
+    mirror_id: int
+    mirror_name: str
+    mirror_type: MirrorType
+    channel_id: int
+    channel_name: str
+    source_root: str
+    mode: MirrorMode
+    proxy: str | None
+    mirror_filters: FilterSet
+    channel_filters: FilterSet
+
+    @property
+    def filters_digest(self) -> str:
+        """Changes whenever what the mirror would take from an unchanged upstream changes."""
+        document = {
+            "version": _PROCESSING_VERSION,
+            "mode": self.mode,
+            "source_root": self.source_root,
+            "mirror": self.mirror_filters.to_json(),
+            "channel": self.channel_filters.to_json(),
+        }
+        return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def wanted_subdirs(self, upstream_subdirs: list[str] | None) -> list[str]:
+        candidates = upstream_subdirs
+        for filters in (self.mirror_filters, self.channel_filters):
+            if filters.subdirs is not None:
+                candidates = [s for s in (candidates or filters.subdirs) if filters.allows_subdir(s)]
+        return sorted(set(candidates or []))
+
+
+def load_job(session: Session, run_id: int, worker_id: str, mirror_id: int) -> MirrorJob:
+    mirror = session.get(Mirror, mirror_id)
+    if mirror is None:
+        raise UpstreamError(f"mirror {mirror_id} no longer exists")
+    channel = session.get(Channel, mirror.channel_id)
+    assert channel is not None
+    return MirrorJob(
+        run_id=run_id,
+        worker_id=worker_id,
+        mirror_id=mirror.id,
+        mirror_name=mirror.mirror_name,
+        mirror_type=mirror.mirror_type,
+        channel_id=channel.id,
+        channel_name=channel.name,
+        source_root=mirror.source_root,
+        mode=mirror.mirror_mode,
+        proxy=mirror.proxy,
+        mirror_filters=mirror.filters,
+        channel_filters=channel.filters,
+    )
+
+
+async def sync_conda_mirror(
+    job: MirrorJob,
+    db: Database,
+    store: BlobStore,
+    policy: HttpPolicy,
+    progress: RunProgress,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """One run of a conda mirror, from reading upstream to the published channel."""
+    async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
+        upstream = CondaUpstream(client, job.source_root, policy)
+        subdirs = await _choose_subdirs(job, upstream, progress)
+        with db.reading() as session:
+            states = {
+                state.subdir: state
+                for state in session.scalars(
+                    select(MirrorSubdirState).where(MirrorSubdirState.mirror_id == job.mirror_id)
+                )
+            }
+        contents = []
+        for subdir in subdirs:
+            contents.append(await _read_subdir(job, upstream, subdir, states.get(subdir), progress))
+        if all(content.missing for content in contents):
+            raise UpstreamError(
+                f"upstream {job.source_root} has none of the subdirs {', '.join(subdirs)}; "
+                "check source_root"
+            )
+        if job.mode == MirrorMode.active:
+            await _download_missing(client, policy, store, upstream, contents, progress)
+    progress.step("publishing")
+    with db.writing() as session:
+        publication = publish_mirror_run(session, store, job, subdirs, contents, progress)
+    publication.collect_garbage(store)
+    progress.log(f"published {', '.join(subdirs)}")
+
+
+async def _choose_subdirs(job: MirrorJob, upstream: CondaUpstream, progress: RunProgress) -> list[str]:
+    named = job.wanted_subdirs(None)
+    if named:
+        return named
+    progress.step("listing upstream subdirs")
+    subdirs = job.wanted_subdirs(await upstream.list_subdirs())
+    if not subdirs:
+        raise UpstreamError(f"upstream {job.source_root} serves no conda subdir; check source_root")
+    progress.log(f"upstream serves {', '.join(subdirs)}")
+    return subdirs
+
+
+async def _read_subdir(
+    job: MirrorJob,
+    upstream: CondaUpstream,
+    subdir: str,
+    state: MirrorSubdirState | None,
+    progress: RunProgress,
+) -> SubdirContents:
+    progress.step(f"reading {subdir} repodata")
+    validators = None
+    if state is not None and state.filters_digest == job.filters_digest:
+        validators = Validators(state.url, state.etag, state.last_modified)
+    download = await upstream.fetch_repodata(subdir, validators)
+    if download is None:
+        progress.log(f"upstream has no {subdir} subdir; its files leave the channel", "warning")
+        return SubdirContents(subdir=subdir, records=[], missing=True)
+    if download.not_modified:
+        progress.log(f"{subdir}: upstream unchanged since the last run")
+        return SubdirContents(subdir=subdir, records=None)
+    assert download.body is not None
+    parsed = await asyncio.to_thread(parse_repodata, download.body, subdir)
+    del download.body
+    for problem in parsed.skipped[:20]:
+        progress.log(f"{subdir}: skipped {problem}", "warning")
+    if len(parsed.skipped) > 20:
+        progress.log(f"{subdir}: skipped {len(parsed.skipped) - 20} more unusable records", "warning")
+    progress.count("seen", len(parsed.records) + len(parsed.skipped))
+    if parsed.skipped:
+        progress.exclude("invalid", len(parsed.skipped))
+    kept = [record for record in parsed.records if _passes(job, record)]
+    progress.log(f"{subdir}: {len(parsed.records)} records upstream, {len(kept)} pass the filters")
+    return SubdirContents(
+        subdir=subdir,
+        records=kept,
+        base_url=parsed.base_url,
+        url=download.url,
+        etag=download.etag,
+        last_modified=download.last_modified,
+        file_url=lambda filename, base=parsed.base_url, s=subdir: upstream.file_url(s, filename, base),
+    )
+
+
+def _passes(job: MirrorJob, record: CondaRecord) -> bool:
+    """Record-level rules of the channel's and the mirror's filter sets (subdirs are chosen above)."""
+    return True
+
+
+async def _download_missing(
+    client: httpx.AsyncClient,
+    policy: HttpPolicy,
+    store: BlobStore,
+    upstream: CondaUpstream,
+    contents: list[SubdirContents],
+    progress: RunProgress,
+) -> None:
+    """Fetch every kept file whose bytes the blob store does not have yet, a few at a time."""
+    wanted: dict[str, ExpectedFile] = {}
+    for content in contents:
+        for record in content.records or ():
+            if record.sha256 not in wanted and not store.has_content(record.sha256):
+                wanted[record.sha256] = ExpectedFile(
+                    filename=record.filename,
+                    url=content.source_url(record.filename),
+                    sha256=record.sha256,
+                    size=record.size,
+                )
+    progress.step("downloading", total=len(wanted))
+    queue = iter(list(wanted.values()))
+
+    async def download_worker() -> None:
+        for expected in queue:
+            await download_to_store(
+                client, policy, store, expected, on_bytes=lambda n: progress.count("bytes_downloaded", n)
+            )
+            progress.count("downloaded")
+            progress.advance()
+
+    workers = [asyncio.create_task(download_worker()) for _ in range(min(policy.concurrency, len(wanted)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    progress.log(f"downloaded {len(wanted)} files")

@@ -1,0 +1,92 @@
+"""All settings, read once at the edge: HEADWATER_* environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_UPSTREAM_ALLOWLIST = (
+    "https://conda.anaconda.org/",
+    "https://repo.anaconda.com/",
+    "https://repo.prefix.dev/",
+    "https://prefix.dev/",
+    "https://pypi.org/",
+    "https://files.pythonhosted.org/",
+)
+
+CONFIG_FILE_VARIABLE = "HEADWATER_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every knob Headwater has. Environment wins over the TOML file, which wins over defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    blob_dir: Path | None = None
+
+    admin_user: str = "admin"
+    admin_password: SecretStr | None = None
+    token_ttl_days: int = Field(default=30, ge=1)
+
+    upstream_allowlist: Annotated[tuple[str, ...], NoDecode] = DEFAULT_UPSTREAM_ALLOWLIST
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Work done in the background.
+    embedded_worker: bool = True
+    embedded_scheduler: bool = True
+    scheduler_interval: float = Field(default=15.0, gt=0)
+    worker_poll_interval: float = Field(default=2.0, gt=0)
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    heartbeat_timeout: float = Field(default=60.0, gt=0)
+
+    # Talking to upstreams.
+    http_timeout: float = Field(default=60.0, gt=0)
+    http_attempts: int = Field(default=4, ge=1)
+    http_backoff: float = Field(default=1.0, ge=0)
+    download_concurrency: int = Field(default=8, ge=1)
+
+    @field_validator("upstream_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'headwater.sqlite3').resolve()}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return (self.blob_dir or self.data_dir / "blobs").resolve()

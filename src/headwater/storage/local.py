@@ -1,0 +1,74 @@
+"""A blob store in a local directory: the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from headwater.storage.base import CHUNK_SIZE, BlobStore, StagedBlob
+
+
+class LocalBlobStore(BlobStore):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._staging = root / ".staging"
+        self._staging.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.root / key
+
+    def stage(self) -> StagedBlob:
+        descriptor, name = tempfile.mkstemp(dir=self._staging)
+        os.close(descriptor)
+        return StagedBlob(Path(name))
+
+    def commit(self, staged: StagedBlob, key: str) -> None:
+        staged.close()
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged.path, target)
+        staged.committed = True
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.stage() as staged:
+            staged.write(data)
+            self.commit(staged, key)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        with self._path(key).open("rb") as stream:
+            while chunk := stream.read(chunk_size):
+                yield chunk
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return
+        for path in base.rglob("*"):
+            if path.is_file():
+                yield path.relative_to(self.root).as_posix()
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)

@@ -1,0 +1,117 @@
+"""How Headwater talks to upstreams: allowed URLs, the client, retries, and errors users can read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import stamina
+
+from headwater import __version__
+from headwater.errors import UpstreamError, UpstreamNotAllowedError
+
+USER_AGENT = f"headwater/{__version__}"
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Timeouts, retries and concurrency for upstream requests; built from settings at the edge."""
+
+    timeout: float = 60.0
+    attempts: int = 4
+    backoff: float = 1.0
+    concurrency: int = 8
+
+
+class TransientStatusError(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"{response.status_code} {response.reason_phrase}")
+        self.status_code = response.status_code
+        self.reason = response.reason_phrase
+
+
+def normalize_source_root(url: str) -> str:
+    """The upstream root URL with exactly one trailing slash, or an error naming what is wrong."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UpstreamNotAllowedError(f"source_root {url!r} is not an http(s) URL")
+    return url.rstrip("/") + "/"
+
+
+def check_allowed(url: str, allowlist: Sequence[str]) -> None:
+    """Refuse upstreams outside HEADWATER_UPSTREAM_ALLOWLIST."""
+    if not any(url.startswith(prefix) for prefix in allowlist):
+        allowed = ", ".join(allowlist) or "(none)"
+        raise UpstreamNotAllowedError(
+            f"upstream {url!r} is not allowed; HEADWATER_UPSTREAM_ALLOWLIST permits URLs "
+            f"starting with: {allowed}"
+        )
+
+
+def check_proxy(proxy: str | None) -> str | None:
+    if not proxy:
+        return None
+    if urlsplit(proxy).scheme not in ("http", "https", "socks5", "socks5h"):
+        raise UpstreamNotAllowedError(f"proxy {proxy!r} must be an http, https or socks5 URL")
+    return proxy
+
+
+@asynccontextmanager
+async def upstream_client(
+    policy: HttpPolicy, *, proxy: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=policy.concurrency + 4, max_keepalive_connections=policy.concurrency)
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(policy.timeout),
+        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT},
+        limits=limits,
+        proxy=proxy,
+        transport=transport,
+        trust_env=False,
+    ) as client:
+        yield client
+
+
+def is_transient(error: Exception) -> bool:
+    return isinstance(error, httpx.TransportError | TransientStatusError)
+
+
+def retrying(policy: HttpPolicy) -> stamina._core._RetryContextIterator:
+    """Attempts with exponential backoff for connection errors, timeouts and 5xx/429 answers."""
+    return stamina.retry_context(
+        on=is_transient,
+        attempts=policy.attempts,
+        timeout=None,
+        wait_initial=policy.backoff,
+        wait_max=max(policy.backoff * 16, policy.backoff),
+        wait_jitter=policy.backoff,
+    )
+
+
+def raise_for_transient(response: httpx.Response) -> None:
+    if response.status_code in _TRANSIENT_STATUS:
+        raise TransientStatusError(response)
+
+
+def describe_failure(error: Exception, url: str, attempts: int) -> UpstreamError:
+    """One sentence for the run's history about why `url` could not be read."""
+    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    if isinstance(error, TransientStatusError):
+        return UpstreamError(f"upstream answered {error} for {url} ({tries})")
+    if isinstance(error, httpx.TimeoutException):
+        return UpstreamError(f"upstream timed out for {url} ({tries})")
+    if isinstance(error, httpx.TransportError):
+        return UpstreamError(f"could not reach upstream {url}: {error or type(error).__name__} ({tries})")
+    return UpstreamError(f"reading {url} failed: {error}")
+
+
+def status_error(response: httpx.Response) -> UpstreamError:
+    return UpstreamError(
+        f"upstream answered {response.status_code} {response.reason_phrase} for {response.request.url}"
+    )

@@ -1,0 +1,154 @@
+"""Channel pages: the list with its create form, and a channel's Packages, Mirrors, History and
+Settings tabs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from headwater.errors import HeadwaterError
+from headwater.models import Privacy
+from headwater.services import channels as channel_service
+from headwater.services import mirrors as mirror_service
+from headwater.services import packages as package_service
+from headwater.services import runs as run_service
+from headwater.web.session import check_csrf, redirect, render, require_browser_identity, resources_of
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 100
+
+
+@router.get("/channels")
+def channel_list(request: Request) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    return _channel_list(request, identity, error=None, form={})
+
+
+def _channel_list(request: Request, identity: object, *, error: str | None, form: dict[str, str], status_code: int = 200) -> HTMLResponse:
+    with resources_of(request).db.reading() as session:
+        channels, total = channel_service.list_channels(session, offset=0, limit=1000)
+        stats = channel_service.channel_stats(session, [channel.id for channel in channels])
+    context = {
+        "channels": channels,
+        "stats": stats,
+        "total": total,
+        "privacies": [privacy.value for privacy in Privacy],
+        "error": error,
+        "form": form,
+    }
+    return render(request, "channel/list.html", context, identity=identity, status_code=status_code)  # type: ignore[arg-type]
+
+
+@router.post("/channels")
+async def create_channel(request: Request) -> Response:
+    identity = require_browser_identity(request)
+    form = await request.form()
+    check_csrf(request, form)
+    fields = {key: str(form.get(key, "")) for key in ("name", "description", "privacy")}
+    try:
+        with resources_of(request).db.writing() as session:
+            channel_service.create_channel(
+                session,
+                fields["name"].strip(),
+                owner=identity.username,
+                description=fields["description"],
+                privacy=fields["privacy"] or Privacy.public,
+            )
+    except HeadwaterError as error:
+        return _channel_list(request, identity, error=error.message, form=fields, status_code=error.status_code)
+    return redirect(f"/channels/{fields['name'].strip()}/mirrors", f"Channel {fields['name'].strip()} created.")
+
+
+@router.get("/channels/{name}")
+def channel_home(request: Request, name: str) -> Response:
+    return redirect(f"/channels/{name}/packages")
+
+
+def _channel_context(request: Request, name: str) -> dict[str, object]:
+    with resources_of(request).db.reading() as session:
+        channel = channel_service.get_channel(session, name)
+        stats = channel_service.channel_stats(session, [channel.id])[channel.id]
+        subdirs = package_service.published_subdirs(session, channel.id)
+    return {"channel": channel, "stats": stats, "subdirs": subdirs}
+
+
+@router.get("/channels/{name}/packages")
+def packages_tab(request: Request, name: str, q: str | None = None, offset: int = 0) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = _channel_context(request, name)
+    with resources_of(request).db.reading() as session:
+        summaries, total = package_service.list_packages(
+            session, name, offset=max(offset, 0), limit=PAGE_SIZE, search=q
+        )
+    context.update(tab="packages", packages=summaries, total=total, q=q or "", offset=offset, page_size=PAGE_SIZE)
+    return render(request, "channel/packages.html", context, identity=identity)
+
+
+@router.get("/channels/{name}/packages/{package}")
+def package_page(request: Request, name: str, package: str) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = _channel_context(request, name)
+    with resources_of(request).db.reading() as session:
+        files = package_service.get_package_files(session, name, package)
+    context.update(tab="packages", package=package, files=files)
+    return render(request, "channel/package.html", context, identity=identity)
+
+
+@router.get("/channels/{name}/mirrors")
+def mirrors_tab(request: Request, name: str) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = _channel_context(request, name)
+    with resources_of(request).db.reading() as session:
+        mirrors = mirror_service.list_channel_mirrors(session, name)
+        latest = run_service.latest_runs(session, [mirror.id for mirror in mirrors])
+    context.update(tab="mirrors", mirrors=mirrors, latest=latest)
+    return render(request, "channel/mirrors.html", context, identity=identity)
+
+
+@router.get("/channels/{name}/history")
+def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = _channel_context(request, name)
+    with resources_of(request).db.reading() as session:
+        mirrors = mirror_service.list_channel_mirrors(session, name)
+        names = {mirror.id: mirror.mirror_name for mirror in mirrors}
+        history, total = run_service.list_runs(
+            session, mirror_ids=list(names), offset=max(offset, 0), limit=PAGE_SIZE
+        )
+    context.update(tab="history", runs=history, mirror_names=names, total=total, offset=offset, page_size=PAGE_SIZE)
+    return render(request, "channel/history.html", context, identity=identity)
+
+
+@router.get("/channels/{name}/settings")
+def settings_tab(request: Request, name: str) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = _channel_context(request, name)
+    context.update(tab="settings", privacies=[privacy.value for privacy in Privacy], error=None)
+    return render(request, "channel/settings.html", context, identity=identity)
+
+
+@router.post("/channels/{name}/settings")
+async def save_settings(request: Request, name: str) -> Response:
+    identity = require_browser_identity(request)
+    form = await request.form()
+    check_csrf(request, form)
+    changes = {"description": str(form.get("description", "")), "privacy": str(form.get("privacy", ""))}
+    try:
+        with resources_of(request).db.writing() as session:
+            channel_service.update_channel(session, name, changes)
+    except HeadwaterError as error:
+        context = _channel_context(request, name)
+        context.update(tab="settings", privacies=[p.value for p in Privacy], error=error.message)
+        return render(request, "channel/settings.html", context, identity=identity, status_code=error.status_code)
+    return redirect(f"/channels/{name}/settings", "Channel saved.")
+
+
+@router.post("/channels/{name}/delete")
+async def delete_channel(request: Request, name: str) -> Response:
+    require_browser_identity(request)
+    form = await request.form()
+    check_csrf(request, form)
+    resources = resources_of(request)
+    with resources.db.writing() as session:
+        channel_service.delete_channel(session, resources.store, name)
+    return redirect("/channels", f"Channel {name} deleted.")

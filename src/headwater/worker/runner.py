@@ -1,0 +1,185 @@
+"""The worker: claim a pending run, execute it with a heartbeat, record how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from headwater.db import Database
+from headwater.errors import HeadwaterError
+from headwater.models import MirrorType
+from headwater.services import runs
+from headwater.services.progress import RunProgress
+from headwater.services.sync import load_job, sync_conda_mirror
+from headwater.storage import BlobStore
+from headwater.upstreams.http import HttpPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    poll_interval: float = 2.0
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 60.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Executes runs one at a time. Several workers, in any processes, can share one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        policy: HttpPolicy,
+        config: WorkerConfig,
+        *,
+        worker_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.policy = policy
+        self.config = config
+        self.worker_id = worker_id or new_worker_id()
+        self.transport = transport
+        self._shutdown = threading.Event()
+        self._current: _Execution | None = None
+
+    def run_forever(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        while not self._shutdown.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:
+                log.exception("worker %s: unexpected error; carrying on", self.worker_id)
+                worked = False
+            if not worked:
+                self._shutdown.wait(self.config.poll_interval)
+        log.info("worker %s stopped", self.worker_id)
+
+    def shutdown(self) -> None:
+        """Stop claiming; a run under way is stopped and recorded as failed."""
+        self._shutdown.set()
+        execution = self._current
+        if execution is not None:
+            execution.stop("the worker shut down")
+
+    def run_once(self) -> bool:
+        """Reap abandoned runs, then claim and execute one pending run. True if one ran."""
+        with self.db.writing() as session:
+            reaped = runs.reap_stale_runs(session, timeout=self.config.heartbeat_timeout)
+        for run_id in reaped:
+            log.warning("run %s was abandoned by its worker and marked failed", run_id)
+        if self._shutdown.is_set():
+            return False
+        with self.db.writing() as session:
+            claim = runs.claim_next_run(session, self.worker_id)
+        if claim is None:
+            return False
+        execution = _Execution(self, claim)
+        self._current = execution
+        try:
+            execution.execute()
+        finally:
+            self._current = None
+        return True
+
+
+class _Execution:
+    """One run on its own event loop, with a heartbeat thread beside it."""
+
+    def __init__(self, worker: Worker, claim: runs.Claim) -> None:
+        self.worker = worker
+        self.claim = claim
+        self.progress = RunProgress()
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._stop_reason: str | None = None
+        self._finished = threading.Event()
+
+    def stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        task = self._task
+        if task is not None:
+            self._loop.call_soon_threadsafe(task.cancel)
+
+    def execute(self) -> None:
+        beat = threading.Thread(target=self._beat, name=f"heartbeat-{self.claim.run_id}", daemon=True)
+        beat.start()
+        error: str | None = None
+        try:
+            self._task = self._loop.create_task(self._run())
+            if self._stop_reason is not None:
+                self._task.cancel()
+            self._loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            error = f"{self._stop_reason or 'cancelled'}; nothing was published"
+        except HeadwaterError as failure:
+            error = failure.message
+        except Exception as failure:  # a bug: record it so the history says what happened
+            log.exception("run %s crashed", self.claim.run_id)
+            error = f"internal error: {type(failure).__name__}: {failure}"
+            self.progress.log(traceback.format_exc(limit=8), "error")
+        finally:
+            self._finished.set()
+            beat.join()
+            self._loop.close()
+        self._record(error)
+
+    async def _run(self) -> None:
+        worker = self.worker
+        with worker.db.reading() as session:
+            job = load_job(session, self.claim.run_id, worker.worker_id, self.claim.mirror_id)
+        self.progress.log(f"mirroring {job.source_root} into channel {job.channel_name!r} ({job.mode})")
+        if job.mirror_type == MirrorType.conda:
+            await sync_conda_mirror(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
+        else:
+            raise HeadwaterError(f"mirror type {job.mirror_type} cannot run yet")
+
+    def _beat(self) -> None:
+        while not self._finished.wait(self.worker.config.heartbeat_interval):
+            try:
+                snapshot = self.progress.drain()
+                with self.worker.db.writing() as session:
+                    beat = runs.heartbeat(
+                        session,
+                        self.claim.run_id,
+                        self.worker.worker_id,
+                        step=snapshot.step,
+                        progress=snapshot.progress,
+                        counters=snapshot.counters,
+                        excluded_reasons=snapshot.excluded_reasons,
+                        log_lines=snapshot.log_lines,
+                    )
+            except Exception:
+                log.exception("heartbeat of run %s failed", self.claim.run_id)
+                continue
+            if not beat.owned:
+                self.stop("the run was no longer this worker's (reaped or deleted)")
+            elif beat.stop_requested_by:
+                self.stop(f"stopped by {beat.stop_requested_by}")
+
+    def _record(self, error: str | None) -> None:
+        snapshot = self.progress.drain()
+        with self.worker.db.writing() as session:
+            for level, message in snapshot.log_lines:
+                runs.add_log(session, self.claim.run_id, message, level=level)
+            if error is not None:
+                recorded = runs.fail_run(session, self.claim.run_id, self.worker.worker_id, error)
+                if not recorded:
+                    log.warning("run %s ended (%s) but was no longer ours", self.claim.run_id, error)
+

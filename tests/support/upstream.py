@@ -1,0 +1,127 @@
+"""A real HTTP server on loopback serving a directory as an upstream, with faults on demand."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+@dataclass
+class Fault:
+    status: int | None = None  # answer this status instead
+    delay: float = 0.0  # sleep before answering
+    body: bytes | None = None  # serve these bytes instead of the file
+    times: int | None = None  # apply this many times, then serve normally
+
+
+@dataclass
+class Upstream:
+    root: Path
+    url: str
+    requests: Counter[str] = field(default_factory=Counter)
+    conditional_hits: Counter[str] = field(default_factory=Counter)
+    faults: dict[str, Fault] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, path: str) -> int:
+        return self.requests[path]
+
+    def file_requests(self) -> int:
+        return sum(n for path, n in self.requests.items() if path.endswith((".conda", ".tar.bz2", ".whl", ".tar.gz", ".zip")))
+
+    def fault(self, path: str) -> Fault | None:
+        with self.lock:
+            fault = self.faults.get(path)
+            if fault is None:
+                return None
+            if fault.times is not None:
+                if fault.times <= 0:
+                    return None
+                fault.times -= 1
+            return fault
+
+
+def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_HEAD(self) -> None:
+            self._serve(head=True)
+
+        def do_GET(self) -> None:
+            self._serve(head=False)
+
+        def _serve(self, *, head: bool) -> None:
+            path = self.path.split("?", 1)[0]
+            with upstream.lock:
+                upstream.requests[path] += 1
+            fault = upstream.fault(path)
+            if fault and fault.delay:
+                time.sleep(fault.delay)
+            if fault and fault.status:
+                self._send(fault.status, b"injected failure\n", "text/plain", head=head)
+                return
+            target = (upstream.root / path.lstrip("/")).resolve()
+            if fault and fault.body is not None:
+                self._send(200, fault.body, "application/octet-stream", head=head)
+                return
+            if not target.is_relative_to(upstream.root.resolve()) or not target.is_file():
+                self._send(404, b"not found\n", "text/plain", head=head)
+                return
+            body = target.read_bytes()
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            modified = email.utils.formatdate(target.stat().st_mtime, usegmt=True)
+            if self.headers.get("If-None-Match") == etag:
+                with upstream.lock:
+                    upstream.conditional_hits[path] += 1
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._send(200, body, "application/octet-stream", head=head, etag=etag, modified=modified)
+
+        def _send(self, status: int, body: bytes, media: str, *, head: bool, etag: str | None = None, modified: str | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", media)
+            self.send_header("Content-Length", str(len(body)))
+            if etag:
+                self.send_header("ETag", etag)
+            if modified:
+                self.send_header("Last-Modified", modified)
+            self.end_headers()
+            if not head:
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+    return Handler
+
+
+@contextmanager
+def serve_directory(root: Path) -> Iterator[Upstream]:
+    """Serve `root` on a free loopback port until the block ends."""
+    state = Upstream(root=root, url="")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    host, port = server.server_address[:2]
+    state.url = f"http://{host}:{port}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
