@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, distinct, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
@@ -173,7 +173,9 @@ def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_
             f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
         )
     lock_channel(session, mirror.channel_id)
-    subdirs = list(session.scalars(select(distinct(PackageFile.subdir)).where(PackageFile.mirror_id == mirror.id)))
+    subdirs = list(
+        session.scalars(select(PackageFile.subdir).where(PackageFile.mirror_id == mirror.id).distinct())
+    )
     session.execute(delete(PackageFile).where(PackageFile.mirror_id == mirror.id))
     session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
     session.delete(mirror)
@@ -188,8 +190,6 @@ def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:
 
 def list_all_mirrors(session: Session, *, offset: int, limit: int) -> tuple[list[tuple[Mirror, str]], int]:
     """Every mirror of every channel, with its channel's name."""
-    from sqlalchemy import func
-
     total = session.scalar(select(func.count(Mirror.id))) or 0
     rows = session.execute(
         select(Mirror, Channel.name)

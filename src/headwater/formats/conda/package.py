@@ -42,10 +42,25 @@ def read_index_json(path: Path, filename: str) -> dict[str, Any]:
     return index
 
 
+def _inner_name(path: Path, filename: str) -> str:
+    """The file name a .conda archive was built under, which names its inner components.
+
+    A renamed .conda still says who it is inside; reading it under its true name lets the
+    caller report the mismatch instead of failing to find the components.
+    """
+    if not filename.endswith(".conda"):
+        return filename
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if member.startswith("info-") and member.endswith(".tar.zst"):
+                return member.removeprefix("info-").removesuffix(".tar.zst") + ".conda"
+    return filename
+
+
 def _extract_index(path: Path, filename: str) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:
-            for tar, member in stream_conda_info(filename, stream):
+            for tar, member in stream_conda_info(_inner_name(path, filename), stream):
                 if member.name == "info/index.json":
                     extracted = tar.extractfile(member)
                     if extracted is None:

@@ -1,0 +1,107 @@
+"""Runs that meet a broken upstream fail with the reason, and leave the channel as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
+from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
+from tests.support.server import Headwater
+from tests.support.upstream import Fault, serve_directory
+
+
+@pytest.fixture
+def upstream(tmp_path: Path):
+    build_channel(tmp_path / "upstream", CHAIN)
+    with serve_directory(tmp_path / "upstream") as server:
+        yield server
+
+
+def published(client, channel: str) -> tuple[bytes, str]:
+    response = client.get(f"/api/repo/{channel}/linux-64/repodata.json")
+    return response.content, response.headers.get("etag", "")
+
+
+def test_corrupt_file_fails_active_run_and_keeps_the_index(headwater: Headwater, token: str, upstream, tmp_path: Path) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "forge")
+        mirror = create_mirror(client, "forge", upstream.url, mirror_mode="active")
+        assert run_mirror(client, "forge", mirror["id"])["state"] == "completed"
+        before = published(client, "forge")
+
+        # Upstream publishes a new build whose bytes then get corrupted on the way.
+        build_package(PackageSpec("hw-lib", "3.0", depends=("hw-base",)), upstream.root / "linux-64")
+        build_channel(upstream.root, [])
+        upstream.faults["/linux-64/hw-lib-3.0-0.conda"] = Fault(body=b"this is not the package the index promised")
+
+        run = run_mirror(client, "forge", mirror["id"])
+        assert run["state"] == "failed"
+        assert "checksum mismatch for hw-lib-3.0-0.conda" in run["error"]
+        assert any("checksum mismatch" in line["message"] for line in run["log"])
+        assert published(client, "forge") == before
+        assert client.get("/api/repo/forge/linux-64/hw-lib-3.0-0.conda").status_code == 404
+
+
+def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(headwater: Headwater, token: str, upstream) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "lazy")
+        mirror = create_mirror(client, "lazy", upstream.url, mirror_mode="passive")
+        assert run_mirror(client, "lazy", mirror["id"])["state"] == "completed"
+        path = "/linux-64/hw-lib-2.0-0.conda"
+        original = (upstream.root / path.lstrip("/")).read_bytes()
+        # Same length, different bytes: only the checksum can tell.
+        upstream.faults[path] = Fault(body=bytes(reversed(original)), times=1)
+
+        import httpx
+
+        with pytest.raises(httpx.HTTPError):
+            client.get(f"/api/repo/lazy{path}").read()
+        store = headwater.resources.store  # type: ignore[attr-defined]
+        sha256 = repodata(client, "lazy", "linux-64")["packages.conda"]["hw-lib-2.0-0.conda"]["sha256"]
+        assert not store.has_content(sha256)
+
+        # The upstream is fine again: the next client gets the real file, fetched again.
+        response = client.get(f"/api/repo/lazy{path}")
+        assert response.status_code == 200
+        assert response.content == original
+        assert upstream.count(path) == 2
+        assert store.has_content(sha256)
+
+
+@pytest.mark.parametrize(
+    ("zst_fault", "json_fault", "reason"),
+    [
+        (Fault(status=500), Fault(status=500), "upstream answered 500 Internal Server Error"),
+        (Fault(delay=3.0), Fault(delay=3.0), "upstream timed out"),
+        (Fault(status=404), Fault(body=b'{"packages": {"broken'), "repodata.json for linux-64 is not valid"),
+        (Fault(body=b"not zstd at all"), None, "is not valid zstd"),
+    ],
+    ids=["http-500", "timeout", "malformed-json", "malformed-zst"],
+)
+def test_broken_upstream_fails_the_run_cleanly(
+    tmp_path: Path, upstream, zst_fault: Fault, json_fault: Fault | None, reason: str
+) -> None:
+    from tests.conftest import make_settings
+    from tests.support.server import run_headwater
+
+    with run_headwater(make_settings(tmp_path / "var", http_timeout=1.0)) as headwater:
+        token = headwater.login()
+        with headwater.client(token) as client:
+            create_channel(client, "forge")
+            mirror = create_mirror(client, "forge", upstream.url, mirror_mode="passive", filters={"subdirs": ["linux-64", "noarch"]})
+            assert run_mirror(client, "forge", mirror["id"])["state"] == "completed"
+            before = published(client, "forge")
+            build_package(PackageSpec("hw-new", "1.0"), upstream.root / "linux-64")
+            build_channel(upstream.root, [])
+            upstream.faults["/linux-64/repodata.json.zst"] = zst_fault
+            if json_fault is not None:
+                upstream.faults["/linux-64/repodata.json"] = json_fault
+
+            run = run_mirror(client, "forge", mirror["id"])
+
+            assert run["state"] == "failed"
+            assert reason in run["error"], run["error"]
+            assert published(client, "forge") == before
+            assert "hw-new-1.0-0.conda" not in filenames(repodata(client, "forge", "linux-64"))
