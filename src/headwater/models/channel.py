@@ -51,6 +51,9 @@ class ChannelIndex(Base):
     repodata_zst_size: Mapped[int]
     shard_index_sha256: Mapped[str] = mapped_column(String(64))
     shard_index_size: Mapped[int]
-    previous_shard_index_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The shards live concatenated in one pack per publish. The pack of the index this one
+    # replaced stays servable for one more publish, for clients holding the older shard index.
+    shard_pack_sha256: Mapped[str] = mapped_column(String(64))
+    previous_shard_pack_sha256: Mapped[str | None] = mapped_column(String(64))
     record_count: Mapped[int]
     published_at: Mapped[dt.datetime]

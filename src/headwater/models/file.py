@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+import orjson
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from headwater.db import Base, created_at, intpk
+from headwater.db import Base, UTCDateTime, intpk, utcnow
 
 
 class PackageType(StrEnum):
@@ -19,8 +21,9 @@ class PackageType(StrEnum):
 class PackageFile(Base):
     """One file in one channel. Its bytes are the blob with its sha256, once fetched.
 
-    `record` is the index entry to publish as JSON. `source_url` is where the bytes can be
-    fetched from when the blob store lacks them (passive mirrors); uploads have none.
+    `record` is the index entry to publish, as JSON; what else a user may want to know of the
+    file (md5, license, dependencies) is read from it. A file a passive mirror brought is
+    fetched, the first time a client asks, from its mirror's `MirrorSubdirState.files_url`.
     """
 
     __tablename__ = "package_files"
@@ -39,13 +42,35 @@ class PackageFile(Base):
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[str] = mapped_column(String(100))
     build: Mapped[str] = mapped_column(String(200), default="")
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    md5: Mapped[str | None] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    published_at: Mapped[dt.datetime | None]
-    license: Mapped[str | None]
-    license_family: Mapped[str | None] = mapped_column(String(50))
+    timestamp: Mapped[int | None] = mapped_column(BigInteger)  # upstream publish time, ms
     record: Mapped[bytes] = mapped_column(LargeBinary)
-    source_url: Mapped[str | None]
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[created_at]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, server_default=func.now())
+
+    @property
+    def published_at(self) -> dt.datetime | None:
+        if self.timestamp is None:
+            return None
+        return dt.datetime.fromtimestamp(self.timestamp / 1000, dt.UTC)
+
+    def index_record(self) -> dict[str, Any]:
+        return orjson.loads(self.record)  # type: ignore[no-any-return]
+
+
+# The columns a bulk load fills, in order; everything else takes its default.
+BULK_COLUMNS = (
+    "channel_id",
+    "mirror_id",
+    "package_type",
+    "subdir",
+    "filename",
+    "name",
+    "version",
+    "build",
+    "sha256",
+    "size",
+    "timestamp",
+    "record",
+)

@@ -57,6 +57,7 @@ class MirrorSubdirState(Base):
     )
     subdir: Mapped[str] = mapped_column(String(100), primary_key=True)
     url: Mapped[str]
+    files_url: Mapped[str]  # where this subdir's files are: the repodata's dir, or CEP-15 base_url
     etag: Mapped[str | None]
     last_modified: Mapped[str | None]
     filters_digest: Mapped[str] = mapped_column(String(64))

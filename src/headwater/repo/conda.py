@@ -23,7 +23,7 @@ from headwater.repo.responses import (
 )
 from headwater.resources import Resources
 from headwater.services import packages
-from headwater.services.publish import repodata_key, repodata_zst_key, shard_index_key, shard_key
+from headwater.services.publish import find_shard, repodata_key, repodata_zst_key, shard_index_key
 from headwater.storage import content_key
 
 JSON = "application/json"
@@ -114,18 +114,13 @@ def _serve_shard(
     request: Request, resources: Resources, access: ChannelAccess, subdir: str, name: str
 ) -> Response:
     digest = name.removesuffix(".msgpack.zst")
-    key = shard_key(access.channel_id, subdir, digest)
-    size = resources.store.size(key)
-    if size is None:
+    with resources.db.reading() as session:
+        index = packages.find_index(session, access.channel_id, subdir)
+    shard = find_shard(resources.store, index, digest) if index is not None else None
+    if shard is None:
         raise PackageFileNotFoundError(f"channel {access.name!r} has no shard {subdir}/shards/{name}")
-    return blob_response(
-        request,
-        resources.store,
-        key,
-        etag=_etag(digest),
-        size=size,
-        media_type=MSGPACK_ZSTD,
-        cache_control=IMMUTABLE_CACHE_CONTROL,
+    return bytes_response(
+        request, shard, etag=_etag(digest), media_type=MSGPACK_ZSTD, cache_control=IMMUTABLE_CACHE_CONTROL
     )
 
 

@@ -57,6 +57,7 @@ class FileOut(BaseModel):
 
     @classmethod
     def of(cls, channel_name: str, file: PackageFile) -> FileOut:
+        record = file.index_record()
         return cls(
             filename=file.filename,
             subdir=file.subdir,
@@ -65,10 +66,10 @@ class FileOut(BaseModel):
             build=file.build,
             package_type=file.package_type,
             sha256=file.sha256,
-            md5=file.md5,
+            md5=record.get("md5"),
             size=file.size,
             published_at=file.published_at,
-            license=file.license,
+            license=record.get("license"),
             mirror_id=file.mirror_id,
             uploaded_by=file.uploaded_by,
             url=f"/api/repo/{channel_name}/{file.subdir}/{file.filename}",

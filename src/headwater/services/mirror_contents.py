@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
 from headwater.errors import RunStoppedError
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.models import ChannelIndex, MirrorSubdirState, PackageFile, PackageType
+from headwater.models.file import BULK_COLUMNS
 from headwater.services.progress import RunProgress
 from headwater.services.publish import Publication, lock_channel, publish_subdirs
-from headwater.services.runs import add_log, complete_run
+from headwater.services.runs import add_log_entries, complete_run
 from headwater.storage import BlobStore
 
 if TYPE_CHECKING:
     from headwater.services.sync import MirrorJob
 
-_BATCH = 1000
+_BATCH = 10_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,23 +37,27 @@ class SubdirContents:
     subdir: str
     records: list[CondaRecord] | None
     missing: bool = False
-    base_url: str | None = None
-    url: str | None = None
+    url: str | None = None  # the repodata URL read
+    files_url: str | None = None  # where the subdir's files are
     etag: str | None = None
     last_modified: str | None = None
-    file_url: Callable[[str], str] | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.records is not None
 
     def source_url(self, filename: str) -> str:
-        assert self.file_url is not None
-        return self.file_url(filename)
+        assert self.files_url is not None
+        return self.files_url + filename
 
 
 @dataclass
-class _Changes:
-    inserts: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    deletes: list[int] = field(default_factory=list)
+class _Tally:
+    added: int = 0
+    replaced: int = 0
+    removed: int = 0
     unchanged: int = 0
+    clashes: dict[str, int] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
 
 
@@ -70,52 +76,78 @@ def publish_mirror_run(
     raises RunStoppedError here, and the caller's rollback undoes all of it.
     """
     lock_channel(session, job.channel_id)
-    changes = _Changes()
-    existing = _mirror_files(session, job.mirror_id)
-    taken_by_others = _files_of_other_sources(session, job, [c.subdir for c in contents if c.records])
-    for content in contents:
-        present = existing.pop(content.subdir, {})
-        if content.records is None:
-            changes.unchanged += len(present)
-            continue
-        _diff_subdir(job, content, present, taken_by_others.get(content.subdir, set()), changes, progress)
-    for subdir, present in existing.items():  # subdirs no longer mirrored
-        if subdir not in subdirs:
-            changes.deletes.extend(file_id for file_id, _ in present.values())
-            changes.touched.add(subdir)
-    _apply(session, changes)
+    tally = _Tally()
+    _drop_unmirrored_subdirs(session, job, subdirs, tally)
+    tally.unchanged += _count_files(session, job, [c.subdir for c in contents if not c.changed])
+    changed = [content for content in contents if content.changed]
+    existing = _mirror_files(session, job.mirror_id, [c.subdir for c in changed])
+    taken = _files_of_other_sources(session, job, [c.subdir for c in changed])
+    for content in changed:
+        _apply_subdir(session, job, content, existing.pop(content.subdir, {}), taken.get(content.subdir, set()), tally)
+        content.records = []  # the rows are written; let the memory go before rendering
     _save_subdir_states(session, job, subdirs, contents)
+    progress.log(f"wrote the file changes: {tally.added} added, {tally.removed} removed, {tally.replaced} replaced")
     unpublished = set(subdirs) - _published_subdirs(session, job.channel_id)
-    publication = publish_subdirs(session, store, job.channel_id, changes.touched | unpublished)
-    if changes.updates:
-        progress.log(f"{len(changes.updates)} files changed upstream and were replaced", "warning")
-    progress.set_count("added", len(changes.inserts) + len(changes.updates))
-    progress.set_count("removed", len(changes.deletes))
-    progress.set_count("unchanged", changes.unchanged)
+    publication = publish_subdirs(session, store, job.channel_id, tally.touched | unpublished)
+    for index in publication.indexes:
+        progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
+    _report(progress, tally)
     snapshot = progress.drain()
     if not complete_run(
-        session,
-        job.run_id,
-        job.worker_id,
-        counters=snapshot.counters,
-        excluded_reasons=snapshot.excluded_reasons,
+        session, job.run_id, job.worker_id, counters=snapshot.counters, excluded_reasons=snapshot.excluded_reasons
     ):
         raise RunStoppedError("the run was stopped or lost its claim before publishing")
-    for level, message in snapshot.log_lines:
-        add_log(session, job.run_id, message, level=level)
+    add_log_entries(session, job.run_id, snapshot.log_lines)
     return publication
+
+
+def _report(progress: RunProgress, tally: _Tally) -> None:
+    for subdir, count in sorted(tally.clashes.items()):
+        progress.log(
+            f"{subdir}: {count} files are already in the channel from another source and were "
+            "left as they are",
+            "warning",
+        )
+    if tally.replaced:
+        progress.log(f"{tally.replaced} files changed upstream under the same name and were replaced", "warning")
+    progress.set_count("added", tally.added + tally.replaced)
+    progress.set_count("removed", tally.removed)
+    progress.set_count("unchanged", tally.unchanged)
 
 
 def _published_subdirs(session: Session, channel_id: int) -> set[str]:
     return set(session.scalars(select(ChannelIndex.subdir).where(ChannelIndex.channel_id == channel_id)))
 
 
-def _mirror_files(session: Session, mirror_id: int) -> dict[str, dict[str, tuple[int, str]]]:
-    """subdir → filename → (file id, sha256) of the files this mirror brought."""
+def _drop_unmirrored_subdirs(session: Session, job: MirrorJob, subdirs: Sequence[str], tally: _Tally) -> None:
+    """Files the mirror brought into subdirs it no longer mirrors leave the channel."""
+    leaving = PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.not_in(list(subdirs))
+    counts = session.execute(
+        select(PackageFile.subdir, func.count(PackageFile.id)).where(*leaving).group_by(PackageFile.subdir)
+    ).all()
+    if counts:
+        session.execute(delete(PackageFile).where(*leaving))
+        for subdir, count in counts:
+            tally.removed += count
+            tally.touched.add(subdir)
+
+
+def _count_files(session: Session, job: MirrorJob, subdirs: list[str]) -> int:
+    if not subdirs:
+        return 0
+    return session.scalar(
+        select(func.count(PackageFile.id)).where(PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.in_(subdirs))
+    ) or 0
+
+
+def _mirror_files(session: Session, mirror_id: int, subdirs: list[str]) -> dict[str, dict[str, tuple[int, str]]]:
+    """subdir → filename → (file id, sha256) of the files this mirror brought into `subdirs`."""
     files: dict[str, dict[str, tuple[int, str]]] = {}
+    if not subdirs:
+        return files
     rows = session.execute(
         select(PackageFile.subdir, PackageFile.filename, PackageFile.id, PackageFile.sha256).where(
-            PackageFile.mirror_id == mirror_id
+            PackageFile.mirror_id == mirror_id, PackageFile.subdir.in_(subdirs)
         )
     )
     for subdir, filename, file_id, sha256 in rows:
@@ -123,15 +155,15 @@ def _mirror_files(session: Session, mirror_id: int) -> dict[str, dict[str, tuple
     return files
 
 
-def _files_of_other_sources(
-    session: Session, job: MirrorJob, subdirs: Iterable[str]
-) -> dict[str, set[str]]:
+def _files_of_other_sources(session: Session, job: MirrorJob, subdirs: list[str]) -> dict[str, set[str]]:
     """Files other mirrors or uploads already put in these subdirs: the first source keeps them."""
     taken: dict[str, set[str]] = {}
+    if not subdirs:
+        return taken
     rows = session.execute(
         select(PackageFile.subdir, PackageFile.filename).where(
             PackageFile.channel_id == job.channel_id,
-            PackageFile.subdir.in_(list(subdirs)),
+            PackageFile.subdir.in_(subdirs),
             (PackageFile.mirror_id != job.mirror_id) | PackageFile.mirror_id.is_(None),
         )
     )
@@ -140,108 +172,109 @@ def _files_of_other_sources(
     return taken
 
 
-def _diff_subdir(
+def _apply_subdir(
+    session: Session,
     job: MirrorJob,
     content: SubdirContents,
     present: dict[str, tuple[int, str]],
     taken: set[str],
-    changes: _Changes,
-    progress: RunProgress,
+    tally: _Tally,
 ) -> None:
     assert content.records is not None
-    wanted = {record.filename: record for record in content.records}
-    before = (len(changes.inserts), len(changes.updates), len(changes.deletes))
-    for filename, (file_id, _) in present.items():
-        if filename not in wanted:
-            changes.deletes.append(file_id)
+    wanted = {record.filename for record in content.records}
+    gone = [file_id for filename, (file_id, _) in present.items() if filename not in wanted]
+    replaced: list[tuple[int, CondaRecord]] = []
+    fresh: list[CondaRecord] = []
     clashes = 0
-    for filename, record in wanted.items():
-        current = present.get(filename)
+    for record in content.records:
+        current = present.get(record.filename)
         if current is None:
-            if filename in taken:
+            if record.filename in taken:
                 clashes += 1
-                continue
-            changes.inserts.append(_file_row(job, content, record))
+            else:
+                fresh.append(record)
         elif current[1] != record.sha256:
-            changes.updates.append({"id": current[0], **_file_row(job, content, record)})
+            replaced.append((current[0], record))
         else:
-            changes.unchanged += 1
+            tally.unchanged += 1
+    for batch in _chunks(gone, 1000):
+        session.execute(delete(PackageFile).where(PackageFile.id.in_(batch)))
+    for file_id, record in replaced:
+        values = dict(zip(BULK_COLUMNS, _row(job, content.subdir, record), strict=True))
+        session.execute(update(PackageFile).where(PackageFile.id == file_id).values(**values))
+    bulk_insert_files(session, (_row(job, content.subdir, record) for record in fresh))
     if clashes:
-        progress.log(
-            f"{content.subdir}: {clashes} files are already in the channel from another source "
-            "and were left as they are",
-            "warning",
-        )
-    if (len(changes.inserts), len(changes.updates), len(changes.deletes)) != before:
-        changes.touched.add(content.subdir)
+        tally.clashes[content.subdir] = clashes
+    tally.added += len(fresh)
+    tally.replaced += len(replaced)
+    tally.removed += len(gone)
+    if gone or replaced or fresh:
+        tally.touched.add(content.subdir)
 
 
-def _published_at(record: CondaRecord) -> dt.datetime | None:
-    if record.timestamp is None:
-        return None
-    return dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
+def _row(job: MirrorJob, subdir: str, record: CondaRecord) -> tuple[Any, ...]:
+    return (
+        job.channel_id,
+        job.mirror_id,
+        PackageType.conda.value,
+        subdir,
+        record.filename,
+        record.name,
+        record.version,
+        record.build,
+        record.sha256,
+        record.size,
+        record.timestamp,
+        record.raw,
+    )
 
 
-def _file_row(job: MirrorJob, content: SubdirContents, record: CondaRecord) -> dict[str, Any]:
-    return {
-        "channel_id": job.channel_id,
-        "mirror_id": job.mirror_id,
-        "package_type": PackageType.conda,
-        "subdir": content.subdir,
-        "filename": record.filename,
-        "name": record.name,
-        "version": record.version,
-        "build": record.build,
-        "sha256": record.sha256,
-        "md5": record.md5,
-        "size": record.size,
-        "published_at": _published_at(record),
-        "license": record.license,
-        "license_family": record.license_family,
-        "record": record.raw,
-        "source_url": content.source_url(record.filename),
-        "uploaded_by": None,
-        "created_at": utcnow(),
-    }
+def bulk_insert_files(session: Session, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert package file rows (in BULK_COLUMNS order) at the driver's full speed.
+
+    A conda-forge subdir is half a million rows: PostgreSQL takes them through COPY, SQLite
+    through executemany, both beneath the ORM, inside the session's transaction.
+    """
+    connection = session.connection()
+    columns = ", ".join(BULK_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY package_files ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    statement = f"INSERT INTO package_files ({columns}) VALUES ({', '.join('?' * len(BULK_COLUMNS))})"
+    for batch in _chunks(rows, _BATCH):
+        connection.exec_driver_sql(statement, batch)
 
 
-def _apply(session: Session, changes: _Changes) -> None:
-    table = PackageFile.__table__
-    for start in range(0, len(changes.deletes), _BATCH):
-        batch = changes.deletes[start : start + _BATCH]
-        session.execute(delete(table).where(table.c.id.in_(batch)))
-    for row in changes.updates:
-        values = {key: value for key, value in row.items() if key not in ("id", "created_at")}
-        session.execute(update(table).where(table.c.id == row["id"]).values(**values))
-    for start in range(0, len(changes.inserts), _BATCH * 20):
-        session.execute(insert(table), changes.inserts[start : start + _BATCH * 20])
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def _save_subdir_states(
     session: Session, job: MirrorJob, subdirs: Sequence[str], contents: Sequence[SubdirContents]
 ) -> None:
+    stale = [content.subdir for content in contents if content.missing]
     session.execute(
         delete(MirrorSubdirState).where(
             MirrorSubdirState.mirror_id == job.mirror_id,
-            MirrorSubdirState.subdir.not_in(list(subdirs)),
+            MirrorSubdirState.subdir.not_in(list(subdirs)) | MirrorSubdirState.subdir.in_(stale),
         )
     )
     now = utcnow()
     for content in contents:
-        if content.missing:
-            session.execute(
-                delete(MirrorSubdirState).where(
-                    MirrorSubdirState.mirror_id == job.mirror_id,
-                    MirrorSubdirState.subdir == content.subdir,
-                )
-            )
-        if content.records is None or content.url is None:
+        if not content.changed or content.missing:
             continue
+        assert content.url is not None and content.files_url is not None
         state = session.get(MirrorSubdirState, (job.mirror_id, content.subdir))
         if state is None:
             state = MirrorSubdirState(mirror_id=job.mirror_id, subdir=content.subdir)
             session.add(state)
         state.url = content.url
+        state.files_url = content.files_url
         state.etag = content.etag
         state.last_modified = content.last_modified
         state.filters_digest = job.filters_digest

@@ -10,7 +10,7 @@ from sqlalchemy import delete, distinct, func, select
 from sqlalchemy.orm import Session
 
 from headwater.errors import PackageFileNotFoundError
-from headwater.models import ChannelIndex, Mirror, PackageFile
+from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile
 from headwater.services.channels import get_channel
 from headwater.services.downloads import ExpectedFile
 from headwater.services.publish import Publication, lock_channel, publish_subdirs
@@ -24,8 +24,12 @@ class ServableFile:
     filename: str
     sha256: str
     size: int
-    source_url: str | None
+    files_url: str | None  # set for files of passive mirrors, which may not be fetched yet
     proxy: str | None
+
+    @property
+    def source_url(self) -> str | None:
+        return self.files_url + self.filename if self.files_url else None
 
     def expected(self) -> ExpectedFile:
         assert self.source_url is not None
@@ -53,8 +57,13 @@ def published_subdirs(session: Session, channel_id: int) -> list[str]:
 
 def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> ServableFile | None:
     row = session.execute(
-        select(PackageFile.sha256, PackageFile.size, PackageFile.source_url, Mirror.proxy)
+        select(PackageFile.sha256, PackageFile.size, MirrorSubdirState.files_url, Mirror.proxy)
         .outerjoin(Mirror, Mirror.id == PackageFile.mirror_id)
+        .outerjoin(
+            MirrorSubdirState,
+            (MirrorSubdirState.mirror_id == PackageFile.mirror_id)
+            & (MirrorSubdirState.subdir == PackageFile.subdir),
+        )
         .where(
             PackageFile.channel_id == channel_id,
             PackageFile.subdir == subdir,
@@ -63,7 +72,7 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
     ).first()
     if row is None:
         return None
-    return ServableFile(filename, row.sha256, row.size, row.source_url, row.proxy)
+    return ServableFile(filename, row.sha256, row.size, row.files_url, row.proxy)
 
 
 def list_packages(

@@ -86,6 +86,10 @@ class PassiveFetcher:
             if fetch.error is not None:
                 raise fetch.error
             return None
+        # A fetch may have finished since the caller looked in the store; with no await between
+        # this check and registering a new fetch, no other request can slip in between.
+        if self.store.has_content(expected.sha256):
+            return None
         loop = asyncio.get_running_loop()
         fetch = _Fetch(started=loop.create_future())
         queue: asyncio.Queue[bytes | _Verified | HeadwaterError] = asyncio.Queue(_QUEUE_CHUNKS)

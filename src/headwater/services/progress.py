@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 COUNTERS = ("seen", "added", "removed", "unchanged", "excluded", "downloaded", "bytes_downloaded")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: dt.datetime
+    level: str
+    message: str
 
 
 @dataclass
@@ -15,7 +23,7 @@ class Snapshot:
     progress: tuple[int, int]
     counters: dict[str, int]
     excluded_reasons: dict[str, int]
-    log_lines: list[tuple[str, str]] = field(default_factory=list)
+    log_lines: list[LogEntry] = field(default_factory=list)
 
 
 class RunProgress:
@@ -28,14 +36,14 @@ class RunProgress:
         self._total = 0
         self._counters: Counter[str] = Counter()
         self._excluded: Counter[str] = Counter()
-        self._log: list[tuple[str, str]] = []
+        self._log: list[LogEntry] = []
 
     def step(self, name: str, total: int = 0) -> None:
         with self._lock:
             self._step = name
             self._done = 0
             self._total = total
-            self._log.append(("info", name))
+            self._log.append(LogEntry(dt.datetime.now(dt.UTC), "info", name))
 
     def advance(self, amount: int = 1) -> None:
         with self._lock:
@@ -58,7 +66,12 @@ class RunProgress:
 
     def log(self, message: str, level: str = "info") -> None:
         with self._lock:
-            self._log.append((level, message))
+            self._log.append(LogEntry(dt.datetime.now(dt.UTC), level, message))
+
+    def restore(self, lines: list[LogEntry]) -> None:
+        """Put back log lines a failed heartbeat could not write, ahead of newer ones."""
+        with self._lock:
+            self._log[:0] = lines
 
     def drain(self) -> Snapshot:
         """The current state, taking the log lines written since the last drain."""

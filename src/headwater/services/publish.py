@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 
 from sqlalchemy import select
@@ -14,12 +14,10 @@ from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
 from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
-from headwater.formats.conda.shards import read_shard_index
+from headwater.formats.conda.shards import read_pack_directory
 from headwater.models import Channel, ChannelIndex, PackageFile, PackageType
 from headwater.services.channels import index_prefix
 from headwater.storage import BlobStore
-
-log = logging.getLogger(__name__)
 
 _YIELD_PER = 5000
 
@@ -42,20 +40,28 @@ def lock_channel(session: Session, channel_id: int) -> None:
     session.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
 
 
+def _artifact_key(channel_id: int, subdir: str, sha256: str, suffix: str) -> str:
+    return f"{index_prefix(channel_id)}{subdir}/{sha256}{suffix}"
+
+
 def repodata_key(channel_id: int, subdir: str, sha256: str) -> str:
-    return f"{index_prefix(channel_id)}{subdir}/repodata/{sha256}.json"
+    return _artifact_key(channel_id, subdir, sha256, ".json")
 
 
 def repodata_zst_key(channel_id: int, subdir: str, sha256: str) -> str:
-    return f"{index_prefix(channel_id)}{subdir}/repodata/{sha256}.json.zst"
+    return _artifact_key(channel_id, subdir, sha256, ".json.zst")
 
 
 def shard_index_key(channel_id: int, subdir: str, sha256: str) -> str:
-    return f"{index_prefix(channel_id)}{subdir}/shard-index/{sha256}.msgpack.zst"
+    return _artifact_key(channel_id, subdir, sha256, ".shards.msgpack.zst")
 
 
-def shard_key(channel_id: int, subdir: str, sha256: str) -> str:
-    return f"{index_prefix(channel_id)}{subdir}/shards/{sha256}.msgpack.zst"
+def shard_pack_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".pack")
+
+
+def pack_directory_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".pack.directory")
 
 
 def publish_subdirs(
@@ -67,17 +73,15 @@ def publish_subdirs(
     """
     publication = Publication()
     for subdir in sorted(set(subdirs)):
-        built = build_subdir_index(session, store, channel_id, subdir)
+        built = build_subdir_index(session, channel_id, subdir)
         index, obsolete = _swap_index(session, store, channel_id, built)
         publication.indexes.append(index)
         publication.obsolete_keys.extend(obsolete)
     return publication
 
 
-def build_subdir_index(
-    session: Session, store: BlobStore, channel_id: int, subdir: str
-) -> BuiltIndex:
-    rows = session.execute(
+def build_subdir_index(session: Session, channel_id: int, subdir: str) -> BuiltIndex:
+    rows = session.connection().execute(
         select(PackageFile.name, PackageFile.filename, PackageFile.record)
         .where(
             PackageFile.channel_id == channel_id,
@@ -89,28 +93,12 @@ def build_subdir_index(
     )
     builder = SubdirIndexBuilder(subdir)
     for name, group in itertools.groupby(rows, key=itemgetter(0)):
-        shard = builder.add_package(name, [(row[1], row[2]) for row in group])
-        key = shard_key(channel_id, subdir, shard.sha256)
-        if not store.exists(key):
-            store.put(key, shard.content)
-    built = builder.finish()
-    _put_artifacts(store, channel_id, built)
-    return built
+        builder.add_package(name, [(row[1], row[2]) for row in group])
+    return builder.finish()
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _put_artifacts(store: BlobStore, channel_id: int, built: BuiltIndex) -> None:
-    subdir = built.subdir
-    for key, data in (
-        (repodata_key(channel_id, subdir, _digest(built.repodata)), built.repodata),
-        (repodata_zst_key(channel_id, subdir, _digest(built.repodata_zst)), built.repodata_zst),
-        (shard_index_key(channel_id, subdir, _digest(built.shard_index)), built.shard_index),
-    ):
-        if not store.exists(key):
-            store.put(key, data)
 
 
 def _swap_index(
@@ -118,61 +106,80 @@ def _swap_index(
 ) -> tuple[ChannelIndex, list[str]]:
     subdir = built.subdir
     repodata_sha = _digest(built.repodata)
-    zst_sha = _digest(built.repodata_zst)
-    shard_index_sha = _digest(built.shard_index)
     index = session.get(ChannelIndex, (channel_id, subdir))
+    if index is not None and index.repodata_sha256 == repodata_sha:
+        return index, []  # nothing changed: keep the ETag and Last-Modified clients hold
+    shas = {
+        "repodata": repodata_sha,
+        "zst": _digest(built.repodata_zst),
+        "shard_index": _digest(built.shard_index),
+        "pack": _digest(built.shard_pack),
+    }
+    for key, data in (
+        (repodata_key(channel_id, subdir, shas["repodata"]), built.repodata),
+        (repodata_zst_key(channel_id, subdir, shas["zst"]), built.repodata_zst),
+        (shard_index_key(channel_id, subdir, shas["shard_index"]), built.shard_index),
+        (shard_pack_key(channel_id, subdir, shas["pack"]), built.shard_pack),
+        (pack_directory_key(channel_id, subdir, shas["pack"]), built.pack_directory),
+    ):
+        if not store.exists(key):
+            store.put(key, data)
     obsolete: list[str] = []
     if index is None:
-        index = ChannelIndex(channel_id=channel_id, subdir=subdir, previous_shard_index_sha256=None)
+        index = ChannelIndex(channel_id=channel_id, subdir=subdir, previous_shard_pack_sha256=None)
         session.add(index)
-    elif index.repodata_sha256 == repodata_sha:
-        return index, obsolete  # nothing changed: keep the ETag and Last-Modified clients hold
     else:
-        obsolete = _superseded_keys(store, index, repodata_sha, zst_sha, shard_index_sha, built)
-        index.previous_shard_index_sha256 = index.shard_index_sha256
-    index.repodata_sha256 = repodata_sha
+        obsolete = _superseded_keys(index, shas)
+        index.previous_shard_pack_sha256 = index.shard_pack_sha256
+    index.repodata_sha256 = shas["repodata"]
     index.repodata_size = len(built.repodata)
-    index.repodata_zst_sha256 = zst_sha
+    index.repodata_zst_sha256 = shas["zst"]
     index.repodata_zst_size = len(built.repodata_zst)
-    index.shard_index_sha256 = shard_index_sha
+    index.shard_index_sha256 = shas["shard_index"]
     index.shard_index_size = len(built.shard_index)
+    index.shard_pack_sha256 = shas["pack"]
     index.record_count = built.record_count
     index.published_at = utcnow()
     session.flush()
     return index, obsolete
 
 
-def _superseded_keys(
-    store: BlobStore,
-    old: ChannelIndex,
-    repodata_sha: str,
-    zst_sha: str,
-    shard_index_sha: str,
-    built: BuiltIndex,
-) -> list[str]:
-    """Artifacts the swap makes unreachable.
-
-    Shards of the index being replaced stay for one more publish, so that a client holding
-    that shard index can still fetch its shards; the generation before it goes.
-    """
+def _superseded_keys(old: ChannelIndex, new: dict[str, str]) -> list[str]:
+    """Artifacts the swap makes unreachable: the old index's, except its shard pack, which
+    stays one more publish for clients holding the old shard index; the pack before it goes."""
     channel_id, subdir = old.channel_id, old.subdir
     keys = []
-    if old.repodata_sha256 != repodata_sha:
+    if old.repodata_sha256 != new["repodata"]:
         keys.append(repodata_key(channel_id, subdir, old.repodata_sha256))
-    if old.repodata_zst_sha256 != zst_sha:
+    if old.repodata_zst_sha256 != new["zst"]:
         keys.append(repodata_zst_key(channel_id, subdir, old.repodata_zst_sha256))
-    retired = old.previous_shard_index_sha256
-    if retired and retired not in (old.shard_index_sha256, shard_index_sha):
-        keys.append(shard_index_key(channel_id, subdir, retired))
-        keep = set(built.shards.values()) | set(_shards_of(store, channel_id, subdir, old.shard_index_sha256))
-        for digest in _shards_of(store, channel_id, subdir, retired):
-            if digest not in keep:
-                keys.append(shard_key(channel_id, subdir, digest))
+    if old.shard_index_sha256 != new["shard_index"]:
+        keys.append(shard_index_key(channel_id, subdir, old.shard_index_sha256))
+    retired = old.previous_shard_pack_sha256
+    if retired and retired not in (old.shard_pack_sha256, new["pack"]):
+        keys.append(shard_pack_key(channel_id, subdir, retired))
+        keys.append(pack_directory_key(channel_id, subdir, retired))
     return keys
 
 
-def _shards_of(store: BlobStore, channel_id: int, subdir: str, shard_index_sha: str) -> list[str]:
-    key = shard_index_key(channel_id, subdir, shard_index_sha)
+def find_shard(store: BlobStore, index: ChannelIndex, sha256: str) -> bytes | None:
+    """A shard of the subdir's current or previous index, read from its pack."""
+    for pack in (index.shard_pack_sha256, index.previous_shard_pack_sha256):
+        if pack is None:
+            continue
+        place = _pack_directory(store, index.channel_id, index.subdir, pack).get(sha256)
+        if place is not None:
+            return store.read_range(shard_pack_key(index.channel_id, index.subdir, pack), *place)
+    return None
+
+
+@lru_cache(maxsize=64)
+def _cached_directory(store: BlobStore, key: str) -> dict[str, tuple[int, int]]:
+    return read_pack_directory(store.read(key))
+
+
+def _pack_directory(store: BlobStore, channel_id: int, subdir: str, pack: str) -> dict[str, tuple[int, int]]:
+    key = pack_directory_key(channel_id, subdir, pack)
     if not store.exists(key):
-        return []
-    return list(read_shard_index(store.read(key)).values())
+        return {}
+    return _cached_directory(store, key)

@@ -14,6 +14,7 @@ from headwater.db import utcnow
 from headwater.errors import MirrorBusyError, RunNotActiveError, RunNotFoundError
 from headwater.models import Mirror, Run, RunLogLine, RunState, RunTrigger
 from headwater.models.run import ACTIVE_RUN_STATES
+from headwater.services.progress import LogEntry
 
 
 def active_run(session: Session, mirror_id: int) -> Run | None:
@@ -70,8 +71,15 @@ def finish(session: Session, run: Run, *, error: str | None) -> None:
         session.add(RunLogLine(run_id=run.id, level="error", message=error))
 
 
-def add_log(session: Session, run_id: int, message: str, *, level: str = "info") -> None:
-    session.add(RunLogLine(run_id=run_id, level=level, message=message))
+def add_log(
+    session: Session, run_id: int, message: str, *, level: str = "info", at: dt.datetime | None = None
+) -> None:
+    session.add(RunLogLine(run_id=run_id, level=level, message=message, at=at or utcnow()))
+
+
+def add_log_entries(session: Session, run_id: int, entries: Sequence[LogEntry]) -> None:
+    for entry in entries:
+        add_log(session, run_id, entry.message, level=entry.level, at=entry.at)
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -166,9 +174,14 @@ def heartbeat(
     progress: tuple[int, int],
     counters: dict[str, int],
     excluded_reasons: dict[str, int],
-    log_lines: Sequence[tuple[str, str]],
+    log_lines: Sequence[LogEntry],
 ) -> Beat:
-    """Record progress and liveness; a run reaped or deleted meanwhile is no longer owned."""
+    """Record progress and liveness; a run reaped or deleted meanwhile is no longer owned.
+
+    Log lines are history and are written whatever the run's state, if the run still exists.
+    """
+    if log_lines and session.get(Run, run_id) is not None:
+        add_log_entries(session, run_id, log_lines)
     updated = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id)
@@ -183,8 +196,6 @@ def heartbeat(
     )
     if updated.rowcount != 1:  # type: ignore[attr-defined]
         return Beat(owned=False, stop_requested_by=None)
-    for level, message in log_lines:
-        add_log(session, run_id, message, level=level)
     stopper = session.scalar(select(Run.stop_requested_by).where(Run.id == run_id))
     return Beat(owned=True, stop_requested_by=stopper)
 

@@ -167,11 +167,10 @@ async def _read_subdir(
     return SubdirContents(
         subdir=subdir,
         records=kept,
-        base_url=parsed.base_url,
         url=download.url,
+        files_url=upstream.files_url(subdir, parsed.base_url),
         etag=download.etag,
         last_modified=download.last_modified,
-        file_url=lambda filename, base=parsed.base_url, s=subdir: upstream.file_url(s, filename, base),
     )
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -70,13 +67,9 @@ def add_conda_package(
         version=index["version"],
         build=index["build"],
         sha256=staged.sha256,
-        md5=staged.md5,
         size=staged.size,
-        published_at=_published_at(index),
-        license=index.get("license"),
-        license_family=index.get("license_family"),
+        timestamp=timestamp_ms(index.get("timestamp")),
         record=record,
-        source_url=None,
         uploaded_by=uploaded_by,
     )
     session.add(file)
@@ -84,9 +77,3 @@ def add_conda_package(
     store.commit(staged, content_key(staged.sha256))
     return file, publish_subdirs(session, store, channel.id, [subdir])
 
-
-def _published_at(index: dict[str, Any]) -> dt.datetime | None:
-    milliseconds = timestamp_ms(index.get("timestamp"))
-    if milliseconds is None:
-        return None
-    return dt.datetime.fromtimestamp(milliseconds / 1000, dt.UTC)

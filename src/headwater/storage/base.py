@@ -87,6 +87,9 @@ class BlobStore(ABC):
     def read(self, key: str) -> bytes: ...
 
     @abstractmethod
+    def read_range(self, key: str, offset: int, size: int) -> bytes: ...
+
+    @abstractmethod
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]: ...
 
     @abstractmethod

@@ -56,10 +56,11 @@ class CondaUpstream:
     def subdir_url(self, subdir: str) -> str:
         return f"{self.source_root}{subdir}/"
 
-    def file_url(self, subdir: str, filename: str, base_url: str | None = None) -> str:
-        """Where a file listed in `subdir`'s repodata lives (CEP-15 `base_url` when given)."""
+    def files_url(self, subdir: str, base_url: str | None = None) -> str:
+        """The URL that a filename listed in `subdir`'s repodata is appended to: the subdir
+        itself, or CEP-15's `base_url` resolved against it."""
         base = urljoin(self.subdir_url(subdir), base_url) if base_url else self.subdir_url(subdir)
-        return urljoin(base if base.endswith("/") else base + "/", filename)
+        return base if base.endswith("/") else base + "/"
 
     async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
         """GET with retries on transient failures; the last failure becomes an UpstreamError."""

@@ -166,7 +166,8 @@ class _Execution:
                         log_lines=snapshot.log_lines,
                     )
             except Exception:
-                log.exception("heartbeat of run %s failed", self.claim.run_id)
+                log.exception("heartbeat of run %s failed; will retry", self.claim.run_id)
+                self.progress.restore(snapshot.log_lines)
                 continue
             if not beat.owned:
                 self.stop("the run was no longer this worker's (reaped or deleted)")
@@ -176,8 +177,7 @@ class _Execution:
     def _record(self, error: str | None) -> None:
         snapshot = self.progress.drain()
         with self.worker.db.writing() as session:
-            for level, message in snapshot.log_lines:
-                runs.add_log(session, self.claim.run_id, message, level=level)
+            runs.add_log_entries(session, self.claim.run_id, snapshot.log_lines)
             if error is not None:
                 recorded = runs.fail_run(session, self.claim.run_id, self.worker.worker_id, error)
                 if not recorded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from sys import intern
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,10 @@ class _RecordFields(msgspec.Struct):
     build_number: int = 0
     subdir: str | None = None
     sha256: str | None = None
-    md5: str | None = None
     size: int | None = None
     timestamp: int | float | None = None
     license: str | None = None
     license_family: str | None = None
-    depends: list[str] = []
     url: Any = None
     channel: Any = None
 
@@ -48,7 +47,11 @@ class _Repodata(msgspec.Struct):
 
 @dataclass(frozen=True, slots=True)
 class CondaRecord:
-    """One package file as an index lists it; `raw` is the record JSON to publish."""
+    """One package file as an index lists it; `raw` is the record JSON to publish.
+
+    Hundreds of thousands of these are alive during a conda-forge-sized run, so they keep only
+    what filtering and storing need; repeated strings are interned.
+    """
 
     filename: str
     name: str
@@ -56,12 +59,10 @@ class CondaRecord:
     build: str
     build_number: int
     sha256: str
-    md5: str | None
     size: int
     timestamp: int | None  # milliseconds since the epoch
     license: str | None
     license_family: str | None
-    depends: tuple[str, ...]
     raw: bytes
 
 
@@ -114,17 +115,15 @@ def _parse_record(filename: str, raw: msgspec.Raw, skipped: list[str]) -> CondaR
         body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     return CondaRecord(
         filename=filename,
-        name=fields.name,
-        version=fields.version,
+        name=intern(fields.name),
+        version=intern(fields.version),
         build=fields.build,
         build_number=fields.build_number,
         sha256=fields.sha256,
-        md5=fields.md5,
         size=fields.size,
         timestamp=timestamp_ms(fields.timestamp),
-        license=fields.license,
-        license_family=fields.license_family,
-        depends=tuple(fields.depends),
+        license=intern(fields.license) if fields.license else None,
+        license_family=intern(fields.license_family) if fields.license_family else None,
         raw=body,
     )
 

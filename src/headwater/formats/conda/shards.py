@@ -58,6 +58,15 @@ def render_shard_index(
     return compressor.compress(_encoder.encode(document))
 
 
+def render_pack_directory(offsets: dict[str, tuple[int, int]]) -> bytes:
+    """Where each shard sits in its pack: sha256 (hex) → (offset, size)."""
+    return _encoder.encode({digest: list(place) for digest, place in offsets.items()})
+
+
+def read_pack_directory(content: bytes) -> dict[str, tuple[int, int]]:
+    return {digest: (place[0], place[1]) for digest, place in msgspec.msgpack.decode(content).items()}
+
+
 def read_shard_index(content: bytes) -> dict[str, str]:
     """Package name → shard sha256 (hex) of a compressed shard index."""
     document = msgspec.msgpack.decode(zstandard.ZstdDecompressor().decompressobj().decompress(content))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 01:08:30.999610
+Create Date: 2026-11-24 01:47:27.756341
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def upgrade() -> None:
     sa.Column('repodata_zst_size', sa.Integer(), nullable=False),
     sa.Column('shard_index_sha256', sa.String(length=64), nullable=False),
     sa.Column('shard_index_size', sa.Integer(), nullable=False),
-    sa.Column('previous_shard_index_sha256', sa.String(length=64), nullable=True),
+    sa.Column('shard_pack_sha256', sa.String(length=64), nullable=False),
+    sa.Column('previous_shard_pack_sha256', sa.String(length=64), nullable=True),
     sa.Column('record_count', sa.Integer(), nullable=False),
     sa.Column('published_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_channel_indexes_channel_id_channels'), ondelete='CASCADE'),
@@ -94,6 +95,7 @@ def upgrade() -> None:
     sa.Column('mirror_id', sa.Integer(), nullable=False),
     sa.Column('subdir', sa.String(length=100), nullable=False),
     sa.Column('url', sa.String(), nullable=False),
+    sa.Column('files_url', sa.String(), nullable=False),
     sa.Column('etag', sa.String(), nullable=True),
     sa.Column('last_modified', sa.String(), nullable=True),
     sa.Column('filters_digest', sa.String(length=64), nullable=False),
@@ -112,15 +114,11 @@ def upgrade() -> None:
     sa.Column('version', sa.String(length=100), nullable=False),
     sa.Column('build', sa.String(length=200), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('md5', sa.String(length=32), nullable=True),
     sa.Column('size', sa.BigInteger(), nullable=False),
-    sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('license', sa.String(), nullable=True),
-    sa.Column('license_family', sa.String(length=50), nullable=True),
+    sa.Column('timestamp', sa.BigInteger(), nullable=True),
     sa.Column('record', sa.LargeBinary(), nullable=False),
-    sa.Column('source_url', sa.String(), nullable=True),
     sa.Column('uploaded_by', sa.String(length=64), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_package_files_channel_id_channels'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['mirror_id'], ['mirrors.id'], name=op.f('fk_package_files_mirror_id_mirrors'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_package_files')),
@@ -129,7 +127,6 @@ def upgrade() -> None:
     with op.batch_alter_table('package_files', schema=None) as batch_op:
         batch_op.create_index('ix_package_files_channel_subdir_name', ['channel_id', 'subdir', 'name'], unique=False)
         batch_op.create_index('ix_package_files_mirror_subdir', ['mirror_id', 'subdir'], unique=False)
-        batch_op.create_index(batch_op.f('ix_package_files_sha256'), ['sha256'], unique=False)
 
     op.create_table('runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -191,7 +188,6 @@ def downgrade() -> None:
 
     op.drop_table('runs')
     with op.batch_alter_table('package_files', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_package_files_sha256'))
         batch_op.drop_index('ix_package_files_mirror_subdir')
         batch_op.drop_index('ix_package_files_channel_subdir_name')
 
