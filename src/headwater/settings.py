@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     embedded_scheduler: bool = True
     scheduler_interval: float = Field(default=15.0, gt=0)
     worker_poll_interval: float = Field(default=2.0, gt=0)
-    heartbeat_interval: float = Field(default=10.0, gt=0)
+    heartbeat_interval: float = Field(default=2.0, gt=0)
     heartbeat_timeout: float = Field(default=60.0, gt=0)
 
     # Talking to upstreams.
