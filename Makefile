@@ -27,8 +27,8 @@ chromium:
 ## Lint and type check.
 check: lint typecheck
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 

@@ -1,1 +1,1 @@
-"""Reproducible benchmarks; `python -m bench --help` lists them. Figures go to docs/performance.md."""
+"""Reproducible benchmarks: `python -m bench` lists them; figures go to docs/performance.md."""

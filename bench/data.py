@@ -22,7 +22,9 @@ _ORIGIN_KEYS = ("url", "channel", "fn")
 
 def require_shared_data() -> None:
     if not REAL.is_dir():
-        raise SystemExit(f"{REAL} is absent: the benchmarks read the real repodata from ../shared/data")
+        raise SystemExit(
+            f"{REAL} is absent: the benchmarks read the real repodata from ../shared/data"
+        )
 
 
 def real_channel() -> Path:
@@ -39,7 +41,10 @@ def real_channel() -> Path:
 def _records(subdir: str) -> dict[str, dict[str, Any]]:
     document = json.loads((REAL / subdir / "repodata.json").read_text())
     records = {**document.get("packages", {}), **document.get("packages.conda", {})}
-    return {name: {k: v for k, v in record.items() if k not in _ORIGIN_KEYS} for name, record in records.items()}
+    return {
+        name: {k: v for k, v in record.items() if k not in _ORIGIN_KEYS}
+        for name, record in records.items()
+    }
 
 
 def expand(records: dict[str, dict[str, Any]], copies: int) -> dict[str, dict[str, dict[str, Any]]]:
@@ -87,11 +92,18 @@ def expanded_channel() -> Path:
     copies = -(-TARGET_RECORDS // len(base))
     for subdir in ("linux-64", "noarch"):
         sample = base if subdir == "linux-64" else _records("noarch")
-        document = {"info": {"subdir": subdir}, "repodata_version": 1, "removed": [], **expand(sample, copies)}
+        document = {
+            "info": {"subdir": subdir},
+            "repodata_version": 1,
+            "removed": [],
+            **expand(sample, copies),
+        }
         body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
         (target / subdir).mkdir(parents=True, exist_ok=True)
         (target / subdir / "repodata.json").write_bytes(body)
-        (target / subdir / "repodata.json.zst").write_bytes(zstandard.ZstdCompressor(level=10).compress(body))
+        (target / subdir / "repodata.json.zst").write_bytes(
+            zstandard.ZstdCompressor(level=10).compress(body)
+        )
     return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -45,14 +46,21 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def setup_mirror(settings: Settings, source_root: str, filters: dict[str, Any] | None, mode: str = "passive") -> int:
+def setup_mirror(
+    settings: Settings, source_root: str, filters: dict[str, Any] | None, mode: str = "passive"
+) -> int:
     db, _ = bootstrap(settings)
     with db.writing() as session:
         channels.create_channel(session, "bench", owner="bench")
         change = mirrors.create_mirror(
             session,
             "bench",
-            {"mirror_name": "bench", "source_root": source_root, "mirror_mode": mode, "filters": filters},
+            {
+                "mirror_name": "bench",
+                "source_root": source_root,
+                "mirror_mode": mode,
+                "filters": filters,
+            },
             allowlist=settings.upstream_allowlist,
             requested_by="bench",
         )
@@ -93,8 +101,10 @@ def execute_one_run(settings: Settings, mirror_id: int) -> dict[str, Any]:
 def _step_times(log: list[Any]) -> dict[str, float]:
     marks = sorted((line.at, line.message) for line in log)
     times: dict[str, float] = {}
-    for (at, message), (next_at, _) in zip(marks, marks[1:], strict=False):
-        if message.startswith(("reading", "publishing", "listing", "downloading", "wrote", "rendered")):
+    for (at, message), (next_at, _) in itertools.pairwise(marks):
+        if message.startswith(
+            ("reading", "publishing", "listing", "downloading", "wrote", "rendered")
+        ):
             times[message] = round((next_at - at).total_seconds(), 3)
     return times
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import orjson
 import zstandard
+from tests.support.upstream import serve_directory
 
 from bench.data import describe, expanded_channel, real_channel
 from bench.harness import bench_settings, execute_one_run, in_child, peak_rss_mib, setup_mirror
-from tests.support.upstream import serve_directory
 
 
 def baseline(url: str, subdirs: list[str]) -> dict[str, float]:
@@ -38,7 +38,9 @@ def baseline(url: str, subdirs: list[str]) -> dict[str, float]:
                     if name.endswith(".zst"):
                         body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
                     document = orjson.loads(body)
-                    records += len(document.get("packages", {})) + len(document.get("packages.conda", {}))
+                    records += len(document.get("packages", {})) + len(
+                        document.get("packages.conda", {})
+                    )
                     break
     wall = time.perf_counter() - started
     return {"wall_s": round(wall, 3), "records": records, "records_per_s": round(records / wall)}
@@ -48,9 +50,19 @@ def measure(name: str, channel: Path) -> dict[str, object]:
     subdirs = sorted(path.name for path in channel.iterdir() if path.is_dir())
     with serve_directory(channel) as upstream, tempfile.TemporaryDirectory() as scratch:
         floor = baseline(upstream.url, subdirs)
-        first = in_child("bench.passive_run", "child", scratch, upstream.url, ",".join(subdirs), "setup")
-        rerun = in_child("bench.passive_run", "child", scratch, upstream.url, ",".join(subdirs), "rerun")
-    return {"dataset": name, "upstream": describe(channel), "baseline_fetch_and_parse": floor, "first_run": first, "unchanged_rerun": rerun}
+        first = in_child(
+            "bench.passive_run", "child", scratch, upstream.url, ",".join(subdirs), "setup"
+        )
+        rerun = in_child(
+            "bench.passive_run", "child", scratch, upstream.url, ",".join(subdirs), "rerun"
+        )
+    return {
+        "dataset": name,
+        "upstream": describe(channel),
+        "baseline_fetch_and_parse": floor,
+        "first_run": first,
+        "unchanged_rerun": rerun,
+    }
 
 
 def child(scratch: str, url: str, subdirs: str, stage: str) -> None:

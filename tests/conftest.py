@@ -14,7 +14,9 @@ from headwater.settings import Settings
 from tests.support.server import ADMIN, PASSWORD, Headwater, run_headwater
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-POSTGRES_URL = os.environ.get("HEADWATER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "HEADWATER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REQUIRE_POSTGRES = os.environ.get("HEADWATER_REQUIRE_POSTGRES") == "1"
 
 

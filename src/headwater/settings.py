@@ -1,4 +1,4 @@
-"""All settings, read once at the edge: HEADWATER_* environment variables and an optional TOML file."""
+"""All settings, read once at the edge: HEADWATER_* environment variables and a TOML file."""
 
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ def upstream(tmp_path: Path):
         yield server
 
 
-def test_sign_in_create_channel_and_mirror_run_now_and_see_it_completed(headwater: Headwater, upstream) -> None:
+def test_sign_in_create_channel_and_mirror_run_now_and_see_it_completed(
+    headwater: Headwater, upstream
+) -> None:
     with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(20_000)

@@ -21,9 +21,17 @@ def test_sign_in_gives_a_token_that_works_in_either_header(headwater: Headwater)
         bad = client.post("/api/auth/login", json={"username": "admin", "password": "nope"})
         assert bad.status_code == 401
         assert bad.json()["detail"] == "wrong username or password"
-        token = client.post("/api/auth/login", json={"username": "admin", "password": "correct horse battery staple"}).json()["token"]
-        assert client.get("/api/auth/whoami", headers={"X-Auth": token}).json()["username"] == "admin"
-        assert client.get("/api/auth/whoami", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        token = client.post(
+            "/api/auth/login",
+            json={"username": "admin", "password": "correct horse battery staple"},
+        ).json()["token"]
+        assert (
+            client.get("/api/auth/whoami", headers={"X-Auth": token}).json()["username"] == "admin"
+        )
+        assert (
+            client.get("/api/auth/whoami", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
         assert client.get("/api/auth/whoami", headers={"X-Auth": "forged"}).status_code == 401
 
 
@@ -58,9 +66,14 @@ def test_channel_lifecycle(headwater: Headwater, token: str) -> None:
         listing = client.get("/api/channels", params={"limit": 2}).json()
         assert listing["total_count"] == 3
         assert [c["name"] for c in listing["items"]] == ["alpha", "bravo"]
-        assert [c["name"] for c in client.get("/api/channels", params={"offset": 2}).json()["items"]] == ["forge"]
+        assert [
+            c["name"] for c in client.get("/api/channels", params={"offset": 2}).json()["items"]
+        ] == ["forge"]
 
-        edited = client.put("/api/channels/forge", json={"description": "ours", "filters": {"subdirs": ["linux-64", "noarch"]}})
+        edited = client.put(
+            "/api/channels/forge",
+            json={"description": "ours", "filters": {"subdirs": ["linux-64", "noarch"]}},
+        )
         assert edited.status_code == 200
         assert edited.json()["description"] == "ours"
         assert edited.json()["filters"] == {"subdirs": ["linux-64", "noarch"]}
@@ -81,18 +94,29 @@ def test_channel_lifecycle(headwater: Headwater, token: str) -> None:
 
 def upload(client, channel: str, path: Path, name: str | None = None):
     with path.open("rb") as stream:
-        return client.post(f"/api/channels/{channel}/files", files={"file": (name or path.name, stream)})
+        return client.post(
+            f"/api/channels/{channel}/files", files={"file": (name or path.name, stream)}
+        )
 
 
-def test_upload_reads_metadata_from_the_package_and_publishes_it(headwater: Headwater, token: str, tmp_path: Path) -> None:
+def test_upload_reads_metadata_from_the_package_and_publishes_it(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
     conda = build_package(PackageSpec("up-lib", "1.2", depends=("python >=3.9",)), tmp_path)
-    bz2 = build_package(PackageSpec("up-data", "0.1", subdir="noarch", extension=".tar.bz2"), tmp_path)
+    bz2 = build_package(
+        PackageSpec("up-data", "0.1", subdir="noarch", extension=".tar.bz2"), tmp_path
+    )
     with headwater.client(token) as client:
         create_channel(client, "uploads")
         added = upload(client, "uploads", conda)
         assert added.status_code == 201, added.text
         file = added.json()
-        assert (file["subdir"], file["name"], file["version"], file["build"]) == ("linux-64", "up-lib", "1.2", "0")
+        assert (file["subdir"], file["name"], file["version"], file["build"]) == (
+            "linux-64",
+            "up-lib",
+            "1.2",
+            "0",
+        )
         assert file["uploaded_by"] == "admin"
         assert upload(client, "uploads", bz2).status_code == 201
 
@@ -101,8 +125,14 @@ def test_upload_reads_metadata_from_the_package_and_publishes_it(headwater: Head
         assert record["depends"] == ["python >=3.9"]
         assert record["sha256"] == file["sha256"]
         assert record["size"] == conda.stat().st_size
-        assert "up-data-0.1-0.tar.bz2" in client.get("/api/repo/uploads/noarch/repodata.json").json()["packages"]
-        assert client.get("/api/repo/uploads/linux-64/up-lib-1.2-0.conda").content == conda.read_bytes()
+        assert (
+            "up-data-0.1-0.tar.bz2"
+            in client.get("/api/repo/uploads/noarch/repodata.json").json()["packages"]
+        )
+        assert (
+            client.get("/api/repo/uploads/linux-64/up-lib-1.2-0.conda").content
+            == conda.read_bytes()
+        )
 
         again = upload(client, "uploads", conda)
         assert again.status_code == 409
@@ -114,7 +144,9 @@ def test_upload_reads_metadata_from_the_package_and_publishes_it(headwater: Head
         assert [p["name"] for p in packages["items"]] == ["up-data", "up-lib"]
 
 
-def test_broken_archives_are_refused_and_store_nothing(headwater: Headwater, token: str, tmp_path: Path) -> None:
+def test_broken_archives_are_refused_and_store_nothing(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
     good = build_package(PackageSpec("up-lib", "1.2"), tmp_path)
     truncated = tmp_path / "up-lib-1.3-0.conda"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
@@ -146,12 +178,18 @@ def test_broken_archives_are_refused_and_store_nothing(headwater: Headwater, tok
         assert client.get("/api/channels/uploads").json()["file_count"] == 0
 
 
-def test_serving_validators_head_noarch_and_clear_404s(headwater: Headwater, token: str, tmp_path: Path) -> None:
+def test_serving_validators_head_noarch_and_clear_404s(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
     package = build_package(PackageSpec("srv", "1.0"), tmp_path)
     with headwater.client(token) as client:
         create_channel(client, "srv")
         assert client.get("/api/repo/srv/noarch/repodata.json").json() == {
-            "info": {"subdir": "noarch"}, "packages": {}, "packages.conda": {}, "removed": [], "repodata_version": 1
+            "info": {"subdir": "noarch"},
+            "packages": {},
+            "packages.conda": {},
+            "removed": [],
+            "repodata_version": 1,
         }
         upload(client, "srv", package)
 
@@ -160,10 +198,19 @@ def test_serving_validators_head_noarch_and_clear_404s(headwater: Headwater, tok
         assert first.status_code == 200
         etag = first.headers["etag"]
         assert first.headers["last-modified"]
-        assert anonymous.get("/api/repo/srv/linux-64/repodata.json", headers={"If-None-Match": etag}).status_code == 304
-        assert anonymous.get(
-            "/api/repo/srv/linux-64/repodata.json", headers={"If-Modified-Since": first.headers["last-modified"]}
-        ).status_code == 304
+        assert (
+            anonymous.get(
+                "/api/repo/srv/linux-64/repodata.json", headers={"If-None-Match": etag}
+            ).status_code
+            == 304
+        )
+        assert (
+            anonymous.get(
+                "/api/repo/srv/linux-64/repodata.json",
+                headers={"If-Modified-Since": first.headers["last-modified"]},
+            ).status_code
+            == 304
+        )
         head = anonymous.head("/api/repo/srv/linux-64/repodata.json")
         assert head.status_code == 200
         assert int(head.headers["content-length"]) == len(first.content)
@@ -184,7 +231,10 @@ def test_serving_validators_head_noarch_and_clear_404s(headwater: Headwater, tok
             ("/api/repo/nope/linux-64/repodata.json", "channel 'nope' does not exist"),
             ("/api/repo/srv/linux-65/repodata.json", "'linux-65' is not a conda subdir"),
             ("/api/repo/srv/osx-64/repodata.json", "has no packages for osx-64"),
-            ("/api/repo/srv/linux-64/missing-1.0-0.conda", "has no file linux-64/missing-1.0-0.conda"),
+            (
+                "/api/repo/srv/linux-64/missing-1.0-0.conda",
+                "has no file linux-64/missing-1.0-0.conda",
+            ),
             ("/api/repo/srv/linux-64/shards/" + "0" * 64 + ".msgpack.zst", "has no shard"),
         ]:
             response = anonymous.get(path)
@@ -192,12 +242,16 @@ def test_serving_validators_head_noarch_and_clear_404s(headwater: Headwater, tok
             assert words in response.json()["detail"], (path, response.json())
 
 
-def test_deleting_a_file_republishes_its_subdir(headwater: Headwater, token: str, tmp_path: Path) -> None:
+def test_deleting_a_file_republishes_its_subdir(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
     package = build_package(PackageSpec("gone", "1.0"), tmp_path)
     with headwater.client(token) as client:
         create_channel(client, "srv")
         upload(client, "srv", package)
-        assert "gone-1.0-0.conda" in filenames(client.get("/api/repo/srv/linux-64/repodata.json").json())
+        assert "gone-1.0-0.conda" in filenames(
+            client.get("/api/repo/srv/linux-64/repodata.json").json()
+        )
         assert client.delete("/api/channels/srv/files/linux-64/gone-1.0-0.conda").status_code == 204
         assert filenames(client.get("/api/repo/srv/linux-64/repodata.json").json()) == set()
         assert client.delete("/api/channels/srv/files/linux-64/gone-1.0-0.conda").status_code == 404
@@ -216,12 +270,21 @@ def test_zst_repodata_is_smaller(headwater: Headwater, token: str, tmp_path: Pat
 
 
 @pytest.mark.parametrize("privacy", ["authenticated", "private"])
-def test_non_public_channels_need_a_token(headwater: Headwater, token: str, tmp_path: Path, privacy: str) -> None:
+def test_non_public_channels_need_a_token(
+    headwater: Headwater, token: str, tmp_path: Path, privacy: str
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "secret", privacy=privacy)
         upload(client, "secret", build_package(PackageSpec("s", "1.0"), tmp_path))
     with headwater.client() as anonymous:
         refused = anonymous.get("/api/repo/secret/linux-64/repodata.json")
         assert refused.status_code == 401
-        assert anonymous.get(f"/api/repo/t/{token}/secret/linux-64/repodata.json").status_code == 200
-        assert anonymous.get("/api/repo/secret/linux-64/repodata.json", headers={"X-Auth": token}).status_code == 200
+        assert (
+            anonymous.get(f"/api/repo/t/{token}/secret/linux-64/repodata.json").status_code == 200
+        )
+        assert (
+            anonymous.get(
+                "/api/repo/secret/linux-64/repodata.json", headers={"X-Auth": token}
+            ).status_code
+            == 200
+        )

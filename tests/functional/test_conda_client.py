@@ -15,7 +15,9 @@ from tests.support.server import Headwater
 from tests.support.upstream import serve_directory
 
 
-def solve_and_install(channel_url: str, spec: str, prefix: Path, cache: Path, *, sharded: bool = True) -> list[str]:
+def solve_and_install(
+    channel_url: str, spec: str, prefix: Path, cache: Path, *, sharded: bool = True
+) -> list[str]:
     gateway = rattler.Gateway(
         cache_dir=cache / "repodata",
         default_config=rattler.SourceConfig(sharded_enabled=sharded),
@@ -29,7 +31,9 @@ def solve_and_install(channel_url: str, spec: str, prefix: Path, cache: Path, *,
             platforms=["linux-64", "noarch"],
             virtual_packages=[],
         )
-        await rattler.install(records, target_prefix=prefix, cache_dir=cache / "pkgs", show_progress=False)
+        await rattler.install(
+            records, target_prefix=prefix, cache_dir=cache / "pkgs", show_progress=False
+        )
         return sorted(f"{record.name.normalized}-{record.version}" for record in records)
 
     return asyncio.run(go())
@@ -43,7 +47,9 @@ def upstream(tmp_path: Path):
 
 
 @pytest.mark.parametrize("mode", ["active", "passive"])
-def test_rattler_installs_a_dependency_chain(headwater: Headwater, token: str, upstream, tmp_path: Path, mode: str) -> None:
+def test_rattler_installs_a_dependency_chain(
+    headwater: Headwater, token: str, upstream, tmp_path: Path, mode: str
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "forge")
         mirror = create_mirror(client, "forge", upstream.url, mirror_mode=mode)
@@ -55,15 +61,21 @@ def test_rattler_installs_a_dependency_chain(headwater: Headwater, token: str, u
     else:
         assert run["counters"]["downloaded"] == len(CHAIN)
 
-    installed = solve_and_install(f"{headwater.url}/api/repo/forge", "hw-app", tmp_path / "env", tmp_path / "cache")
+    installed = solve_and_install(
+        f"{headwater.url}/api/repo/forge", "hw-app", tmp_path / "env", tmp_path / "cache"
+    )
 
     assert installed == ["hw-app-1.0", "hw-base-1.0", "hw-lib-2.0"]
-    assert any((tmp_path / "cache" / "repodata").glob("*.shards-cache-v1")), "rattler used CEP-16 shards"
+    assert any((tmp_path / "cache" / "repodata").glob("*.shards-cache-v1")), (
+        "rattler used CEP-16 shards"
+    )
     assert (tmp_path / "env" / "share" / "hw-app" / "1.0.txt").read_text() == "hw-app 1.0 0\n"
     assert (tmp_path / "env" / "share" / "hw-base" / "1.0.txt").exists()
 
 
-def test_passive_file_is_fetched_once_for_concurrent_clients(headwater: Headwater, token: str, upstream, tmp_path: Path) -> None:
+def test_passive_file_is_fetched_once_for_concurrent_clients(
+    headwater: Headwater, token: str, upstream, tmp_path: Path
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "lazy")
         mirror = create_mirror(client, "lazy", upstream.url, mirror_mode="passive")
@@ -74,7 +86,10 @@ def test_passive_file_is_fetched_once_for_concurrent_clients(headwater: Headwate
 
     def install(slot: int) -> None:
         results[slot] = solve_and_install(
-            f"{headwater.url}/api/repo/lazy", "hw-app", tmp_path / f"env{slot}", tmp_path / f"cache{slot}"
+            f"{headwater.url}/api/repo/lazy",
+            "hw-app",
+            tmp_path / f"env{slot}",
+            tmp_path / f"cache{slot}",
         )
 
     threads = [threading.Thread(target=install, args=(slot,)) for slot in range(2)]
@@ -89,13 +104,19 @@ def test_passive_file_is_fetched_once_for_concurrent_clients(headwater: Headwate
     assert upstream.count("/noarch/hw-base-1.0-0.conda") == 1
 
 
-def test_rattler_reads_plain_repodata_too(headwater: Headwater, token: str, upstream, tmp_path: Path) -> None:
+def test_rattler_reads_plain_repodata_too(
+    headwater: Headwater, token: str, upstream, tmp_path: Path
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "plain")
         mirror = create_mirror(client, "plain", upstream.url, mirror_mode="active")
         assert run_mirror(client, "plain", mirror["id"])["state"] == "completed"
     installed = solve_and_install(
-        f"{headwater.url}/api/repo/plain", "hw-lib 1.*", tmp_path / "env", tmp_path / "cache", sharded=False
+        f"{headwater.url}/api/repo/plain",
+        "hw-lib 1.*",
+        tmp_path / "env",
+        tmp_path / "cache",
+        sharded=False,
     )
     assert installed == ["hw-base-1.0", "hw-lib-1.0"]
     assert not any((tmp_path / "cache" / "repodata").glob("*.shards-cache-v1"))

@@ -77,18 +77,24 @@ def upstream(tmp_path: Path):
         yield server
 
 
-def test_a_mirror_runs_and_installs_on_postgres(tmp_path: Path, postgres_url: str, upstream) -> None:
+def test_a_mirror_runs_and_installs_on_postgres(
+    tmp_path: Path, postgres_url: str, upstream
+) -> None:
     settings = make_settings(tmp_path / "var", database_url=postgres_url)
     with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
         create_channel(client, "forge")
         mirror = create_mirror(client, "forge", upstream.url + "m0/", mirror_mode="passive")
         run = run_mirror(client, "forge", mirror["id"])
         assert run["state"] == "completed", run["error"]
-        installed = solve_and_install(f"{headwater.url}/api/repo/forge", "hw-app", tmp_path / "env", tmp_path / "cache")
+        installed = solve_and_install(
+            f"{headwater.url}/api/repo/forge", "hw-app", tmp_path / "env", tmp_path / "cache"
+        )
         assert installed == ["hw-app-1.0", "hw-base-1.0", "hw-lib-2.0"]
 
 
-def test_two_worker_processes_execute_every_run_exactly_once(tmp_path: Path, postgres_url: str, upstream) -> None:
+def test_two_worker_processes_execute_every_run_exactly_once(
+    tmp_path: Path, postgres_url: str, upstream
+) -> None:
     settings = make_settings(
         tmp_path / "var", database_url=postgres_url, embedded_worker=False, embedded_scheduler=False
     )
@@ -98,11 +104,17 @@ def test_two_worker_processes_execute_every_run_exactly_once(tmp_path: Path, pos
             create_channel(client, f"c{index}")
             mirrors.append(
                 create_mirror(
-                    client, f"c{index}", f"{upstream.url}m{index}/", filters={"subdirs": ["linux-64", "noarch"]}
+                    client,
+                    f"c{index}",
+                    f"{upstream.url}m{index}/",
+                    filters={"subdirs": ["linux-64", "noarch"]},
                 )
             )
         with workers(settings, 2):
-            queued = [client.post(f"/api/channels/c{i}/mirrors/{m['id']}/run").json() for i, m in enumerate(mirrors)]
+            queued = [
+                client.post(f"/api/channels/c{i}/mirrors/{m['id']}/run").json()
+                for i, m in enumerate(mirrors)
+            ]
             finished = [wait_for_run(client, run["id"], timeout=120) for run in queued]
 
         assert all(run["state"] == "completed" for run in finished), [r["error"] for r in finished]
@@ -110,7 +122,11 @@ def test_two_worker_processes_execute_every_run_exactly_once(tmp_path: Path, pos
             assert upstream.count(f"/m{index}/linux-64/repodata.json.zst") == 1
             assert upstream.count(f"/m{index}/noarch/repodata.json.zst") == 1
         claims = [
-            [line["message"] for line in run["log"] if line["message"].startswith("claimed by worker")]
+            [
+                line["message"]
+                for line in run["log"]
+                if line["message"].startswith("claimed by worker")
+            ]
             for run in finished
         ]
         assert all(len(claim) == 1 for claim in claims), claims
@@ -118,7 +134,9 @@ def test_two_worker_processes_execute_every_run_exactly_once(tmp_path: Path, pos
         assert len(worker_ids) == 2, "both workers took runs from the shared queue"
 
 
-def test_a_killed_worker_leaves_its_run_failed_and_the_mirror_runs_again(tmp_path: Path, postgres_url: str, upstream) -> None:
+def test_a_killed_worker_leaves_its_run_failed_and_the_mirror_runs_again(
+    tmp_path: Path, postgres_url: str, upstream
+) -> None:
     settings = make_settings(
         tmp_path / "var",
         database_url=postgres_url,
@@ -129,14 +147,22 @@ def test_a_killed_worker_leaves_its_run_failed_and_the_mirror_runs_again(tmp_pat
     upstream.faults["/m0/linux-64/repodata.json.zst"] = Fault(delay=60.0, times=1)
     with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
         create_channel(client, "forge")
-        mirror = create_mirror(client, "forge", upstream.url + "m0/", filters={"subdirs": ["linux-64", "noarch"]})
+        mirror = create_mirror(
+            client, "forge", upstream.url + "m0/", filters={"subdirs": ["linux-64", "noarch"]}
+        )
         with workers(settings, 2) as processes:
             run = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run").json()
             deadline = time.monotonic() + 30
-            while (current := client.get(f"/api/runs/{run['id']}").json())["state"] != "running" or "linux-64" not in current["step"]:
+            while (current := client.get(f"/api/runs/{run['id']}").json())[
+                "state"
+            ] != "running" or "linux-64" not in current["step"]:
                 assert time.monotonic() < deadline, current
                 time.sleep(0.05)
-            claim = next(line["message"] for line in current["log"] if line["message"].startswith("claimed by"))
+            claim = next(
+                line["message"]
+                for line in current["log"]
+                if line["message"].startswith("claimed by")
+            )
             pid = int(claim.split()[-1].split(":")[1])
             victim = next(process for process in processes if process.pid == pid)
             victim.send_signal(signal.SIGKILL)

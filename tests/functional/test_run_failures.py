@@ -24,7 +24,9 @@ def published(client, channel: str) -> tuple[bytes, str]:
     return response.content, response.headers.get("etag", "")
 
 
-def test_corrupt_file_fails_active_run_and_keeps_the_index(headwater: Headwater, token: str, upstream, tmp_path: Path) -> None:
+def test_corrupt_file_fails_active_run_and_keeps_the_index(
+    headwater: Headwater, token: str, upstream, tmp_path: Path
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "forge")
         mirror = create_mirror(client, "forge", upstream.url, mirror_mode="active")
@@ -32,9 +34,13 @@ def test_corrupt_file_fails_active_run_and_keeps_the_index(headwater: Headwater,
         before = published(client, "forge")
 
         # Upstream publishes a new build whose bytes then get corrupted on the way.
-        build_package(PackageSpec("hw-lib", "3.0", depends=("hw-base",)), upstream.root / "linux-64")
+        build_package(
+            PackageSpec("hw-lib", "3.0", depends=("hw-base",)), upstream.root / "linux-64"
+        )
         build_channel(upstream.root, [])
-        upstream.faults["/linux-64/hw-lib-3.0-0.conda"] = Fault(body=b"this is not the package the index promised")
+        upstream.faults["/linux-64/hw-lib-3.0-0.conda"] = Fault(
+            body=b"this is not the package the index promised"
+        )
 
         run = run_mirror(client, "forge", mirror["id"])
         assert run["state"] == "failed"
@@ -44,7 +50,9 @@ def test_corrupt_file_fails_active_run_and_keeps_the_index(headwater: Headwater,
         assert client.get("/api/repo/forge/linux-64/hw-lib-3.0-0.conda").status_code == 404
 
 
-def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(headwater: Headwater, token: str, upstream) -> None:
+def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(
+    headwater: Headwater, token: str, upstream
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "lazy")
         mirror = create_mirror(client, "lazy", upstream.url, mirror_mode="passive")
@@ -59,7 +67,9 @@ def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(headw
         with pytest.raises(httpx.HTTPError):
             client.get(f"/api/repo/lazy{path}").read()
         store = headwater.resources.store  # type: ignore[attr-defined]
-        sha256 = repodata(client, "lazy", "linux-64")["packages.conda"]["hw-lib-2.0-0.conda"]["sha256"]
+        sha256 = repodata(client, "lazy", "linux-64")["packages.conda"]["hw-lib-2.0-0.conda"][
+            "sha256"
+        ]
         assert not store.has_content(sha256)
 
         # The upstream is fine again: the next client gets the real file, fetched again.
@@ -75,7 +85,11 @@ def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(headw
     [
         (Fault(status=500), Fault(status=500), "upstream answered 500 Internal Server Error"),
         (Fault(delay=3.0), Fault(delay=3.0), "upstream timed out"),
-        (Fault(status=404), Fault(body=b'{"packages": {"broken'), "repodata.json for linux-64 is not valid"),
+        (
+            Fault(status=404),
+            Fault(body=b'{"packages": {"broken'),
+            "repodata.json for linux-64 is not valid",
+        ),
         (Fault(body=b"not zstd at all"), None, "is not valid zstd"),
     ],
     ids=["http-500", "timeout", "malformed-json", "malformed-zst"],
@@ -90,7 +104,13 @@ def test_broken_upstream_fails_the_run_cleanly(
         token = headwater.login()
         with headwater.client(token) as client:
             create_channel(client, "forge")
-            mirror = create_mirror(client, "forge", upstream.url, mirror_mode="passive", filters={"subdirs": ["linux-64", "noarch"]})
+            mirror = create_mirror(
+                client,
+                "forge",
+                upstream.url,
+                mirror_mode="passive",
+                filters={"subdirs": ["linux-64", "noarch"]},
+            )
             assert run_mirror(client, "forge", mirror["id"])["state"] == "completed"
             before = published(client, "forge")
             build_package(PackageSpec("hw-new", "1.0"), upstream.root / "linux-64")

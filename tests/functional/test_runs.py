@@ -12,7 +12,14 @@ from sqlalchemy import update
 from headwater.models import Mirror
 from tests.conftest import make_settings
 from tests.support.conda_packages import CHAIN, build_channel
-from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror, wait_for_run
+from tests.support.flows import (
+    create_channel,
+    create_mirror,
+    filenames,
+    repodata,
+    run_mirror,
+    wait_for_run,
+)
 from tests.support.server import Headwater, run_headwater
 from tests.support.upstream import Fault, serve_directory
 
@@ -32,11 +39,15 @@ def wait_for_state(client, run_id: int, state: str, timeout: float = 20) -> dict
     return run
 
 
-def test_run_now_during_a_run_is_refused_and_runs_never_overlap(headwater: Headwater, token: str, upstream) -> None:
+def test_run_now_during_a_run_is_refused_and_runs_never_overlap(
+    headwater: Headwater, token: str, upstream
+) -> None:
     upstream.faults["/linux-64/repodata.json.zst"] = Fault(delay=1.5, times=1)
     with headwater.client(token) as client:
         create_channel(client, "forge")
-        mirror = create_mirror(client, "forge", upstream.url, filters={"subdirs": ["linux-64", "noarch"]})
+        mirror = create_mirror(
+            client, "forge", upstream.url, filters={"subdirs": ["linux-64", "noarch"]}
+        )
         first = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run")
         assert first.status_code == 202
         assert first.json()["state"] == "pending"
@@ -59,10 +70,18 @@ def test_run_now_during_a_run_is_refused_and_runs_never_overlap(headwater: Headw
         assert runs[1]["finished_at"] <= runs[0]["started_at"]
 
 
-def test_stopping_a_running_run_publishes_nothing(headwater: Headwater, token: str, upstream) -> None:
+def test_stopping_a_running_run_publishes_nothing(
+    headwater: Headwater, token: str, upstream
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "forge")
-        mirror = create_mirror(client, "forge", upstream.url, mirror_mode="active", filters={"subdirs": ["linux-64", "noarch"]})
+        mirror = create_mirror(
+            client,
+            "forge",
+            upstream.url,
+            mirror_mode="active",
+            filters={"subdirs": ["linux-64", "noarch"]},
+        )
         upstream.faults["/linux-64/hw-lib-1.0-0.conda"] = Fault(delay=3.0, times=1)
         run = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run").json()
         wait_for_state(client, run["id"], "running")
@@ -86,80 +105,101 @@ def test_stopping_a_running_run_publishes_nothing(headwater: Headwater, token: s
 
 
 def test_stopping_a_pending_run_fails_it_at_once(tmp_path: Path, upstream) -> None:
-    with run_headwater(make_settings(tmp_path / "var", embedded_worker=False)) as headwater:
-        with headwater.client(headwater.login()) as client:
-            create_channel(client, "forge")
-            mirror = create_mirror(client, "forge", upstream.url)
-            run = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run").json()
-            assert client.get(f"/api/channels/forge/mirrors/{mirror['id']}").json()["state"] == "pending"
-            stopped = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop").json()
-            assert stopped["id"] == run["id"]
-            assert stopped["state"] == "failed"
-            assert stopped["error"] == "stopped by admin before it started"
-            nothing = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop")
-            assert nothing.status_code == 409
-            assert "no pending or running run" in nothing.json()["detail"]
+    settings = make_settings(tmp_path / "var", embedded_worker=False)
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
+        create_channel(client, "forge")
+        mirror = create_mirror(client, "forge", upstream.url)
+        run = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run").json()
+        assert (
+            client.get(f"/api/channels/forge/mirrors/{mirror['id']}").json()["state"] == "pending"
+        )
+        stopped = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop").json()
+        assert stopped["id"] == run["id"]
+        assert stopped["state"] == "failed"
+        assert stopped["error"] == "stopped by admin before it started"
+        nothing = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop")
+        assert nothing.status_code == 409
+        assert "no pending or running run" in nothing.json()["detail"]
 
 
-def test_cron_fires_runs_and_skips_a_firing_while_one_is_under_way(tmp_path: Path, upstream) -> None:
+def test_cron_fires_runs_and_skips_a_firing_while_one_is_under_way(
+    tmp_path: Path, upstream
+) -> None:
     settings = make_settings(tmp_path / "var", scheduler_interval=0.1)
-    with run_headwater(settings) as headwater:
-        with headwater.client(headwater.login()) as client:
-            create_channel(client, "forge")
-            mirror = create_mirror(client, "forge", upstream.url, cron="0 3 * * *")
-            assert mirror["state"] is None
-            assert mirror["warnings"] == []
-            next_run = dt.datetime.fromisoformat(mirror["next_run_at"])
-            assert (next_run.hour, next_run.minute) == (3, 0)
-            assert len(mirror["next_runs"]) == 3
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
+        create_channel(client, "forge")
+        mirror = create_mirror(client, "forge", upstream.url, cron="0 3 * * *")
+        assert mirror["state"] is None
+        assert mirror["warnings"] == []
+        next_run = dt.datetime.fromisoformat(mirror["next_run_at"])
+        assert (next_run.hour, next_run.minute) == (3, 0)
+        assert len(mirror["next_runs"]) == 3
 
-            # Make the mirror due now, as if 03:00 had come.
-            db = headwater.resources.db  # type: ignore[attr-defined]
-            with db.writing() as session:
-                session.execute(update(Mirror).values(next_run_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-            deadline = time.monotonic() + 20
-            while not (runs := client.get("/api/channels/forge/runs").json()["items"]):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            run = wait_for_run(client, runs[0]["id"])
-            assert run["trigger"] == "schedule"
-            assert run["state"] == "completed"
-            moved = client.get(f"/api/channels/forge/mirrors/{mirror['id']}").json()
-            assert dt.datetime.fromisoformat(moved["next_run_at"]) > dt.datetime.now(dt.UTC)
+        # Make the mirror due now, as if 03:00 had come.
+        db = headwater.resources.db  # type: ignore[attr-defined]
+        with db.writing() as session:
+            session.execute(
+                update(Mirror).values(next_run_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
+        deadline = time.monotonic() + 20
+        while not (runs := client.get("/api/channels/forge/runs").json()["items"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        run = wait_for_run(client, runs[0]["id"])
+        assert run["trigger"] == "schedule"
+        assert run["state"] == "completed"
+        moved = client.get(f"/api/channels/forge/mirrors/{mirror['id']}").json()
+        assert dt.datetime.fromisoformat(moved["next_run_at"]) > dt.datetime.now(dt.UTC)
 
 
 def test_a_firing_while_a_run_is_under_way_is_skipped_and_noted(tmp_path: Path, upstream) -> None:
     from headwater.worker.scheduler import enqueue_due_runs
 
-    with run_headwater(make_settings(tmp_path / "var", embedded_worker=False, embedded_scheduler=False)) as headwater:
-        with headwater.client(headwater.login()) as client:
-            create_channel(client, "forge")
-            mirror = create_mirror(client, "forge", upstream.url)
-            pending = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run").json()
-            db = headwater.resources.db  # type: ignore[attr-defined]
-            with db.writing() as session:
-                session.execute(update(Mirror).values(next_run_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-            assert enqueue_due_runs(db) == []
-            runs = client.get("/api/channels/forge/runs").json()
-            assert runs["total_count"] == 1
-            log = [line["message"] for line in client.get(f"/api/runs/{pending['id']}").json()["log"]]
-            assert any("scheduled firing" in message and "skipped" in message for message in log)
+    with (
+        run_headwater(
+            make_settings(tmp_path / "var", embedded_worker=False, embedded_scheduler=False)
+        ) as headwater,
+        headwater.client(headwater.login()) as client,
+    ):
+        create_channel(client, "forge")
+        mirror = create_mirror(client, "forge", upstream.url)
+        pending = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/run").json()
+        db = headwater.resources.db  # type: ignore[attr-defined]
+        with db.writing() as session:
+            session.execute(
+                update(Mirror).values(next_run_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
+        assert enqueue_due_runs(db) == []
+        runs = client.get("/api/channels/forge/runs").json()
+        assert runs["total_count"] == 1
+        log = [line["message"] for line in client.get(f"/api/runs/{pending['id']}").json()["log"]]
+        assert any("scheduled firing" in message and "skipped" in message for message in log)
 
 
-def test_schedules_are_validated_and_frequent_ones_warned_about(headwater: Headwater, token: str, upstream) -> None:
+def test_schedules_are_validated_and_frequent_ones_warned_about(
+    headwater: Headwater, token: str, upstream
+) -> None:
     with headwater.client(token) as client:
         create_channel(client, "forge")
-        bad = client.post("/api/channels/forge/mirrors", json={"mirror_name": "m", "source_root": upstream.url, "cron": "61 * * * *"})
+        bad = client.post(
+            "/api/channels/forge/mirrors",
+            json={"mirror_name": "m", "source_root": upstream.url, "cron": "61 * * * *"},
+        )
         assert bad.status_code == 422
         assert "cron '61 * * * *' is not valid" in bad.json()["detail"]
-        short = client.post("/api/channels/forge/mirrors", json={"mirror_name": "m", "source_root": upstream.url, "cron": "* *"})
+        short = client.post(
+            "/api/channels/forge/mirrors",
+            json={"mirror_name": "m", "source_root": upstream.url, "cron": "* *"},
+        )
         assert short.status_code == 422
         assert "five fields" in short.json()["detail"]
         assert client.get("/api/channels/forge/mirrors").json()["total_count"] == 0
 
         hourly = create_mirror(client, "forge", upstream.url, cron="0 * * * *")
         assert hourly["warnings"] and "more often than daily" in hourly["warnings"][0]
-        daily = client.put(f"/api/channels/forge/mirrors/{hourly['id']}", json={"cron": "30 2 * * *"}).json()
+        daily = client.put(
+            f"/api/channels/forge/mirrors/{hourly['id']}", json={"cron": "30 2 * * *"}
+        ).json()
         assert daily["warnings"] == []
         assert daily["cron"] == "30 2 * * *"
         assert "02:30" in daily["cron_description"] or "2:30" in daily["cron_description"]

@@ -29,9 +29,14 @@ CHROMIUM_ARGS = [
 def chromium() -> Iterator[Browser]:
     executable = shutil.which("chromium") or CHROMIUM
     if not shutil.which(executable):
-        pytest.fail("Chromium is missing: `make test` installs it from Debian's packages (scripts/ensure-chromium)")
+        pytest.fail(
+            "Chromium is missing: `make test` installs it from Debian's packages "
+            "(scripts/ensure-chromium)"
+        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
         try:
             yield browser
         finally:

@@ -14,8 +14,14 @@ def create_channel(client: httpx.Client, name: str, **fields: Any) -> dict[str, 
     return response.json()  # type: ignore[no-any-return]
 
 
-def create_mirror(client: httpx.Client, channel: str, source_root: str, **fields: Any) -> dict[str, Any]:
-    body = {"mirror_name": fields.pop("mirror_name", "upstream"), "source_root": source_root, **fields}
+def create_mirror(
+    client: httpx.Client, channel: str, source_root: str, **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "mirror_name": fields.pop("mirror_name", "upstream"),
+        "source_root": source_root,
+        **fields,
+    }
     response = client.post(f"/api/channels/{channel}/mirrors", json=body)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -37,7 +37,9 @@ class Headwater:
 
     def login(self, username: str = ADMIN, password: str = PASSWORD) -> str:
         with self.client() as client:
-            response = client.post("/api/auth/login", json={"username": username, "password": password})
+            response = client.post(
+                "/api/auth/login", json={"username": username, "password": password}
+            )
             response.raise_for_status()
             return str(response.json()["token"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import threading
@@ -35,7 +36,11 @@ class Upstream:
         return self.requests[path]
 
     def file_requests(self) -> int:
-        return sum(n for path, n in self.requests.items() if path.endswith((".conda", ".tar.bz2", ".whl", ".tar.gz", ".zip")))
+        return sum(
+            n
+            for path, n in self.requests.items()
+            if path.endswith((".conda", ".tar.bz2", ".whl", ".tar.gz", ".zip"))
+        )
 
     def fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -90,9 +95,20 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            self._send(200, body, "application/octet-stream", head=head, etag=etag, modified=modified)
+            self._send(
+                200, body, "application/octet-stream", head=head, etag=etag, modified=modified
+            )
 
-        def _send(self, status: int, body: bytes, media: str, *, head: bool, etag: str | None = None, modified: str | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            media: str,
+            *,
+            head: bool,
+            etag: str | None = None,
+            modified: str | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", media)
             self.send_header("Content-Length", str(len(body)))
@@ -102,10 +118,8 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Last-Modified", modified)
             self.end_headers()
             if not head:
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
     return Handler
 

@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import ResourcesDep, SignedIn
 from headwater.api.pagination import Page, PagingDep
+from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
 from headwater.services import channels as channel_service
 from headwater.services import packages as package_service
 from headwater.services import uploads
-from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
 
 router = APIRouter(prefix="/api/channels", tags=["channels"])
 
@@ -45,7 +45,9 @@ def _channel_out(resources: ResourcesDep, name: str) -> ChannelOut:
 @router.get("")
 def list_channels(resources: ResourcesDep, page: PagingDep) -> Page[ChannelOut]:
     with resources.db.reading() as session:
-        channels, total = channel_service.list_channels(session, offset=page.offset, limit=page.limit)
+        channels, total = channel_service.list_channels(
+            session, offset=page.offset, limit=page.limit
+        )
         stats = channel_service.channel_stats(session, [channel.id for channel in channels])
         items = [ChannelOut.of(channel, stats[channel.id]) for channel in channels]
     return Page(items=items, total_count=total)
@@ -96,7 +98,9 @@ def list_packages(
             session, channel, offset=page.offset, limit=page.limit, search=search
         )
     items = [
-        PackageOut(name=s.name, latest_version=s.latest_version, file_count=s.file_count, subdirs=s.subdirs)
+        PackageOut(
+            name=s.name, latest_version=s.latest_version, file_count=s.file_count, subdirs=s.subdirs
+        )
         for s in summaries
     ]
     return Page(items=items, total_count=total)
@@ -117,7 +121,9 @@ async def upload_file(
     """Upload a .conda or .tar.bz2 package; its metadata is read from the archive itself."""
     filename = file.filename or ""
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, _chunks(file))
-    return await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity.username)
+    return await run_in_threadpool(
+        _add_upload, resources, channel, filename, staged, identity.username
+    )
 
 
 def _chunks(upload: UploadFile) -> Any:
@@ -125,7 +131,9 @@ def _chunks(upload: UploadFile) -> Any:
         yield chunk
 
 
-def _add_upload(resources: ResourcesDep, channel: str, filename: str, staged: Any, username: str) -> FileOut:
+def _add_upload(
+    resources: ResourcesDep, channel: str, filename: str, staged: Any, username: str
+) -> FileOut:
     with staged:
         with resources.db.writing() as session:
             added, publication = uploads.add_conda_package(
@@ -141,6 +149,8 @@ def delete_file(
     channel: str, subdir: str, filename: str, resources: ResourcesDep, identity: SignedIn
 ) -> Response:
     with resources.db.writing() as session:
-        publication = package_service.delete_file(session, resources.store, channel, subdir, filename)
+        publication = package_service.delete_file(
+            session, resources.store, channel, subdir, filename
+        )
     publication.collect_garbage(resources.store)
     return Response(status_code=204)

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from headwater.credentials import request_token
 from headwater.errors import NotAuthenticatedError
 from headwater.resources import Resources
-from headwater.credentials import request_token
 from headwater.services.auth import Identity, identify, require_identity
 
 
 def get_resources(request: Request) -> Resources:
-    return request.app.state.resources  # type: ignore[no-any-return]
+    return request.app.state.resources
 
 
 def current_identity(

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict
 
 from headwater.api.deps import ResourcesDep, SignedIn
 from headwater.api.pagination import Page, PagingDep
-from headwater.schemas.mirrors import MirrorOut, MirrorSaved
-from headwater.schemas.runs import RunOut
 from headwater.models import RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
+from headwater.schemas.mirrors import MirrorOut, MirrorSaved
+from headwater.schemas.runs import RunOut
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 
@@ -52,7 +52,9 @@ def _mirror_out(resources: ResourcesDep, channel: str, mirror_id: int) -> Mirror
         return MirrorOut.of(mirror, channel, latest)
 
 
-def _saved(resources: ResourcesDep, channel: str, change: mirror_service.MirrorChange) -> MirrorSaved:
+def _saved(
+    resources: ResourcesDep, channel: str, change: mirror_service.MirrorChange
+) -> MirrorSaved:
     out = _mirror_out(resources, channel, change.mirror.id)
     run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
     return MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)
@@ -84,7 +86,9 @@ def create_mirror(
 
 
 @router.get("/api/channels/{channel}/mirrors/{mirror_id}")
-def show_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> MirrorOut:
+def show_mirror(
+    channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
+) -> MirrorOut:
     return _mirror_out(resources, channel, mirror_id)
 
 
@@ -106,7 +110,9 @@ def update_mirror(
 
 
 @router.delete("/api/channels/{channel}/mirrors/{mirror_id}", status_code=204)
-def delete_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> Response:
+def delete_mirror(
+    channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
+) -> Response:
     """Delete a mirror with its history; the files it brought leave the channel."""
     with resources.db.writing() as session:
         publication = mirror_service.delete_mirror(session, resources.store, channel, mirror_id)
@@ -127,7 +133,9 @@ def run_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: 
 
 
 @router.post("/api/channels/{channel}/mirrors/{mirror_id}/stop", status_code=202)
-def stop_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> RunOut:
+def stop_mirror(
+    channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
+) -> RunOut:
     """Stop the mirror's run: a pending one fails at once, a running one at its next heartbeat."""
     with resources.db.writing() as session:
         mirror = mirror_service.get_mirror(session, channel, mirror_id)

@@ -16,11 +16,15 @@ router = APIRouter(tags=["runs"])
 
 
 def runs_page(runs: list[Run], total: int, names: dict[int, str]) -> Page[RunOut]:
-    return Page(items=[RunOut.of(run, names.get(run.mirror_id, "")) for run in runs], total_count=total)
+    return Page(
+        items=[RunOut.of(run, names.get(run.mirror_id, "")) for run in runs], total_count=total
+    )
 
 
 @router.get("/api/channels/{channel}/runs")
-def channel_runs(channel: str, resources: ResourcesDep, page: PagingDep, identity: SignedIn) -> Page[RunOut]:
+def channel_runs(
+    channel: str, resources: ResourcesDep, page: PagingDep, identity: SignedIn
+) -> Page[RunOut]:
     """Every run of every mirror of the channel, newest first."""
     with resources.db.reading() as session:
         mirrors = mirror_service.list_channel_mirrors(session, channel)
@@ -52,4 +56,6 @@ def show_run(run_id: int, resources: ResourcesDep, identity: SignedIn) -> RunDet
         channel = session.get(channel_service.Channel, mirror.channel_id)
         assert channel is not None
         log = [LogLine.of(line) for line in run_service.run_log(session, run.id)]
-        return RunDetail(**RunOut.of(run, mirror.mirror_name).model_dump(), channel=channel.name, log=log)
+        return RunDetail(
+            **RunOut.of(run, mirror.mirror_name).model_dump(), channel=channel.name, log=log
+        )

@@ -1,5 +1,6 @@
 """The `headwater` command."""
 
+
 def main() -> None:
     from headwater.cli.app import app
 

@@ -57,7 +57,9 @@ def create(
     name: str,
     description: str = typer.Option("", help="A line saying what the channel is for."),
     privacy: str = typer.Option("public", help="public, authenticated or private."),
-    filters: str = typer.Option(None, help='Channel filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'),
+    filters: str = typer.Option(
+        None, help='Channel filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a channel."""
@@ -155,7 +157,9 @@ def upload(
 def packages(name: str, search: str = typer.Option(None), as_json: bool = JsonOption) -> None:
     """List the packages of a channel."""
     with database().reading() as session:
-        summaries, _ = package_service.list_packages(session, name, offset=0, limit=100_000, search=search)
+        summaries, _ = package_service.list_packages(
+            session, name, offset=0, limit=100_000, search=search
+        )
     if as_json:
         print_json({"items": [vars(summary) for summary in summaries]})
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache, wraps
 from typing import Any, ParamSpec, TypeVar
@@ -62,10 +62,10 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def print_json(value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
+def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     if isinstance(value, BaseModel):
         text = value.model_dump_json(indent=2)
-    elif isinstance(value, list):
+    elif isinstance(value, Sequence):
         text = json.dumps([item.model_dump(mode="json") for item in value], indent=2)
     else:
         text = json.dumps(value, indent=2, default=str)

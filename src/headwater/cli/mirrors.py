@@ -78,7 +78,17 @@ def list_mirrors(
         "Mirrors",
         ["channel", "id", "name", "type", "mode", "source", "state", "step", "next run"],
         [
-            [m.channel, m.id, m.mirror_name, m.mirror_type, m.mirror_mode, m.source_root, m.state or "never run", m.step, m.next_run_at]
+            [
+                m.channel,
+                m.id,
+                m.mirror_name,
+                m.mirror_type,
+                m.mirror_mode,
+                m.source_root,
+                m.state or "never run",
+                m.step,
+                m.next_run_at,
+            ]
             for m in items
         ],
     )
@@ -88,13 +98,17 @@ def list_mirrors(
 @reports_errors
 def create(
     channel: str,
-    mirror_name: str = typer.Option(..., "--name", help="The mirror's name, unique in the channel."),
+    mirror_name: str = typer.Option(
+        ..., "--name", help="The mirror's name, unique in the channel."
+    ),
     source_root: str = typer.Option(..., "--source", help="The upstream channel URL."),
     mirror_type: str = typer.Option("conda", "--type", help="conda (python_simple comes later)."),
     mirror_mode: str = typer.Option("passive", "--mode", help="active or passive."),
     cron: str = typer.Option("0 0 * * *", help="When to run, five-field cron in UTC."),
     proxy: str = typer.Option(None, help="An http(s) or socks5 proxy for this upstream."),
-    filters: str = typer.Option(None, help='Filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'),
+    filters: str = typer.Option(
+        None, help='Filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'
+    ),
     run_now: bool = typer.Option(False, "--run-now", help="Queue the first run at once."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -111,7 +125,11 @@ def create(
     }
     with writing() as session:
         change = mirror_service.create_mirror(
-            session, channel, fields, allowlist=settings().upstream_allowlist, requested_by=acting_user()
+            session,
+            channel,
+            fields,
+            allowlist=settings().upstream_allowlist,
+            requested_by=acting_user(),
         )
     _print_saved(channel, change, as_json)
 
@@ -137,7 +155,9 @@ def edit(
     mirror_mode: str = typer.Option(None, "--mode"),
     cron: str = typer.Option(None),
     proxy: str = typer.Option(None, help="A proxy URL; an empty string removes it."),
-    filters: str = typer.Option(None, help="Filters to merge as JSON; a key set to null removes it."),
+    filters: str = typer.Option(
+        None, help="Filters to merge as JSON; a key set to null removes it."
+    ),
     run_now: bool = typer.Option(False, "--run-now"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -160,7 +180,12 @@ def edit(
         changes["run_now"] = True
     with writing() as session:
         change = mirror_service.update_mirror(
-            session, channel, mirror_id, changes, allowlist=settings().upstream_allowlist, requested_by=acting_user()
+            session,
+            channel,
+            mirror_id,
+            changes,
+            allowlist=settings().upstream_allowlist,
+            requested_by=acting_user(),
         )
     _print_saved(channel, change, as_json)
 
@@ -183,13 +208,17 @@ def delete(channel: str, mirror_id: int, yes: bool = typer.Option(False, "--yes"
 def run(
     channel: str,
     mirror_id: int,
-    wait: bool = typer.Option(False, "--wait", help="Follow the run until it ends; exit 1 if it fails."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Follow the run until it ends; exit 1 if it fails."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run now: queue a run for a worker (the server's, or `headwater worker`)."""
     with writing() as session:
         mirror = mirror_service.get_mirror(session, channel, mirror_id)
-        queued = run_service.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=acting_user())
+        queued = run_service.request_run(
+            session, mirror, trigger=RunTrigger.manual, requested_by=acting_user()
+        )
         session.flush()
         run_id = queued.id
     if not wait:
@@ -208,11 +237,22 @@ def run(
 
 
 def _follow(run_id: int, *, quiet: bool) -> Any:
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=console, disable=quiet) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        disable=quiet,
+    ) as bar:
         task = bar.add_task("queued", total=None)
         while True:
             detail = run_detail(run_id)
-            bar.update(task, description=f"{detail.state}: {detail.step}", completed=detail.progress.done, total=detail.progress.total or None)
+            bar.update(
+                task,
+                description=f"{detail.state}: {detail.step}",
+                completed=detail.progress.done,
+                total=detail.progress.total or None,
+            )
             if detail.state in ("completed", "failed"):
                 return detail
             time.sleep(0.5)
@@ -226,7 +266,9 @@ def stop(channel: str, mirror_id: int) -> None:
         mirror = mirror_service.get_mirror(session, channel, mirror_id)
         stopped = run_service.stop_run(session, mirror, stopped_by=acting_user())
         run_id, state = stopped.id, stopped.state
-    console.print(f"run #{run_id} {'stopped' if state == 'failed' else 'will stop at its next heartbeat'}")
+    console.print(
+        f"run #{run_id} {'stopped' if state == 'failed' else 'will stop at its next heartbeat'}"
+    )
 
 
 @app.command()
@@ -247,6 +289,31 @@ def runs(
         return
     print_table(
         f"Runs of {channel}/{mirror_id}",
-        ["id", "state", "step", "started", "finished", "seen", "added", "removed", "excluded", "error"],
-        [[r.id, r.state, r.step, r.started_at, r.finished_at, r.counters.seen, r.counters.added, r.counters.removed, r.counters.excluded, r.error] for r in items],
+        [
+            "id",
+            "state",
+            "step",
+            "started",
+            "finished",
+            "seen",
+            "added",
+            "removed",
+            "excluded",
+            "error",
+        ],
+        [
+            [
+                r.id,
+                r.state,
+                r.step,
+                r.started_at,
+                r.finished_at,
+                r.counters.seen,
+                r.counters.added,
+                r.counters.removed,
+                r.counters.excluded,
+                r.error,
+            ]
+            for r in items
+        ],
     )

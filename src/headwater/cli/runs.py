@@ -22,7 +22,9 @@ def run_detail(run_id: int) -> RunDetail:
         channel = session.get(Channel, mirror.channel_id)
         assert channel is not None
         log = [LogLine.of(line) for line in run_service.run_log(session, run.id)]
-        return RunDetail(**RunOut.of(run, mirror.mirror_name).model_dump(), channel=channel.name, log=log)
+        return RunDetail(
+            **RunOut.of(run, mirror.mirror_name).model_dump(), channel=channel.name, log=log
+        )
 
 
 @app.command()
@@ -50,9 +52,13 @@ def print_run(detail: RunDetail) -> None:
         highlight=False,
     )
     if detail.excluded_reasons:
-        reasons = ", ".join(f"{reason}: {count}" for reason, count in detail.excluded_reasons.items())
+        reasons = ", ".join(
+            f"{reason}: {count}" for reason, count in detail.excluded_reasons.items()
+        )
         console.print(f"excluded by reason: {reasons}", highlight=False)
     if detail.error:
         console.print(f"[red]error:[/red] {detail.error}", highlight=False)
     for line in detail.log:
-        console.print(f"  {line.at:%H:%M:%S} {line.level:7} {line.message}", highlight=False, markup=False)
+        console.print(
+            f"  {line.at:%H:%M:%S} {line.level:7} {line.message}", highlight=False, markup=False
+        )

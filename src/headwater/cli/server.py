@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: str = typer.Option(None, help="Address to listen on (HEADWATER_HOST, default 127.0.0.1)."),
+    host: str = typer.Option(
+        None, help="Address to listen on (HEADWATER_HOST, default 127.0.0.1)."
+    ),
     port: int = typer.Option(None, help="Port to listen on (HEADWATER_PORT, default 8000)."),
     worker: bool = typer.Option(True, help="Run one worker inside this process."),
     scheduler: bool = typer.Option(True, help="Run the scheduler inside this process."),
@@ -56,13 +58,17 @@ def serve(
             f"Sign in as [bold]{config.admin_user}[/bold] with the password printed at first start "
             f"(reset it with `headwater user set-password {config.admin_user}`)."
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
 
 
 def worker() -> None:
     """Execute mirror runs from the queue until stopped (SIGTERM or Ctrl-C)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = settings()
     db, _ = bootstrap(config)
     runner = Worker(db, open_blob_store(config), http_policy(config), worker_config(config))

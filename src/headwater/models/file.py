@@ -47,7 +47,9 @@ class PackageFile(Base):
     timestamp: Mapped[int | None] = mapped_column(BigInteger)  # upstream publish time, ms
     record: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
 
     @property
     def published_at(self) -> dt.datetime | None:
@@ -56,7 +58,7 @@ class PackageFile(Base):
         return dt.datetime.fromtimestamp(self.timestamp / 1000, dt.UTC)
 
     def index_record(self) -> dict[str, Any]:
-        return orjson.loads(self.record)  # type: ignore[no-any-return]
+        return orjson.loads(self.record)
 
 
 # The columns a bulk load fills, in order; everything else takes its default.

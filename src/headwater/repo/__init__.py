@@ -37,7 +37,9 @@ def parse_repo_path(path: str) -> RepoPath:
 async def serve(path: str, request: Request) -> Response:
     resources = request.app.state.resources
     where = parse_repo_path(path)
-    access: ChannelAccess = await run_in_threadpool(open_channel, resources, request, where.token, where.channel)
+    access: ChannelAccess = await run_in_threadpool(
+        open_channel, resources, request, where.token, where.channel
+    )
     if not where.rest:
         raise IndexNotFoundError(
             f"channel {where.channel!r} serves /api/repo/{where.channel}/<subdir>/repodata.json"

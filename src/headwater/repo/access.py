@@ -19,12 +19,16 @@ class ChannelAccess:
     name: str
 
 
-def open_channel(resources: Resources, request: Request, path_token: str | None, name: str) -> ChannelAccess:
+def open_channel(
+    resources: Resources, request: Request, path_token: str | None, name: str
+) -> ChannelAccess:
     token = repository_token(request, path_token)
     with resources.db.reading() as session:
         channel = get_channel(session, name)
         identity = identify(session, token) if token else None
         if token and identity is None:
             raise NotAuthenticatedError("the token is unknown or has expired")
-        authorize_channel_read(identity, privacy=channel.privacy, owner=channel.owner, name=channel.name)
+        authorize_channel_read(
+            identity, privacy=channel.privacy, owner=channel.owner, name=channel.name
+        )
         return ChannelAccess(channel_id=channel.id, name=channel.name)

@@ -42,7 +42,9 @@ def _etag(sha256: str) -> str:
     return f'"{sha256}"'
 
 
-async def serve(request: Request, resources: Resources, access: ChannelAccess, rest: list[str]) -> Response:
+async def serve(
+    request: Request, resources: Resources, access: ChannelAccess, rest: list[str]
+) -> Response:
     subdir, names = rest[0], rest[1:]
     if subdir not in KNOWN_SUBDIRS:
         raise IndexNotFoundError(f"{subdir!r} is not a conda subdir of channel {access.name!r}")
@@ -56,7 +58,9 @@ async def serve(request: Request, resources: Resources, access: ChannelAccess, r
         return await run_in_threadpool(_serve_shard, request, resources, access, subdir, names[1])
     if len(names) == 1 and is_package_filename(names[0]):
         return await _serve_package(request, resources, access, subdir, names[0])
-    raise PackageFileNotFoundError(f"channel {access.name!r} has no file {subdir}/{'/'.join(names)}")
+    raise PackageFileNotFoundError(
+        f"channel {access.name!r} has no file {subdir}/{'/'.join(names)}"
+    )
 
 
 def _serve_index(
@@ -118,9 +122,15 @@ def _serve_shard(
         index = packages.find_index(session, access.channel_id, subdir)
     shard = find_shard(resources.store, index, digest) if index is not None else None
     if shard is None:
-        raise PackageFileNotFoundError(f"channel {access.name!r} has no shard {subdir}/shards/{name}")
+        raise PackageFileNotFoundError(
+            f"channel {access.name!r} has no shard {subdir}/shards/{name}"
+        )
     return bytes_response(
-        request, shard, etag=_etag(digest), media_type=MSGPACK_ZSTD, cache_control=IMMUTABLE_CACHE_CONTROL
+        request,
+        shard,
+        etag=_etag(digest),
+        media_type=MSGPACK_ZSTD,
+        cache_control=IMMUTABLE_CACHE_CONTROL,
     )
 
 
@@ -137,22 +147,36 @@ async def _serve_package(
     return await serve_file(request, resources, file)
 
 
-async def serve_file(request: Request, resources: Resources, file: packages.ServableFile) -> Response:
+async def serve_file(
+    request: Request, resources: Resources, file: packages.ServableFile
+) -> Response:
     """A package file's bytes: from the blob store, or fetched from upstream on first request."""
     key = content_key(file.sha256)
     headers = {"ETag": _etag(file.sha256), "Cache-Control": IMMUTABLE_CACHE_CONTROL}
     if request.method == "HEAD" or await run_in_threadpool(resources.store.exists, key):
         return blob_response(
-            request, resources.store, key, etag=headers["ETag"], size=file.size,
-            media_type=PACKAGE, cache_control=IMMUTABLE_CACHE_CONTROL,
+            request,
+            resources.store,
+            key,
+            etag=headers["ETag"],
+            size=file.size,
+            media_type=PACKAGE,
+            cache_control=IMMUTABLE_CACHE_CONTROL,
         )
     if file.source_url is None:
-        raise PackageFileNotFoundError(f"the bytes of {file.filename} are missing from the blob store")
+        raise PackageFileNotFoundError(
+            f"the bytes of {file.filename} are missing from the blob store"
+        )
     stream = await resources.fetcher.open(file.expected(), file.proxy)
     if stream is None:  # another request fetched it meanwhile
         return blob_response(
-            request, resources.store, key, etag=headers["ETag"], size=file.size,
-            media_type=PACKAGE, cache_control=IMMUTABLE_CACHE_CONTROL,
+            request,
+            resources.store,
+            key,
+            etag=headers["ETag"],
+            size=file.size,
+            media_type=PACKAGE,
+            cache_control=IMMUTABLE_CACHE_CONTROL,
         )
     headers["Content-Length"] = str(file.size)
     return StreamingResponse(stream, headers=headers, media_type=PACKAGE)

@@ -13,7 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
-from headwater.errors import ConflictError, NotAuthenticatedError, NotFoundError, PermissionDeniedError
+from headwater.errors import (
+    ConflictError,
+    NotAuthenticatedError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from headwater.models import ApiToken, User
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -122,7 +127,9 @@ def csrf_token(session_token: str) -> str:
     return hashlib.sha256(b"headwater-csrf:" + session_token.encode()).hexdigest()
 
 
-def authorize_channel_read(identity: Identity | None, *, privacy: str, owner: str, name: str) -> None:
+def authorize_channel_read(
+    identity: Identity | None, *, privacy: str, owner: str, name: str
+) -> None:
     """Who may read a channel's packages: anyone for public, signed-in users for
     authenticated, the owner and administrators for private."""
     if privacy == "public":

@@ -98,7 +98,9 @@ def channel_stats(session: Session, channel_ids: list[int]) -> dict[int, Channel
         ).all()
     )
     return {
-        channel_id: ChannelStats(file_count=files.get(channel_id, 0), mirror_count=mirrors.get(channel_id, 0))
+        channel_id: ChannelStats(
+            file_count=files.get(channel_id, 0), mirror_count=mirrors.get(channel_id, 0)
+        )
         for channel_id in channel_ids
     }
 

@@ -88,4 +88,3 @@ async def _download_once(
         verify(staged, expected)
         store.commit(staged, content_key(expected.sha256))
         return staged.size
-

@@ -83,10 +83,20 @@ def publish_mirror_run(
     existing = _mirror_files(session, job.mirror_id, [c.subdir for c in changed])
     taken = _files_of_other_sources(session, job, [c.subdir for c in changed])
     for content in changed:
-        _apply_subdir(session, job, content, existing.pop(content.subdir, {}), taken.get(content.subdir, set()), tally)
+        _apply_subdir(
+            session,
+            job,
+            content,
+            existing.pop(content.subdir, {}),
+            taken.get(content.subdir, set()),
+            tally,
+        )
         content.records = []  # the rows are written; let the memory go before rendering
     _save_subdir_states(session, job, subdirs, contents)
-    progress.log(f"wrote the file changes: {tally.added} added, {tally.removed} removed, {tally.replaced} replaced")
+    progress.log(
+        f"wrote the file changes: {tally.added} added, {tally.removed} removed, "
+        f"{tally.replaced} replaced"
+    )
     unpublished = set(subdirs) - _published_subdirs(session, job.channel_id)
     publication = publish_subdirs(session, store, job.channel_id, tally.touched | unpublished)
     for index in publication.indexes:
@@ -94,7 +104,11 @@ def publish_mirror_run(
     _report(progress, tally)
     snapshot = progress.drain()
     if not complete_run(
-        session, job.run_id, job.worker_id, counters=snapshot.counters, excluded_reasons=snapshot.excluded_reasons
+        session,
+        job.run_id,
+        job.worker_id,
+        counters=snapshot.counters,
+        excluded_reasons=snapshot.excluded_reasons,
     ):
         raise RunStoppedError("the run was stopped or lost its claim before publishing")
     add_log_entries(session, job.run_id, snapshot.log_lines)
@@ -109,21 +123,30 @@ def _report(progress: RunProgress, tally: _Tally) -> None:
             "warning",
         )
     if tally.replaced:
-        progress.log(f"{tally.replaced} files changed upstream under the same name and were replaced", "warning")
+        progress.log(
+            f"{tally.replaced} files changed upstream under the same name and were replaced",
+            "warning",
+        )
     progress.set_count("added", tally.added + tally.replaced)
     progress.set_count("removed", tally.removed)
     progress.set_count("unchanged", tally.unchanged)
 
 
 def _published_subdirs(session: Session, channel_id: int) -> set[str]:
-    return set(session.scalars(select(ChannelIndex.subdir).where(ChannelIndex.channel_id == channel_id)))
+    return set(
+        session.scalars(select(ChannelIndex.subdir).where(ChannelIndex.channel_id == channel_id))
+    )
 
 
-def _drop_unmirrored_subdirs(session: Session, job: MirrorJob, subdirs: Sequence[str], tally: _Tally) -> None:
+def _drop_unmirrored_subdirs(
+    session: Session, job: MirrorJob, subdirs: Sequence[str], tally: _Tally
+) -> None:
     """Files the mirror brought into subdirs it no longer mirrors leave the channel."""
     leaving = PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.not_in(list(subdirs))
     counts = session.execute(
-        select(PackageFile.subdir, func.count(PackageFile.id)).where(*leaving).group_by(PackageFile.subdir)
+        select(PackageFile.subdir, func.count(PackageFile.id))
+        .where(*leaving)
+        .group_by(PackageFile.subdir)
     ).all()
     if counts:
         session.execute(delete(PackageFile).where(*leaving))
@@ -135,12 +158,19 @@ def _drop_unmirrored_subdirs(session: Session, job: MirrorJob, subdirs: Sequence
 def _count_files(session: Session, job: MirrorJob, subdirs: list[str]) -> int:
     if not subdirs:
         return 0
-    return session.scalar(
-        select(func.count(PackageFile.id)).where(PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.in_(subdirs))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count(PackageFile.id)).where(
+                PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.in_(subdirs)
+            )
+        )
+        or 0
+    )
 
 
-def _mirror_files(session: Session, mirror_id: int, subdirs: list[str]) -> dict[str, dict[str, tuple[int, str]]]:
+def _mirror_files(
+    session: Session, mirror_id: int, subdirs: list[str]
+) -> dict[str, dict[str, tuple[int, str]]]:
     """subdir → filename → (file id, sha256) of the files this mirror brought into `subdirs`."""
     files: dict[str, dict[str, tuple[int, str]]] = {}
     if not subdirs:
@@ -155,7 +185,9 @@ def _mirror_files(session: Session, mirror_id: int, subdirs: list[str]) -> dict[
     return files
 
 
-def _files_of_other_sources(session: Session, job: MirrorJob, subdirs: list[str]) -> dict[str, set[str]]:
+def _files_of_other_sources(
+    session: Session, job: MirrorJob, subdirs: list[str]
+) -> dict[str, set[str]]:
     """Files other mirrors or uploads already put in these subdirs: the first source keeps them."""
     taken: dict[str, set[str]] = {}
     if not subdirs:
@@ -243,7 +275,9 @@ def bulk_insert_files(session: Session, rows: Iterable[tuple[Any, ...]]) -> None
             for row in rows:
                 copy.write_row(row)
         return
-    statement = f"INSERT INTO package_files ({columns}) VALUES ({', '.join('?' * len(BULK_COLUMNS))})"
+    statement = (
+        f"INSERT INTO package_files ({columns}) VALUES ({', '.join('?' * len(BULK_COLUMNS))})"
+    )
     for batch in _chunks(rows, _BATCH):
         connection.exec_driver_sql(statement, batch)
 

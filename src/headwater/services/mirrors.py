@@ -12,9 +12,24 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
-from headwater.errors import InvalidInputError, MirrorBusyError, MirrorExistsError, MirrorNotFoundError
+from headwater.errors import (
+    InvalidInputError,
+    MirrorBusyError,
+    MirrorExistsError,
+    MirrorNotFoundError,
+)
 from headwater.filters import parse_filter_set
-from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType, PackageFile, Run, RunState, RunTrigger
+from headwater.models import (
+    Channel,
+    Mirror,
+    MirrorMode,
+    MirrorSubdirState,
+    MirrorType,
+    PackageFile,
+    Run,
+    RunState,
+    RunTrigger,
+)
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
 from headwater.services import runs
@@ -58,7 +73,7 @@ def _mirror_type(value: Any) -> MirrorType:
     mirror_type = _enum(MirrorType, "mirror_type", value)
     if mirror_type not in SUPPORTED_TYPES:
         raise InvalidInputError(f"mirror_type {value!r} is not supported yet")
-    return mirror_type  # type: ignore[no-any-return]
+    return mirror_type
 
 
 def create_mirror(
@@ -81,7 +96,9 @@ def create_mirror(
         mirror_name=_mirror_name(fields["mirror_name"]),
         mirror_type=_mirror_type(fields.get("mirror_type") or MirrorType.conda),
         source_root=_source_root(fields["source_root"], allowlist),
-        mirror_mode=_enum(MirrorMode, "mirror_mode", fields.get("mirror_mode") or MirrorMode.passive),
+        mirror_mode=_enum(
+            MirrorMode, "mirror_mode", fields.get("mirror_mode") or MirrorMode.passive
+        ),
         cron=parse_schedule(fields.get("cron") or DEFAULT_CRON).expression,
         proxy=check_proxy(fields.get("proxy")),
         filters=parse_filter_set(fields.get("filters")),
@@ -92,7 +109,9 @@ def create_mirror(
     session.flush()
     change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
     if fields.get("run_now"):
-        change.run = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=requested_by)
+        change.run = runs.request_run(
+            session, mirror, trigger=RunTrigger.manual, requested_by=requested_by
+        )
     return change
 
 
@@ -104,7 +123,9 @@ def _source_root(value: Any, allowlist: Sequence[str]) -> str:
     return url
 
 
-def _ensure_unique_name(session: Session, channel_id: int, name: str, mirror_id: int | None) -> None:
+def _ensure_unique_name(
+    session: Session, channel_id: int, name: str, mirror_id: int | None
+) -> None:
     clash = session.scalar(
         select(Mirror.id).where(Mirror.channel_id == channel_id, Mirror.mirror_name == name)
     )
@@ -157,11 +178,15 @@ def update_mirror(
     session.flush()
     change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
     if changes.get("run_now"):
-        change.run = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=requested_by)
+        change.run = runs.request_run(
+            session, mirror, trigger=RunTrigger.manual, requested_by=requested_by
+        )
     return change
 
 
-def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_id: int) -> Publication:
+def delete_mirror(
+    session: Session, store: BlobStore, channel_name: str, mirror_id: int
+) -> Publication:
     """Delete a mirror, its history, and the files it brought; the channel is republished.
 
     A mirror with a run under way is refused: stop the run first.
@@ -174,7 +199,9 @@ def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_
         )
     lock_channel(session, mirror.channel_id)
     subdirs = list(
-        session.scalars(select(PackageFile.subdir).where(PackageFile.mirror_id == mirror.id).distinct())
+        session.scalars(
+            select(PackageFile.subdir).where(PackageFile.mirror_id == mirror.id).distinct()
+        )
     )
     session.execute(delete(PackageFile).where(PackageFile.mirror_id == mirror.id))
     session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
@@ -185,10 +212,14 @@ def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_
 
 def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:
     channel = get_channel(session, channel_name)
-    return list(session.scalars(select(Mirror).where(Mirror.channel_id == channel.id).order_by(Mirror.id)))
+    return list(
+        session.scalars(select(Mirror).where(Mirror.channel_id == channel.id).order_by(Mirror.id))
+    )
 
 
-def list_all_mirrors(session: Session, *, offset: int, limit: int) -> tuple[list[tuple[Mirror, str]], int]:
+def list_all_mirrors(
+    session: Session, *, offset: int, limit: int
+) -> tuple[list[tuple[Mirror, str]], int]:
     """Every mirror of every channel, with its channel's name."""
     total = session.scalar(select(func.count(Mirror.id))) or 0
     rows = session.execute(

@@ -86,7 +86,12 @@ def list_packages(
     total = session.scalar(select(func.count(distinct(PackageFile.name))).where(condition)) or 0
     names = list(
         session.scalars(
-            select(PackageFile.name).where(condition).group_by(PackageFile.name).order_by(PackageFile.name).offset(offset).limit(limit)
+            select(PackageFile.name)
+            .where(condition)
+            .group_by(PackageFile.name)
+            .order_by(PackageFile.name)
+            .offset(offset)
+            .limit(limit)
         )
     )
     summaries = []
@@ -108,10 +113,14 @@ def package_files(session: Session, channel_id: int, name: str) -> list[PackageF
     """The files of one package, newest version first (by conda/PEP 440 order where it parses)."""
     files = list(
         session.scalars(
-            select(PackageFile).where(PackageFile.channel_id == channel_id, PackageFile.name == name)
+            select(PackageFile).where(
+                PackageFile.channel_id == channel_id, PackageFile.name == name
+            )
         )
     )
-    files.sort(key=lambda file: (_version_key(file.version), file.build, file.filename), reverse=True)
+    files.sort(
+        key=lambda file: (_version_key(file.version), file.build, file.filename), reverse=True
+    )
     return files
 
 

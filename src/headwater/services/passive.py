@@ -37,9 +37,12 @@ class _Fetch:
     """One upstream fetch in flight, with the clients streaming it."""
 
     started: asyncio.Future[None]
+    task: asyncio.Task[None] | None = None  # held so the running fetch is not garbage-collected
     done: asyncio.Event = field(default_factory=asyncio.Event)
     error: HeadwaterError | None = None
-    subscribers: list[asyncio.Queue[bytes | _Verified | HeadwaterError]] = field(default_factory=list)
+    subscribers: list[asyncio.Queue[bytes | _Verified | HeadwaterError]] = field(
+        default_factory=list
+    )
 
 
 class PassiveFetcher:
@@ -51,7 +54,10 @@ class PassiveFetcher:
     """
 
     def __init__(
-        self, store: BlobStore, policy: HttpPolicy, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        store: BlobStore,
+        policy: HttpPolicy,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
@@ -95,7 +101,7 @@ class PassiveFetcher:
         queue: asyncio.Queue[bytes | _Verified | HeadwaterError] = asyncio.Queue(_QUEUE_CHUNKS)
         fetch.subscribers.append(queue)
         self._inflight[expected.sha256] = fetch
-        asyncio.create_task(self._fetch(fetch, expected, proxy))
+        fetch.task = asyncio.create_task(self._fetch(fetch, expected, proxy))
         await fetch.started  # raises when the upstream refused
         return self._follow(fetch, queue)
 

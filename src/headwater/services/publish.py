@@ -178,7 +178,9 @@ def _cached_directory(store: BlobStore, key: str) -> dict[str, tuple[int, int]]:
     return read_pack_directory(store.read(key))
 
 
-def _pack_directory(store: BlobStore, channel_id: int, subdir: str, pack: str) -> dict[str, tuple[int, int]]:
+def _pack_directory(
+    store: BlobStore, channel_id: int, subdir: str, pack: str
+) -> dict[str, tuple[int, int]]:
     key = pack_directory_key(channel_id, subdir, pack)
     if not store.exists(key):
         return {}

@@ -44,7 +44,9 @@ def request_run(
     except IntegrityError:
         # Another process queued one between our check and our insert; the index caught it.
         current = active_run(session, mirror.id)
-        raise MirrorBusyError(busy_message(mirror, current) if current else "mirror is busy") from None
+        raise MirrorBusyError(
+            busy_message(mirror, current) if current else "mirror is busy"
+        ) from None
     return run
 
 
@@ -52,7 +54,9 @@ def stop_run(session: Session, mirror: Mirror, *, stopped_by: str) -> Run:
     """Stop the mirror's pending or running run; a running one stops at its next heartbeat."""
     run = active_run(session, mirror.id)
     if run is None:
-        raise RunNotActiveError(f"mirror {mirror.mirror_name!r} has no pending or running run to stop")
+        raise RunNotActiveError(
+            f"mirror {mirror.mirror_name!r} has no pending or running run to stop"
+        )
     if run.state == RunState.pending:
         finish(session, run, error=f"stopped by {stopped_by} before it started")
     else:
@@ -72,7 +76,12 @@ def finish(session: Session, run: Run, *, error: str | None) -> None:
 
 
 def add_log(
-    session: Session, run_id: int, message: str, *, level: str = "info", at: dt.datetime | None = None
+    session: Session,
+    run_id: int,
+    message: str,
+    *,
+    level: str = "info",
+    at: dt.datetime | None = None,
 ) -> None:
     session.add(RunLogLine(run_id=run_id, level=level, message=message, at=at or utcnow()))
 
@@ -91,7 +100,10 @@ def get_run(session: Session, run_id: int) -> Run:
 
 def run_log(session: Session, run_id: int, *, limit: int = 2000) -> list[RunLogLine]:
     lines = session.scalars(
-        select(RunLogLine).where(RunLogLine.run_id == run_id).order_by(RunLogLine.id.desc()).limit(limit)
+        select(RunLogLine)
+        .where(RunLogLine.run_id == run_id)
+        .order_by(RunLogLine.id.desc())
+        .limit(limit)
     )
     return list(reversed(list(lines)))
 
@@ -103,7 +115,11 @@ def list_runs(
     condition = Run.mirror_id.in_(mirror_ids)
     total = session.scalar(select(func.count(Run.id)).where(condition)) or 0
     runs = session.scalars(
-        select(Run).where(condition).order_by(Run.created_at.desc(), Run.id.desc()).offset(offset).limit(limit)
+        select(Run)
+        .where(condition)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .offset(offset)
+        .limit(limit)
     )
     return list(runs), total
 
@@ -149,7 +165,13 @@ def claim_next_run(session: Session, worker_id: str) -> Claim | None:
     claimed = session.execute(
         update(Run)
         .where(Run.id == row.id, Run.state == RunState.pending)
-        .values(state=RunState.running, worker_id=worker_id, started_at=now, heartbeat_at=now, step="starting")
+        .values(
+            state=RunState.running,
+            worker_id=worker_id,
+            started_at=now,
+            heartbeat_at=now,
+            step="starting",
+        )
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
@@ -159,7 +181,7 @@ def claim_next_run(session: Session, worker_id: str) -> Claim | None:
 
 @dataclass(frozen=True)
 class Beat:
-    """What a heartbeat learned: whether the run is still this worker's, and who asked it to stop."""
+    """What a heartbeat learned: is the run still this worker's, and who asked it to stop."""
 
     owned: bool
     stop_requested_by: str | None
@@ -227,7 +249,9 @@ def reap_stale_runs(session: Session, *, timeout: float) -> list[int]:
 def fail_run(session: Session, run_id: int, worker_id: str, error: str) -> bool:
     """Record a run's failure, if it is still this worker's."""
     run = session.scalar(
-        select(Run).where(and_(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id))
+        select(Run).where(
+            and_(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id)
+        )
     )
     if run is None:
         return False

@@ -60,7 +60,9 @@ class MirrorJob:
         candidates = upstream_subdirs
         for filters in (self.mirror_filters, self.channel_filters):
             if filters.subdirs is not None:
-                candidates = [s for s in (candidates or filters.subdirs) if filters.allows_subdir(s)]
+                candidates = [
+                    s for s in (candidates or filters.subdirs) if filters.allows_subdir(s)
+                ]
         return sorted(set(candidates or []))
 
 
@@ -122,7 +124,9 @@ async def sync_conda_mirror(
     progress.log(f"published {', '.join(subdirs)}")
 
 
-async def _choose_subdirs(job: MirrorJob, upstream: CondaUpstream, progress: RunProgress) -> list[str]:
+async def _choose_subdirs(
+    job: MirrorJob, upstream: CondaUpstream, progress: RunProgress
+) -> list[str]:
     named = job.wanted_subdirs(None)
     if named:
         return named
@@ -158,7 +162,9 @@ async def _read_subdir(
     for problem in parsed.skipped[:20]:
         progress.log(f"{subdir}: skipped {problem}", "warning")
     if len(parsed.skipped) > 20:
-        progress.log(f"{subdir}: skipped {len(parsed.skipped) - 20} more unusable records", "warning")
+        progress.log(
+            f"{subdir}: skipped {len(parsed.skipped) - 20} more unusable records", "warning"
+        )
     progress.count("seen", len(parsed.records) + len(parsed.skipped))
     if parsed.skipped:
         progress.exclude("invalid", len(parsed.skipped))
@@ -175,7 +181,7 @@ async def _read_subdir(
 
 
 def _passes(job: MirrorJob, record: CondaRecord) -> bool:
-    """Record-level rules of the channel's and the mirror's filter sets (subdirs are chosen above)."""
+    """Record-level rules of the channel's and the mirror's filter sets (subdirs come first)."""
     return True
 
 
@@ -204,12 +210,18 @@ async def _download_missing(
     async def download_worker() -> None:
         for expected in queue:
             await download_to_store(
-                client, policy, store, expected, on_bytes=lambda n: progress.count("bytes_downloaded", n)
+                client,
+                policy,
+                store,
+                expected,
+                on_bytes=lambda n: progress.count("bytes_downloaded", n),
             )
             progress.count("downloaded")
             progress.advance()
 
-    workers = [asyncio.create_task(download_worker()) for _ in range(min(policy.concurrency, len(wanted)))]
+    workers = [
+        asyncio.create_task(download_worker()) for _ in range(min(policy.concurrency, len(wanted)))
+    ]
     try:
         await asyncio.gather(*workers)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -76,4 +77,3 @@ def add_conda_package(
     session.flush()
     store.commit(staged, content_key(staged.sha256))
     return file, publish_subdirs(session, store, channel.id, [subdir])
-

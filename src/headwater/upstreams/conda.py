@@ -76,8 +76,12 @@ class CondaUpstream:
 
     async def list_subdirs(self) -> list[str]:
         """The known subdirs this upstream serves, probed with HEAD on each repodata.json."""
-        found = await asyncio.gather(*(self._has_subdir(subdir) for subdir in sorted(KNOWN_SUBDIRS)))
-        return [subdir for subdir, present in zip(sorted(KNOWN_SUBDIRS), found, strict=True) if present]
+        found = await asyncio.gather(
+            *(self._has_subdir(subdir) for subdir in sorted(KNOWN_SUBDIRS))
+        )
+        return [
+            subdir for subdir, present in zip(sorted(KNOWN_SUBDIRS), found, strict=True) if present
+        ]
 
     async def _has_subdir(self, subdir: str) -> bool:
         url = f"{self.subdir_url(subdir)}repodata.json"
@@ -110,7 +114,10 @@ class CondaUpstream:
                 continue
             if response.status_code == 304:
                 return RepodataDownload(
-                    subdir, url, None, validators.etag if validators else None,
+                    subdir,
+                    url,
+                    None,
+                    validators.etag if validators else None,
                     validators.last_modified if validators else None,
                 )
             if response.status_code != 200:

@@ -1,4 +1,4 @@
-"""How Headwater talks to upstreams: allowed URLs, the client, retries, and errors users can read."""
+"""How Headwater talks to upstreams: allowed URLs, the client, retries, and readable errors."""
 
 from __future__ import annotations
 
@@ -63,9 +63,14 @@ def check_proxy(proxy: str | None) -> str | None:
 
 @asynccontextmanager
 async def upstream_client(
-    policy: HttpPolicy, *, proxy: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+    policy: HttpPolicy,
+    *,
+    proxy: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=policy.concurrency + 4, max_keepalive_connections=policy.concurrency)
+    limits = httpx.Limits(
+        max_connections=policy.concurrency + 4, max_keepalive_connections=policy.concurrency
+    )
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(policy.timeout),
         follow_redirects=True,
@@ -107,11 +112,12 @@ def describe_failure(error: Exception, url: str, attempts: int) -> UpstreamError
     if isinstance(error, httpx.TimeoutException):
         return UpstreamError(f"upstream timed out for {url} ({tries})")
     if isinstance(error, httpx.TransportError):
-        return UpstreamError(f"could not reach upstream {url}: {error or type(error).__name__} ({tries})")
+        return UpstreamError(
+            f"could not reach upstream {url}: {error or type(error).__name__} ({tries})"
+        )
     return UpstreamError(f"reading {url} failed: {error}")
 
 
 def status_error(response: httpx.Response) -> UpstreamError:
-    return UpstreamError(
-        f"upstream answered {response.status_code} {response.reason_phrase} for {response.request.url}"
-    )
+    status = f"{response.status_code} {response.reason_phrase}"
+    return UpstreamError(f"upstream answered {status} for {response.request.url}")

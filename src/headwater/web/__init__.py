@@ -8,8 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from headwater.web import auth, channels, mirrors, runs
 from headwater.errors import HeadwaterError
+from headwater.web import auth, channels, mirrors, runs
 from headwater.web.session import SignInRequired, browser_identity, render
 
 STATIC = Path(__file__).parent / "static"
@@ -29,7 +29,11 @@ def error_page(request: Request, error: Exception) -> Response:
         "message": error.message,
     }
     return render(
-        request, "error.html", context, identity=browser_identity(request), status_code=error.status_code
+        request,
+        "error.html",
+        context,
+        identity=browser_identity(request),
+        status_code=error.status_code,
     )
 
 

@@ -24,7 +24,9 @@ def home() -> RedirectResponse:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return render(request, "auth/login.html", {"next": _safe_next(next), "error": None}, identity=None)
+    return render(
+        request, "auth/login.html", {"next": _safe_next(next), "error": None}, identity=None
+    )
 
 
 @router.post("/login")
@@ -36,7 +38,9 @@ async def login(request: Request) -> Response:
     resources = resources_of(request)
     try:
         with resources.db.writing() as session:
-            token = auth.login(session, username, password, ttl_days=resources.settings.token_ttl_days)
+            token = auth.login(
+                session, username, password, ttl_days=resources.settings.token_ttl_days
+            )
     except NotAuthenticatedError as error:
         context = {"next": target, "error": error.message, "username": username}
         return render(request, "auth/login.html", context, identity=None, status_code=401)

@@ -12,7 +12,13 @@ from headwater.services import channels as channel_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import packages as package_service
 from headwater.services import runs as run_service
-from headwater.web.session import check_csrf, redirect, render, require_browser_identity, resources_of
+from headwater.web.session import (
+    check_csrf,
+    redirect,
+    render,
+    require_browser_identity,
+    resources_of,
+)
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
@@ -24,7 +30,14 @@ def channel_list(request: Request) -> HTMLResponse:
     return _channel_list(request, identity, error=None, form={})
 
 
-def _channel_list(request: Request, identity: object, *, error: str | None, form: dict[str, str], status_code: int = 200) -> HTMLResponse:
+def _channel_list(
+    request: Request,
+    identity: object,
+    *,
+    error: str | None,
+    form: dict[str, str],
+    status_code: int = 200,
+) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
         channels, total = channel_service.list_channels(session, offset=0, limit=1000)
         stats = channel_service.channel_stats(session, [channel.id for channel in channels])
@@ -55,8 +68,12 @@ async def create_channel(request: Request) -> Response:
                 privacy=fields["privacy"] or Privacy.public,
             )
     except HeadwaterError as error:
-        return _channel_list(request, identity, error=error.message, form=fields, status_code=error.status_code)
-    return redirect(f"/channels/{fields['name'].strip()}/mirrors", f"Channel {fields['name'].strip()} created.")
+        return _channel_list(
+            request, identity, error=error.message, form=fields, status_code=error.status_code
+        )
+    return redirect(
+        f"/channels/{fields['name'].strip()}/mirrors", f"Channel {fields['name'].strip()} created."
+    )
 
 
 @router.get("/channels/{name}")
@@ -73,14 +90,23 @@ def _channel_context(request: Request, name: str) -> dict[str, object]:
 
 
 @router.get("/channels/{name}/packages")
-def packages_tab(request: Request, name: str, q: str | None = None, offset: int = 0) -> HTMLResponse:
+def packages_tab(
+    request: Request, name: str, q: str | None = None, offset: int = 0
+) -> HTMLResponse:
     identity = require_browser_identity(request)
     context = _channel_context(request, name)
     with resources_of(request).db.reading() as session:
         summaries, total = package_service.list_packages(
             session, name, offset=max(offset, 0), limit=PAGE_SIZE, search=q
         )
-    context.update(tab="packages", packages=summaries, total=total, q=q or "", offset=offset, page_size=PAGE_SIZE)
+    context.update(
+        tab="packages",
+        packages=summaries,
+        total=total,
+        q=q or "",
+        offset=offset,
+        page_size=PAGE_SIZE,
+    )
     return render(request, "channel/packages.html", context, identity=identity)
 
 
@@ -115,7 +141,14 @@ def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
         history, total = run_service.list_runs(
             session, mirror_ids=list(names), offset=max(offset, 0), limit=PAGE_SIZE
         )
-    context.update(tab="history", runs=history, mirror_names=names, total=total, offset=offset, page_size=PAGE_SIZE)
+    context.update(
+        tab="history",
+        runs=history,
+        mirror_names=names,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+    )
     return render(request, "channel/history.html", context, identity=identity)
 
 
@@ -132,14 +165,23 @@ async def save_settings(request: Request, name: str) -> Response:
     identity = require_browser_identity(request)
     form = await request.form()
     check_csrf(request, form)
-    changes = {"description": str(form.get("description", "")), "privacy": str(form.get("privacy", ""))}
+    changes = {
+        "description": str(form.get("description", "")),
+        "privacy": str(form.get("privacy", "")),
+    }
     try:
         with resources_of(request).db.writing() as session:
             channel_service.update_channel(session, name, changes)
     except HeadwaterError as error:
         context = _channel_context(request, name)
         context.update(tab="settings", privacies=[p.value for p in Privacy], error=error.message)
-        return render(request, "channel/settings.html", context, identity=identity, status_code=error.status_code)
+        return render(
+            request,
+            "channel/settings.html",
+            context,
+            identity=identity,
+            status_code=error.status_code,
+        )
     return redirect(f"/channels/{name}/settings", "Channel saved.")
 
 

@@ -18,7 +18,13 @@ from headwater.services import channels as channel_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 from headwater.services.auth import Identity
-from headwater.web.session import check_csrf, redirect, render, require_browser_identity, resources_of
+from headwater.web.session import (
+    check_csrf,
+    redirect,
+    render,
+    require_browser_identity,
+    resources_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,7 +112,15 @@ async def create_mirror(request: Request, name: str) -> Response:
                 requested_by=identity.username,
             )
     except HeadwaterError as error:
-        return _form_page(request, identity, name, fields, mirror=None, error=error.message, status_code=error.status_code)
+        return _form_page(
+            request,
+            identity,
+            name,
+            fields,
+            mirror=None,
+            error=error.message,
+            status_code=error.status_code,
+        )
     message = f"Mirror {change.mirror.mirror_name} created."
     if change.warnings:
         message += " " + " ".join(change.warnings)
@@ -153,7 +167,15 @@ async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
     except HeadwaterError as error:
         with resources.db.reading() as session:
             mirror = mirror_service.get_mirror(session, name, mirror_id)
-        return _form_page(request, identity, name, fields, mirror=mirror, error=error.message, status_code=error.status_code)
+        return _form_page(
+            request,
+            identity,
+            name,
+            fields,
+            mirror=mirror,
+            error=error.message,
+            status_code=error.status_code,
+        )
     message = f"Mirror {change.mirror.mirror_name} saved; the changes apply from its next run."
     if change.warnings:
         message += " " + " ".join(change.warnings)
@@ -168,7 +190,9 @@ async def run_now(request: Request, name: str, mirror_id: int) -> Response:
     try:
         with resources_of(request).db.writing() as session:
             mirror = mirror_service.get_mirror(session, name, mirror_id)
-            run_service.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=identity.username)
+            run_service.request_run(
+                session, mirror, trigger=RunTrigger.manual, requested_by=identity.username
+            )
     except HeadwaterError as error:
         return redirect(_back(form, name), error.message)
     return redirect(f"/channels/{name}/history", f"Run of {mirror.mirror_name} queued.")
@@ -205,7 +229,11 @@ async def delete(request: Request, name: str, mirror_id: int) -> Response:
 
 def _back(form: FormData, name: str) -> str:
     target = str(form.get("back", ""))
-    return target if target.startswith("/") and not target.startswith("//") else f"/channels/{name}/mirrors"
+    return (
+        target
+        if target.startswith("/") and not target.startswith("//")
+        else f"/channels/{name}/mirrors"
+    )
 
 
 @router.get("/mirrors")

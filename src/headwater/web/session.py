@@ -25,7 +25,7 @@ class SignInRequired(Exception):
 
 
 def resources_of(request: Request) -> Resources:
-    return request.app.state.resources  # type: ignore[no-any-return]
+    return request.app.state.resources
 
 
 def browser_identity(request: Request) -> Identity | None:

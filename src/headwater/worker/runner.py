@@ -118,7 +118,9 @@ class _Execution:
             self._loop.call_soon_threadsafe(task.cancel)
 
     def execute(self) -> None:
-        beat = threading.Thread(target=self._beat, name=f"heartbeat-{self.claim.run_id}", daemon=True)
+        beat = threading.Thread(
+            target=self._beat, name=f"heartbeat-{self.claim.run_id}", daemon=True
+        )
         beat.start()
         error: str | None = None
         try:
@@ -144,9 +146,13 @@ class _Execution:
         worker = self.worker
         with worker.db.reading() as session:
             job = load_job(session, self.claim.run_id, worker.worker_id, self.claim.mirror_id)
-        self.progress.log(f"mirroring {job.source_root} into channel {job.channel_name!r} ({job.mode})")
+        self.progress.log(
+            f"mirroring {job.source_root} into channel {job.channel_name!r} ({job.mode})"
+        )
         if job.mirror_type == MirrorType.conda:
-            await sync_conda_mirror(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
+            await sync_conda_mirror(
+                job, worker.db, worker.store, worker.policy, self.progress, worker.transport
+            )
         else:
             raise HeadwaterError(f"mirror type {job.mirror_type} cannot run yet")
 
@@ -181,5 +187,6 @@ class _Execution:
             if error is not None:
                 recorded = runs.fail_run(session, self.claim.run_id, self.worker.worker_id, error)
                 if not recorded:
-                    log.warning("run %s ended (%s) but was no longer ours", self.claim.run_id, error)
-
+                    log.warning(
+                        "run %s ended (%s) but was no longer ours", self.claim.run_id, error
+                    )

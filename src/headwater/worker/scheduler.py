@@ -41,9 +41,11 @@ def enqueue_due_runs(db: Database) -> list[int]:
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 continue
             mirror = session.get(Mirror, mirror_id)
-            assert mirror is not None
+            assert mirror is not None and due_at is not None
             try:
-                run = runs.request_run(session, mirror, trigger=RunTrigger.schedule, requested_by=None)
+                run = runs.request_run(
+                    session, mirror, trigger=RunTrigger.schedule, requested_by=None
+                )
             except MirrorBusyError:
                 _note_skipped_firing(session, mirror, due_at)
                 continue

@@ -1,4 +1,4 @@
-"""Building a subdir's whole index (repodata.json, its .zst, shards) in one pass over its records."""
+"""Building a subdir's whole index (repodata.json, .zst, shards) in one pass over its records."""
 
 from __future__ import annotations
 
@@ -64,7 +64,11 @@ class SubdirIndexBuilder:
         return shard
 
     def finish(self) -> BuiltIndex:
-        sections, self._tar_bz2, self._conda = (self._tar_bz2, self._conda), bytearray(), bytearray()
+        sections, self._tar_bz2, self._conda = (
+            (self._tar_bz2, self._conda),
+            bytearray(),
+            bytearray(),
+        )
         repodata = b"".join(
             [
                 b'{"info":',

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from sys import intern
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 import msgspec

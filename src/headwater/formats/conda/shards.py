@@ -64,10 +64,14 @@ def render_pack_directory(offsets: dict[str, tuple[int, int]]) -> bytes:
 
 
 def read_pack_directory(content: bytes) -> dict[str, tuple[int, int]]:
-    return {digest: (place[0], place[1]) for digest, place in msgspec.msgpack.decode(content).items()}
+    return {
+        digest: (place[0], place[1]) for digest, place in msgspec.msgpack.decode(content).items()
+    }
 
 
 def read_shard_index(content: bytes) -> dict[str, str]:
     """Package name → shard sha256 (hex) of a compressed shard index."""
-    document = msgspec.msgpack.decode(zstandard.ZstdDecompressor().decompressobj().decompress(content))
+    document = msgspec.msgpack.decode(
+        zstandard.ZstdDecompressor().decompressobj().decompress(content)
+    )
     return {name: bytes(digest).hex() for name, digest in document["shards"].items()}

@@ -1,0 +1,109 @@
+"""The run table as a queue on SQLite and PostgreSQL: one active run per mirror, claims, reaping."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from headwater.db import Database
+from headwater.errors import MirrorBusyError
+from headwater.migrations import upgrade
+from headwater.models import Channel, Mirror, Run, RunState, RunTrigger
+from headwater.services import runs
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (
+        f"sqlite:///{tmp_path / 'q.sqlite3'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    database = Database(url)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def mirror_id(db: Database) -> int:
+    with db.writing() as session:
+        channel = Channel(name="c", owner="t")
+        session.add(channel)
+        session.flush()
+        mirror = Mirror(
+            channel_id=channel.id,
+            mirror_name="m",
+            mirror_type="conda",
+            source_root="http://x/",
+            mirror_mode="passive",
+        )
+        session.add(mirror)
+        session.flush()
+        return mirror.id
+
+
+def test_the_database_refuses_a_second_active_run(db: Database, mirror_id: int) -> None:
+    with db.writing() as session:
+        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.pending))
+    with pytest.raises(IntegrityError), db.writing() as session:
+        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.running))
+    with db.writing() as session:  # finished runs do not count
+        session.execute(update(Run).values(state=RunState.completed))
+        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.pending))
+        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.failed))
+
+
+def test_request_run_names_the_run_under_way(db: Database, mirror_id: int) -> None:
+    with db.writing() as session:
+        mirror = session.get(Mirror, mirror_id)
+        first = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by="a")
+        session.flush()
+        with pytest.raises(MirrorBusyError, match=f"already has a pending run \\(#{first.id}\\)"):
+            runs.request_run(session, mirror, trigger=RunTrigger.schedule, requested_by=None)
+
+
+def test_a_claim_is_taken_once_and_a_silent_worker_is_reaped(db: Database, mirror_id: int) -> None:
+    with db.writing() as session:
+        runs.request_run(
+            session, session.get(Mirror, mirror_id), trigger=RunTrigger.manual, requested_by=None
+        )
+    with db.writing() as session:
+        claim = runs.claim_next_run(session, "worker-a")
+    with db.writing() as session:
+        assert runs.claim_next_run(session, "worker-b") is None
+    assert claim is not None
+    with db.writing() as session:
+        assert runs.reap_stale_runs(session, timeout=60) == []
+        session.execute(
+            update(Run).values(heartbeat_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+        )
+    with db.writing() as session:
+        assert runs.reap_stale_runs(session, timeout=60) == [claim.run_id]
+    with db.reading() as session:
+        run = runs.get_run(session, claim.run_id)
+        assert run.state == RunState.failed
+        assert "worker worker-a stopped sending heartbeats" in (run.error or "")
+    with db.writing() as session:  # the reaped worker can no longer complete or beat
+        assert not runs.complete_run(
+            session, claim.run_id, "worker-a", counters={}, excluded_reasons={}
+        )
+        beat = runs.heartbeat(
+            session,
+            claim.run_id,
+            "worker-a",
+            step="x",
+            progress=(0, 0),
+            counters={},
+            excluded_reasons={},
+            log_lines=[],
+        )
+        assert not beat.owned
+        runs.request_run(
+            session, session.get(Mirror, mirror_id), trigger=RunTrigger.manual, requested_by=None
+        )
