@@ -6,6 +6,7 @@ the plain SQLAlchemy types they store as.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,9 @@ def main(message: str) -> None:
     for custom, plain in PLAIN_TYPES.items():
         text = text.replace(custom, plain)
     path.write_text(text)
+    ruff = Path(sys.executable).parent / "ruff"
+    subprocess.run([ruff, "check", "--fix", "--quiet", path], check=False)
+    subprocess.run([ruff, "format", "--quiet", path], check=False)
     print(path)
 
 

@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -21,8 +30,21 @@ NAMING_CONVENTION = {
 }
 
 
+# SQLite otherwise hands a deleted row's id to the next insert: a recreated channel would find
+# the old one's index directory, and a stale worker would write into a new run with its id.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def database_now(session: Session) -> Any:
+    """Now by the database server's clock on PostgreSQL, where workers on several machines
+    compare heartbeats; by this machine's on SQLite, whose processes all share one clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now()
+    return utcnow()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

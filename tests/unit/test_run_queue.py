@@ -107,3 +107,49 @@ def test_a_claim_is_taken_once_and_a_silent_worker_is_reaped(db: Database, mirro
         runs.request_run(
             session, session.get(Mirror, mirror_id), trigger=RunTrigger.manual, requested_by=None
         )
+
+
+def test_stopping_a_run_a_worker_just_claimed_asks_it_to_stop_instead(
+    db: Database, mirror_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.writing() as session:
+        mirror = session.get(Mirror, mirror_id)
+        runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=None)
+    with db.reading() as session:
+        stale = runs.active_run(session, mirror_id)  # seen as pending...
+        assert stale is not None and stale.state == RunState.pending
+        session.expunge(stale)
+    with db.writing() as session:  # ...then a worker claims it
+        claim = runs.claim_next_run(session, "worker-a")
+    monkeypatch.setattr(runs, "active_run", lambda session, mirror_id: stale)
+    with db.writing() as session:
+        stopped = runs.stop_run(session, session.get(Mirror, mirror_id), stopped_by="bob")
+        assert stopped.state == RunState.running
+        assert stopped.stop_requested_by == "bob"
+    with db.writing() as session:
+        beat = runs.heartbeat(
+            session,
+            claim.run_id,
+            "worker-a",
+            step="x",
+            progress=(0, 0),
+            counters={},
+            excluded_reasons={},
+            log_lines=[],
+        )
+        assert beat.owned and beat.stop_requested_by == "bob"
+
+
+def test_ids_are_never_reused(db: Database, mirror_id: int) -> None:
+    with db.writing() as session:
+        mirror = session.get(Mirror, mirror_id)
+        first = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=None)
+        session.flush()
+        first_id = first.id
+        session.delete(first)
+    with db.writing() as session:
+        again = runs.request_run(
+            session, session.get(Mirror, mirror_id), trigger=RunTrigger.manual, requested_by=None
+        )
+        session.flush()
+        assert again.id > first_id

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from headwater.db import Base, created_at, intpk, updated_at
+from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk, updated_at
 from headwater.filters import FilterSet
 from headwater.models.filter_set import FilterSetColumn
 
@@ -21,6 +21,7 @@ class Privacy(StrEnum):
 
 class Channel(Base):
     __tablename__ = "channels"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(100), unique=True)

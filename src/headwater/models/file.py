@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from headwater.db import Base, UTCDateTime, intpk, utcnow
+from headwater.db import NEVER_REUSE_IDS, Base, UTCDateTime, intpk, utcnow
 
 
 class PackageType(StrEnum):
@@ -31,6 +31,7 @@ class PackageFile(Base):
         UniqueConstraint("channel_id", "subdir", "filename"),
         Index("ix_package_files_channel_subdir_name", "channel_id", "subdir", "name"),
         Index("ix_package_files_mirror_subdir", "mirror_id", "subdir"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[intpk]

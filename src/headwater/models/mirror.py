@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from headwater.db import Base, created_at, intpk, updated_at
+from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk, updated_at
 from headwater.filters import FilterSet
 from headwater.models.filter_set import FilterSetColumn
 
@@ -27,7 +27,7 @@ class MirrorMode(StrEnum):
 
 class Mirror(Base):
     __tablename__ = "mirrors"
-    __table_args__ = (UniqueConstraint("channel_id", "mirror_name"),)
+    __table_args__ = (UniqueConstraint("channel_id", "mirror_name"), NEVER_REUSE_IDS)
 
     id: Mapped[intpk]
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from headwater.db import Base, created_at, intpk
+from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk
 
 
 class RunState(StrEnum):
@@ -40,6 +40,7 @@ class Run(Base):
             postgresql_where=_ACTIVE_CONDITION,
         ),
         Index("ix_runs_state_created", "state", "created_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[intpk]
@@ -72,6 +73,7 @@ class Run(Base):
 
 class RunLogLine(Base):
     __tablename__ = "run_log_lines"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

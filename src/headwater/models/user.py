@@ -7,11 +7,12 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from headwater.db import Base, created_at, intpk
+from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk
 
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -24,6 +25,7 @@ class ApiToken(Base):
     """A bearer token. Only its sha256 is kept, so a leaked database leaks no usable token."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

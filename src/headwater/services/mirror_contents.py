@@ -17,7 +17,7 @@ from headwater.models import ChannelIndex, MirrorSubdirState, PackageFile, Packa
 from headwater.models.file import BULK_COLUMNS
 from headwater.services.progress import RunProgress
 from headwater.services.publish import Publication, lock_channel, publish_subdirs
-from headwater.services.runs import add_log_entries, complete_run
+from headwater.services.runs import complete_run
 from headwater.storage import BlobStore
 
 if TYPE_CHECKING:
@@ -102,16 +102,15 @@ def publish_mirror_run(
     for index in publication.indexes:
         progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
     _report(progress, tally)
-    snapshot = progress.drain()
+    counters, excluded_reasons = progress.totals()
     if not complete_run(
         session,
         job.run_id,
         job.worker_id,
-        counters=snapshot.counters,
-        excluded_reasons=snapshot.excluded_reasons,
+        counters=counters,
+        excluded_reasons=excluded_reasons,
     ):
         raise RunStoppedError("the run was stopped or lost its claim before publishing")
-    add_log_entries(session, job.run_id, snapshot.log_lines)
     return publication
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from headwater.db import utcnow
+from headwater.db import database_now, utcnow
 from headwater.errors import MirrorBusyError, RunNotActiveError, RunNotFoundError
 from headwater.models import Mirror, Run, RunLogLine, RunState, RunTrigger
 from headwater.models.run import ACTIVE_RUN_STATES
@@ -57,13 +57,22 @@ def stop_run(session: Session, mirror: Mirror, *, stopped_by: str) -> Run:
         raise RunNotActiveError(
             f"mirror {mirror.mirror_name!r} has no pending or running run to stop"
         )
-    if run.state == RunState.pending:
-        finish(session, run, error=f"stopped by {stopped_by} before it started")
+    error = f"stopped by {stopped_by} before it started"
+    # Conditional on still being pending: a worker may claim it between our read and this write.
+    failed = session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.state == RunState.pending)
+        .values(state=RunState.failed, error=error, finished_at=utcnow(), step="failed")
+    )
+    if failed.rowcount == 1:  # type: ignore[attr-defined]
+        add_log(session, run.id, error, level="error")
     else:
-        run.stop_requested_by = stopped_by
+        session.execute(update(Run).where(Run.id == run.id).values(stop_requested_by=stopped_by))
         add_log(session, run.id, f"stop requested by {stopped_by}", level="warning")
     session.flush()
-    return run
+    current = session.get(Run, run.id, populate_existing=True)
+    assert current is not None
+    return current
 
 
 def finish(session: Session, run: Run, *, error: str | None) -> None:
@@ -161,15 +170,14 @@ def claim_next_run(session: Session, worker_id: str) -> Claim | None:
     row = session.execute(candidate).first()
     if row is None:
         return None
-    now = utcnow()
     claimed = session.execute(
         update(Run)
         .where(Run.id == row.id, Run.state == RunState.pending)
         .values(
             state=RunState.running,
             worker_id=worker_id,
-            started_at=now,
-            heartbeat_at=now,
+            started_at=utcnow(),
+            heartbeat_at=database_now(session),
             step="starting",
         )
     )
@@ -198,17 +206,13 @@ def heartbeat(
     excluded_reasons: dict[str, int],
     log_lines: Sequence[LogEntry],
 ) -> Beat:
-    """Record progress and liveness; a run reaped or deleted meanwhile is no longer owned.
-
-    Log lines are history and are written whatever the run's state, if the run still exists.
-    """
-    if log_lines and session.get(Run, run_id) is not None:
-        add_log_entries(session, run_id, log_lines)
+    """Record progress and liveness; a run reaped or deleted meanwhile is no longer owned."""
+    record_log(session, run_id, worker_id, log_lines)
     updated = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id)
         .values(
-            heartbeat_at=utcnow(),
+            heartbeat_at=database_now(session),
             step=step,
             progress_done=progress[0],
             progress_total=progress[1],
@@ -222,9 +226,20 @@ def heartbeat(
     return Beat(owned=True, stop_requested_by=stopper)
 
 
+def record_log(session: Session, run_id: int, worker_id: str, entries: Sequence[LogEntry]) -> None:
+    """Write a worker's log lines for its run, whatever the run's state, but only if the run is
+    the one this worker claimed (a row with that id could be another run by now)."""
+    if entries and session.scalar(select(Run.worker_id).where(Run.id == run_id)) == worker_id:
+        add_log_entries(session, run_id, entries)
+
+
 def reap_stale_runs(session: Session, *, timeout: float) -> list[int]:
-    """Fail running runs whose worker stopped beating, which frees their mirrors to run again."""
-    deadline = utcnow() - dt.timedelta(seconds=timeout)
+    """Fail running runs whose worker stopped beating, which frees their mirrors to run again.
+
+    Heartbeats and this deadline both use the database's clock, so workers on machines whose
+    clocks disagree do not declare each other dead.
+    """
+    deadline = database_now(session) - dt.timedelta(seconds=timeout)
     stale = session.scalars(
         select(Run)
         .where(
@@ -269,7 +284,6 @@ def complete_run(
 ) -> bool:
     """Mark the run completed in the publishing transaction, if it is still this worker's and
     nobody asked it to stop. False means the caller must roll back: the run lost its claim."""
-    now = utcnow()
     updated = session.execute(
         update(Run)
         .where(
@@ -280,8 +294,8 @@ def complete_run(
         )
         .values(
             state=RunState.completed,
-            finished_at=now,
-            heartbeat_at=now,
+            finished_at=utcnow(),
+            heartbeat_at=database_now(session),
             step="completed",
             excluded_reasons=excluded_reasons,
             **counters,

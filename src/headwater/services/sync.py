@@ -56,14 +56,14 @@ class MirrorJob:
         }
         return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
-    def wanted_subdirs(self, upstream_subdirs: list[str] | None) -> list[str]:
-        candidates = upstream_subdirs
+    def named_subdirs(self) -> list[str] | None:
+        """The subdirs both filter sets allow when either names some; None when neither does."""
+        named: set[str] | None = None
         for filters in (self.mirror_filters, self.channel_filters):
             if filters.subdirs is not None:
-                candidates = [
-                    s for s in (candidates or filters.subdirs) if filters.allows_subdir(s)
-                ]
-        return sorted(set(candidates or []))
+                allowed = set(filters.subdirs)
+                named = allowed if named is None else named & allowed
+        return None if named is None else sorted(named)
 
 
 def load_job(session: Session, run_id: int, worker_id: str, mirror_id: int) -> MirrorJob:
@@ -110,7 +110,7 @@ async def sync_conda_mirror(
         contents = []
         for subdir in subdirs:
             contents.append(await _read_subdir(job, upstream, subdir, states.get(subdir), progress))
-        if all(content.missing for content in contents):
+        if contents and all(content.missing for content in contents):
             raise UpstreamError(
                 f"upstream {job.source_root} has none of the subdirs {', '.join(subdirs)}; "
                 "check source_root"
@@ -127,11 +127,15 @@ async def sync_conda_mirror(
 async def _choose_subdirs(
     job: MirrorJob, upstream: CondaUpstream, progress: RunProgress
 ) -> list[str]:
-    named = job.wanted_subdirs(None)
-    if named:
+    named = job.named_subdirs()
+    if named is not None:
+        if not named:
+            progress.log(
+                "the channel's and the mirror's subdirs filters share no subdir", "warning"
+            )
         return named
     progress.step("listing upstream subdirs")
-    subdirs = job.wanted_subdirs(await upstream.list_subdirs())
+    subdirs = await upstream.list_subdirs()
     if not subdirs:
         raise UpstreamError(f"upstream {job.source_root} serves no conda subdir; check source_root")
     progress.log(f"upstream serves {', '.join(subdirs)}")

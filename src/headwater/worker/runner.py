@@ -92,9 +92,10 @@ class Worker:
         execution = _Execution(self, claim)
         self._current = execution
         try:
-            execution.execute()
+            error = execution.execute()
         finally:
             self._current = None
+        execution.record(error)
         return True
 
 
@@ -114,10 +115,11 @@ class _Execution:
         if self._stop_reason is None:
             self._stop_reason = reason
         task = self._task
-        if task is not None:
+        if task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(task.cancel)
 
-    def execute(self) -> None:
+    def execute(self) -> str | None:
+        """Run to the end on this thread; returns the error to record, None if it completed."""
         beat = threading.Thread(
             target=self._beat, name=f"heartbeat-{self.claim.run_id}", daemon=True
         )
@@ -140,7 +142,7 @@ class _Execution:
             self._finished.set()
             beat.join()
             self._loop.close()
-        self._record(error)
+        return error
 
     async def _run(self) -> None:
         worker = self.worker
@@ -180,10 +182,10 @@ class _Execution:
             elif beat.stop_requested_by:
                 self.stop(f"stopped by {beat.stop_requested_by}")
 
-    def _record(self, error: str | None) -> None:
+    def record(self, error: str | None) -> None:
         snapshot = self.progress.drain()
         with self.worker.db.writing() as session:
-            runs.add_log_entries(session, self.claim.run_id, snapshot.log_lines)
+            runs.record_log(session, self.claim.run_id, self.worker.worker_id, snapshot.log_lines)
             if error is not None:
                 recorded = runs.fail_run(session, self.claim.run_id, self.worker.worker_id, error)
                 if not recorded:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 01:47:27.756341
+Create Date: 2026-11-24 02:05:07.766833
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_channels")),
         sa.UniqueConstraint("name", name=op.f("uq_channels_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "users",
@@ -40,6 +41,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_tokens",
@@ -54,6 +56,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_sha256", name=op.f("uq_api_tokens_token_sha256")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
@@ -102,6 +105,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mirrors")),
         sa.UniqueConstraint("channel_id", "mirror_name", name=op.f("uq_mirrors_channel_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("mirrors", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_mirrors_next_run_at"), ["next_run_at"], unique=False)
@@ -162,6 +166,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "channel_id", "subdir", "filename", name=op.f("uq_package_files_channel_id")
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("package_files", schema=None) as batch_op:
         batch_op.create_index(
@@ -203,6 +208,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_runs_mirror_id"), ["mirror_id"], unique=False)
@@ -226,6 +232,7 @@ def upgrade() -> None:
             ["run_id"], ["runs.id"], name=op.f("fk_run_log_lines_run_id_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_log_lines")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("run_log_lines", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_run_log_lines_run_id"), ["run_id"], unique=False)
