@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
@@ -62,10 +64,15 @@ def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(
         # Same length, different bytes: only the checksum can tell.
         upstream.faults[path] = Fault(body=bytes(reversed(original)), times=1)
 
-        import httpx
-
-        with pytest.raises(httpx.HTTPError):
-            client.get(f"/api/repo/lazy{path}").read()
+        # The mismatch shows either before the response starts (a 502 saying so) or while the
+        # body streams (the body is cut short); never does the client get the file whole.
+        try:
+            refused = client.get(f"/api/repo/lazy{path}")
+        except httpx.HTTPError:
+            pass
+        else:
+            assert refused.status_code == 502
+            assert "checksum mismatch for hw-lib-2.0-0.conda" in refused.json()["detail"]
         store = headwater.resources.store  # type: ignore[attr-defined]
         sha256 = repodata(client, "lazy", "linux-64")["packages.conda"]["hw-lib-2.0-0.conda"][
             "sha256"
@@ -78,6 +85,59 @@ def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(
         assert response.content == original
         assert upstream.count(path) == 2
         assert store.has_content(sha256)
+
+
+def test_passive_corruption_found_midway_cuts_the_body_short(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    """A large file already streaming when the mismatch shows: the client never gets it whole."""
+    big = PackageSpec("hw-big", "1.0", random_bytes=2_000_000)
+    build_channel(tmp_path / "big", [big])
+    with serve_directory(tmp_path / "big") as upstream, headwater.client(token) as client:
+        create_channel(client, "big")
+        mirror = create_mirror(client, "big", upstream.url, filters={"subdirs": ["linux-64"]})
+        assert run_mirror(client, "big", mirror["id"])["state"] == "completed"
+        path = f"/linux-64/{big.filename}"
+        original = (upstream.root / path.lstrip("/")).read_bytes()
+        upstream.faults[path] = Fault(body=original[:-1] + b"!", trickle=0.005, times=1)
+
+        received = b""
+        with (
+            pytest.raises(httpx.HTTPError),
+            client.stream("GET", f"/api/repo/big{path}") as response,
+        ):
+            assert response.status_code == 200  # the mismatch shows only at the end
+            for chunk in response.iter_bytes():
+                received += chunk
+        assert 0 < len(received) < len(original)
+        sha256 = repodata(client, "big", "linux-64")["packages.conda"][big.filename]["sha256"]
+        assert not headwater.resources.store.has_content(sha256)  # type: ignore[attr-defined]
+
+
+def test_a_stalled_client_does_not_hold_back_other_clients(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    big = PackageSpec("hw-big", "1.0", random_bytes=16_000_000)
+    build_channel(tmp_path / "big", [big])
+    with serve_directory(tmp_path / "big") as upstream, headwater.client(token) as client:
+        create_channel(client, "big")
+        mirror = create_mirror(client, "big", upstream.url, filters={"subdirs": ["linux-64"]})
+        assert run_mirror(client, "big", mirror["id"])["state"] == "completed"
+        path = f"/linux-64/{big.filename}"
+        original = (upstream.root / path.lstrip("/")).read_bytes()
+        # A small receive buffer, so the stalled client's kernel cannot soak up the whole file.
+        small_buffer = httpx.HTTPTransport(
+            socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)]
+        )
+        with (
+            httpx.Client(base_url=headwater.url, timeout=30, transport=small_buffer) as stalled,
+            stalled.stream("GET", f"/api/repo/big{path}") as slow,
+        ):
+            assert slow.status_code == 200
+            next(slow.iter_raw(4096))  # read a little, then stop reading
+            fast = client.get(f"/api/repo/big{path}")
+            assert fast.status_code == 200 and fast.content == original
+        assert upstream.count(path) == 1
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class PackageSpec:
     timestamp: int | None = field(default_factory=lambda: int(time.time() * 1000))
     extension: str = ".conda"
     payload: str = ""
+    random_bytes: int = 0  # incompressible payload of this size, for large files
 
     @property
     def filename(self) -> str:
@@ -40,6 +42,8 @@ def build_package(spec: PackageSpec, out_dir: Path) -> Path:
         root = Path(scratch)
         payload_path = f"share/{spec.name}/{spec.version}.txt"
         content = (spec.payload or f"{spec.name} {spec.version} {spec.build}\n").encode()
+        if spec.random_bytes:
+            content += random.Random(spec.filename).randbytes(spec.random_bytes)
         (root / payload_path).parent.mkdir(parents=True)
         (root / payload_path).write_bytes(content)
         index = {

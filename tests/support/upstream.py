@@ -21,6 +21,7 @@ class Fault:
     delay: float = 0.0  # sleep before answering
     body: bytes | None = None  # serve these bytes instead of the file
     times: int | None = None  # apply this many times, then serve normally
+    trickle: float = 0.0  # send the body in 16 KiB pieces, sleeping this long between them
 
 
 @dataclass
@@ -79,7 +80,9 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 return
             target = (upstream.root / path.lstrip("/")).resolve()
             if fault and fault.body is not None:
-                self._send(200, fault.body, "application/octet-stream", head=head)
+                self._send(
+                    200, fault.body, "application/octet-stream", head=head, trickle=fault.trickle
+                )
                 return
             if not target.is_relative_to(upstream.root.resolve()) or not target.is_file():
                 self._send(404, b"not found\n", "text/plain", head=head)
@@ -96,7 +99,13 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return
             self._send(
-                200, body, "application/octet-stream", head=head, etag=etag, modified=modified
+                200,
+                body,
+                "application/octet-stream",
+                head=head,
+                etag=etag,
+                modified=modified,
+                trickle=fault.trickle if fault else 0.0,
             )
 
         def _send(
@@ -108,6 +117,7 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             head: bool,
             etag: str | None = None,
             modified: str | None = None,
+            trickle: float = 0.0,
         ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", media)
@@ -117,9 +127,16 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             if modified:
                 self.send_header("Last-Modified", modified)
             self.end_headers()
-            if not head:
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if head:
+                return
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if not trickle:
                     self.wfile.write(body)
+                    return
+                for start in range(0, len(body), 16384):
+                    self.wfile.write(body[start : start + 16384])
+                    self.wfile.flush()
+                    time.sleep(trickle)
 
     return Handler
 

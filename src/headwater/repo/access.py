@@ -8,6 +8,7 @@ from fastapi import Request
 
 from headwater.credentials import repository_token
 from headwater.errors import NotAuthenticatedError
+from headwater.models import Privacy
 from headwater.resources import Resources
 from headwater.services.auth import authorize_channel_read, identify
 from headwater.services.channels import get_channel
@@ -17,6 +18,11 @@ from headwater.services.channels import get_channel
 class ChannelAccess:
     channel_id: int
     name: str
+    public: bool
+
+    def cache_control(self, policy: str) -> str:
+        """Shared caches may keep what anyone may read, and nothing else."""
+        return f"{'public' if self.public else 'private'}, {policy}"
 
 
 def open_channel(
@@ -31,4 +37,6 @@ def open_channel(
         authorize_channel_read(
             identity, privacy=channel.privacy, owner=channel.owner, name=channel.name
         )
-        return ChannelAccess(channel_id=channel.id, name=channel.name)
+        return ChannelAccess(
+            channel_id=channel.id, name=channel.name, public=channel.privacy == Privacy.public
+        )

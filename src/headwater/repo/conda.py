@@ -20,6 +20,7 @@ from headwater.repo.responses import (
     INDEX_CACHE_CONTROL,
     blob_response,
     bytes_response,
+    not_modified,
 )
 from headwater.resources import Resources
 from headwater.services import packages
@@ -71,7 +72,7 @@ def _serve_index(
     if index is None:
         if subdir != "noarch":
             raise IndexNotFoundError(f"channel {access.name!r} has no packages for {subdir}")
-        return _serve_empty(request, name)
+        return _serve_empty(request, access, name)
     key, sha, size, media = _artifact(index, name)
     return blob_response(
         request,
@@ -80,7 +81,7 @@ def _serve_index(
         etag=_etag(sha),
         size=size,
         media_type=media,
-        cache_control=INDEX_CACHE_CONTROL,
+        cache_control=access.cache_control(INDEX_CACHE_CONTROL),
         modified=index.published_at,
     )
 
@@ -97,7 +98,7 @@ def _artifact(index: ChannelIndex, name: str) -> tuple[str, str, int, str]:
     return shard_index_key(channel_id, subdir, sha), sha, index.shard_index_size, MSGPACK_ZSTD
 
 
-def _serve_empty(request: Request, name: str) -> Response:
+def _serve_empty(request: Request, access: ChannelAccess, name: str) -> Response:
     built = empty_index("noarch")
     content = {
         "repodata.json": built.repodata,
@@ -110,7 +111,7 @@ def _serve_empty(request: Request, name: str) -> Response:
         content,
         etag=_etag(hashlib.sha256(content).hexdigest()),
         media_type=media,
-        cache_control=INDEX_CACHE_CONTROL,
+        cache_control=access.cache_control(INDEX_CACHE_CONTROL),
     )
 
 
@@ -130,7 +131,7 @@ def _serve_shard(
         shard,
         etag=_etag(digest),
         media_type=MSGPACK_ZSTD,
-        cache_control=IMMUTABLE_CACHE_CONTROL,
+        cache_control=access.cache_control(IMMUTABLE_CACHE_CONTROL),
     )
 
 
@@ -144,39 +145,35 @@ async def _serve_package(
     file = await run_in_threadpool(find)
     if file is None:
         raise PackageFileNotFoundError(f"channel {access.name!r} has no file {subdir}/{filename}")
-    return await serve_file(request, resources, file)
+    return await serve_file(request, resources, access, file)
 
 
 async def serve_file(
-    request: Request, resources: Resources, file: packages.ServableFile
+    request: Request, resources: Resources, access: ChannelAccess, file: packages.ServableFile
 ) -> Response:
     """A package file's bytes: from the blob store, or fetched from upstream on first request."""
     key = content_key(file.sha256)
-    headers = {"ETag": _etag(file.sha256), "Cache-Control": IMMUTABLE_CACHE_CONTROL}
-    if request.method == "HEAD" or await run_in_threadpool(resources.store.exists, key):
-        return blob_response(
-            request,
-            resources.store,
-            key,
-            etag=headers["ETag"],
-            size=file.size,
-            media_type=PACKAGE,
-            cache_control=IMMUTABLE_CACHE_CONTROL,
-        )
-    if file.source_url is None:
+    etag = _etag(file.sha256)
+    cache_control = access.cache_control(IMMUTABLE_CACHE_CONTROL)
+    if not_modified(request, etag, None):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+    stored = await run_in_threadpool(resources.store.exists, key)
+    if not stored and file.source_url is None:
         raise PackageFileNotFoundError(
             f"the bytes of {file.filename} are missing from the blob store"
         )
-    stream = await resources.fetcher.open(file.expected(), file.proxy)
-    if stream is None:  # another request fetched it meanwhile
+    stream = None
+    if not stored and request.method == "GET":
+        stream = await resources.fetcher.open(file.expected(), file.proxy)
+    if stream is None:  # stored, fetched meanwhile by another request, or a HEAD
         return blob_response(
             request,
             resources.store,
             key,
-            etag=headers["ETag"],
+            etag=etag,
             size=file.size,
             media_type=PACKAGE,
-            cache_control=IMMUTABLE_CACHE_CONTROL,
+            cache_control=cache_control,
         )
-    headers["Content-Length"] = str(file.size)
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Content-Length": str(file.size)}
     return StreamingResponse(stream, headers=headers, media_type=PACKAGE)

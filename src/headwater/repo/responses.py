@@ -10,8 +10,9 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from headwater.storage import BlobStore
 
-INDEX_CACHE_CONTROL = "public, no-cache"  # revalidate every time: a run's publish shows at once
-IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# Without "public" or "private": the channel's privacy decides which (ChannelAccess).
+INDEX_CACHE_CONTROL = "no-cache"  # revalidate every time: a run's publish shows at once
+IMMUTABLE_CACHE_CONTROL = "max-age=31536000, immutable"
 
 
 def http_date(moment: dt.datetime) -> str:

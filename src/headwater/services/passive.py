@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -22,35 +23,39 @@ from headwater.upstreams.http import (
     upstream_client,
 )
 
-_QUEUE_CHUNKS = 64  # a slow client holds back the fetch rather than fill memory
+_READ_SIZE = 1 << 20
 
 
-class _Verified:
-    pass
-
-
-VERIFIED = _Verified()
-
-
-@dataclass
+@dataclass(eq=False)
 class _Fetch:
-    """One upstream fetch in flight, with the clients streaming it."""
+    """One upstream fetch in flight. It writes to a staging file at the upstream's pace; each
+    client reads that file by offset at its own pace, so no client can hold the fetch back."""
 
+    expected: ExpectedFile
     started: asyncio.Future[None]
-    task: asyncio.Task[None] | None = None  # held so the running fetch is not garbage-collected
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    staged: StagedBlob | None = None
+    written: int = 0
+    verified: bool = False
     error: HeadwaterError | None = None
-    subscribers: list[asyncio.Queue[bytes | _Verified | HeadwaterError]] = field(
-        default_factory=list
-    )
+    task: asyncio.Task[None] | None = None  # held so the running fetch is not garbage-collected
+
+    @property
+    def finished(self) -> bool:
+        return self.verified or self.error is not None
+
+    def readable(self) -> int:
+        """How far clients may read: never the last byte before the whole file is verified, so
+        a client of a corrupt file never receives a complete body."""
+        return self.written if self.verified else min(self.written, self.expected.size - 1)
 
 
 class PassiveFetcher:
-    """Streams a file from upstream to its first client while storing it, checksum verified.
+    """Streams a file from upstream to its clients while storing it, checksum verified.
 
-    The last chunk is held back until the whole file matched its index: a client of a corrupt
-    file never receives a complete body, and nothing is stored. Clients asking while a fetch
-    is in flight wait for it and are then served from the blob store.
+    Requests for a file whose fetch is in flight join it and read what is already there; a
+    request after the fetch finished is served from the blob store. One upstream fetch per file
+    per process, however many clients ask at once.
     """
 
     def __init__(
@@ -65,11 +70,13 @@ class PassiveFetcher:
         self._inflight: dict[str, _Fetch] = {}
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._stack = contextlib.AsyncExitStack()
-        self.upstream_fetches = 0
 
     async def close(self) -> None:
         for fetch in list(self._inflight.values()):
-            await fetch.done.wait()
+            if fetch.task is not None:
+                fetch.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fetch.task
         await self._stack.aclose()
 
     async def _client(self, proxy: str | None) -> httpx.AsyncClient:
@@ -81,83 +88,83 @@ class PassiveFetcher:
         return self._clients[proxy]
 
     async def open(self, expected: ExpectedFile, proxy: str | None) -> AsyncIterator[bytes] | None:
-        """Start the fetch and return its stream, or wait for the one in flight.
+        """The file's bytes as they arrive, or None when they are in the blob store by now.
 
-        None means the bytes are now in the blob store: serve them from there. Raises
-        UpstreamError before any byte is sent when the upstream refuses.
+        Raises UpstreamError, before any byte is sent, when the upstream refuses the file.
         """
         fetch = self._inflight.get(expected.sha256)
-        if fetch is not None:
-            await fetch.done.wait()
-            if fetch.error is not None:
-                raise fetch.error
-            return None
-        # A fetch may have finished since the caller looked in the store; with no await between
-        # this check and registering a new fetch, no other request can slip in between.
-        if self.store.has_content(expected.sha256):
-            return None
-        loop = asyncio.get_running_loop()
-        fetch = _Fetch(started=loop.create_future())
-        queue: asyncio.Queue[bytes | _Verified | HeadwaterError] = asyncio.Queue(_QUEUE_CHUNKS)
-        fetch.subscribers.append(queue)
-        self._inflight[expected.sha256] = fetch
-        fetch.task = asyncio.create_task(self._fetch(fetch, expected, proxy))
-        await fetch.started  # raises when the upstream refused
-        return self._follow(fetch, queue)
+        if fetch is None:
+            # No await between this check and registering the fetch: no other request can
+            # start a second fetch of the same file in between.
+            if self.store.has_content(expected.sha256):
+                return None
+            fetch = _Fetch(expected=expected, started=asyncio.get_running_loop().create_future())
+            self._inflight[expected.sha256] = fetch
+            fetch.task = asyncio.create_task(self._fetch(fetch, proxy))
+        await asyncio.shield(fetch.started)
+        # The fetch may have ended while we waited. It commits or discards its staging file and
+        # records the outcome without an await in between, so if neither outcome is recorded
+        # yet, the staging file is still there to open.
+        if fetch.error is not None:
+            raise fetch.error
+        if fetch.verified or fetch.staged is None:
+            return None  # the blob store has it
+        descriptor = os.open(fetch.staged.path, os.O_RDONLY)  # stays valid after the rename
+        return self._read(fetch, descriptor)
 
-    async def _follow(
-        self, fetch: _Fetch, queue: asyncio.Queue[bytes | _Verified | HeadwaterError]
-    ) -> AsyncIterator[bytes]:
-        held: bytes | None = None
+    async def _read(self, fetch: _Fetch, descriptor: int) -> AsyncIterator[bytes]:
+        offset = 0
+
+        def more_to_do() -> bool:
+            return fetch.readable() > offset or fetch.finished
+
         try:
             while True:
-                item = await queue.get()
-                if isinstance(item, HeadwaterError):
-                    raise item
-                if isinstance(item, _Verified):
-                    if held is not None:
-                        yield held
+                async with fetch.changed:
+                    await fetch.changed.wait_for(more_to_do)
+                if fetch.error is not None:
+                    raise fetch.error
+                limit = fetch.readable()
+                while offset < limit:
+                    chunk = os.pread(descriptor, min(limit - offset, _READ_SIZE), offset)
+                    if not chunk:
+                        raise UpstreamError(f"the staged copy of {fetch.expected.filename} shrank")
+                    offset += len(chunk)
+                    yield chunk
+                if fetch.verified and offset >= fetch.written:
                     return
-                if held is not None:
-                    yield held
-                held = item
         finally:
-            if queue in fetch.subscribers:
-                fetch.subscribers.remove(queue)
-            while not queue.empty():  # unblock a fetch waiting to hand this client a chunk
-                queue.get_nowait()
+            os.close(descriptor)
 
-    async def _publish(self, fetch: _Fetch, item: bytes | _Verified | HeadwaterError) -> None:
-        for queue in list(fetch.subscribers):
-            await queue.put(item)
-
-    async def _fetch(self, fetch: _Fetch, expected: ExpectedFile, proxy: str | None) -> None:
-        self.upstream_fetches += 1
+    async def _fetch(self, fetch: _Fetch, proxy: str | None) -> None:
+        expected = fetch.expected
         try:
             client = await self._client(proxy)
             with self.store.stage() as staged:
-                await self._stream_upstream(client, fetch, expected, staged)
+                fetch.staged = staged
+                await self._stream_upstream(client, fetch, staged)
                 verify(staged, expected)
                 self.store.commit(staged, content_key(expected.sha256))
-            await self._publish(fetch, VERIFIED)
+            fetch.verified = True
         except HeadwaterError as error:
-            await self._fail(fetch, error)
+            fetch.error = error
+        except asyncio.CancelledError:
+            fetch.error = UpstreamError(f"fetching {expected.filename} was cancelled")
+            raise
         except Exception as error:  # keep waiting clients from hanging on a bug
-            await self._fail(fetch, UpstreamError(f"fetching {expected.filename} failed: {error}"))
+            fetch.error = UpstreamError(f"fetching {expected.filename} failed: {error}")
         finally:
-            fetch.done.set()
             self._inflight.pop(expected.sha256, None)
-
-    async def _fail(self, fetch: _Fetch, error: HeadwaterError) -> None:
-        fetch.error = error
-        if not fetch.started.done():
-            fetch.started.set_exception(error)
-        else:
-            await self._publish(fetch, error)
+            if not fetch.started.done():
+                fetch.started.set_exception(fetch.error or UpstreamError("the fetch ended early"))
+                fetch.started.exception()  # retrieved: the waiters each get it from shield
+            async with fetch.changed:
+                fetch.changed.notify_all()
 
     async def _stream_upstream(
-        self, client: httpx.AsyncClient, fetch: _Fetch, expected: ExpectedFile, staged: StagedBlob
+        self, client: httpx.AsyncClient, fetch: _Fetch, staged: StagedBlob
     ) -> None:
+        expected = fetch.expected
         try:
             async for attempt in retrying(self.policy):
                 with attempt:
@@ -177,8 +184,11 @@ class PassiveFetcher:
             fetch.started.set_result(None)
             async for chunk in response.aiter_bytes():
                 staged.write(chunk)
+                staged.flush()  # clients read the staging file as it grows
                 check_length(staged, expected)
-                await self._publish(fetch, chunk)
+                fetch.written = staged.size
+                async with fetch.changed:
+                    fetch.changed.notify_all()
         except httpx.HTTPError as error:
             raise UpstreamError(f"reading {expected.url} failed midway: {error}") from None
         finally:

@@ -46,6 +46,10 @@ class StagedBlob:
     def md5(self) -> str:
         return self._md5.hexdigest()
 
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()
+
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
