@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -77,6 +77,11 @@ intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
 bigint = Annotated[int, mapped_column(BigInteger)]
 created_at = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
 updated_at = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)]
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never if it rolls back)."""
+    event.listen(session, "after_commit", lambda _session: callback(), once=True)
 
 
 def is_sqlite(url: str) -> bool:

@@ -53,7 +53,6 @@ def publish(db: Database, store: LocalBlobStore, channel_id: int):
         publication = publish_subdirs(session, store, channel_id, ["noarch"])
         index = publication.indexes[0]
         session.expunge(index)
-    publication.collect_garbage(store)
     return index
 
 
@@ -63,6 +62,20 @@ def shard_of(store: LocalBlobStore, index, name: str) -> str:
             f"indexes/{index.channel_id}/noarch/{index.shard_index_sha256}.shards.msgpack.zst"
         )
     )[name]
+
+
+def artifacts(index) -> set[str]:
+    return {
+        f"{index.repodata_sha256}.json",
+        f"{index.repodata_zst_sha256}.json.zst",
+        f"{index.shard_index_sha256}.shards.msgpack.zst",
+        f"{index.shard_pack_sha256}.pack",
+        f"{index.shard_pack_sha256}.pack.directory",
+    }
+
+
+def stored(store: LocalBlobStore, channel_id: int) -> set[str]:
+    return {key.rsplit("/", 1)[1] for key in store.list_keys(f"indexes/{channel_id}/")}
 
 
 def test_generations_of_artifacts(setup) -> None:
@@ -79,29 +92,47 @@ def test_generations_of_artifacts(setup) -> None:
     add(db, channel_id, "a", "2")
     second = publish(db, store, channel_id)
     assert second.previous_shard_pack_sha256 == first.shard_pack_sha256
-    second_shard = shard_of(store, second, "a")
-    assert find_shard(store, second, old_shard) is not None, (
-        "clients holding the old shard index still get it"
-    )
-    assert not store.exists(f"indexes/{channel_id}/noarch/{first.repodata_sha256}.json")
+    assert find_shard(store, second, old_shard) is not None, "the old shard index still works"
+    assert stored(store, channel_id) == artifacts(first) | artifacts(second)
 
     add(db, channel_id, "a", "3")
     third = publish(db, store, channel_id)
     assert find_shard(store, third, old_shard) is None, "two generations back is gone"
-    assert find_shard(store, third, second_shard) is not None
-    assert find_shard(store, third, shard_of(store, third, "a")) is not None
-    kept = sorted(key.rsplit("/", 1)[1] for key in store.list_keys(f"indexes/{channel_id}/"))
-    assert kept == sorted(
-        [
-            f"{third.repodata_sha256}.json",
-            f"{third.repodata_zst_sha256}.json.zst",
-            f"{third.shard_index_sha256}.shards.msgpack.zst",
-            f"{third.shard_pack_sha256}.pack",
-            f"{third.shard_pack_sha256}.pack.directory",
-            f"{second.shard_pack_sha256}.pack",
-            f"{second.shard_pack_sha256}.pack.directory",
-        ]
-    )
+    assert stored(store, channel_id) == artifacts(second) | artifacts(third)
+
+
+def test_going_back_to_an_earlier_index_keeps_it_live(setup) -> None:
+    """A→B→A: the artifacts of A are live again and must survive B's collection."""
+    db, store, channel_id = setup
+    add(db, channel_id, "a", "1")
+    first = publish(db, store, channel_id)
+    add(db, channel_id, "b", "1")
+    publish(db, store, channel_id)
+    with db.writing() as session:
+        session.execute(delete(PackageFile).where(PackageFile.name == "b"))
+    again = publish(db, store, channel_id)
+    assert again.repodata_sha256 == first.repodata_sha256
+    add(db, channel_id, "c", "1")
+    publish(db, store, channel_id)
+    add(db, channel_id, "d", "1")
+    latest = publish(db, store, channel_id)
+    assert artifacts(latest) <= stored(store, channel_id)
+    assert store.exists(f"indexes/{channel_id}/noarch/{latest.repodata_sha256}.json")
+
+
+def test_a_rolled_back_publish_leaves_nothing_behind_for_long(setup) -> None:
+    db, store, channel_id = setup
+    add(db, channel_id, "a", "1")
+    publish(db, store, channel_id)
+    add(db, channel_id, "b", "1")
+    with pytest.raises(RuntimeError), db.writing() as session:
+        publish_subdirs(session, store, channel_id, ["noarch"])
+        raise RuntimeError("the run was stopped")
+    orphans = len(stored(store, channel_id))
+    assert orphans == 10, "the rolled-back publish wrote its artifacts"
+    final = publish(db, store, channel_id)
+    assert len(stored(store, channel_id)) == 10
+    assert artifacts(final) <= stored(store, channel_id)
 
 
 def test_an_emptied_subdir_publishes_an_empty_index(setup) -> None:

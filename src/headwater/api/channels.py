@@ -134,13 +134,11 @@ def _chunks(upload: UploadFile) -> Any:
 def _add_upload(
     resources: ResourcesDep, channel: str, filename: str, staged: Any, username: str
 ) -> FileOut:
-    with staged:
-        with resources.db.writing() as session:
-            added, publication = uploads.add_conda_package(
-                session, resources.store, channel, filename, staged, uploaded_by=username
-            )
-            out = FileOut.of(channel, added)
-        publication.collect_garbage(resources.store)
+    with staged, resources.db.writing() as session:
+        added = uploads.add_conda_package(
+            session, resources.store, channel, filename, staged, uploaded_by=username
+        )
+        out = FileOut.of(channel, added)
     return out
 
 
@@ -149,8 +147,5 @@ def delete_file(
     channel: str, subdir: str, filename: str, resources: ResourcesDep, identity: SignedIn
 ) -> Response:
     with resources.db.writing() as session:
-        publication = package_service.delete_file(
-            session, resources.store, channel, subdir, filename
-        )
-    publication.collect_garbage(resources.store)
+        package_service.delete_file(session, resources.store, channel, subdir, filename)
     return Response(status_code=204)

@@ -115,8 +115,7 @@ def delete_mirror(
 ) -> Response:
     """Delete a mirror with its history; the files it brought leave the channel."""
     with resources.db.writing() as session:
-        publication = mirror_service.delete_mirror(session, resources.store, channel, mirror_id)
-    publication.collect_garbage(resources.store)
+        mirror_service.delete_mirror(session, resources.store, channel, mirror_id)
     return Response(status_code=204)
 
 

@@ -139,13 +139,11 @@ def upload(
     for path in files:
         with path.open("rb") as stream:
             staged = uploads.stage_upload(store, iter(lambda: stream.read(1 << 20), b""))
-        with staged:
-            with writing() as session:
-                file, publication = uploads.add_conda_package(
-                    session, store, name, path.name, staged, uploaded_by=acting_user()
-                )
-                added.append(FileOut.of(name, file))
-            publication.collect_garbage(store)
+        with staged, writing() as session:
+            file = uploads.add_conda_package(
+                session, store, name, path.name, staged, uploaded_by=acting_user()
+            )
+            added.append(FileOut.of(name, file))
         if not as_json:
             console.print(f"uploaded {file.subdir}/{file.filename}")
     if as_json:

@@ -198,8 +198,7 @@ def delete(channel: str, mirror_id: int, yes: bool = typer.Option(False, "--yes"
         typer.confirm(f"Delete mirror {mirror_id} of {channel}?", abort=True)
     store = blob_store()
     with writing() as session:
-        publication = mirror_service.delete_mirror(session, store, channel, mirror_id)
-    publication.collect_garbage(store)
+        mirror_service.delete_mirror(session, store, channel, mirror_id)
     console.print(f"deleted mirror {mirror_id}")
 
 

@@ -52,9 +52,14 @@ class ChannelIndex(Base):
     repodata_zst_size: Mapped[int]
     shard_index_sha256: Mapped[str] = mapped_column(String(64))
     shard_index_size: Mapped[int]
-    # The shards live concatenated in one pack per publish. The pack of the index this one
-    # replaced stays servable for one more publish, for clients holding the older shard index.
+    # The shards live concatenated in one pack per publish.
     shard_pack_sha256: Mapped[str] = mapped_column(String(64))
+    # The index this one replaced keeps its artifacts for one more publish: requests that read
+    # the old row finish reading its files, and clients holding the old shard index still find
+    # its shards. Anything older is garbage (services/publish.collect_index_garbage).
+    previous_repodata_sha256: Mapped[str | None] = mapped_column(String(64))
+    previous_repodata_zst_sha256: Mapped[str | None] = mapped_column(String(64))
+    previous_shard_index_sha256: Mapped[str | None] = mapped_column(String(64))
     previous_shard_pack_sha256: Mapped[str | None] = mapped_column(String(64))
     record_count: Mapped[int]
     published_at: Mapped[dt.datetime]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from headwater.db import after_commit
 from headwater.errors import ChannelExistsError, ChannelNotFoundError, InvalidChannelNameError
 from headwater.filters import FilterSet, parse_filter_set
 from headwater.models import Channel, Mirror, PackageFile, Privacy
@@ -129,7 +130,8 @@ def delete_channel(session: Session, store: BlobStore, name: str) -> None:
     channel = get_channel(session, name)
     session.delete(channel)
     session.flush()
-    store.delete_prefix(index_prefix(channel.id))
+    prefix = index_prefix(channel.id)
+    after_commit(session, lambda: store.delete_prefix(prefix))
 
 
 def index_prefix(channel_id: int) -> str:

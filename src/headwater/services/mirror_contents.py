@@ -16,7 +16,7 @@ from headwater.formats.conda.repodata import CondaRecord
 from headwater.models import ChannelIndex, MirrorSubdirState, PackageFile, PackageType
 from headwater.models.file import BULK_COLUMNS
 from headwater.services.progress import RunProgress
-from headwater.services.publish import Publication, lock_channel, publish_subdirs
+from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.services.runs import complete_run
 from headwater.storage import BlobStore
 
@@ -68,7 +68,7 @@ def publish_mirror_run(
     subdirs: Sequence[str],
     contents: Sequence[SubdirContents],
     progress: RunProgress,
-) -> Publication:
+) -> None:
     """Apply the run's result to the channel, re-render what changed, and complete the run.
 
     Everything happens in the caller's transaction under the channel lock, so clients see the
@@ -111,7 +111,6 @@ def publish_mirror_run(
         excluded_reasons=excluded_reasons,
     ):
         raise RunStoppedError("the run was stopped or lost its claim before publishing")
-    return publication
 
 
 def _report(progress: RunProgress, tally: _Tally) -> None:

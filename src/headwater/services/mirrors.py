@@ -34,7 +34,7 @@ from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
 from headwater.services import runs
 from headwater.services.channels import get_channel, merge_filters
-from headwater.services.publish import Publication, lock_channel, publish_subdirs
+from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.storage import BlobStore
 from headwater.upstreams.http import check_allowed, check_proxy, normalize_source_root
 
@@ -184,9 +184,7 @@ def update_mirror(
     return change
 
 
-def delete_mirror(
-    session: Session, store: BlobStore, channel_name: str, mirror_id: int
-) -> Publication:
+def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_id: int) -> None:
     """Delete a mirror, its history, and the files it brought; the channel is republished.
 
     A mirror with a run under way is refused: stop the run first.
@@ -207,7 +205,7 @@ def delete_mirror(
     session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
     session.delete(mirror)
     session.flush()
-    return publish_subdirs(session, store, mirror.channel_id, subdirs)
+    publish_subdirs(session, store, mirror.channel_id, subdirs)
 
 
 def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:

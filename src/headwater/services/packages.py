@@ -13,7 +13,7 @@ from headwater.errors import PackageFileNotFoundError
 from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile
 from headwater.services.channels import get_channel
 from headwater.services.downloads import ExpectedFile
-from headwater.services.publish import Publication, lock_channel, publish_subdirs
+from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.storage import BlobStore
 
 
@@ -156,7 +156,7 @@ def get_package_files(session: Session, channel_name: str, name: str) -> list[Pa
 
 def delete_file(
     session: Session, store: BlobStore, channel_name: str, subdir: str, filename: str
-) -> Publication:
+) -> None:
     """Remove one file from a channel and republish its subdir.
 
     A file a mirror brought comes back at that mirror's next run unless its filters exclude it.
@@ -172,4 +172,4 @@ def delete_file(
     )
     if removed.rowcount == 0:  # type: ignore[attr-defined]
         raise PackageFileNotFoundError(f"channel {channel_name!r} has no file {subdir}/{filename}")
-    return publish_subdirs(session, store, channel.id, [subdir])
+    publish_subdirs(session, store, channel.id, [subdir])

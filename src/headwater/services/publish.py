@@ -4,35 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from headwater.db import utcnow
+from headwater.db import after_commit, utcnow
 from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import read_pack_directory
 from headwater.models import Channel, ChannelIndex, PackageFile, PackageType
 from headwater.services.channels import index_prefix
 from headwater.storage import BlobStore
 
+log = logging.getLogger(__name__)
 _YIELD_PER = 5000
 
 
 @dataclass
 class Publication:
-    """What a publish did, and the artifacts that become garbage once it is committed."""
+    """The indexes a publish switched to; superseded artifacts go after the commit."""
 
     indexes: list[ChannelIndex] = field(default_factory=list)
-    obsolete_keys: list[str] = field(default_factory=list)
-
-    def collect_garbage(self, store: BlobStore) -> None:
-        """Delete superseded artifacts; call only after the publishing transaction committed."""
-        for key in self.obsolete_keys:
-            store.delete(key)
 
 
 def lock_channel(session: Session, channel_id: int) -> None:
@@ -69,14 +66,17 @@ def publish_subdirs(
 ) -> Publication:
     """Re-render each subdir's index from the channel's files as this transaction sees them.
 
-    The caller holds the channel lock and commits; clients switch to the new index at commit.
+    The caller holds the channel lock and commits; clients switch to the new index at commit,
+    and then the artifacts no index generation references any more are deleted.
     """
     publication = Publication()
-    for subdir in sorted(set(subdirs)):
+    chosen = sorted(set(subdirs))
+    for subdir in chosen:
         built = build_subdir_index(session, channel_id, subdir)
-        index, obsolete = _swap_index(session, store, channel_id, built)
-        publication.indexes.append(index)
-        publication.obsolete_keys.extend(obsolete)
+        publication.indexes.append(_swap_index(session, store, channel_id, built))
+    if chosen:
+        bind = session.get_bind()
+        after_commit(session, lambda: collect_index_garbage(bind, store, channel_id, chosen))
     return publication
 
 
@@ -103,12 +103,12 @@ def _digest(data: bytes) -> str:
 
 def _swap_index(
     session: Session, store: BlobStore, channel_id: int, built: BuiltIndex
-) -> tuple[ChannelIndex, list[str]]:
+) -> ChannelIndex:
     subdir = built.subdir
     repodata_sha = _digest(built.repodata)
     index = session.get(ChannelIndex, (channel_id, subdir))
     if index is not None and index.repodata_sha256 == repodata_sha:
-        return index, []  # nothing changed: keep the ETag and Last-Modified clients hold
+        return index  # nothing changed: keep the ETag and Last-Modified clients hold
     shas = {
         "repodata": repodata_sha,
         "zst": _digest(built.repodata_zst),
@@ -122,14 +122,14 @@ def _swap_index(
         (shard_pack_key(channel_id, subdir, shas["pack"]), built.shard_pack),
         (pack_directory_key(channel_id, subdir, shas["pack"]), built.pack_directory),
     ):
-        if not store.exists(key):
-            store.put(key, data)
-    obsolete: list[str] = []
+        store.put(key, data)  # always written: a collection may have just removed an old copy
     if index is None:
-        index = ChannelIndex(channel_id=channel_id, subdir=subdir, previous_shard_pack_sha256=None)
+        index = ChannelIndex(channel_id=channel_id, subdir=subdir)
         session.add(index)
     else:
-        obsolete = _superseded_keys(index, shas)
+        index.previous_repodata_sha256 = index.repodata_sha256
+        index.previous_repodata_zst_sha256 = index.repodata_zst_sha256
+        index.previous_shard_index_sha256 = index.shard_index_sha256
         index.previous_shard_pack_sha256 = index.shard_pack_sha256
     index.repodata_sha256 = shas["repodata"]
     index.repodata_size = len(built.repodata)
@@ -141,25 +141,58 @@ def _swap_index(
     index.record_count = built.record_count
     index.published_at = utcnow()
     session.flush()
-    return index, obsolete
+    return index
 
 
-def _superseded_keys(old: ChannelIndex, new: dict[str, str]) -> list[str]:
-    """Artifacts the swap makes unreachable: the old index's, except its shard pack, which
-    stays one more publish for clients holding the old shard index; the pack before it goes."""
-    channel_id, subdir = old.channel_id, old.subdir
-    keys = []
-    if old.repodata_sha256 != new["repodata"]:
-        keys.append(repodata_key(channel_id, subdir, old.repodata_sha256))
-    if old.repodata_zst_sha256 != new["zst"]:
-        keys.append(repodata_zst_key(channel_id, subdir, old.repodata_zst_sha256))
-    if old.shard_index_sha256 != new["shard_index"]:
-        keys.append(shard_index_key(channel_id, subdir, old.shard_index_sha256))
-    retired = old.previous_shard_pack_sha256
-    if retired and retired not in (old.shard_pack_sha256, new["pack"]):
-        keys.append(shard_pack_key(channel_id, subdir, retired))
-        keys.append(pack_directory_key(channel_id, subdir, retired))
+def referenced_keys(index: ChannelIndex) -> set[str]:
+    """Every artifact of the index's current and previous generation."""
+    channel_id, subdir = index.channel_id, index.subdir
+    keys = set()
+    for repodata, zst, shard_index, pack in (
+        (
+            index.repodata_sha256,
+            index.repodata_zst_sha256,
+            index.shard_index_sha256,
+            index.shard_pack_sha256,
+        ),
+        (
+            index.previous_repodata_sha256,
+            index.previous_repodata_zst_sha256,
+            index.previous_shard_index_sha256,
+            index.previous_shard_pack_sha256,
+        ),
+    ):
+        if repodata:
+            keys.add(repodata_key(channel_id, subdir, repodata))
+        if zst:
+            keys.add(repodata_zst_key(channel_id, subdir, zst))
+        if shard_index:
+            keys.add(shard_index_key(channel_id, subdir, shard_index))
+        if pack:
+            keys.add(shard_pack_key(channel_id, subdir, pack))
+            keys.add(pack_directory_key(channel_id, subdir, pack))
     return keys
+
+
+def collect_index_garbage(
+    bind: Any, store: BlobStore, channel_id: int, subdirs: Iterable[str]
+) -> None:
+    """Delete the subdirs' artifacts that no index generation references.
+
+    It runs under the channel lock, so no publish can be between writing its artifacts and
+    committing them; artifacts left by a publish that rolled back go too.
+    """
+    try:
+        with Session(bind=bind) as session, session.begin():
+            lock_channel(session, channel_id)
+            for subdir in subdirs:
+                index = session.get(ChannelIndex, (channel_id, subdir))
+                keep = referenced_keys(index) if index is not None else set()
+                for key in list(store.list_keys(f"{index_prefix(channel_id)}{subdir}/")):
+                    if key not in keep:
+                        store.delete(key)
+    except Exception:  # the index is published; garbage can wait for the next publish
+        log.exception("collecting superseded index artifacts of channel %s failed", channel_id)
 
 
 def find_shard(store: BlobStore, index: ChannelIndex, sha256: str) -> bytes | None:

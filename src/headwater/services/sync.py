@@ -119,8 +119,7 @@ async def sync_conda_mirror(
             await _download_missing(client, policy, store, upstream, contents, progress)
     progress.step("publishing")
     with db.writing() as session:
-        publication = publish_mirror_run(session, store, job, subdirs, contents, progress)
-    publication.collect_garbage(store)
+        publish_mirror_run(session, store, job, subdirs, contents, progress)
     progress.log(f"published {', '.join(subdirs)}")
 
 

@@ -13,7 +13,7 @@ from headwater.formats.conda.package import read_index_json
 from headwater.formats.conda.repodata import record_from_index_json
 from headwater.models import PackageFile, PackageType
 from headwater.services.channels import get_channel
-from headwater.services.publish import Publication, lock_channel, publish_subdirs
+from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.storage import BlobStore, StagedBlob, content_key
 
 
@@ -38,11 +38,11 @@ def add_conda_package(
     staged: StagedBlob,
     *,
     uploaded_by: str,
-) -> tuple[PackageFile, Publication]:
+) -> PackageFile:
     """Add an uploaded conda package to a channel and publish its subdir.
 
     The metadata comes from the archive itself; a broken archive raises PackageArchiveError and
-    nothing is stored. The caller commits, then collects the publication's garbage.
+    nothing is stored. The caller commits.
     """
     index = read_index_json(staged.path, filename)
     channel = get_channel(session, channel_name)
@@ -76,4 +76,5 @@ def add_conda_package(
     session.add(file)
     session.flush()
     store.commit(staged, content_key(staged.sha256))
-    return file, publish_subdirs(session, store, channel.id, [subdir])
+    publish_subdirs(session, store, channel.id, [subdir])
+    return file

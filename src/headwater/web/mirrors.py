@@ -220,10 +220,9 @@ async def delete(request: Request, name: str, mirror_id: int) -> Response:
     resources = resources_of(request)
     try:
         with resources.db.writing() as session:
-            publication = mirror_service.delete_mirror(session, resources.store, name, mirror_id)
+            mirror_service.delete_mirror(session, resources.store, name, mirror_id)
     except HeadwaterError as error:
         return redirect(f"/channels/{name}/mirrors", error.message)
-    publication.collect_garbage(resources.store)
     return redirect(f"/channels/{name}/mirrors", "Mirror deleted.")
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 02:05:07.766833
+Create Date: 2026-11-24 02:41:28.621563
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ def upgrade() -> None:
         sa.Column("shard_index_sha256", sa.String(length=64), nullable=False),
         sa.Column("shard_index_size", sa.Integer(), nullable=False),
         sa.Column("shard_pack_sha256", sa.String(length=64), nullable=False),
+        sa.Column("previous_repodata_sha256", sa.String(length=64), nullable=True),
+        sa.Column("previous_repodata_zst_sha256", sa.String(length=64), nullable=True),
+        sa.Column("previous_shard_index_sha256", sa.String(length=64), nullable=True),
         sa.Column("previous_shard_pack_sha256", sa.String(length=64), nullable=True),
         sa.Column("record_count", sa.Integer(), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
