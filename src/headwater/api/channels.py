@@ -8,12 +8,13 @@ from fastapi import APIRouter, Response, UploadFile
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
 from headwater.api.pagination import Page, PagingDep
 from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
+from headwater.services import access, uploads
 from headwater.services import channels as channel_service
 from headwater.services import packages as package_service
-from headwater.services import uploads
+from headwater.services.auth import Identity
 
 router = APIRouter(prefix="/api/channels", tags=["channels"])
 
@@ -35,18 +36,24 @@ class ChannelUpdate(BaseModel):
     filters: dict[str, Any] | None = None
 
 
-def _channel_out(resources: ResourcesDep, name: str) -> ChannelOut:
+def _channel_out(resources: ResourcesDep, name: str, identity: Identity | None) -> ChannelOut:
     with resources.db.reading() as session:
-        channel = channel_service.get_channel(session, name)
+        channel = access.readable_channel(session, name, identity)
         stats = channel_service.channel_stats(session, [channel.id])[channel.id]
         return ChannelOut.of(channel, stats)
 
 
 @router.get("")
-def list_channels(resources: ResourcesDep, page: PagingDep) -> Page[ChannelOut]:
+def list_channels(
+    resources: ResourcesDep, page: PagingDep, identity: IdentityDep
+) -> Page[ChannelOut]:
+    """The channels the caller may read."""
     with resources.db.reading() as session:
         channels, total = channel_service.list_channels(
-            session, offset=page.offset, limit=page.limit
+            session,
+            offset=page.offset,
+            limit=page.limit,
+            where=access.readable_condition(identity),
         )
         stats = channel_service.channel_stats(session, [channel.id for channel in channels])
         items = [ChannelOut.of(channel, stats[channel.id]) for channel in channels]
@@ -64,12 +71,12 @@ def create_channel(body: ChannelCreate, resources: ResourcesDep, identity: Signe
             privacy=body.privacy,
             filters=body.filters,
         )
-    return _channel_out(resources, body.name)
+    return _channel_out(resources, body.name, identity)
 
 
 @router.get("/{channel}")
-def show_channel(channel: str, resources: ResourcesDep) -> ChannelOut:
-    return _channel_out(resources, channel)
+def show_channel(channel: str, resources: ResourcesDep, identity: IdentityDep) -> ChannelOut:
+    return _channel_out(resources, channel, identity)
 
 
 @router.api_route("/{channel}", methods=["PUT", "PATCH"])
@@ -78,22 +85,29 @@ def update_channel(
 ) -> ChannelOut:
     """Edit a channel. Only the fields sent change; `filters` merge key by key (null removes)."""
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         channel_service.update_channel(session, channel, body.model_dump(exclude_unset=True))
-    return _channel_out(resources, channel)
+    return _channel_out(resources, channel, identity)
 
 
 @router.delete("/{channel}", status_code=204)
 def delete_channel(channel: str, resources: ResourcesDep, identity: SignedIn) -> Response:
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         channel_service.delete_channel(session, resources.store, channel)
     return Response(status_code=204)
 
 
 @router.get("/{channel}/packages")
 def list_packages(
-    channel: str, resources: ResourcesDep, page: PagingDep, search: str | None = None
+    channel: str,
+    resources: ResourcesDep,
+    page: PagingDep,
+    identity: IdentityDep,
+    search: str | None = None,
 ) -> Page[PackageOut]:
     with resources.db.reading() as session:
+        access.readable_channel(session, channel, identity)
         summaries, total = package_service.list_packages(
             session, channel, offset=page.offset, limit=page.limit, search=search
         )
@@ -107,8 +121,11 @@ def list_packages(
 
 
 @router.get("/{channel}/packages/{name}/files")
-def list_package_files(channel: str, name: str, resources: ResourcesDep) -> Page[FileOut]:
+def list_package_files(
+    channel: str, name: str, resources: ResourcesDep, identity: IdentityDep
+) -> Page[FileOut]:
     with resources.db.reading() as session:
+        access.readable_channel(session, channel, identity)
         files = package_service.get_package_files(session, channel, name)
         items = [FileOut.of(channel, file) for file in files]
     return Page(items=items, total_count=len(items))
@@ -120,10 +137,14 @@ async def upload_file(
 ) -> FileOut:
     """Upload a .conda or .tar.bz2 package; its metadata is read from the archive itself."""
     filename = file.filename or ""
+    await run_in_threadpool(_check_managed, resources, channel, identity)  # before staging bytes
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, _chunks(file))
-    return await run_in_threadpool(
-        _add_upload, resources, channel, filename, staged, identity.username
-    )
+    return await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity)
+
+
+def _check_managed(resources: ResourcesDep, channel: str, identity: Identity) -> None:
+    with resources.db.reading() as session:
+        access.managed_channel(session, channel, identity)
 
 
 def _chunks(upload: UploadFile) -> Any:
@@ -132,11 +153,12 @@ def _chunks(upload: UploadFile) -> Any:
 
 
 def _add_upload(
-    resources: ResourcesDep, channel: str, filename: str, staged: Any, username: str
+    resources: ResourcesDep, channel: str, filename: str, staged: Any, identity: Identity
 ) -> FileOut:
     with staged, resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         added = uploads.add_conda_package(
-            session, resources.store, channel, filename, staged, uploaded_by=username
+            session, resources.store, channel, filename, staged, uploaded_by=identity.username
         )
         out = FileOut.of(channel, added)
     return out
@@ -147,5 +169,6 @@ def delete_file(
     channel: str, subdir: str, filename: str, resources: ResourcesDep, identity: SignedIn
 ) -> Response:
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         package_service.delete_file(session, resources.store, channel, subdir, filename)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from headwater.models import RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.schemas.mirrors import MirrorOut, MirrorSaved
 from headwater.schemas.runs import RunOut
+from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 
@@ -63,6 +64,7 @@ def _saved(
 @router.get("/api/channels/{channel}/mirrors")
 def list_mirrors(channel: str, resources: ResourcesDep, identity: SignedIn) -> Page[MirrorOut]:
     with resources.db.reading() as session:
+        access.managed_channel(session, channel, identity)
         mirrors = mirror_service.list_channel_mirrors(session, channel)
         latest = run_service.latest_runs(session, [mirror.id for mirror in mirrors])
         items = [MirrorOut.of(mirror, channel, latest.get(mirror.id)) for mirror in mirrors]
@@ -75,6 +77,7 @@ def create_mirror(
 ) -> MirrorSaved:
     """Create a mirror. A cron more frequent than daily is accepted with a warning."""
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         change = mirror_service.create_mirror(
             session,
             channel,
@@ -89,6 +92,8 @@ def create_mirror(
 def show_mirror(
     channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
 ) -> MirrorOut:
+    with resources.db.reading() as session:
+        access.managed_channel(session, channel, identity)
     return _mirror_out(resources, channel, mirror_id)
 
 
@@ -98,6 +103,7 @@ def update_mirror(
 ) -> MirrorSaved:
     """Edit a mirror: fields sent replace stored ones; `filters` merge key by key (null removes)."""
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         change = mirror_service.update_mirror(
             session,
             channel,
@@ -115,6 +121,7 @@ def delete_mirror(
 ) -> Response:
     """Delete a mirror with its history; the files it brought leave the channel."""
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         mirror_service.delete_mirror(session, resources.store, channel, mirror_id)
     return Response(status_code=204)
 
@@ -123,6 +130,7 @@ def delete_mirror(
 def run_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> RunOut:
     """Run now: queue a run at once, without changing the schedule. 409 if one is under way."""
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         mirror = mirror_service.get_mirror(session, channel, mirror_id)
         run = run_service.request_run(
             session, mirror, trigger=RunTrigger.manual, requested_by=identity.username
@@ -137,6 +145,7 @@ def stop_mirror(
 ) -> RunOut:
     """Stop the mirror's run: a pending one fails at once, a running one at its next heartbeat."""
     with resources.db.writing() as session:
+        access.managed_channel(session, channel, identity)
         mirror = mirror_service.get_mirror(session, channel, mirror_id)
         run = run_service.stop_run(session, mirror, stopped_by=identity.username)
         return RunOut.of(run, mirror.mirror_name)
@@ -144,9 +153,12 @@ def stop_mirror(
 
 @router.get("/api/mirrors")
 def all_mirrors(resources: ResourcesDep, page: PagingDep, identity: SignedIn) -> Page[MirrorOut]:
-    """Every mirror of every channel with its state, step, progress, last and next run."""
+    """Every mirror with its state, step, progress, last and next run: of every channel for an
+    administrator, of the channels they own for anyone else."""
     with resources.db.reading() as session:
-        rows, total = mirror_service.list_all_mirrors(session, offset=page.offset, limit=page.limit)
+        rows, total = mirror_service.list_all_mirrors(
+            session, offset=page.offset, limit=page.limit, where=access.managed_condition(identity)
+        )
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
         items = [MirrorOut.of(mirror, channel, latest.get(mirror.id)) for mirror, channel in rows]
     return Page(items=items, total_count=total)

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from headwater.api.deps import ResourcesDep, SignedIn
 from headwater.api.pagination import Page, PagingDep
-from headwater.models import Mirror, Run
-from headwater.schemas.runs import LogLine, RunDetail, RunOut
-from headwater.services import channels as channel_service
+from headwater.models import Run
+from headwater.schemas.runs import RunDetail, RunOut
+from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 
@@ -27,6 +27,7 @@ def channel_runs(
 ) -> Page[RunOut]:
     """Every run of every mirror of the channel, newest first."""
     with resources.db.reading() as session:
+        access.managed_channel(session, channel, identity)
         mirrors = mirror_service.list_channel_mirrors(session, channel)
         names = {mirror.id: mirror.mirror_name for mirror in mirrors}
         runs, total = run_service.list_runs(
@@ -40,6 +41,7 @@ def mirror_runs(
     channel: str, mirror_id: int, resources: ResourcesDep, page: PagingDep, identity: SignedIn
 ) -> Page[RunOut]:
     with resources.db.reading() as session:
+        access.managed_channel(session, channel, identity)
         mirror = mirror_service.get_mirror(session, channel, mirror_id)
         runs, total = run_service.list_runs(
             session, mirror_ids=[mirror.id], offset=page.offset, limit=page.limit
@@ -50,12 +52,6 @@ def mirror_runs(
 @router.get("/api/runs/{run_id}")
 def show_run(run_id: int, resources: ResourcesDep, identity: SignedIn) -> RunDetail:
     with resources.db.reading() as session:
-        run = run_service.get_run(session, run_id)
-        mirror = session.get(Mirror, run.mirror_id)
-        assert mirror is not None
-        channel = session.get(channel_service.Channel, mirror.channel_id)
-        assert channel is not None
-        log = [LogLine.of(line) for line in run_service.run_log(session, run.id)]
-        return RunDetail(
-            **RunOut.of(run, mirror.mirror_name).model_dump(), channel=channel.name, log=log
-        )
+        description = run_service.describe_run(session, run_id)
+        access.managed_channel(session, description.channel.name, identity)
+        return RunDetail.describe(description)

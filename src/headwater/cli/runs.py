@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 
 from headwater.cli.context import JsonOption, console, database, print_json, reports_errors
-from headwater.models import Mirror
-from headwater.schemas.runs import LogLine, RunDetail, RunOut
+from headwater.schemas.runs import RunDetail
 from headwater.services import runs as run_service
 
 app = typer.Typer(no_args_is_help=True)
@@ -14,17 +13,7 @@ app = typer.Typer(no_args_is_help=True)
 
 def run_detail(run_id: int) -> RunDetail:
     with database().reading() as session:
-        run = run_service.get_run(session, run_id)
-        mirror = session.get(Mirror, run.mirror_id)
-        assert mirror is not None
-        from headwater.models import Channel
-
-        channel = session.get(Channel, mirror.channel_id)
-        assert channel is not None
-        log = [LogLine.of(line) for line in run_service.run_log(session, run.id)]
-        return RunDetail(
-            **RunOut.of(run, mirror.mirror_name).model_dump(), channel=channel.name, log=log
-        )
+        return RunDetail.describe(run_service.describe_run(session, run_id))
 
 
 @app.command()

@@ -10,8 +10,8 @@ from headwater.credentials import repository_token
 from headwater.errors import NotAuthenticatedError
 from headwater.models import Privacy
 from headwater.resources import Resources
-from headwater.services.auth import authorize_channel_read, identify
-from headwater.services.channels import get_channel
+from headwater.services.access import readable_channel
+from headwater.services.auth import identify
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,10 @@ def open_channel(
 ) -> ChannelAccess:
     token = repository_token(request, path_token)
     with resources.db.reading() as session:
-        channel = get_channel(session, name)
         identity = identify(session, token) if token else None
         if token and identity is None:
             raise NotAuthenticatedError("the token is unknown or has expired")
-        authorize_channel_read(
-            identity, privacy=channel.privacy, owner=channel.owner, name=channel.name
-        )
+        channel = readable_channel(session, name, identity)
         return ChannelAccess(
             channel_id=channel.id, name=channel.name, public=channel.privacy == Privacy.public
         )

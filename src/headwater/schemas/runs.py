@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel
 
 from headwater.models import Run, RunLogLine
+from headwater.services.runs import RunDescription
 
 
 class Progress(BaseModel):
@@ -85,3 +86,11 @@ class LogLine(BaseModel):
 class RunDetail(RunOut):
     channel: str
     log: list[LogLine]
+
+    @classmethod
+    def describe(cls, description: RunDescription) -> RunDetail:
+        return cls(
+            **RunOut.of(description.run, description.mirror.mirror_name).model_dump(),
+            channel=description.channel.name,
+            log=[LogLine.of(line) for line in description.log],
+        )

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from headwater.db import after_commit
@@ -70,16 +70,26 @@ def create_channel(
     return channel
 
 
+def find_channel(session: Session, name: str) -> Channel | None:
+    return session.scalar(select(Channel).where(Channel.name == name))
+
+
 def get_channel(session: Session, name: str) -> Channel:
-    channel = session.scalar(select(Channel).where(Channel.name == name))
+    channel = find_channel(session, name)
     if channel is None:
         raise ChannelNotFoundError(f"channel {name!r} does not exist")
     return channel
 
 
-def list_channels(session: Session, *, offset: int, limit: int) -> tuple[list[Channel], int]:
-    total = session.scalar(select(func.count(Channel.id))) or 0
-    channels = session.scalars(select(Channel).order_by(Channel.name).offset(offset).limit(limit))
+def list_channels(
+    session: Session, *, offset: int, limit: int, where: ColumnElement[bool] | None = None
+) -> tuple[list[Channel], int]:
+    """Channels by name; `where` narrows them (to those a user may read, say)."""
+    condition = true() if where is None else where
+    total = session.scalar(select(func.count(Channel.id)).where(condition)) or 0
+    channels = session.scalars(
+        select(Channel).where(condition).order_by(Channel.name).offset(offset).limit(limit)
+    )
     return list(channels), total
 
 

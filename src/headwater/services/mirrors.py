@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
@@ -216,13 +216,22 @@ def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:
 
 
 def list_all_mirrors(
-    session: Session, *, offset: int, limit: int
+    session: Session, *, offset: int, limit: int, where: ColumnElement[bool] | None = None
 ) -> tuple[list[tuple[Mirror, str]], int]:
-    """Every mirror of every channel, with its channel's name."""
-    total = session.scalar(select(func.count(Mirror.id))) or 0
+    """Mirrors with their channel's name, by channel; `where` narrows the channels."""
+    condition = true() if where is None else where
+    total = (
+        session.scalar(
+            select(func.count(Mirror.id))
+            .join(Channel, Channel.id == Mirror.channel_id)
+            .where(condition)
+        )
+        or 0
+    )
     rows = session.execute(
         select(Mirror, Channel.name)
         .join(Channel, Channel.id == Mirror.channel_id)
+        .where(condition)
         .order_by(Channel.name, Mirror.id)
         .offset(offset)
         .limit(limit)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from headwater.db import database_now, utcnow
 from headwater.errors import MirrorBusyError, RunNotActiveError, RunNotFoundError
-from headwater.models import Mirror, Run, RunLogLine, RunState, RunTrigger
+from headwater.models import Channel, Mirror, Run, RunLogLine, RunState, RunTrigger
 from headwater.models.run import ACTIVE_RUN_STATES
 from headwater.services.progress import LogEntry
 
@@ -105,6 +105,25 @@ def get_run(session: Session, run_id: int) -> Run:
     if run is None:
         raise RunNotFoundError(f"run {run_id} does not exist")
     return run
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """A run with what a person reading its history wants beside it."""
+
+    run: Run
+    mirror: Mirror
+    channel: Channel
+    log: list[RunLogLine]
+
+
+def describe_run(session: Session, run_id: int) -> RunDescription:
+    run = get_run(session, run_id)
+    mirror = session.get(Mirror, run.mirror_id)
+    assert mirror is not None
+    channel = session.get(Channel, mirror.channel_id)
+    assert channel is not None
+    return RunDescription(run=run, mirror=mirror, channel=channel, log=run_log(session, run.id))
 
 
 def run_log(session: Session, run_id: int, *, limit: int = 2000) -> list[RunLogLine]:

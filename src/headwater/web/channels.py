@@ -8,12 +8,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError
 from headwater.models import Privacy
+from headwater.services import access
 from headwater.services import channels as channel_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import packages as package_service
 from headwater.services import runs as run_service
+from headwater.services.auth import Identity
 from headwater.web.session import (
     check_csrf,
+    managed,
     redirect,
     render,
     require_browser_identity,
@@ -32,14 +35,16 @@ def channel_list(request: Request) -> HTMLResponse:
 
 def _channel_list(
     request: Request,
-    identity: object,
+    identity: Identity,
     *,
     error: str | None,
     form: dict[str, str],
     status_code: int = 200,
 ) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
-        channels, total = channel_service.list_channels(session, offset=0, limit=1000)
+        channels, total = channel_service.list_channels(
+            session, offset=0, limit=1000, where=access.readable_condition(identity)
+        )
         stats = channel_service.channel_stats(session, [channel.id for channel in channels])
     context = {
         "channels": channels,
@@ -49,7 +54,7 @@ def _channel_list(
         "error": error,
         "form": form,
     }
-    return render(request, "channel/list.html", context, identity=identity, status_code=status_code)  # type: ignore[arg-type]
+    return render(request, "channel/list.html", context, identity=identity, status_code=status_code)
 
 
 @router.post("/channels")
@@ -81,12 +86,22 @@ def channel_home(request: Request, name: str) -> Response:
     return redirect(f"/channels/{name}/packages")
 
 
-def _channel_context(request: Request, name: str) -> dict[str, object]:
+def _channel_context(
+    request: Request, name: str, identity: Identity, *, manage: bool = False
+) -> dict[str, object]:
     with resources_of(request).db.reading() as session:
-        channel = channel_service.get_channel(session, name)
+        if manage:
+            channel = access.managed_channel(session, name, identity)
+        else:
+            channel = access.readable_channel(session, name, identity)
         stats = channel_service.channel_stats(session, [channel.id])[channel.id]
         subdirs = package_service.published_subdirs(session, channel.id)
-    return {"channel": channel, "stats": stats, "subdirs": subdirs}
+    return {
+        "channel": channel,
+        "stats": stats,
+        "subdirs": subdirs,
+        "can_manage": access.can_manage(identity, channel),
+    }
 
 
 @router.get("/channels/{name}/packages")
@@ -94,7 +109,7 @@ def packages_tab(
     request: Request, name: str, q: str | None = None, offset: int = 0
 ) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name)
+    context = _channel_context(request, name, identity)
     with resources_of(request).db.reading() as session:
         summaries, total = package_service.list_packages(
             session, name, offset=max(offset, 0), limit=PAGE_SIZE, search=q
@@ -113,7 +128,7 @@ def packages_tab(
 @router.get("/channels/{name}/packages/{package}")
 def package_page(request: Request, name: str, package: str) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name)
+    context = _channel_context(request, name, identity)
     with resources_of(request).db.reading() as session:
         files = package_service.get_package_files(session, name, package)
     context.update(tab="packages", package=package, files=files)
@@ -123,7 +138,7 @@ def package_page(request: Request, name: str, package: str) -> HTMLResponse:
 @router.get("/channels/{name}/mirrors")
 def mirrors_tab(request: Request, name: str) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name)
+    context = _channel_context(request, name, identity, manage=True)
     with resources_of(request).db.reading() as session:
         mirrors = mirror_service.list_channel_mirrors(session, name)
         latest = run_service.latest_runs(session, [mirror.id for mirror in mirrors])
@@ -134,7 +149,7 @@ def mirrors_tab(request: Request, name: str) -> HTMLResponse:
 @router.get("/channels/{name}/history")
 def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name)
+    context = _channel_context(request, name, identity, manage=True)
     with resources_of(request).db.reading() as session:
         mirrors = mirror_service.list_channel_mirrors(session, name)
         names = {mirror.id: mirror.mirror_name for mirror in mirrors}
@@ -155,7 +170,7 @@ def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
 @router.get("/channels/{name}/settings")
 def settings_tab(request: Request, name: str) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name)
+    context = _channel_context(request, name, identity, manage=True)
     context.update(tab="settings", privacies=[privacy.value for privacy in Privacy], error=None)
     return render(request, "channel/settings.html", context, identity=identity)
 
@@ -163,6 +178,7 @@ def settings_tab(request: Request, name: str) -> HTMLResponse:
 @router.post("/channels/{name}/settings")
 async def save_settings(request: Request, name: str) -> Response:
     identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     changes = {
@@ -173,7 +189,7 @@ async def save_settings(request: Request, name: str) -> Response:
         with resources_of(request).db.writing() as session:
             channel_service.update_channel(session, name, changes)
     except HeadwaterError as error:
-        context = _channel_context(request, name)
+        context = _channel_context(request, name, identity, manage=True)
         context.update(tab="settings", privacies=[p.value for p in Privacy], error=error.message)
         return render(
             request,
@@ -187,7 +203,8 @@ async def save_settings(request: Request, name: str) -> Response:
 
 @router.post("/channels/{name}/delete")
 async def delete_channel(request: Request, name: str) -> Response:
-    require_browser_identity(request)
+    identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     resources = resources_of(request)

@@ -14,12 +14,13 @@ from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.models import Mirror, MirrorMode, RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
-from headwater.services import channels as channel_service
+from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 from headwater.services.auth import Identity
 from headwater.web.session import (
     check_csrf,
+    managed,
     redirect,
     render,
     require_browser_identity,
@@ -59,7 +60,7 @@ def _form_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
-        channel = channel_service.get_channel(session, channel_name)
+        channel = access.managed_channel(session, channel_name, identity)
     schedule_preview = _schedule_preview(fields.get("cron") or DEFAULT_CRON)
     context = {
         "channel": channel,
@@ -98,6 +99,7 @@ def new_mirror(request: Request, name: str) -> HTMLResponse:
 @router.post("/channels/{name}/mirrors/new")
 async def create_mirror(request: Request, name: str) -> Response:
     identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     fields = form_fields(form)
@@ -142,6 +144,7 @@ def _fields_of(mirror: Mirror) -> dict[str, Any]:
 @router.get("/channels/{name}/mirrors/{mirror_id}/edit")
 def edit_mirror(request: Request, name: str, mirror_id: int) -> HTMLResponse:
     identity = require_browser_identity(request)
+    managed(request, name, identity)
     with resources_of(request).db.reading() as session:
         mirror = mirror_service.get_mirror(session, name, mirror_id)
     return _form_page(request, identity, name, _fields_of(mirror), mirror=mirror)
@@ -150,6 +153,7 @@ def edit_mirror(request: Request, name: str, mirror_id: int) -> HTMLResponse:
 @router.post("/channels/{name}/mirrors/{mirror_id}/edit")
 async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
     identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     fields = form_fields(form)
@@ -185,6 +189,7 @@ async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
 @router.post("/channels/{name}/mirrors/{mirror_id}/run")
 async def run_now(request: Request, name: str, mirror_id: int) -> Response:
     identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     try:
@@ -201,6 +206,7 @@ async def run_now(request: Request, name: str, mirror_id: int) -> Response:
 @router.post("/channels/{name}/mirrors/{mirror_id}/stop")
 async def stop(request: Request, name: str, mirror_id: int) -> Response:
     identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     try:
@@ -214,7 +220,8 @@ async def stop(request: Request, name: str, mirror_id: int) -> Response:
 
 @router.post("/channels/{name}/mirrors/{mirror_id}/delete")
 async def delete(request: Request, name: str, mirror_id: int) -> Response:
-    require_browser_identity(request)
+    identity = require_browser_identity(request)
+    managed(request, name, identity)
     form = await request.form()
     check_csrf(request, form)
     resources = resources_of(request)
@@ -239,7 +246,9 @@ def _back(form: FormData, name: str) -> str:
 def all_mirrors(request: Request) -> HTMLResponse:
     identity = require_browser_identity(request)
     with resources_of(request).db.reading() as session:
-        rows, total = mirror_service.list_all_mirrors(session, offset=0, limit=1000)
+        rows, total = mirror_service.list_all_mirrors(
+            session, offset=0, limit=1000, where=access.managed_condition(identity)
+        )
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
     context = {"rows": rows, "latest": latest, "total": total}
     return render(request, "mirror/all.html", context, identity=identity)

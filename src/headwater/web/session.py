@@ -12,7 +12,9 @@ from fastapi.templating import Jinja2Templates
 
 from headwater.credentials import SESSION_COOKIE
 from headwater.errors import PermissionDeniedError
+from headwater.models import Channel
 from headwater.resources import Resources
+from headwater.services import access
 from headwater.services.auth import Identity, csrf_token, identify
 
 FLASH_COOKIE = "headwater_flash"
@@ -42,6 +44,12 @@ def require_browser_identity(request: Request) -> Identity:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(quote(target, safe=""))
     return identity
+
+
+def managed(request: Request, name: str, identity: Identity) -> Channel:
+    """The channel, if this user may change it (see services/access.py)."""
+    with resources_of(request).db.reading() as session:
+        return access.managed_channel(session, name, identity)
 
 
 def check_csrf(request: Request, form: Any) -> None:

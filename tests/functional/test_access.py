@@ -1,0 +1,105 @@
+"""Who may see and change which channel, through the REST API, the repository URLs and the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from headwater.services.auth import add_user
+from tests.support.conda_packages import PackageSpec, build_package
+from tests.support.flows import create_channel
+from tests.support.server import Headwater
+
+
+@pytest.fixture
+def bob(headwater: Headwater) -> str:
+    """A signed-in user who is not an administrator."""
+    with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
+        add_user(session, "bob", "bobs password", is_admin=False)
+    return headwater.login("bob", "bobs password")
+
+
+@pytest.fixture
+def channels(headwater: Headwater, token: str, tmp_path: Path) -> None:
+    package = build_package(PackageSpec("secret-tool", "1.0"), tmp_path)
+    with headwater.client(token) as admin:
+        for name, privacy in (
+            ("open", "public"),
+            ("members", "authenticated"),
+            ("internal", "private"),
+        ):
+            create_channel(admin, name, privacy=privacy)
+            with package.open("rb") as stream:
+                response = admin.post(
+                    f"/api/channels/{name}/files", files={"file": (package.name, stream)}
+                )
+                assert response.status_code == 201
+
+
+def test_what_each_caller_may_read(
+    headwater: Headwater, token: str, bob: str, channels: None
+) -> None:
+    file_path = "linux-64/secret-tool-1.0-0.conda"
+    expectations = {
+        None: {"open": 200, "members": 401, "internal": 401},
+        bob: {"open": 200, "members": 200, "internal": 404},
+        token: {"open": 200, "members": 200, "internal": 200},
+    }
+    for caller, statuses in expectations.items():
+        with headwater.client(caller) as client:
+            listed = {c["name"] for c in client.get("/api/channels").json()["items"]}
+            assert listed == {name for name, status in statuses.items() if status == 200}
+            for name, status in statuses.items():
+                for path in (
+                    f"/api/channels/{name}",
+                    f"/api/channels/{name}/packages",
+                    f"/api/channels/{name}/packages/secret-tool/files",
+                    f"/api/repo/{name}/linux-64/repodata.json",
+                    f"/api/repo/{name}/{file_path}",
+                ):
+                    assert client.get(path).status_code == status, (caller, path)
+    with headwater.client(bob) as client:
+        assert (
+            client.get("/api/channels/internal").json()["detail"]
+            == "channel 'internal' does not exist"
+        )
+
+
+def test_only_owners_and_administrators_change_a_channel(
+    headwater: Headwater, token: str, bob: str, channels: None, tmp_path: Path
+) -> None:
+    with headwater.client(bob) as client:
+        for method, path, body in (
+            ("PUT", "/api/channels/open", {"description": "mine now"}),
+            ("DELETE", "/api/channels/open", None),
+            ("DELETE", "/api/channels/open/files/linux-64/secret-tool-1.0-0.conda", None),
+            ("GET", "/api/channels/open/mirrors", None),
+            ("GET", "/api/channels/open/runs", None),
+            (
+                "POST",
+                "/api/channels/open/mirrors",
+                {"mirror_name": "m", "source_root": "http://127.0.0.1:1/"},
+            ),
+        ):
+            response = client.request(method, path, json=body)
+            assert response.status_code == 403, (method, path, response.text)
+            assert (
+                "only the owner of channel 'open' (admin) or an administrator"
+                in response.json()["detail"]
+            )
+        package = build_package(PackageSpec("bobs", "1.0"), tmp_path)
+        with package.open("rb") as stream:
+            assert (
+                client.post(
+                    "/api/channels/open/files", files={"file": (package.name, stream)}
+                ).status_code
+                == 403
+            )
+        # Bob owns what he creates.
+        create_channel(client, "bobs")
+        assert client.put("/api/channels/bobs", json={"description": "ok"}).status_code == 200
+        assert client.get("/api/mirrors").json()["total_count"] == 0
+    with headwater.client(token) as admin:
+        assert admin.get("/api/channels/open").json()["description"] == ""
+        assert admin.put("/api/channels/bobs", json={"privacy": "private"}).status_code == 200
