@@ -25,7 +25,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "data_dir": data_dir,
         "admin_user": ADMIN,
         "admin_password": PASSWORD,
-        "upstream_allowlist": ("http://127.0.0.1",),
+        "upstream_allowlist": ("http://127.0.0.1:*",),
         "http_timeout": 5.0,
         "http_attempts": 2,
         "http_backoff": 0.0,

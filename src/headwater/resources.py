@@ -29,6 +29,7 @@ def http_policy(settings: Settings) -> HttpPolicy:
         attempts=settings.http_attempts,
         backoff=settings.http_backoff,
         concurrency=settings.download_concurrency,
+        allowlist=settings.upstream_allowlist,
     )
 
 

@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from headwater.allowlist import AllowedPrefix
+
 DEFAULT_UPSTREAM_ALLOWLIST = (
     "https://conda.anaconda.org/",
     "https://repo.anaconda.com/",
@@ -64,6 +66,13 @@ class Settings(BaseSettings):
     def _split_allowlist(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("upstream_allowlist")
+    @classmethod
+    def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            AllowedPrefix.parse(entry)
         return value
 
     @classmethod

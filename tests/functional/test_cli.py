@@ -23,7 +23,7 @@ def headwater_cli(
         HEADWATER_DATA_DIR=str(server.settings.data_dir),
         HEADWATER_ADMIN_USER=ADMIN,
         HEADWATER_ADMIN_PASSWORD=PASSWORD,
-        HEADWATER_UPSTREAM_ALLOWLIST="http://127.0.0.1",
+        HEADWATER_UPSTREAM_ALLOWLIST="http://127.0.0.1:*",
         COLUMNS="200",
     )
     done = subprocess.run(

@@ -33,7 +33,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         HEADWATER_DATABASE_URL=str(settings.database_url),
         HEADWATER_ADMIN_USER=ADMIN,
         HEADWATER_ADMIN_PASSWORD=PASSWORD,
-        HEADWATER_UPSTREAM_ALLOWLIST="http://127.0.0.1",
+        HEADWATER_UPSTREAM_ALLOWLIST="http://127.0.0.1:*",
         HEADWATER_WORKER_POLL_INTERVAL="0.1",
         HEADWATER_HEARTBEAT_INTERVAL="0.3",
         HEADWATER_HEARTBEAT_TIMEOUT=str(settings.heartbeat_timeout),

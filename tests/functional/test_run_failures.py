@@ -185,3 +185,42 @@ def test_broken_upstream_fails_the_run_cleanly(
             assert reason in run["error"], run["error"]
             assert published(client, "forge") == before
             assert "hw-new-1.0-0.conda" not in filenames(repodata(client, "forge", "linux-64"))
+
+
+def test_redirects_outside_the_allowlist_are_not_followed(
+    headwater: Headwater, token: str, upstream
+) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "forge")
+        mirror = create_mirror(
+            client, "forge", upstream.url, mirror_mode="active", filters={"subdirs": ["noarch"]}
+        )
+        # 127.0.0.2 is loopback too, but the allowlist names 127.0.0.1 only.
+        elsewhere = upstream.url.replace("127.0.0.1", "127.0.0.2") + "noarch/hw-base-1.0-0.conda"
+        upstream.faults["/noarch/hw-base-1.0-0.conda"] = Fault(redirect=elsewhere)
+        run = run_mirror(client, "forge", mirror["id"])
+        assert run["state"] == "failed"
+        assert (
+            "127.0.0.2" in run["error"] and "outside HEADWATER_UPSTREAM_ALLOWLIST" in run["error"]
+        )
+
+
+def test_a_zstd_bomb_is_refused(tmp_path: Path, upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zstandard
+
+    from headwater.upstreams import conda as conda_upstream
+    from tests.conftest import make_settings
+    from tests.support.server import run_headwater
+
+    monkeypatch.setattr(conda_upstream, "MAX_REPODATA_BYTES", 1 << 20)
+    bomb = zstandard.ZstdCompressor(level=19).compress(b" " * (8 << 20))  # 8 MiB from a few KiB
+    upstream.faults["/noarch/repodata.json.zst"] = Fault(body=bomb)
+    with (
+        run_headwater(make_settings(tmp_path / "var")) as headwater,
+        headwater.client(headwater.login()) as client,
+    ):
+        create_channel(client, "forge")
+        mirror = create_mirror(client, "forge", upstream.url, filters={"subdirs": ["noarch"]})
+        run = run_mirror(client, "forge", mirror["id"])
+        assert run["state"] == "failed"
+        assert "is larger than 1 MiB; refusing it" in run["error"]

@@ -22,6 +22,7 @@ class Fault:
     body: bytes | None = None  # serve these bytes instead of the file
     times: int | None = None  # apply this many times, then serve normally
     trickle: float = 0.0  # send the body in 16 KiB pieces, sleeping this long between them
+    redirect: str | None = None  # answer 302 to this URL
 
 
 @dataclass
@@ -75,6 +76,12 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             fault = upstream.fault(path)
             if fault and fault.delay:
                 time.sleep(fault.delay)
+            if fault and fault.redirect:
+                self.send_response(302)
+                self.send_header("Location", fault.redirect)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if fault and fault.status:
                 self._send(fault.status, b"injected failure\n", "text/plain", head=head)
                 return

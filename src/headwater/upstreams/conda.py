@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import httpx
 import zstandard
 
+from headwater.allowlist import url_allowed
 from headwater.errors import UpstreamError, UpstreamFormatError
 from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.upstreams.http import (
@@ -58,21 +60,15 @@ class CondaUpstream:
 
     def files_url(self, subdir: str, base_url: str | None = None) -> str:
         """The URL that a filename listed in `subdir`'s repodata is appended to: the subdir
-        itself, or CEP-15's `base_url` resolved against it."""
+        itself, or CEP-15's `base_url` resolved against it, which must stay inside the allowlist."""
         base = urljoin(self.subdir_url(subdir), base_url) if base_url else self.subdir_url(subdir)
-        return base if base.endswith("/") else base + "/"
-
-    async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        """GET with retries on transient failures; the last failure becomes an UpstreamError."""
-        try:
-            async for attempt in retrying(self.policy):
-                with attempt:
-                    response = await self.client.get(url, headers=headers)
-                    raise_for_transient(response)
-                    return response
-        except (httpx.TransportError, TransientStatusError) as error:
-            raise describe_failure(error, url, self.policy.attempts) from None
-        raise AssertionError("unreachable")
+        base = base if base.endswith("/") else base + "/"
+        if not url_allowed(base, self.policy.allowlist):
+            raise UpstreamError(
+                f"{subdir}/repodata.json puts its files at {base}, outside "
+                "HEADWATER_UPSTREAM_ALLOWLIST; add that location to the allowlist to mirror it"
+            )
+        return base
 
     async def list_subdirs(self) -> list[str]:
         """The known subdirs this upstream serves, probed with HEAD on each repodata.json."""
@@ -109,38 +105,64 @@ class CondaUpstream:
                     headers["If-None-Match"] = validators.etag
                 if validators.last_modified:
                     headers["If-Modified-Since"] = validators.last_modified
-            response = await self.get(url, headers)
-            if response.status_code == 404:
+            status, response_headers, body = await self._get_capped(url, headers)
+            if status == 404:
                 continue
-            if response.status_code == 304:
+            if status == 304 and validators is not None:
                 return RepodataDownload(
-                    subdir,
-                    url,
-                    None,
-                    validators.etag if validators else None,
-                    validators.last_modified if validators else None,
+                    subdir, url, None, validators.etag, validators.last_modified
                 )
-            if response.status_code != 200:
-                raise status_error(response)
-            body = response.content
             if name.endswith(".zst"):
                 body = _decompress(body, url)
             return RepodataDownload(
                 subdir=subdir,
                 url=url,
                 body=body,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
+                etag=response_headers.get("ETag"),
+                last_modified=response_headers.get("Last-Modified"),
             )
         return None
 
+    async def _get_capped(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """GET with retries, reading at most MAX_REPODATA_BYTES of body: (status, headers, body).
+
+        Statuses other than 200, 304 and 404 raise UpstreamError.
+        """
+        try:
+            async for attempt in retrying(self.policy):
+                with attempt:
+                    async with self.client.stream("GET", url, headers=headers) as response:
+                        raise_for_transient(response)
+                        if response.status_code in (304, 404):
+                            return response.status_code, response.headers, b""
+                        if response.status_code != 200:
+                            raise status_error(response)
+                        body = bytearray()
+                        async for chunk in response.aiter_bytes():
+                            body += chunk
+                            if len(body) > MAX_REPODATA_BYTES:
+                                raise _too_large(url)
+                        return 200, response.headers, bytes(body)
+        except (httpx.TransportError, TransientStatusError) as error:
+            raise describe_failure(error, url, self.policy.attempts) from None
+        raise AssertionError("unreachable")
+
+
+def _too_large(url: str) -> UpstreamError:
+    return UpstreamError(f"{url} is larger than {MAX_REPODATA_BYTES >> 20} MiB; refusing it")
+
 
 def _decompress(body: bytes, url: str) -> bytes:
+    """Decompress in pieces, so a small file that expands without bound cannot exhaust memory."""
+    output = bytearray()
     try:
-        decompressor = zstandard.ZstdDecompressor().decompressobj()
-        result = decompressor.decompress(body)
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body)) as reader:
+            while chunk := reader.read(1 << 24):
+                output += chunk
+                if len(output) > MAX_REPODATA_BYTES:
+                    raise _too_large(url)
     except zstandard.ZstdError as error:
         raise UpstreamFormatError(f"{url} is not valid zstd: {error}") from None
-    if len(result) > MAX_REPODATA_BYTES:
-        raise UpstreamError(f"{url} expands beyond {MAX_REPODATA_BYTES >> 20} MiB; refusing it")
-    return result
+    return bytes(output)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -11,6 +11,7 @@ import httpx
 import stamina
 
 from headwater import __version__
+from headwater.allowlist import url_allowed
 from headwater.errors import UpstreamError, UpstreamNotAllowedError
 
 USER_AGENT = f"headwater/{__version__}"
@@ -19,12 +20,14 @@ _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class HttpPolicy:
-    """Timeouts, retries and concurrency for upstream requests; built from settings at the edge."""
+    """Timeouts, retries, concurrency and allowed hosts for upstream requests; built from
+    settings at the edge. Every request, redirects included, must stay inside `allowlist`."""
 
     timeout: float = 60.0
     attempts: int = 4
     backoff: float = 1.0
     concurrency: int = 8
+    allowlist: tuple[str, ...] = ()
 
 
 class TransientStatusError(Exception):
@@ -45,11 +48,11 @@ def normalize_source_root(url: str) -> str:
 
 def check_allowed(url: str, allowlist: Sequence[str]) -> None:
     """Refuse upstreams outside HEADWATER_UPSTREAM_ALLOWLIST."""
-    if not any(url.startswith(prefix) for prefix in allowlist):
+    if not url_allowed(url, allowlist):
         allowed = ", ".join(allowlist) or "(none)"
         raise UpstreamNotAllowedError(
             f"upstream {url!r} is not allowed; HEADWATER_UPSTREAM_ALLOWLIST permits URLs "
-            f"starting with: {allowed}"
+            f"under: {allowed}"
         )
 
 
@@ -59,6 +62,18 @@ def check_proxy(proxy: str | None) -> str | None:
     if urlsplit(proxy).scheme not in ("http", "https", "socks5", "socks5h"):
         raise UpstreamNotAllowedError(f"proxy {proxy!r} must be an http, https or socks5 URL")
     return proxy
+
+
+def _stay_inside(allowlist: tuple[str, ...]) -> Callable[[httpx.Request], Awaitable[None]]:
+    async def check(request: httpx.Request) -> None:
+        url = str(request.url)
+        if not url_allowed(url, allowlist):
+            raise UpstreamError(
+                f"{url} is outside HEADWATER_UPSTREAM_ALLOWLIST (reached through a redirect or "
+                "a repodata base_url); refusing to fetch it"
+            )
+
+    return check
 
 
 @asynccontextmanager
@@ -79,6 +94,7 @@ async def upstream_client(
         proxy=proxy,
         transport=transport,
         trust_env=False,
+        event_hooks={"request": [_stay_inside(policy.allowlist)]},
     ) as client:
         yield client
 

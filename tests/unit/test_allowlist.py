@@ -1,0 +1,47 @@
+"""HEADWATER_UPSTREAM_ALLOWLIST matches by origin and path, not by string prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from headwater.allowlist import AllowedPrefix, url_allowed
+from headwater.settings import Settings
+
+ALLOWLIST = (
+    "https://conda.anaconda.org/",
+    "http://127.0.0.1:*",
+    "http://mirror.internal:8080/conda",
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://conda.anaconda.org/conda-forge/", True),
+        ("https://CONDA.anaconda.org/conda-forge/", True),
+        ("https://conda.anaconda.org.example.com/x/", False),
+        ("http://conda.anaconda.org/conda-forge/", False),
+        ("https://conda.anaconda.org:8443/x/", False),
+        ("http://127.0.0.1:6379/", True),
+        ("http://127.0.0.2:80/", False),
+        ("http://mirror.internal:8080/conda/main/", True),
+        ("http://mirror.internal:8080/condaX/", False),
+        ("http://mirror.internal/conda/main/", False),
+        ("http://user@mirror.internal:8080/conda/", True),
+    ],
+)
+def test_matching(url: str, allowed: bool) -> None:
+    assert url_allowed(url, ALLOWLIST) is allowed
+
+
+def test_bad_entries_are_refused_when_settings_are_read() -> None:
+    with pytest.raises(ValueError, match="is not an http"):
+        AllowedPrefix.parse("ftp://example.com/")
+    with pytest.raises(ValueError, match="is not an http"):
+        Settings(upstream_allowlist="conda.anaconda.org")  # type: ignore[arg-type]
+    assert Settings(
+        upstream_allowlist="https://a.example/, http://b.example:*"
+    ).upstream_allowlist == (  # type: ignore[arg-type]
+        "https://a.example/",
+        "http://b.example:*",
+    )
