@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -82,6 +83,16 @@ updated_at = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow,
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's transaction has committed (never if it rolls back)."""
     event.listen(session, "after_commit", lambda _session: callback(), once=True)
+
+
+def add_unique(session: Session, instance: object, conflict: Exception) -> None:
+    """Insert `instance`, raising `conflict` if a unique constraint refuses it: the check before
+    an insert can race with another writer on PostgreSQL, the constraint cannot."""
+    try:
+        with session.begin_nested():
+            session.add(instance)
+    except IntegrityError:
+        raise conflict from None
 
 
 def is_sqlite(url: str) -> bool:

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(default=15.0, gt=0)
     worker_poll_interval: float = Field(default=2.0, gt=0)
     heartbeat_interval: float = Field(default=2.0, gt=0)
-    heartbeat_timeout: float = Field(default=60.0, gt=0)
+    # Well above SQLite's 60 s busy timeout, which a heartbeat may spend waiting for a publish.
+    heartbeat_timeout: float = Field(default=120.0, gt=0)
 
     # Talking to upstreams.
     http_timeout: float = Field(default=60.0, gt=0)

@@ -43,3 +43,22 @@ def test_pip_basic_auth_and_path_tokens() -> None:
     other = base64.b64encode(b"user:password").decode()
     assert repository_token(request(headers={"Authorization": f"Basic {other}"}), None) is None
     assert repository_token(request(), "from-path") == "from-path"
+
+
+def test_access_logs_do_not_show_path_tokens() -> None:
+    import logging
+
+    from headwater.cli.server import RedactPathTokens
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/api/repo/t/s3cret-token/forge/noarch/repodata.json", "1.1", 200),
+        None,
+    )
+    assert RedactPathTokens().filter(record)
+    assert "s3cret-token" not in record.getMessage()
+    assert "/api/repo/t/***/forge/noarch/repodata.json" in record.getMessage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from types import FrameType
@@ -14,6 +15,21 @@ from headwater.cli.context import console, settings
 from headwater.resources import bootstrap, http_policy, open_blob_store, worker_config
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
+
+
+_PATH_TOKEN = re.compile(r"/api/repo/t/[^/\s]+/")
+
+
+class RedactPathTokens(logging.Filter):
+    """Keep tokens riding in repository URLs (/api/repo/t/<token>/...) out of access logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _PATH_TOKEN.sub("/api/repo/t/***/", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +77,7 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("uvicorn.access").addFilter(RedactPathTokens())
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
 
 

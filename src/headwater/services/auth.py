@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from headwater.db import utcnow
+from headwater.db import add_unique, utcnow
 from headwater.errors import (
     ConflictError,
     NotAuthenticatedError,
@@ -65,13 +65,6 @@ def ensure_admin(session: Session, username: str, password: str | None) -> str |
         generated = password = secrets.token_urlsafe(12)
     session.add(User(username=username, password_hash=hash_password(password), is_admin=True))
     return generated
-
-
-def create_user(session: Session, username: str, password: str, *, is_admin: bool) -> User:
-    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
-    session.add(user)
-    session.flush()
-    return user
 
 
 def login(session: Session, username: str, password: str, *, ttl_days: int) -> str:
@@ -127,9 +120,9 @@ def csrf_token(session_token: str) -> str:
 
 
 def add_user(session: Session, username: str, password: str, *, is_admin: bool) -> User:
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ConflictError(f"user {username!r} already exists")
-    return create_user(session, username, password, is_admin=is_admin)
+    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
+    add_unique(session, user, ConflictError(f"user {username!r} already exists"))
+    return user
 
 
 def set_password(session: Session, username: str, password: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from headwater.db import after_commit
+from headwater.db import add_unique, after_commit
 from headwater.errors import ChannelExistsError, ChannelNotFoundError, InvalidChannelNameError
 from headwater.filters import FilterSet, parse_filter_set
 from headwater.models import Channel, Mirror, PackageFile, Privacy
@@ -65,8 +65,7 @@ def create_channel(
         privacy=parse_privacy(privacy),
         filters=parse_filter_set(filters),
     )
-    session.add(channel)
-    session.flush()
+    add_unique(session, channel, ChannelExistsError(f"channel {name!r} already exists"))
     return channel
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from headwater.db import utcnow
+from headwater.db import add_unique, utcnow
 from headwater.errors import (
     InvalidInputError,
     MirrorBusyError,
@@ -105,8 +106,7 @@ def create_mirror(
     )
     _ensure_unique_name(session, channel.id, mirror.mirror_name, None)
     mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
-    session.add(mirror)
-    session.flush()
+    add_unique(session, mirror, _name_taken(mirror.mirror_name))
     change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
     if fields.get("run_now"):
         change.run = runs.request_run(
@@ -130,7 +130,11 @@ def _ensure_unique_name(
         select(Mirror.id).where(Mirror.channel_id == channel_id, Mirror.mirror_name == name)
     )
     if clash is not None and clash != mirror_id:
-        raise MirrorExistsError(f"the channel already has a mirror named {name!r}")
+        raise _name_taken(name)
+
+
+def _name_taken(name: str) -> MirrorExistsError:
+    return MirrorExistsError(f"the channel already has a mirror named {name!r}")
 
 
 def get_mirror(session: Session, channel_name: str, mirror_id: int) -> Mirror:
@@ -163,6 +167,11 @@ def update_mirror(
     if "mirror_name" in changes:
         mirror.mirror_name = _mirror_name(changes["mirror_name"])
         _ensure_unique_name(session, mirror.channel_id, mirror.mirror_name, mirror.id)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise _name_taken(mirror.mirror_name) from None
     if "source_root" in changes:
         mirror.source_root = _source_root(changes["source_root"], allowlist)
     if "mirror_mode" in changes:

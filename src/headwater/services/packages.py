@@ -82,7 +82,7 @@ def list_packages(
     channel = get_channel(session, channel_name)
     condition = PackageFile.channel_id == channel.id
     if search:
-        condition = condition & PackageFile.name.contains(search.lower())
+        condition = condition & PackageFile.name.contains(search.lower(), autoescape=True)
     total = session.scalar(select(func.count(distinct(PackageFile.name))).where(condition)) or 0
     names = list(
         session.scalars(
