@@ -85,6 +85,11 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     event.listen(session, "after_commit", lambda _session: callback(), once=True)
 
 
+def after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` if the session's transaction rolls back."""
+    event.listen(session, "after_rollback", lambda _session: callback(), once=True)
+
+
 def add_unique(session: Session, instance: object, conflict: Exception) -> None:
     """Insert `instance`, raising `conflict` if a unique constraint refuses it: the check before
     an insert can race with another writer on PostgreSQL, the constraint cannot."""

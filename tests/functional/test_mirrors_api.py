@@ -230,3 +230,48 @@ def test_repodata_v2_base_url_and_conda_reserialised_records(
         assert "url" not in record and "channel" not in record
         assert upstream.count("/files/far-1.0-0.conda") == 1
         assert client.get("/api/repo/far/linux-64/far-1.0-0.conda").status_code == 200
+
+
+def test_a_mirror_with_a_proxy_reaches_its_upstream_through_it(
+    headwater: Headwater, token: str, upstream
+) -> None:
+    from tests.support.upstream import forward_proxy
+
+    with forward_proxy() as proxy, headwater.client(token) as client:
+        create_channel(client, "proxied")
+        mirror = create_mirror(
+            client,
+            "proxied",
+            upstream.url,
+            mirror_mode="passive",
+            proxy=proxy.url,
+            filters={"subdirs": ["linux-64", "noarch"]},
+        )
+        assert mirror["proxy"] == proxy.url
+        assert run_mirror(client, "proxied", mirror["id"])["state"] == "completed"
+        assert f"{upstream.url}linux-64/repodata.json.zst" in proxy.requests
+        # A passive file is fetched through the mirror's proxy too.
+        assert client.get("/api/repo/proxied/linux-64/hw-lib-2.0-0.conda").status_code == 200
+        assert f"{upstream.url}linux-64/hw-lib-2.0-0.conda" in proxy.requests
+
+
+def test_transient_upstream_failures_are_retried(
+    headwater: Headwater, token: str, upstream
+) -> None:
+    from tests.support.upstream import Fault
+
+    upstream.faults["/linux-64/repodata.json.zst"] = Fault(status=503, times=1)
+    upstream.faults["/linux-64/hw-lib-2.0-0.conda"] = Fault(status=502, times=1)
+    with headwater.client(token) as client:
+        create_channel(client, "forge")
+        mirror = create_mirror(
+            client,
+            "forge",
+            upstream.url,
+            mirror_mode="active",
+            filters={"subdirs": ["linux-64", "noarch"]},
+        )
+        run = run_mirror(client, "forge", mirror["id"])
+        assert run["state"] == "completed", run["error"]
+        assert upstream.count("/linux-64/repodata.json.zst") == 2
+        assert upstream.count("/linux-64/hw-lib-2.0-0.conda") == 2

@@ -163,3 +163,69 @@ def serve_directory(root: Path) -> Iterator[Upstream]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Proxy:
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def forward_proxy() -> Iterator[Proxy]:
+    """A plain HTTP forward proxy on loopback that relays GET and HEAD and records the URLs."""
+    import urllib.error
+    import urllib.request
+
+    state = Proxy(url="")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._relay("GET")
+
+        def do_HEAD(self) -> None:
+            self._relay("HEAD")
+
+        def _relay(self, method: str) -> None:
+            state.requests.append(self.path)  # a proxy sees the absolute URL
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() in ("if-none-match", "if-modified-since")
+            }
+            request = urllib.request.Request(self.path, method=method, headers=headers)
+            try:
+                with opener.open(request) as upstream:
+                    status, body, upstream_headers = (
+                        upstream.status,
+                        upstream.read(),
+                        upstream.headers,
+                    )
+            except urllib.error.HTTPError as error:
+                status, body, upstream_headers = error.code, error.read(), error.headers
+            self.send_response(status)
+            for name in ("Content-Type", "ETag", "Last-Modified"):
+                if upstream_headers.get(name):
+                    self.send_header(name, upstream_headers[name])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if method == "GET":
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,7 +16,6 @@ from headwater.resources import bootstrap, http_policy, open_blob_store, worker_
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
 
-
 _PATH_TOKEN = re.compile(r"/api/repo/t/[^/\s]+/")
 
 

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from headwater.db import utcnow
+from headwater.db import after_rollback, utcnow
 from headwater.errors import RunStoppedError
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.models import ChannelIndex, MirrorSubdirState, PackageFile, PackageType
 from headwater.models.file import BULK_COLUMNS
 from headwater.services.progress import RunProgress
 from headwater.services.publish import lock_channel, publish_subdirs
-from headwater.services.runs import complete_run
+from headwater.services.runs import add_log_entries, complete_run
 from headwater.storage import BlobStore
 
 if TYPE_CHECKING:
@@ -102,7 +102,12 @@ def publish_mirror_run(
     for index in publication.indexes:
         progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
     _report(progress, tally)
-    counters, excluded_reasons = progress.totals()
+    # The log so far is written with the completion, so a reader who sees the run completed sees
+    # its whole log; if the transaction rolls back, the lines go back to the run's progress.
+    snapshot = progress.drain()
+    after_rollback(session, lambda: progress.restore(snapshot.log_lines))
+    add_log_entries(session, job.run_id, snapshot.log_lines)
+    counters, excluded_reasons = snapshot.counters, snapshot.excluded_reasons
     if not complete_run(
         session,
         job.run_id,

@@ -68,11 +68,6 @@ class RunProgress:
         with self._lock:
             self._log.append(LogEntry(dt.datetime.now(dt.UTC), level, message))
 
-    def totals(self) -> tuple[dict[str, int], dict[str, int]]:
-        """The counters and the exclusions by reason, leaving the log lines to the heartbeat."""
-        with self._lock:
-            return {name: self._counters[name] for name in COUNTERS}, dict(self._excluded)
-
     def restore(self, lines: list[LogEntry]) -> None:
         """Put back log lines a failed heartbeat could not write, ahead of newer ones."""
         with self._lock:
