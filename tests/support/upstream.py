@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import sys
 import threading
 import time
 from collections import Counter
@@ -148,12 +149,20 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients hanging up mid-answer is normal here; say nothing of it."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve_directory(root: Path) -> Iterator[Upstream]:
     """Serve `root` on a free loopback port until the block ends."""
     state = Upstream(root=root, url="")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", 0), _handler(state))
     host, port = server.server_address[:2]
     state.url = f"http://{host}:{port}/"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -219,8 +228,7 @@ def forward_proxy() -> Iterator[Proxy]:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
