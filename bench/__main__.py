@@ -6,6 +6,7 @@ import sys
 
 BENCHMARKS = {
     "passive-run": "bench.passive_run",
+    "license-census": "bench.license_census",
 }
 
 

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import ResourcesDep, SignedIn
-from headwater.api.pagination import Page, PagingDep
+from headwater.api.pagination import Page, Paging, PagingDep
+from headwater.filters import parse_filter_set
 from headwater.models import RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.schemas.mirrors import MirrorOut, MirrorSaved
+from headwater.schemas.previews import PreviewOut
 from headwater.schemas.runs import RunOut
 from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
+from headwater.services.preview import (
+    PreviewQuery,
+    PreviewRequest,
+    Show,
+    preview_conda_mirror,
+)
 
 router = APIRouter(tags=["mirrors"])
 
@@ -149,6 +159,81 @@ def stop_mirror(
         mirror = mirror_service.get_mirror(session, channel, mirror_id)
         run = run_service.stop_run(session, mirror, stopped_by=identity.username)
         return RunOut.of(run, mirror.mirror_name)
+
+
+class PreviewDraft(MirrorCreate):
+    """A mirror not saved yet; `channel_filters` tries a draft of the channel's filters too."""
+
+    mirror_name: str = "draft"
+    channel_filters: dict[str, Any] | None = None
+
+
+class PreviewOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel_filters: dict[str, Any] | None = None
+
+
+def _query(show: Show, reason: str | None, search: str | None, page: Paging) -> PreviewQuery:
+    return PreviewQuery(
+        show=show, reason=reason, search=search, offset=page.offset, limit=page.limit
+    )
+
+
+@router.post("/api/channels/{channel}/mirrors/preview")
+async def preview_draft(
+    channel: str,
+    body: PreviewDraft,
+    resources: ResourcesDep,
+    identity: SignedIn,
+    page: PagingDep,
+    show: Show = "all",
+    reason: str | None = None,
+    search: str | None = None,
+) -> PreviewOut:
+    """What a mirror with these fields would take and drop, and why; nothing is downloaded."""
+
+    def request() -> PreviewRequest:
+        with resources.db.reading() as session:
+            access.managed_channel(session, channel, identity)
+            return mirror_service.draft_preview_request(
+                session,
+                channel,
+                body.model_dump(exclude={"channel_filters"}),
+                allowlist=resources.settings.upstream_allowlist,
+                channel_filters=body.channel_filters,
+            )
+
+    draft = await run_in_threadpool(request)
+    query = _query(show, reason, search, page)
+    return PreviewOut.of(draft, await preview_conda_mirror(draft, resources.policy, query))
+
+
+@router.post("/api/channels/{channel}/mirrors/{mirror_id}/preview")
+async def preview_mirror(
+    channel: str,
+    mirror_id: int,
+    resources: ResourcesDep,
+    identity: SignedIn,
+    page: PagingDep,
+    body: PreviewOptions | None = None,
+    show: Show = "all",
+    reason: str | None = None,
+    search: str | None = None,
+) -> PreviewOut:
+    """What the mirror's next run would take and drop with its filters and the channel's."""
+
+    def request() -> PreviewRequest:
+        with resources.db.reading() as session:
+            access.managed_channel(session, channel, identity)
+            saved = mirror_service.preview_request(session, channel, mirror_id)
+        if body is not None and body.channel_filters is not None:
+            saved = replace(saved, channel_filters=parse_filter_set(body.channel_filters))
+        return saved
+
+    saved = await run_in_threadpool(request)
+    query = _query(show, reason, search, page)
+    return PreviewOut.of(saved, await preview_conda_mirror(saved, resources.policy, query))
 
 
 @router.get("/api/mirrors")

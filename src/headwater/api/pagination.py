@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-T = TypeVar("T")
+from headwater.schemas.pages import Page
 
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total_count: int
+__all__ = ["Page", "Paging", "PagingDep", "paging"]
 
 
 class Paging(BaseModel):

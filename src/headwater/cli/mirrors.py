@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import typer
@@ -22,11 +24,15 @@ from headwater.cli.context import (
     writing,
 )
 from headwater.cli.runs import print_run, run_detail
+from headwater.filters import parse_filter_set
 from headwater.models import RunTrigger
+from headwater.resources import http_policy
 from headwater.schemas.mirrors import MirrorOut, MirrorSaved
+from headwater.schemas.previews import PreviewOut
 from headwater.schemas.runs import RunOut
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
+from headwater.services.preview import PreviewQuery, preview_conda_mirror
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -255,6 +261,76 @@ def _follow(run_id: int, *, quiet: bool) -> Any:
             if detail.state in ("completed", "failed"):
                 return detail
             time.sleep(0.5)
+
+
+@app.command()
+@reports_errors
+def preview(
+    channel: str,
+    mirror_id: int = typer.Argument(None, help="A saved mirror; omit it to preview a draft."),
+    source_root: str = typer.Option(None, "--source", help="The upstream of a draft mirror."),
+    filters: str = typer.Option(None, help="The draft mirror's filters as JSON."),
+    channel_filters: str = typer.Option(
+        None, "--channel-filters", help="Try these channel filters instead of the channel's."
+    ),
+    show: str = typer.Option("dropped", help="Which files to list: all, taken or dropped."),
+    reason: str = typer.Option(None, help="List only files dropped for this reason."),
+    limit: int = typer.Option(20, help="How many files to list."),
+    as_json: bool = JsonOption,
+) -> None:
+    """What a mirror would take and drop, and why, reading only the upstream's metadata."""
+    draft_channel_filters = parse_json_option(channel_filters, "--channel-filters")
+    with database().reading() as session:
+        if mirror_id is not None:
+            request = mirror_service.preview_request(session, channel, mirror_id)
+            if draft_channel_filters is not None:
+                request = replace(request, channel_filters=parse_filter_set(draft_channel_filters))
+        else:
+            request = mirror_service.draft_preview_request(
+                session,
+                channel,
+                {"source_root": source_root, "filters": parse_json_option(filters, "--filters")},
+                allowlist=settings().upstream_allowlist,
+                channel_filters=draft_channel_filters,
+            )
+    query = PreviewQuery(show=show, reason=reason, limit=limit)  # type: ignore[arg-type]
+    result = PreviewOut.of(
+        request, asyncio.run(preview_conda_mirror(request, http_policy(settings()), query))
+    )
+    if as_json:
+        print_json(result)
+        return
+    counts = result.counts
+    console.print(
+        f"{counts.seen} records upstream: {counts.taken} taken, {counts.dropped} dropped",
+        highlight=False,
+    )
+    for reason_name, count in sorted(counts.by_reason.items()):
+        console.print(f"  dropped by {reason_name}: {count}", highlight=False)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    print_table(
+        "By subdir",
+        ["subdir", "seen", "taken", "dropped", "reasons"],
+        [
+            [
+                s.subdir + (" (missing upstream)" if s.missing else ""),
+                s.seen,
+                s.taken,
+                s.dropped,
+                ", ".join(f"{k}: {v}" for k, v in sorted(s.by_reason.items())),
+            ]
+            for s in result.subdirs
+        ],
+    )
+    print_table(
+        f"Files ({show}, {len(result.files.items)} of {result.files.total_count})",
+        ["subdir", "file", "license", "taken", "why"],
+        [
+            [f.subdir, f.filename, f.license, "yes" if f.taken else "no", f.detail]
+            for f in result.files.items
+        ],
+    )
 
 
 @app.command()

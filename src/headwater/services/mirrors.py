@@ -35,6 +35,7 @@ from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
 from headwater.services import runs
 from headwater.services.channels import get_channel, merge_filters
+from headwater.services.preview import PreviewRequest
 from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.storage import BlobStore
 from headwater.upstreams.http import check_allowed, check_proxy, normalize_source_root
@@ -250,3 +251,42 @@ def list_all_mirrors(
 
 def upcoming_runs(mirror: Mirror, count: int = 3) -> list[dt.datetime]:
     return parse_schedule(mirror.cron).next_runs(utcnow(), count)
+
+
+def preview_request(session: Session, channel_name: str, mirror_id: int) -> PreviewRequest:
+    """What to preview for a saved mirror: its upstream, its filters and its channel's."""
+    mirror = get_mirror(session, channel_name, mirror_id)
+    channel = get_channel(session, channel_name)
+    return PreviewRequest(
+        source_root=mirror.source_root,
+        proxy=mirror.proxy,
+        mirror_filters=mirror.filters,
+        channel_filters=channel.filters,
+    )
+
+
+def draft_preview_request(
+    session: Session,
+    channel_name: str,
+    fields: dict[str, Any],
+    *,
+    allowlist: Sequence[str],
+    channel_filters: dict[str, Any] | None = None,
+) -> PreviewRequest:
+    """What to preview for a mirror not saved yet, validated as creating it would be.
+
+    `channel_filters`, when given, stands in for the channel's own, to try a draft of those.
+    """
+    channel = get_channel(session, channel_name)
+    if "source_root" not in fields:
+        raise InvalidInputError("a preview needs source_root")
+    if fields.get("mirror_type", MirrorType.conda) != MirrorType.conda:
+        _mirror_type(fields["mirror_type"])
+    return PreviewRequest(
+        source_root=_source_root(fields["source_root"], allowlist),
+        proxy=check_proxy(fields.get("proxy")),
+        mirror_filters=parse_filter_set(fields.get("filters")),
+        channel_filters=(
+            parse_filter_set(channel_filters) if channel_filters is not None else channel.filters
+        ),
+    )

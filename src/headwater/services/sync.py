@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import httpx
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from headwater.db import Database
 from headwater.errors import UpstreamError
-from headwater.filters import FilterSet
+from headwater.filters import FilterSet, named_subdirs
+from headwater.filters.rules import MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
 from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType
 from headwater.services.downloads import ExpectedFile, download_to_store
@@ -56,14 +58,13 @@ class MirrorJob:
         }
         return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
+    def rules(self) -> MirrorRules:
+        """The mirror's and the channel's rules. CVE rules apply to active mirrors only."""
+        return MirrorRules(self.mirror_filters, self.channel_filters, cve=None)
+
     def named_subdirs(self) -> list[str] | None:
         """The subdirs both filter sets allow when either names some; None when neither does."""
-        named: set[str] | None = None
-        for filters in (self.mirror_filters, self.channel_filters):
-            if filters.subdirs is not None:
-                allowed = set(filters.subdirs)
-                named = allowed if named is None else named & allowed
-        return None if named is None else sorted(named)
+        return named_subdirs(self.mirror_filters, self.channel_filters)
 
 
 def load_job(session: Session, run_id: int, worker_id: str, mirror_id: int) -> MirrorJob:
@@ -107,9 +108,11 @@ async def sync_conda_mirror(
                     select(MirrorSubdirState).where(MirrorSubdirState.mirror_id == job.mirror_id)
                 )
             }
+        rules = job.rules()
         contents = []
         for subdir in subdirs:
-            contents.append(await _read_subdir(job, upstream, subdir, states.get(subdir), progress))
+            state = states.get(subdir)
+            contents.append(await _read_subdir(job, rules, upstream, subdir, state, progress))
         if contents and all(content.missing for content in contents):
             raise UpstreamError(
                 f"upstream {job.source_root} has none of the subdirs {', '.join(subdirs)}; "
@@ -143,6 +146,7 @@ async def _choose_subdirs(
 
 async def _read_subdir(
     job: MirrorJob,
+    rules: MirrorRules,
     upstream: CondaUpstream,
     subdir: str,
     state: MirrorSubdirState | None,
@@ -171,8 +175,14 @@ async def _read_subdir(
     progress.count("seen", len(parsed.records) + len(parsed.skipped))
     if parsed.skipped:
         progress.exclude("invalid", len(parsed.skipped))
-    kept = [record for record in parsed.records if _passes(job, record)]
-    progress.log(f"{subdir}: {len(parsed.records)} records upstream, {len(kept)} pass the filters")
+    kept, excluded = judge_all(rules, parsed.records, subdir)
+    for reason, count in excluded.items():
+        progress.exclude(reason, count)
+    described = ", ".join(f"{count} by {reason}" for reason, count in sorted(excluded.items()))
+    progress.log(
+        f"{subdir}: {len(parsed.records)} records upstream, {len(kept)} pass the filters"
+        + (f" ({sum(excluded.values())} excluded: {described})" if excluded else "")
+    )
     return SubdirContents(
         subdir=subdir,
         records=kept,
@@ -183,9 +193,20 @@ async def _read_subdir(
     )
 
 
-def _passes(job: MirrorJob, record: CondaRecord) -> bool:
-    """Record-level rules of the channel's and the mirror's filter sets (subdirs come first)."""
-    return True
+def judge_all(
+    rules: MirrorRules, records: list[CondaRecord], subdir: str
+) -> tuple[list[CondaRecord], Counter[str]]:
+    """The records the rules take, and how many each reason left out."""
+    kept = []
+    excluded: Counter[str] = Counter()
+    judge = rules.judge
+    for record in records:
+        exclusion = judge(record, subdir)
+        if exclusion is None:
+            kept.append(record)
+        else:
+            excluded[exclusion.reason] += 1
+    return kept, excluded
 
 
 async def _download_missing(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 KNOWN_SUBDIRS = frozenset(
     {
         "noarch",
@@ -36,11 +38,12 @@ def package_extension(filename: str) -> str | None:
     return None
 
 
+_PACKAGE_FILENAME = re.compile(r"^[^/\\.][^/\\]*\.(?:conda|tar\.bz2)$")
+
+
 def is_package_filename(filename: str) -> bool:
-    if "/" in filename or "\\" in filename or filename.startswith("."):
-        return False
-    extension = package_extension(filename)
-    return extension is not None and len(filename) > len(extension)
+    """A bare file name (no path) ending in .conda or .tar.bz2."""
+    return _PACKAGE_FILENAME.match(filename) is not None
 
 
 def filename_stem(filename: str) -> str:

