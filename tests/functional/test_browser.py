@@ -88,4 +88,77 @@ def test_a_frequent_schedule_is_accepted_with_a_warning(headwater: Headwater, up
         page.get_by_role("button", name="Create mirror").click()
         expect(page.get_by_role("status")).to_contain_text("runs more often than daily")
         page.locator("tr[data-mirror='hourly']").get_by_role("link", name="Edit").click()
-        expect(page.locator(".warning")).to_contain_text("more often than daily")
+        expect(page.locator("#schedule .warning")).to_contain_text("more often than daily")
+
+
+def test_channel_filters_mirror_filters_preview_and_excluded_counts(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    from tests.support.conda_packages import PackageSpec
+
+    packages = [
+        *CHAIN,
+        PackageSpec("hw-old", "0.1", timestamp=1_600_000_000_000),
+        PackageSpec("hw-undated", "0.1", timestamp=None),
+    ]
+    build_channel(tmp_path / "filtered", packages)
+    with serve_directory(tmp_path / "filtered") as upstream, chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(headwater.url + "/login")
+        page.get_by_label("Username").fill(ADMIN)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("Name").fill("forge")
+        page.get_by_role("button", name="Create channel").click()
+
+        # A channel filter: no GPL-3 in this channel.
+        page.get_by_role("link", name="Settings").click()
+        channel_form = page.locator("#channel-filters-form")
+        channel_form.locator("input[name=exclude_licenses][value=gpl3]").check()
+        channel_form.get_by_role("button", name="Save filters").click()
+        expect(page.get_by_role("status").first).to_contain_text("Filters saved")
+
+        # A mirror with its own filters.
+        page.get_by_role("link", name="Mirrors", exact=True).click()
+        page.get_by_role("link", name="Mirror", exact=True).click()
+        page.get_by_label("Name").fill("conda-forge")
+        page.get_by_label("Upstream URL").fill(upstream.url)
+        page.get_by_label("noarch", exact=True).check()
+        page.get_by_label("linux-64", exact=True).check()
+        page.get_by_label("Published from").fill("2021-01-01")
+        page.get_by_role("button", name="View channel filters").click()
+        expect(page.locator("#channel-filters")).to_contain_text("gpl3")
+
+        # Including only GPL-3 here would leave nothing with the channel's exclusion: said at once.
+        include_gpl3 = page.locator("input[name=include_licenses][value=gpl3]")
+        include_gpl3.check()
+        expect(page.locator("[data-nothing-passes]")).to_contain_text("These filters leave nothing")
+        include_gpl3.uncheck()
+        expect(page.locator("[data-nothing-passes]")).to_be_hidden()
+
+        # The CVE score box is off until its checkbox is ticked.
+        score = page.get_by_label("CVE score threshold")
+        expect(score).to_be_disabled()
+        page.get_by_label("Drop files whose CVE score is above").check()
+        expect(score).to_be_enabled()
+        page.get_by_label("Drop files whose CVE score is above").uncheck()
+
+        page.get_by_role("button", name="Preview").click()
+        result = page.locator("#preview-result")
+        expect(result.locator("[data-taken]")).to_have_text(str(len(packages) - 3))
+        expect(result.locator("li[data-reason='date']")).to_have_text("dropped by date: 2")
+        expect(result.locator("li[data-reason='channel filter']")).to_have_text(
+            "dropped by channel filter: 1"
+        )
+        expect(result).to_contain_text("no timestamp")
+        assert upstream.file_requests() == 0
+
+        page.get_by_role("button", name="Create mirror").click()
+        expect(page.get_by_role("status")).to_contain_text("Mirror conda-forge created.")
+        page.locator("tr[data-mirror='conda-forge']").get_by_role("button", name="Run now").click()
+        history = page.locator("#history tbody tr").first
+        expect(history.locator(".badge")).to_have_text("completed", timeout=60_000)
+        expect(history.locator("td.excluded")).to_contain_text("3")
+        expect(history.locator("[data-reason='date']")).to_have_text("date: 2")
+        expect(history.locator("[data-reason='channel filter']")).to_have_text("channel filter: 1")

@@ -19,7 +19,7 @@ from headwater.errors import (
     MirrorExistsError,
     MirrorNotFoundError,
 )
-from headwater.filters import parse_filter_set
+from headwater.filters import nothing_passes, parse_filter_set
 from headwater.models import (
     Channel,
     Mirror,
@@ -108,12 +108,22 @@ def create_mirror(
     _ensure_unique_name(session, channel.id, mirror.mirror_name, None)
     mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
     add_unique(session, mirror, _name_taken(mirror.mirror_name))
-    change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
+    change = MirrorChange(mirror, warnings=_warnings(mirror, channel))
     if fields.get("run_now"):
         change.run = runs.request_run(
             session, mirror, trigger=RunTrigger.manual, requested_by=requested_by
         )
     return change
+
+
+def _warnings(mirror: Mirror, channel: Channel) -> list[str]:
+    """What the user should hear about a saved mirror: a schedule more often than daily, and
+    filters that, with the channel's, leave nothing."""
+    warnings = parse_schedule(mirror.cron).warnings(utcnow())
+    empty = nothing_passes(mirror.filters, channel.filters)
+    if empty:
+        warnings.append(f"the mirror's and the channel's filters leave nothing: {'; '.join(empty)}")
+    return warnings
 
 
 def _source_root(value: Any, allowlist: Sequence[str]) -> str:
@@ -186,7 +196,9 @@ def update_mirror(
         mirror.cron = schedule.expression
         mirror.next_run_at = schedule.next_run(utcnow())
     session.flush()
-    change = MirrorChange(mirror, warnings=parse_schedule(mirror.cron).warnings(utcnow()))
+    channel = session.get(Channel, mirror.channel_id)
+    assert channel is not None
+    change = MirrorChange(mirror, warnings=_warnings(mirror, channel))
     if changes.get("run_now"):
         change.run = runs.request_run(
             session, mirror, trigger=RunTrigger.manual, requested_by=requested_by

@@ -3,17 +3,20 @@ Settings tabs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError
-from headwater.models import Privacy
+from headwater.models import Channel, Privacy
 from headwater.services import access
 from headwater.services import channels as channel_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import packages as package_service
 from headwater.services import runs as run_service
 from headwater.services.auth import Identity
+from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import (
     check_csrf,
     managed,
@@ -167,12 +170,36 @@ def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
     return render(request, "channel/history.html", context, identity=identity)
 
 
+def _settings_page(
+    request: Request,
+    name: str,
+    identity: Identity,
+    *,
+    error: str | None = None,
+    filter_error: str | None = None,
+    filters: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = _channel_context(request, name, identity, manage=True)
+    channel = context["channel"]
+    assert isinstance(channel, Channel)
+    context.update(
+        tab="settings",
+        privacies=[privacy.value for privacy in Privacy],
+        error=error,
+        filter_error=filter_error,
+        filters=filters if filters is not None else channel.filters.to_json(),
+        **filter_context(),
+    )
+    return render(
+        request, "channel/settings.html", context, identity=identity, status_code=status_code
+    )
+
+
 @router.get("/channels/{name}/settings")
 def settings_tab(request: Request, name: str) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name, identity, manage=True)
-    context.update(tab="settings", privacies=[privacy.value for privacy in Privacy], error=None)
-    return render(request, "channel/settings.html", context, identity=identity)
+    return _settings_page(request, name, identity)
 
 
 @router.post("/channels/{name}/settings")
@@ -189,16 +216,36 @@ async def save_settings(request: Request, name: str) -> Response:
         with resources_of(request).db.writing() as session:
             channel_service.update_channel(session, name, changes)
     except HeadwaterError as error:
-        context = _channel_context(request, name, identity, manage=True)
-        context.update(tab="settings", privacies=[p.value for p in Privacy], error=error.message)
-        return render(
-            request,
-            "channel/settings.html",
-            context,
-            identity=identity,
-            status_code=error.status_code,
+        return _settings_page(
+            request, name, identity, error=error.message, status_code=error.status_code
         )
     return redirect(f"/channels/{name}/settings", "Channel saved.")
+
+
+@router.post("/channels/{name}/filters")
+async def save_filters(request: Request, name: str) -> Response:
+    """The channel's whole filter set, as the form shows it."""
+    identity = require_browser_identity(request)
+    managed(request, name, identity)
+    form = await request.form()
+    check_csrf(request, form)
+    filters = filters_from_form(form)
+    try:
+        with resources_of(request).db.writing() as session:
+            channel_service.update_channel(session, name, {"filters": filters})
+    except HeadwaterError as error:
+        shown = {key: value for key, value in filters.items() if value is not None}
+        return _settings_page(
+            request,
+            name,
+            identity,
+            filter_error=error.message,
+            filters=shown,
+            status_code=error.status_code,
+        )
+    return redirect(
+        f"/channels/{name}/settings", "Filters saved; they apply from each mirror's next run."
+    )
 
 
 @router.post("/channels/{name}/delete")

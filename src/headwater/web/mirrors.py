@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import FormData
 
 from headwater.db import utcnow
 from headwater.errors import HeadwaterError
-from headwater.formats.conda import KNOWN_SUBDIRS
+from headwater.filters import nothing_passes, parse_filter_set
 from headwater.models import Mirror, MirrorMode, RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
+from headwater.schemas.previews import PreviewOut
 from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 from headwater.services.auth import Identity
+from headwater.services.preview import PreviewQuery, preview_conda_mirror
+from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import (
     check_csrf,
     managed,
@@ -29,14 +32,9 @@ from headwater.web.session import (
 
 router = APIRouter(include_in_schema=False)
 
-# The subdirs offered as checkboxes, most used first.
-COMMON_SUBDIRS = ["noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"]
-OTHER_SUBDIRS = sorted(KNOWN_SUBDIRS - set(COMMON_SUBDIRS))
-
 
 def form_fields(form: FormData) -> dict[str, Any]:
     """The mirror fields of a submitted form, in the shape the REST API takes."""
-    subdirs = [str(value) for value in form.getlist("subdirs")]
     return {
         "mirror_name": str(form.get("mirror_name", "")).strip(),
         "mirror_type": str(form.get("mirror_type", "conda")),
@@ -45,7 +43,7 @@ def form_fields(form: FormData) -> dict[str, Any]:
         "cron": str(form.get("cron", "")).strip() or DEFAULT_CRON,
         "proxy": str(form.get("proxy", "")).strip() or None,
         "run_now": form.get("run_now") == "on",
-        "filters": {"subdirs": subdirs or None},
+        "filters": filters_from_form(form),
     }
 
 
@@ -62,15 +60,19 @@ def _form_page(
     with resources_of(request).db.reading() as session:
         channel = access.managed_channel(session, channel_name, identity)
     schedule_preview = _schedule_preview(fields.get("cron") or DEFAULT_CRON)
+    filters = {
+        key: value for key, value in (fields.get("filters") or {}).items() if value is not None
+    }
     context = {
         "channel": channel,
         "mirror": mirror,
         "fields": fields,
+        "filters": filters,
+        "channel_filters": channel.filters.to_json(),
         "error": error,
-        "common_subdirs": COMMON_SUBDIRS,
-        "other_subdirs": OTHER_SUBDIRS,
         "schedule": schedule_preview,
         "tab": "mirrors",
+        **filter_context(),
     }
     return render(request, "mirror/form.html", context, identity=identity, status_code=status_code)
 
@@ -252,3 +254,50 @@ def all_mirrors(request: Request) -> HTMLResponse:
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
     context = {"rows": rows, "latest": latest, "total": total}
     return render(request, "mirror/all.html", context, identity=identity)
+
+
+@router.post("/channels/{name}/mirrors/preview")
+async def preview(request: Request, name: str) -> HTMLResponse:
+    """The Preview button: the form as it stands, judged against the upstream's metadata."""
+    identity = require_browser_identity(request)
+    form = await request.form()
+    check_csrf(request, form)
+    fields = form_fields(form)
+    resources = resources_of(request)
+    try:
+        with resources.db.reading() as session:
+            access.managed_channel(session, name, identity)
+            draft = mirror_service.draft_preview_request(
+                session, name, fields, allowlist=resources.settings.upstream_allowlist
+            )
+        query = PreviewQuery(show="dropped", limit=50)
+        result = PreviewOut.of(draft, await preview_conda_mirror(draft, resources.policy, query))
+    except HeadwaterError as error:
+        return render(request, "mirror/_preview.html", {"error": error.message}, identity=identity)
+    return render(
+        request, "mirror/_preview.html", {"preview": result, "error": None}, identity=identity
+    )
+
+
+@router.post("/channels/{name}/filters/check")
+async def check_filters(request: Request, name: str) -> JSONResponse:
+    """Whether the filters in the form, with the channel's (or the mirrors'), leave anything."""
+    identity = require_browser_identity(request)
+    form = await request.form()
+    check_csrf(request, form)
+    with resources_of(request).db.reading() as session:
+        channel = access.managed_channel(session, name, identity)
+        mirrors = mirror_service.list_channel_mirrors(session, name)
+    try:
+        drafted = parse_filter_set(filters_from_form(form))
+    except HeadwaterError as error:
+        return JSONResponse({"problems": [], "invalid": error.message})
+    if form.get("scope") == "channel":
+        problems = [
+            f"with mirror {mirror.mirror_name}: {reason}"
+            for mirror in mirrors
+            for reason in nothing_passes(mirror.filters, drafted)
+        ]
+    else:
+        problems = nothing_passes(drafted, channel.filters)
+    return JSONResponse({"problems": problems, "invalid": None})

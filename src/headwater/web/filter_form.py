@@ -1,0 +1,49 @@
+"""The Filters section of the mirror form and of the channel's settings: read from a form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from headwater.filters import SPEC_KEYS
+from headwater.filters.licenses import FAMILIES
+from headwater.formats.conda import KNOWN_SUBDIRS
+
+# The subdirs offered as checkboxes, most used first.
+COMMON_SUBDIRS = ["noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"]
+OTHER_SUBDIRS = sorted(KNOWN_SUBDIRS - set(COMMON_SUBDIRS))
+
+
+def filters_from_form(form: FormData) -> dict[str, Any]:
+    """Every filter key from the form; a key the form leaves empty is None, which removes it.
+
+    The form shows the whole set, so what it sends replaces what was stored.
+    """
+    filters: dict[str, Any] = {
+        "subdirs": [str(value) for value in form.getlist("subdirs")] or None,
+        "include_licenses": [str(value) for value in form.getlist("include_licenses")] or None,
+        "exclude_licenses": [str(value) for value in form.getlist("exclude_licenses")] or None,
+        "date_from": str(form.get("date_from", "")).strip() or None,
+        "date_to": str(form.get("date_to", "")).strip() or None,
+        "cve_score_threshold": None,
+        "exclude_non_curated_cve": True if form.get("exclude_non_curated_cve") == "on" else None,
+    }
+    for key in SPEC_KEYS:
+        lines = [line.strip() for line in str(form.get(key, "")).splitlines()]
+        filters[key] = [line for line in lines if line] or None
+    if form.get("cve_threshold_enabled") == "on":
+        text = str(form.get("cve_score_threshold", "")).strip()
+        try:
+            filters["cve_score_threshold"] = float(text)
+        except ValueError:
+            filters["cve_score_threshold"] = text  # validation says what is wrong with it
+    return filters
+
+
+def filter_context() -> dict[str, Any]:
+    return {
+        "common_subdirs": COMMON_SUBDIRS,
+        "other_subdirs": OTHER_SUBDIRS,
+        "license_families": FAMILIES,
+    }
