@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = {
     "passive-run": "bench.passive_run",
     "license-census": "bench.license_census",
+    "filtering": "bench.filtering",
 }
 
 

@@ -43,19 +43,21 @@ def main(argv: list[str]) -> None:
         if families == {"none"}:
             none[str(record.get("license"))] += 1
     total = len(every)
-    print(json.dumps(
-        {
-            "records": total,
-            "per_family": {family: per_family[family] for family in FAMILIES},
-            "only_other": sum(only_other.values()),
-            "only_other_share": round(sum(only_other.values()) / total, 4),
-            "none": sum(none.values()),
-            "none_share": round(sum(none.values()) / total, 4),
-            "other_strings": only_other.most_common(25),
-            "none_strings": none.most_common(),
-        },
-        indent=2,
-    ))
+    print(
+        json.dumps(
+            {
+                "records": total,
+                "per_family": {family: per_family[family] for family in FAMILIES},
+                "only_other": sum(only_other.values()),
+                "only_other_share": round(sum(only_other.values()) / total, 4),
+                "none": sum(none.values()),
+                "none_share": round(sum(none.values()) / total, 4),
+                "other_strings": only_other.most_common(25),
+                "none_strings": none.most_common(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -73,11 +73,6 @@ def test_spec_error_is_a_value_error() -> None:
     assert issubclass(SpecError, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a URL spec names one file, but it parses to its bare package name, so as an "
-    "exclude_specs entry it would drop every version of the package",
-)
 def test_a_url_spec_is_refused() -> None:
     with pytest.raises(SpecError):
         parse_conda_spec(

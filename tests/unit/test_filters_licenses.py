@@ -243,13 +243,6 @@ def test_every_family_is_reachable() -> None:
     assert reached == set(FAMILIES)
 
 
-# Disagreements found while writing these tests: what the module answers today differs from
-# what a compliance officer would expect. strict=True makes the fix visible here.
-@pytest.mark.xfail(
-    strict=True,
-    reason="LicenseRef ids that license_expression knows (ScanCode aliases) take the SPDX path, "
-    "whose key mapping ignores 'proprietary'/'commercial'/'public-domain': they come out 'other'",
-)
 @pytest.mark.parametrize(
     ("license", "expected"),
     [
@@ -262,11 +255,6 @@ def test_known_licenseref_ids_keep_their_family(license: str, expected: set[str]
     assert license_families(license, None) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the comma splits 'Version 2.0' into a term of its own, which names no family and "
-    "so adds 'other' (and leaves the GPL unversioned)",
-)
 @pytest.mark.parametrize(
     ("license", "expected"),
     [

@@ -473,11 +473,6 @@ def test_nothing_passes_gives_every_reason() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="include_specs let matching records past the license rules, but nothing_passes "
-    "reports the licenses as leaving nothing",
-)
 def test_nothing_passes_allows_for_include_specs_past_licenses() -> None:
     mirror, channel = sets(
         {"include_licenses": ["mit"], "include_specs": ["python"]}, {"exclude_licenses": ["mit"]}

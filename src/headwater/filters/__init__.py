@@ -187,7 +187,9 @@ def nothing_passes(*sets: FilterSet) -> list[str]:
     if named and not set.intersection(*named):
         reasons.append("the subdirs filters share no subdir")
     excluded = set().union(*(set(filters.exclude_licenses or ()) for filters in sets))
-    for filters in sets:
+    # include_specs let files past the license rules: then licenses alone leave something.
+    license_rules_bind = not any(filters.include_specs for filters in sets)
+    for filters in sets if license_rules_bind else ():
         if filters.include_licenses and set(filters.include_licenses) <= excluded:
             reasons.append(
                 f"include_licenses {', '.join(filters.include_licenses)} are all excluded"

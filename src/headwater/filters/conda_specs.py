@@ -19,6 +19,7 @@ from functools import lru_cache
 import rattler
 
 _BRACKET_KEYS = re.compile(r"(\w+)\s*=")
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 _SUPPORTED_KEYS = {"version", "build", "build_number", "subdir"}
 _BUILD_NUMBER = re.compile(r"^\s*(>=|<=|==|!=|>|<|=)?\s*(\d+)\s*$")
 _OPERATORS: dict[str, Callable[[int, int], bool]] = {
@@ -77,13 +78,16 @@ class CondaSpec:
 
 def parse_conda_spec(text: str) -> CondaSpec:
     """A compiled spec, or SpecError with rattler's reason (or ours) in its message."""
+    if "::" not in text and "/" in text.partition("[")[0]:
+        raise SpecError(
+            f"{text!r}: a filter spec names packages, not a URL or path to one file"
+        )
     try:
         spec = rattler.MatchSpec(text, exact_names_only=False)
     except Exception as error:
         raise SpecError(f"{text!r} is not a valid conda MatchSpec: {error}") from None
-    unsupported = [
-        key for key in _BRACKET_KEYS.findall(text.partition("[")[2]) if key not in _SUPPORTED_KEYS
-    ]
+    brackets = _QUOTED.sub("", text.partition("[")[2])
+    unsupported = [key for key in _BRACKET_KEYS.findall(brackets) if key not in _SUPPORTED_KEYS]
     if spec.channel is not None or "::" in text:
         unsupported.append("channel")
     if unsupported:

@@ -79,6 +79,7 @@ _TERM_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("public_domain", re.compile(r"public[-_ ]?domain|\bunlicense\b|\bcc0\b", re.IGNORECASE)),
     ("proprietary", re.compile(r"proprietar|\bcommercial\b", re.IGNORECASE)),
 )
+_COMMA_VERSION = re.compile(r",\s*(version\b)", re.IGNORECASE)
 _GPL_VERSION = re.compile(
     r"(?:\bgpl|general public licen[cs]e)\s*(?:-|_|\s)*(?:version\s*|v\s*)?(?:\(\s*>=?\s*)?(\d)",
     re.IGNORECASE,
@@ -134,7 +135,11 @@ def _spdx_key_family(key: str) -> str:
     if upper.startswith("GPL-3"):
         return "gpl3"
     if upper.startswith("GPL-1"):
-        return "gpl"  # `GPL` with no version: settled by license_family, else both
+        # license_expression reads a bare `GPL` as GPL-1.0-or-later: a GPL of no stated
+        # version, settled by license_family, else both families.
+        return "other" if upper.endswith("-ONLY") else "gpl"
+    if upper.startswith("LICENSEREF-"):
+        return _licenseref_family(key)
     if upper.startswith(("BSD-", "0BSD")):
         return "bsd"
     if upper.startswith("MIT") or upper == "X11":
@@ -150,6 +155,8 @@ def _spdx_key_family(key: str) -> str:
 
 def _term_families(license: str) -> set[str]:
     families: set[str] = set()
+    # "Apache License, Version 2.0": the version belongs to the license before the comma.
+    license = _COMMA_VERSION.sub(r" \1", license)
     for raw_term in _TERM_SPLIT.split(license):
         term = _WITH.sub("", raw_term).strip(" ()[]")
         if not term or _NOISE.match(term):
@@ -168,7 +175,7 @@ def _term_families(license: str) -> set[str]:
 
 def _licenseref_family(term: str) -> str:
     lowered = term.lower()
-    if "proprietary" in lowered:
+    if "proprietary" in lowered or "commercial" in lowered:
         return "proprietary"
     if "public-domain" in lowered or "publicdomain" in lowered:
         return "public_domain"
