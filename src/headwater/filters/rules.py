@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from headwater.filters import FilterSet
 from headwater.filters.conda_specs import CondaSpec, parse_conda_spec
@@ -43,8 +43,7 @@ class JudgedRecord(Protocol):
     def sha256(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class Exclusion:
+class Exclusion(NamedTuple):
     reason: str  # one of REASONS
     detail: str
 
@@ -106,16 +105,17 @@ class RuleSet:
         filters = self.filters
         if filters.subdirs is not None and subdir not in filters.subdirs:
             return Exclusion("subdir", f"subdir {subdir} is not in subdirs")
-        included = self.include is not None and self.include.first_match(record, subdir) is not None
         if self.only is not None and self.only.first_match(record, subdir) is None:
             return Exclusion("spec", "matches none of only_specs")
-        if self.exclude is not None and not included:
+        # Whether include_specs let the record past the spec and license rules is only worth
+        # asking once one of those rules would drop it.
+        if self.exclude is not None:
             spec = self.exclude.first_match(record, subdir)
-            if spec is not None:
+            if spec is not None and not self._included(record, subdir):
                 return Exclusion("spec", f"matches exclude_specs {spec.text!r}")
-        if (self.include_licenses or self.exclude_licenses) and not included:
+        if self.include_licenses or self.exclude_licenses:
             exclusion = self._judge_license(record)
-            if exclusion is not None:
+            if exclusion is not None and not self._included(record, subdir):
                 return exclusion
         if self.date_from is not None or self.date_until is not None:
             exclusion = self._judge_date(record)
@@ -125,13 +125,15 @@ class RuleSet:
             return self._judge_cve(record)
         return None
 
+    def _included(self, record: JudgedRecord, subdir: str) -> bool:
+        return self.include is not None and self.include.first_match(record, subdir) is not None
+
     def _judge_license(self, record: JudgedRecord) -> Exclusion | None:
         families = license_families(record.license, record.license_family)
-        named = f"license {record.license!r} ({', '.join(sorted(families))})"
-        if self.exclude_licenses and families & self.exclude_licenses:
-            return Exclusion("license", f"{named} is in exclude_licenses")
-        if self.include_licenses and not families & self.include_licenses:
-            return Exclusion("license", f"{named} is not in include_licenses")
+        if self.exclude_licenses and not families.isdisjoint(self.exclude_licenses):
+            return Exclusion("license", f"{_named(record, families)} is in exclude_licenses")
+        if self.include_licenses and families.isdisjoint(self.include_licenses):
+            return Exclusion("license", f"{_named(record, families)} is not in include_licenses")
         return None
 
     def _judge_date(self, record: JudgedRecord) -> Exclusion | None:
@@ -153,6 +155,10 @@ class RuleSet:
         if self.filters.exclude_non_curated_cve and standing.has_reported:
             return Exclusion("cve", "has CVE matches nobody has curated yet")
         return None
+
+
+def _named(record: JudgedRecord, families: frozenset[str]) -> str:
+    return f"license {record.license!r} ({', '.join(sorted(families))})"
 
 
 class MirrorRules:

@@ -134,7 +134,7 @@ async def _preview_subdir(
     if download is None or download.body is None:
         preview.missing = True
         return preview
-    parsed = await asyncio.to_thread(parse_repodata, download.body, subdir)
+    parsed = await asyncio.to_thread(parse_repodata, download.body, subdir, keep_raw=False)
     del download.body
     preview.seen = len(parsed.records) + len(parsed.skipped)
     if parsed.skipped:

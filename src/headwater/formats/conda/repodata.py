@@ -89,8 +89,12 @@ _repodata_decoder = msgspec.json.Decoder(_Repodata)
 _fields_decoder = msgspec.json.Decoder(_RepodataFields)
 
 
-def parse_repodata(body: bytes, subdir: str) -> ParsedRepodata:
-    """Parse an upstream subdir's repodata.json; records without sha256 and size are skipped."""
+def parse_repodata(body: bytes, subdir: str, *, keep_raw: bool = True) -> ParsedRepodata:
+    """Parse an upstream subdir's repodata.json; records without sha256 and size are skipped.
+
+    `keep_raw=False` leaves each record's JSON out (`raw` is empty), for readers that only
+    judge records, such as a preview.
+    """
     try:
         document = _repodata_decoder.decode(body)
     except msgspec.DecodeError as error:
@@ -110,7 +114,7 @@ def parse_repodata(body: bytes, subdir: str) -> ParsedRepodata:
             continue
         for filename, raw in raws.items():
             record = _make_record(
-                filename, raw, decoded[filename] if decoded else None, parsed.skipped
+                filename, raw, decoded[filename] if decoded else None, parsed.skipped, keep_raw
             )
             if record is not None:
                 parsed.records.append(record)
@@ -118,7 +122,11 @@ def parse_repodata(body: bytes, subdir: str) -> ParsedRepodata:
 
 
 def _make_record(
-    filename: str, raw: msgspec.Raw, fields: _RecordFields | None, skipped: list[str]
+    filename: str,
+    raw: msgspec.Raw,
+    fields: _RecordFields | None,
+    skipped: list[str],
+    keep_raw: bool = True,
 ) -> CondaRecord | None:
     if not is_package_filename(filename):
         skipped.append(f"{filename!r} is not a conda package filename")
@@ -132,8 +140,8 @@ def _make_record(
     if fields.sha256 is None or not _SHA256.match(fields.sha256) or fields.size is None:
         skipped.append(f"{filename}: record has no sha256 or size to verify the file against")
         return None
-    body = bytes(raw)
-    if fields.url is not None or fields.channel is not None:
+    body = bytes(raw) if keep_raw else b""
+    if keep_raw and (fields.url is not None or fields.channel is not None):
         record = orjson.loads(body)
         for key in _ORIGIN_KEYS:
             record.pop(key, None)
