@@ -97,6 +97,34 @@ def test_channels_uploads_and_mirrors_from_the_command_line(
     }
     assert mirror["warnings"], "an hourly schedule is warned about"
 
+    preview = json.loads(
+        headwater_cli(
+            headwater,
+            "mirror",
+            "preview",
+            "cli",
+            str(mirror["id"]),
+            "--show",
+            "all",
+            "--json",
+            "--channel-filters",
+            '{"exclude_licenses": ["gpl3"]}',
+        ).stdout
+    )
+    assert preview["counts"]["by_reason"] == {"channel filter": 1}  # hw-tool is GPL-3
+    assert preview["files"]["total_count"] == len(CHAIN)
+    draft = headwater_cli(
+        headwater,
+        "mirror",
+        "preview",
+        "cli",
+        "--source",
+        upstream.url,
+        "--filters",
+        '{"subdirs": ["noarch"]}',
+    ).stdout
+    assert "1 records upstream: 1 taken, 0 dropped" in draft
+
     # The server's embedded worker executes the run the CLI queues; --wait follows it.
     run = json.loads(
         headwater_cli(
