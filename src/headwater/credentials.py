@@ -12,6 +12,7 @@ from headwater.services.auth import csrf_token
 SESSION_COOKIE = "headwater_session"
 CSRF_HEADER = "X-CSRF-Token"
 PIP_PASSWORD = "x-auth-token"
+TWINE_USER = "__token__"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -36,7 +37,8 @@ def request_token(request: Request) -> str | None:
 
 def repository_token(request: Request, path_token: str | None) -> str | None:
     """A token for the repository URLs: from the path (/api/repo/t/<token>/...), the API
-    headers, or basic auth as pip sends it (user = token, password = x-auth-token)."""
+    headers, or basic auth as pip and twine send it (user = token, password = x-auth-token;
+    or user = __token__, password = token)."""
     if path_token:
         return path_token
     if token := request_token(request):
@@ -49,4 +51,6 @@ def repository_token(request: Request, path_token: str | None) -> str | None:
             return None
         if password == PIP_PASSWORD:
             return user
+        if user == TWINE_USER:  # twine's own convention: the token is the password
+            return password
     return None

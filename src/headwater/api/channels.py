@@ -138,7 +138,7 @@ async def upload_file(
     """Upload a .conda or .tar.bz2 package; its metadata is read from the archive itself."""
     filename = file.filename or ""
     await run_in_threadpool(_check_managed, resources, channel, identity)  # before staging bytes
-    staged = await run_in_threadpool(uploads.stage_upload, resources.store, _chunks(file))
+    staged = await run_in_threadpool(uploads.stage_upload, resources.store, file.file)
     return await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity)
 
 
@@ -147,17 +147,12 @@ def _check_managed(resources: ResourcesDep, channel: str, identity: Identity) ->
         access.managed_channel(session, channel, identity)
 
 
-def _chunks(upload: UploadFile) -> Any:
-    while chunk := upload.file.read(1 << 20):
-        yield chunk
-
-
 def _add_upload(
     resources: ResourcesDep, channel: str, filename: str, staged: Any, identity: Identity
 ) -> FileOut:
     with staged, resources.db.writing() as session:
         access.managed_channel(session, channel, identity)
-        added = uploads.add_conda_package(
+        added = uploads.add_package(
             session, resources.store, channel, filename, staged, uploaded_by=identity.username
         )
         out = FileOut.of(channel, added)

@@ -24,7 +24,9 @@ from headwater.services.preview import (
     PreviewQuery,
     PreviewRequest,
     Show,
-    preview_conda_mirror,
+)
+from headwater.services.preview import (
+    preview_mirror as preview_of,
 )
 
 router = APIRouter(tags=["mirrors"])
@@ -206,11 +208,11 @@ async def preview_draft(
 
     draft = await run_in_threadpool(request)
     query = _query(show, reason, search, page)
-    return PreviewOut.of(draft, await preview_conda_mirror(draft, resources.policy, query))
+    return PreviewOut.of(draft, await preview_of(draft, resources.policy, query))
 
 
 @router.post("/api/channels/{channel}/mirrors/{mirror_id}/preview")
-async def preview_mirror(
+async def preview_saved_mirror(
     channel: str,
     mirror_id: int,
     resources: ResourcesDep,
@@ -233,7 +235,7 @@ async def preview_mirror(
 
     saved = await run_in_threadpool(request)
     query = _query(show, reason, search, page)
-    return PreviewOut.of(saved, await preview_conda_mirror(saved, resources.policy, query))
+    return PreviewOut.of(saved, await preview_of(saved, resources.policy, query))
 
 
 @router.get("/api/mirrors")

@@ -138,9 +138,9 @@ def upload(
     added = []
     for path in files:
         with path.open("rb") as stream:
-            staged = uploads.stage_upload(store, iter(lambda: stream.read(1 << 20), b""))
+            staged = uploads.stage_upload(store, stream)
         with staged, writing() as session:
-            file = uploads.add_conda_package(
+            file = uploads.add_package(
                 session, store, name, path.name, staged, uploaded_by=acting_user()
             )
             added.append(FileOut.of(name, file))

@@ -32,7 +32,7 @@ from headwater.schemas.previews import PreviewOut
 from headwater.schemas.runs import RunOut
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
-from headwater.services.preview import PreviewQuery, preview_conda_mirror
+from headwater.services.preview import PreviewQuery, preview_mirror
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -295,7 +295,7 @@ def preview(
             )
     query = PreviewQuery(show=show, reason=reason, limit=limit)  # type: ignore[arg-type]
     result = PreviewOut.of(
-        request, asyncio.run(preview_conda_mirror(request, http_policy(settings()), query))
+        request, asyncio.run(preview_mirror(request, http_policy(settings()), query))
     )
     if as_json:
         print_json(result)

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
+from packaging.utils import canonicalize_name
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,6 +24,7 @@ from pydantic import (
 from headwater.errors import InvalidFilterError
 from headwater.filters.conda_specs import SpecError, parse_conda_spec
 from headwater.filters.licenses import FAMILIES
+from headwater.filters.python_specs import RequirementError, parse_python_spec
 from headwater.formats.conda import KNOWN_SUBDIRS
 
 LicenseFamily = Literal[
@@ -40,7 +42,27 @@ LicenseFamily = Literal[
     "none",
 ]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PROJECT = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 SPEC_KEYS = ("only_specs", "include_specs", "exclude_specs")
+PYTHON_ONLY_KEYS = ("projects", "include_prereleases", "keep_latest")
+
+
+def _conda_spec_error(spec: str) -> str | None:
+    try:
+        parse_conda_spec(spec)
+    except SpecError as error:
+        return str(error)
+    return None
+
+
+def _python_spec_error(spec: str) -> str | None:
+    try:
+        parse_python_spec(spec)
+    except RequirementError as error:
+        return str(error)
+    return None
+
+
 LICENSE_KEYS = ("include_licenses", "exclude_licenses")
 
 
@@ -50,6 +72,7 @@ class FilterSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     subdirs: tuple[str, ...] | None = None
+    projects: tuple[str, ...] | None = None
     only_specs: tuple[str, ...] | None = None
     include_specs: tuple[str, ...] | None = None
     exclude_specs: tuple[str, ...] | None = None
@@ -59,6 +82,8 @@ class FilterSet(BaseModel):
     date_to: dt.date | None = None
     cve_score_threshold: float | None = Field(default=None, ge=0, le=10)
     exclude_non_curated_cve: StrictBool | None = None
+    include_prereleases: StrictBool | None = None
+    keep_latest: int | None = Field(default=None, ge=1)
 
     @field_validator("subdirs")
     @classmethod
@@ -73,16 +98,26 @@ class FilterSet(BaseModel):
             )
         return tuple(dict.fromkeys(value))
 
+    @field_validator("projects")
+    @classmethod
+    def _project_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        bad = [name for name in value if not _PROJECT.match(name)]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} is not a project name")
+        return tuple(dict.fromkeys(canonicalize_name(name) for name in value))
+
     @field_validator(*SPEC_KEYS)
     @classmethod
     def _valid_specs(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """A spec must be a conda MatchSpec or a PEP 508 requirement; which one a mirror needs
+        is checked against the mirror's type (`check_for`)."""
         if not value:
             return None
         for spec in value:
-            try:
-                parse_conda_spec(spec)
-            except SpecError as error:
-                raise ValueError(str(error)) from None
+            if _conda_spec_error(spec) and _python_spec_error(spec):
+                raise ValueError(f"{_conda_spec_error(spec)}; nor is it a PEP 508 requirement")
         return tuple(dict.fromkeys(spec.strip() for spec in value))
 
     @field_validator(*LICENSE_KEYS, mode="before")
@@ -135,6 +170,23 @@ class FilterSet(BaseModel):
             else:
                 data[key] = value
         return parse_filter_set(data)
+
+    def check_for(self, kind: str) -> FilterSet:
+        """Refuse what does not apply to a mirror of this type (`conda`, `python_simple`)."""
+        problems = []
+        specs = [spec for key in SPEC_KEYS for spec in getattr(self, key) or ()]
+        if kind == "conda":
+            problems += [message for spec in specs if (message := _conda_spec_error(spec))]
+            problems += [
+                f"filter {key!r} is for PyPI mirrors only"
+                for key in PYTHON_ONLY_KEYS
+                if getattr(self, key) is not None
+            ]
+        elif kind == "python_simple":
+            problems += [message for spec in specs if (message := _python_spec_error(spec))]
+        if problems:
+            raise InvalidFilterError("; ".join(problems))
+        return self
 
     def allows_subdir(self, subdir: str) -> bool:
         return self.subdirs is None or subdir in self.subdirs

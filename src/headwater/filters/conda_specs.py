@@ -79,9 +79,7 @@ class CondaSpec:
 def parse_conda_spec(text: str) -> CondaSpec:
     """A compiled spec, or SpecError with rattler's reason (or ours) in its message."""
     if "::" not in text and "/" in text.partition("[")[0]:
-        raise SpecError(
-            f"{text!r}: a filter spec names packages, not a URL or path to one file"
-        )
+        raise SpecError(f"{text!r}: a filter spec names packages, not a URL or path to one file")
     try:
         spec = rattler.MatchSpec(text, exact_names_only=False)
     except Exception as error:

@@ -63,6 +63,35 @@ def _day_start_ms(day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
+class DateWindow:
+    """`date_from`/`date_to` as a half-open window of milliseconds (both days inclusive, UTC)."""
+
+    def __init__(self, filters: FilterSet, verb: str) -> None:
+        self.filters = filters
+        self.verb = verb  # "published" for conda, "uploaded" for PyPI
+        self.start = _day_start_ms(filters.date_from) if filters.date_from else None
+        self.end = _day_start_ms(filters.date_to) + _DAY_MS if filters.date_to else None
+        self.active = self.start is not None or self.end is not None
+
+    def judge(self, timestamp: int | None) -> Exclusion | None:
+        if timestamp is None:
+            return Exclusion("date", "no timestamp")
+        if self.start is not None and timestamp < self.start:
+            return Exclusion("date", f"{self.verb} before date_from {self.filters.date_from}")
+        if self.end is not None and timestamp >= self.end:
+            return Exclusion("date", f"{self.verb} after date_to {self.filters.date_to}")
+        return None
+
+
+def cve_exclusion(filters: FilterSet, standing: CveStanding) -> Exclusion | None:
+    threshold = filters.cve_score_threshold
+    if threshold is not None and standing.score is not None and standing.score > threshold:
+        return Exclusion("cve", f"CVE score {standing.score} is above {threshold}")
+    if filters.exclude_non_curated_cve and standing.has_reported:
+        return Exclusion("cve", "has CVE matches nobody has curated yet")
+    return None
+
+
 @dataclass
 class _Specs:
     specs: tuple[CondaSpec, ...]
@@ -97,8 +126,7 @@ class RuleSet:
         self.exclude = _specs(filters.exclude_specs)
         self.include_licenses = frozenset(filters.include_licenses or ())
         self.exclude_licenses = frozenset(filters.exclude_licenses or ())
-        self.date_from = _day_start_ms(filters.date_from) if filters.date_from else None
-        self.date_until = _day_start_ms(filters.date_to) + _DAY_MS if filters.date_to else None
+        self.dates = DateWindow(filters, "published")
         self.cve = cve if filters.has_cve_rules else None
 
     def judge(self, record: JudgedRecord, subdir: str) -> Exclusion | None:
@@ -117,12 +145,12 @@ class RuleSet:
             exclusion = self._judge_license(record)
             if exclusion is not None and not self._included(record, subdir):
                 return exclusion
-        if self.date_from is not None or self.date_until is not None:
-            exclusion = self._judge_date(record)
+        if self.dates.active:
+            exclusion = self.dates.judge(record.timestamp)
             if exclusion is not None:
                 return exclusion
         if self.cve is not None:
-            return self._judge_cve(record)
+            return cve_exclusion(self.filters, self.cve(record))
         return None
 
     def _included(self, record: JudgedRecord, subdir: str) -> bool:
@@ -134,26 +162,6 @@ class RuleSet:
             return Exclusion("license", f"{_named(record, families)} is in exclude_licenses")
         if self.include_licenses and families.isdisjoint(self.include_licenses):
             return Exclusion("license", f"{_named(record, families)} is not in include_licenses")
-        return None
-
-    def _judge_date(self, record: JudgedRecord) -> Exclusion | None:
-        timestamp = record.timestamp
-        if timestamp is None:
-            return Exclusion("date", "no timestamp")
-        if self.date_from is not None and timestamp < self.date_from:
-            return Exclusion("date", f"published before date_from {self.filters.date_from}")
-        if self.date_until is not None and timestamp >= self.date_until:
-            return Exclusion("date", f"published after date_to {self.filters.date_to}")
-        return None
-
-    def _judge_cve(self, record: JudgedRecord) -> Exclusion | None:
-        assert self.cve is not None
-        standing = self.cve(record)
-        threshold = self.filters.cve_score_threshold
-        if threshold is not None and standing.score is not None and standing.score > threshold:
-            return Exclusion("cve", f"CVE score {standing.score} is above {threshold}")
-        if self.filters.exclude_non_curated_cve and standing.has_reported:
-            return Exclusion("cve", "has CVE matches nobody has curated yet")
         return None
 
 

@@ -29,6 +29,8 @@ class Channel(Base):
     privacy: Mapped[Privacy] = mapped_column(String(20), default=Privacy.public)
     owner: Mapped[str] = mapped_column(String(64), default="")
     filters: Mapped[FilterSet] = mapped_column(FilterSetColumn(), default=FilterSet)
+    # Bumped whenever the channel's PyPI files change: servers cache simple pages by it.
+    simple_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

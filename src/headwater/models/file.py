@@ -19,7 +19,8 @@ class PackageType(StrEnum):
 
 
 class PackageFile(Base):
-    """One file in one channel. Its bytes are the blob with its sha256, once fetched.
+    """One file in one channel. Its bytes are the blob with its sha256, once fetched. A conda
+    file's `subdir` is its conda subdir; a PyPI file's is its project's normalized name.
 
     `record` is the index entry to publish, as JSON; what else a user may want to know of the
     file (md5, license, dependencies) is read from it. A file a passive mirror brought is
@@ -44,7 +45,7 @@ class PackageFile(Base):
     version: Mapped[str] = mapped_column(String(100))
     build: Mapped[str] = mapped_column(String(200), default="")
     sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int | None] = mapped_column(BigInteger)  # unknown for some PyPI indexes
     timestamp: Mapped[int | None] = mapped_column(BigInteger)  # upstream publish time, ms
     record: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))

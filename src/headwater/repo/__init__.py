@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from headwater.errors import IndexNotFoundError
-from headwater.repo import conda
-from headwater.repo.access import ChannelAccess, open_channel
+from headwater.errors import IndexNotFoundError, InvalidInputError
+from headwater.repo import conda, pypi
+from headwater.repo.access import ChannelAccess, open_channel, upload_identity
+from headwater.services import access, uploads
 
 router = APIRouter(prefix="/api/repo", tags=["repository"])
 
@@ -21,6 +22,7 @@ class RepoPath:
     token: str | None
     channel: str
     rest: list[str]
+    trailing_slash: bool
 
 
 def parse_repo_path(path: str) -> RepoPath:
@@ -30,7 +32,9 @@ def parse_repo_path(path: str) -> RepoPath:
         token, segments = segments[1], segments[2:]
     if not segments:
         raise IndexNotFoundError("name a channel: /api/repo/<channel>/<subdir>/repodata.json")
-    return RepoPath(token=token, channel=segments[0], rest=segments[1:])
+    return RepoPath(
+        token=token, channel=segments[0], rest=segments[1:], trailing_slash=path.endswith("/")
+    )
 
 
 @router.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -42,6 +46,47 @@ async def serve(path: str, request: Request) -> Response:
     )
     if not where.rest:
         raise IndexNotFoundError(
-            f"channel {where.channel!r} serves /api/repo/{where.channel}/<subdir>/repodata.json"
+            f"channel {where.channel!r} serves /api/repo/{where.channel}/<subdir>/repodata.json "
+            f"(conda) and /api/repo/{where.channel}/simple/ (PyPI)"
         )
+    if where.rest[0] == "simple":
+        return await pypi.serve(request, resources, access, where.rest[1:], where.trailing_slash)
     return await conda.serve(request, resources, access, where.rest)
+
+
+@router.post("/{path:path}", include_in_schema=False)
+async def upload(path: str, request: Request) -> Response:
+    """The upload API twine speaks (`twine upload --repository-url .../api/repo/<channel>`)."""
+    resources = request.app.state.resources
+    where = parse_repo_path(path)
+    if where.rest not in ([], ["simple"], ["legacy"]):
+        raise IndexNotFoundError(f"upload to /api/repo/{where.channel}/, not to {path}")
+    identity = await run_in_threadpool(
+        upload_identity, resources, request, where.token, where.channel
+    )
+    form = await request.form()
+    if form.get(":action", "file_upload") != "file_upload":
+        raise InvalidInputError(
+            f"action {form.get(':action')!r} is not supported; only file_upload"
+        )
+    content = form.get("content")
+    if not isinstance(content, UploadFile):
+        raise InvalidInputError("the upload has no file in its 'content' field")
+    staged = await run_in_threadpool(uploads.stage_upload, resources.store, content.file)
+
+    def add() -> None:
+        with staged, resources.db.writing() as session:
+            access.managed_channel(session, where.channel, identity)
+            digest = form.get("sha256_digest")
+            uploads.add_python_package(
+                session,
+                resources.store,
+                where.channel,
+                content.filename or "",
+                staged,
+                uploaded_by=identity.username,
+                expected_sha256=digest if isinstance(digest, str) else None,
+            )
+
+    await run_in_threadpool(add)
+    return Response("OK\n", media_type="text/plain")

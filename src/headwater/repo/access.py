@@ -10,8 +10,8 @@ from headwater.credentials import repository_token
 from headwater.errors import NotAuthenticatedError
 from headwater.models import Privacy
 from headwater.resources import Resources
-from headwater.services.access import readable_channel
-from headwater.services.auth import identify
+from headwater.services.access import managed_channel, readable_channel
+from headwater.services.auth import Identity, identify
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class ChannelAccess:
     channel_id: int
     name: str
     public: bool
+    simple_revision: int
 
     def cache_control(self, policy: str) -> str:
         """Shared caches may keep what anyone may read, and nothing else."""
@@ -35,5 +36,24 @@ def open_channel(
             raise NotAuthenticatedError("the token is unknown or has expired")
         channel = readable_channel(session, name, identity)
         return ChannelAccess(
-            channel_id=channel.id, name=channel.name, public=channel.privacy == Privacy.public
+            channel_id=channel.id,
+            name=channel.name,
+            public=channel.privacy == Privacy.public,
+            simple_revision=channel.simple_revision,
         )
+
+
+def upload_identity(
+    resources: Resources, request: Request, path_token: str | None, name: str
+) -> Identity:
+    """Who is uploading to the channel's repository URL; they must be able to change it."""
+    token = repository_token(request, path_token)
+    with resources.db.reading() as session:
+        identity = identify(session, token) if token else None
+        if identity is None:
+            raise NotAuthenticatedError(
+                "uploading needs a token: user = the token and password = x-auth-token, or "
+                "user = __token__ and password = the token"
+            )
+        managed_channel(session, name, identity)
+        return identity

@@ -6,7 +6,6 @@ import hashlib
 from functools import cache
 
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from headwater.errors import IndexNotFoundError, PackageFileNotFoundError
@@ -15,17 +14,16 @@ from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import SHARD_INDEX_NAME
 from headwater.models import ChannelIndex
 from headwater.repo.access import ChannelAccess
+from headwater.repo.files import serve_file
 from headwater.repo.responses import (
     IMMUTABLE_CACHE_CONTROL,
     INDEX_CACHE_CONTROL,
     blob_response,
     bytes_response,
-    not_modified,
 )
 from headwater.resources import Resources
 from headwater.services import packages
 from headwater.services.publish import find_shard, repodata_key, repodata_zst_key, shard_index_key
-from headwater.storage import content_key
 
 JSON = "application/json"
 ZSTD = "application/zstd"
@@ -146,34 +144,3 @@ async def _serve_package(
     if file is None:
         raise PackageFileNotFoundError(f"channel {access.name!r} has no file {subdir}/{filename}")
     return await serve_file(request, resources, access, file)
-
-
-async def serve_file(
-    request: Request, resources: Resources, access: ChannelAccess, file: packages.ServableFile
-) -> Response:
-    """A package file's bytes: from the blob store, or fetched from upstream on first request."""
-    key = content_key(file.sha256)
-    etag = _etag(file.sha256)
-    cache_control = access.cache_control(IMMUTABLE_CACHE_CONTROL)
-    if not_modified(request, etag, None):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
-    stored = await run_in_threadpool(resources.store.exists, key)
-    if not stored and file.source_url is None:
-        raise PackageFileNotFoundError(
-            f"the bytes of {file.filename} are missing from the blob store"
-        )
-    stream = None
-    if not stored and request.method == "GET":
-        stream = await resources.fetcher.open(file.expected(), file.proxy)
-    if stream is None:  # stored, fetched meanwhile by another request, or a HEAD
-        return blob_response(
-            request,
-            resources.store,
-            key,
-            etag=etag,
-            size=file.size,
-            media_type=PACKAGE,
-            cache_control=cache_control,
-        )
-    headers = {"ETag": etag, "Cache-Control": cache_control, "Content-Length": str(file.size)}
-    return StreamingResponse(stream, headers=headers, media_type=PACKAGE)

@@ -43,7 +43,7 @@ def blob_response(
     key: str,
     *,
     etag: str,
-    size: int,
+    size: int | None,
     media_type: str,
     cache_control: str,
     modified: dt.datetime | None = None,
@@ -54,12 +54,14 @@ def blob_response(
     if not_modified(request, etag, modified):
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
-        headers["Content-Length"] = str(size)
+        if size is not None:
+            headers["Content-Length"] = str(size)
         return Response(status_code=200, headers=headers, media_type=media_type)
     path = store.local_path(key)
     if path is not None:
         return FileResponse(path, headers=headers, media_type=media_type)
-    headers["Content-Length"] = str(size)
+    if size is not None:
+        headers["Content-Length"] = str(size)
     return StreamingResponse(store.iter_chunks(key), headers=headers, media_type=media_type)
 
 

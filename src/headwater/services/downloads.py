@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
 
 from headwater.errors import ChecksumMismatchError
+from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -26,22 +28,24 @@ class ExpectedFile:
     filename: str
     url: str
     sha256: str
-    size: int
+    size: int | None  # None when the index does not say (PEP 503 HTML pages)
 
 
 def verify(staged: StagedBlob, expected: ExpectedFile) -> None:
     """Raise ChecksumMismatchError unless the staged bytes are exactly the expected file."""
-    if staged.size != expected.size or staged.sha256 != expected.sha256:
+    size_differs = expected.size is not None and staged.size != expected.size
+    if size_differs or staged.sha256 != expected.sha256:
+        promised = f" and {expected.size} bytes" if expected.size is not None else ""
         raise ChecksumMismatchError(
             f"checksum mismatch for {expected.filename} from {expected.url}: the index says "
-            f"sha256 {expected.sha256} and {expected.size} bytes, the download has sha256 "
+            f"sha256 {expected.sha256}{promised}, the download has sha256 "
             f"{staged.sha256} and {staged.size} bytes"
         )
 
 
 def check_length(staged: StagedBlob, expected: ExpectedFile) -> None:
     """Fail as soon as a download grows past the size the index promised."""
-    if staged.size > expected.size:
+    if expected.size is not None and staged.size > expected.size:
         raise ChecksumMismatchError(
             f"checksum mismatch for {expected.filename} from {expected.url}: the index says "
             f"{expected.size} bytes, the download is already longer"
@@ -88,3 +92,43 @@ async def _download_once(
         verify(staged, expected)
         store.commit(staged, content_key(expected.sha256))
         return staged.size
+
+
+async def download_all(
+    client: httpx.AsyncClient,
+    policy: HttpPolicy,
+    store: BlobStore,
+    files: Iterable[ExpectedFile],
+    progress: RunProgress,
+) -> None:
+    """Fetch the files whose bytes the blob store lacks, `policy.concurrency` at a time; the
+    first failure stops the rest and is raised."""
+    wanted: dict[str, ExpectedFile] = {}
+    for expected in files:
+        if expected.sha256 not in wanted and not store.has_content(expected.sha256):
+            wanted[expected.sha256] = expected
+    progress.step("downloading", total=len(wanted))
+    queue = iter(list(wanted.values()))
+
+    async def download_worker() -> None:
+        for expected in queue:
+            await download_to_store(
+                client,
+                policy,
+                store,
+                expected,
+                on_bytes=lambda n: progress.count("bytes_downloaded", n),
+            )
+            progress.count("downloaded")
+            progress.advance()
+
+    workers = [
+        asyncio.create_task(download_worker()) for _ in range(min(policy.concurrency, len(wanted)))
+    ]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    progress.log(f"downloaded {len(wanted)} files")

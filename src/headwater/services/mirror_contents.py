@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 from headwater.db import after_rollback, utcnow
 from headwater.errors import RunStoppedError
 from headwater.formats.conda.repodata import CondaRecord
-from headwater.models import ChannelIndex, MirrorSubdirState, PackageFile, PackageType
+from headwater.formats.pypi.records import PythonRecord, encode_record
+from headwater.models import (
+    Channel,
+    ChannelIndex,
+    MirrorSubdirState,
+    MirrorType,
+    PackageFile,
+    PackageType,
+)
 from headwater.models.file import BULK_COLUMNS
 from headwater.services.progress import RunProgress
 from headwater.services.publish import lock_channel, publish_subdirs
@@ -35,7 +43,7 @@ class SubdirContents:
     """
 
     subdir: str
-    records: list[CondaRecord] | None
+    records: list[CondaRecord] | list[PythonRecord] | None
     missing: bool = False
     url: str | None = None  # the repodata URL read
     files_url: str | None = None  # where the subdir's files are
@@ -97,10 +105,13 @@ def publish_mirror_run(
         f"wrote the file changes: {tally.added} added, {tally.removed} removed, "
         f"{tally.replaced} replaced"
     )
-    unpublished = set(subdirs) - _published_subdirs(session, job.channel_id)
-    publication = publish_subdirs(session, store, job.channel_id, tally.touched | unpublished)
-    for index in publication.indexes:
-        progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
+    if job.mirror_type == MirrorType.conda:
+        unpublished = set(subdirs) - _published_subdirs(session, job.channel_id)
+        publication = publish_subdirs(session, store, job.channel_id, tally.touched | unpublished)
+        for index in publication.indexes:
+            progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
+    elif tally.touched:
+        bump_simple_revision(session, job.channel_id)
     _report(progress, tally)
     # The log so far is written with the completion, so a reader who sees the run completed sees
     # its whole log; if the transaction rolls back, the lines go back to the run's progress.
@@ -218,8 +229,8 @@ def _apply_subdir(
     assert content.records is not None
     wanted = {record.filename for record in content.records}
     gone = [file_id for filename, (file_id, _) in present.items() if filename not in wanted]
-    replaced: list[tuple[int, CondaRecord]] = []
-    fresh: list[CondaRecord] = []
+    replaced: list[tuple[int, CondaRecord | PythonRecord]] = []
+    fresh: list[CondaRecord | PythonRecord] = []
     clashes = 0
     for record in content.records:
         current = present.get(record.filename)
@@ -247,7 +258,9 @@ def _apply_subdir(
         tally.touched.add(content.subdir)
 
 
-def _row(job: MirrorJob, subdir: str, record: CondaRecord) -> tuple[Any, ...]:
+def _row(job: MirrorJob, subdir: str, record: CondaRecord | PythonRecord) -> tuple[Any, ...]:
+    if isinstance(record, PythonRecord):
+        return python_row(job.channel_id, job.mirror_id, record)
     return (
         job.channel_id,
         job.mirror_id,
@@ -261,6 +274,33 @@ def _row(job: MirrorJob, subdir: str, record: CondaRecord) -> tuple[Any, ...]:
         record.size,
         record.timestamp,
         record.raw,
+    )
+
+
+def python_row(channel_id: int, mirror_id: int | None, record: PythonRecord) -> tuple[Any, ...]:
+    """A PyPI file's row: its `subdir` is its project, its `record` the PythonRecord."""
+    return (
+        channel_id,
+        mirror_id,
+        PackageType.python.value,
+        record.project,
+        record.filename,
+        record.project,
+        record.version,
+        "",
+        record.sha256,
+        record.size,
+        record.timestamp,
+        encode_record(record),
+    )
+
+
+def bump_simple_revision(session: Session, channel_id: int) -> None:
+    """Tell every server that the channel's simple pages changed (they cache by revision)."""
+    session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id)
+        .values(simple_revision=Channel.simple_revision + 1)
     )
 
 

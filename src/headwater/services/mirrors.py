@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from headwater.db import add_unique, utcnow
 from headwater.errors import (
+    InvalidFilterError,
     InvalidInputError,
     MirrorBusyError,
     MirrorExistsError,
     MirrorNotFoundError,
 )
-from headwater.filters import nothing_passes, parse_filter_set
+from headwater.filters import FilterSet, nothing_passes, parse_filter_set
 from headwater.models import (
     Channel,
     Mirror,
@@ -41,7 +42,12 @@ from headwater.storage import BlobStore
 from headwater.upstreams.http import check_allowed, check_proxy, normalize_source_root
 
 MIRROR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
-SUPPORTED_TYPES = (MirrorType.conda,)
+SUPPORTED_TYPES = (MirrorType.conda, MirrorType.python_simple)
+DEFAULT_PYPI_ROOT = "https://pypi.org/simple/"
+_CHECKED_PROJECTS = 50  # at most this many project names are looked up when saving
+
+# (source_root, proxy, project) → True (found), False (not there), None (could not ask)
+ProjectChecker = Callable[[str, str | None, str], bool | None]
 EDITABLE_FIELDS = ("mirror_name", "source_root", "mirror_mode", "cron", "proxy", "filters")
 
 
@@ -86,24 +92,33 @@ def create_mirror(
     allowlist: Sequence[str],
     requested_by: str | None,
 ) -> MirrorChange:
-    """Create a mirror from the DESIGN.md fields; `run_now` queues its first run at once."""
+    """Create a mirror from the DESIGN.md fields; `run_now` queues its first run at once.
+
+    A PyPI mirror (`python_simple`) needs `filters.projects`; its `source_root` defaults to
+    PyPI's simple index, and each project is looked up there (`check_project`): a project the
+    index does not have is a warning, not an error (`project_warnings`, asked by the edges
+    once the transaction is over, as it goes over the network).
+    """
     channel = get_channel(session, channel_name)
     unknown = set(fields) - {*EDITABLE_FIELDS, "mirror_type", "run_now"}
     if unknown:
         raise InvalidInputError(f"unknown mirror field {', '.join(map(repr, sorted(unknown)))}")
+    mirror_type = _mirror_type(fields.get("mirror_type") or MirrorType.conda)
+    if mirror_type == MirrorType.python_simple and not fields.get("source_root"):
+        fields = {**fields, "source_root": DEFAULT_PYPI_ROOT}
     if "mirror_name" not in fields or "source_root" not in fields:
         raise InvalidInputError("a mirror needs mirror_name and source_root")
     mirror = Mirror(
         channel_id=channel.id,
         mirror_name=_mirror_name(fields["mirror_name"]),
-        mirror_type=_mirror_type(fields.get("mirror_type") or MirrorType.conda),
+        mirror_type=mirror_type,
         source_root=_source_root(fields["source_root"], allowlist),
         mirror_mode=_enum(
             MirrorMode, "mirror_mode", fields.get("mirror_mode") or MirrorMode.passive
         ),
         cron=parse_schedule(fields.get("cron") or DEFAULT_CRON).expression,
         proxy=check_proxy(fields.get("proxy")),
-        filters=parse_filter_set(fields.get("filters")),
+        filters=mirror_filters(parse_filter_set(fields.get("filters")), mirror_type),
     )
     _ensure_unique_name(session, channel.id, mirror.mirror_name, None)
     mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
@@ -116,6 +131,17 @@ def create_mirror(
     return change
 
 
+def mirror_filters(filters: FilterSet, mirror_type: MirrorType) -> FilterSet:
+    """A mirror's filter set, checked against what its type can use."""
+    filters.check_for(mirror_type.value)
+    if mirror_type == MirrorType.python_simple and not filters.projects:
+        raise InvalidFilterError(
+            "a PyPI mirror needs filters.projects: the projects to mirror (all of PyPI is tens "
+            "of terabytes)"
+        )
+    return filters
+
+
 def _warnings(mirror: Mirror, channel: Channel) -> list[str]:
     """What the user should hear about a saved mirror: a schedule more often than daily, and
     filters that, with the channel's, leave nothing."""
@@ -123,6 +149,21 @@ def _warnings(mirror: Mirror, channel: Channel) -> list[str]:
     empty = nothing_passes(mirror.filters, channel.filters)
     if empty:
         warnings.append(f"the mirror's and the channel's filters leave nothing: {'; '.join(empty)}")
+    return warnings
+
+
+def project_warnings(mirror: Mirror, check_project: ProjectChecker) -> list[str]:
+    """Projects of a PyPI mirror its index does not have, or could not be asked about."""
+    if mirror.mirror_type != MirrorType.python_simple:
+        return []
+    warnings = []
+    projects = list(mirror.filters.projects or ())
+    for project in projects[:_CHECKED_PROJECTS]:
+        found = check_project(mirror.source_root, mirror.proxy, project)
+        if found is False:
+            warnings.append(f"project {project!r} was not found at {mirror.source_root}")
+        elif found is None:
+            warnings.append(f"could not check project {project!r} at {mirror.source_root}")
     return warnings
 
 
@@ -190,7 +231,9 @@ def update_mirror(
     if "proxy" in changes:
         mirror.proxy = check_proxy(changes["proxy"])
     if "filters" in changes:
-        mirror.filters = merge_filters(mirror.filters, changes["filters"])
+        mirror.filters = mirror_filters(
+            merge_filters(mirror.filters, changes["filters"]), MirrorType(mirror.mirror_type)
+        )
     if "cron" in changes:
         schedule = parse_schedule(changes["cron"] or DEFAULT_CRON)
         mirror.cron = schedule.expression
@@ -270,6 +313,7 @@ def preview_request(session: Session, channel_name: str, mirror_id: int) -> Prev
     mirror = get_mirror(session, channel_name, mirror_id)
     channel = get_channel(session, channel_name)
     return PreviewRequest(
+        mirror_type=mirror.mirror_type,
         source_root=mirror.source_root,
         proxy=mirror.proxy,
         mirror_filters=mirror.filters,
@@ -290,14 +334,17 @@ def draft_preview_request(
     `channel_filters`, when given, stands in for the channel's own, to try a draft of those.
     """
     channel = get_channel(session, channel_name)
-    if "source_root" not in fields:
+    mirror_type = _mirror_type(fields.get("mirror_type") or MirrorType.conda)
+    source_root = fields.get("source_root") or (
+        DEFAULT_PYPI_ROOT if mirror_type == MirrorType.python_simple else None
+    )
+    if not source_root:
         raise InvalidInputError("a preview needs source_root")
-    if fields.get("mirror_type", MirrorType.conda) != MirrorType.conda:
-        _mirror_type(fields["mirror_type"])
     return PreviewRequest(
-        source_root=_source_root(fields["source_root"], allowlist),
+        mirror_type=mirror_type.value,
+        source_root=_source_root(source_root, allowlist),
         proxy=check_proxy(fields.get("proxy")),
-        mirror_filters=parse_filter_set(fields.get("filters")),
+        mirror_filters=mirror_filters(parse_filter_set(fields.get("filters")), mirror_type),
         channel_filters=(
             parse_filter_set(channel_filters) if channel_filters is not None else channel.filters
         ),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from rattler import Version
 from sqlalchemy import delete, distinct, func, select
 from sqlalchemy.orm import Session
 
 from headwater.errors import PackageFileNotFoundError
-from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile
+from headwater.filters.python_specs import parse_version
+from headwater.formats.pypi.records import PythonRecord, decode_record
+from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile, PackageType
 from headwater.services.channels import get_channel
 from headwater.services.downloads import ExpectedFile
 from headwater.services.publish import lock_channel, publish_subdirs
@@ -23,13 +26,9 @@ class ServableFile:
 
     filename: str
     sha256: str
-    size: int
-    files_url: str | None  # set for files of passive mirrors, which may not be fetched yet
+    size: int | None
+    source_url: str | None  # where upstream has it (mirrored files), else None (uploads)
     proxy: str | None
-
-    @property
-    def source_url(self) -> str | None:
-        return self.files_url + self.filename if self.files_url else None
 
     def expected(self) -> ExpectedFile:
         assert self.source_url is not None
@@ -57,7 +56,14 @@ def published_subdirs(session: Session, channel_id: int) -> list[str]:
 
 def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> ServableFile | None:
     row = session.execute(
-        select(PackageFile.sha256, PackageFile.size, MirrorSubdirState.files_url, Mirror.proxy)
+        select(
+            PackageFile.sha256,
+            PackageFile.size,
+            PackageFile.package_type,
+            PackageFile.record,
+            MirrorSubdirState.files_url,
+            Mirror.proxy,
+        )
         .outerjoin(Mirror, Mirror.id == PackageFile.mirror_id)
         .outerjoin(
             MirrorSubdirState,
@@ -72,7 +78,11 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
     ).first()
     if row is None:
         return None
-    return ServableFile(filename, row.sha256, row.size, row.files_url, row.proxy)
+    if row.package_type == PackageType.python:
+        source = decode_record(row.record).url or None
+    else:
+        source = row.files_url + filename if row.files_url else None
+    return ServableFile(filename, row.sha256, row.size, source, row.proxy)
 
 
 def list_packages(
@@ -173,3 +183,59 @@ def delete_file(
     if removed.rowcount == 0:  # type: ignore[attr-defined]
         raise PackageFileNotFoundError(f"channel {channel_name!r} has no file {subdir}/{filename}")
     publish_subdirs(session, store, channel.id, [subdir])
+
+
+@dataclass(frozen=True)
+class PythonFile:
+    filename: str
+    sha256: str
+    size: int | None
+    record: PythonRecord
+
+
+def python_projects(session: Session, channel_id: int) -> list[str]:
+    """The PyPI projects of a channel, by normalized name."""
+    return sorted(
+        session.scalars(
+            select(PackageFile.subdir)
+            .where(
+                PackageFile.channel_id == channel_id, PackageFile.package_type == PackageType.python
+            )
+            .distinct()
+        )
+    )
+
+
+def python_project_files(session: Session, channel_id: int, project: str) -> list[PythonFile]:
+    """A PyPI project's files in a channel, oldest version first, as simple pages list them."""
+    rows = session.execute(
+        select(
+            PackageFile.filename, PackageFile.sha256, PackageFile.size, PackageFile.record
+        ).where(
+            PackageFile.channel_id == channel_id,
+            PackageFile.subdir == project,
+            PackageFile.package_type == PackageType.python,
+        )
+    )
+    files = [PythonFile(row[0], row[1], row[2], decode_record(row[3])) for row in rows]
+    files.sort(key=lambda f: (_python_version_key(f.record.version), f.filename))
+    return files
+
+
+def _python_version_key(version: str) -> tuple[int, Any]:
+    parsed = parse_version(version)
+    return (1, parsed) if parsed is not None else (0, version)
+
+
+def python_record(
+    session: Session, channel_id: int, project: str, filename: str
+) -> PythonRecord | None:
+    content = session.scalar(
+        select(PackageFile.record).where(
+            PackageFile.channel_id == channel_id,
+            PackageFile.subdir == project,
+            PackageFile.filename == filename,
+            PackageFile.package_type == PackageType.python,
+        )
+    )
+    return decode_record(content) if content is not None else None

@@ -47,7 +47,10 @@ class _Fetch:
     def readable(self) -> int:
         """How far clients may read: never the last byte before the whole file is verified, so
         a client of a corrupt file never receives a complete body."""
-        return self.written if self.verified else min(self.written, self.expected.size - 1)
+        if self.verified:
+            return self.written
+        size = self.expected.size
+        return min(self.written, size - 1) if size is not None else max(self.written - 1, 0)
 
 
 class PassiveFetcher:

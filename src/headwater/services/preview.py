@@ -12,17 +12,22 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 import httpx
 
 from headwater.errors import InvalidInputError, UpstreamError
 from headwater.filters import FilterSet, named_subdirs, nothing_passes
 from headwater.filters.licenses import license_families
+from headwater.filters.python_rules import PythonMirrorRules, record_license_families
 from headwater.filters.rules import Exclusion, MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
+from headwater.formats.pypi.records import PythonRecord
+from headwater.services.pypi_pages import build_records, gather_bounded, upstream_license
 from headwater.upstreams.conda import CondaUpstream
 from headwater.upstreams.http import HttpPolicy, upstream_client
+from headwater.upstreams.pypi import PyPIUpstream
 
 Show = Literal["all", "taken", "dropped"]
 
@@ -81,10 +86,23 @@ class Preview:
 
 @dataclass(frozen=True)
 class PreviewRequest:
+    mirror_type: str  # conda or python_simple
     source_root: str
     proxy: str | None
     mirror_filters: FilterSet
     channel_filters: FilterSet
+
+
+async def preview_mirror(
+    request: PreviewRequest,
+    policy: HttpPolicy,
+    query: PreviewQuery,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Preview:
+    """What the mirror would take and drop, and why, from the upstream's metadata alone."""
+    if request.mirror_type == "python_simple":
+        return await preview_python_mirror(request, policy, query, transport)
+    return await preview_conda_mirror(request, policy, query, transport)
 
 
 async def preview_conda_mirror(
@@ -152,6 +170,70 @@ async def _preview_subdir(
     return preview
 
 
+async def preview_python_mirror(
+    request: PreviewRequest,
+    policy: HttpPolicy,
+    query: PreviewQuery,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Preview:
+    """Per project instead of per subdir. The preview downloads no package file, so a license
+    that only the file itself would tell (indexes without core metadata) is unknown here."""
+    rules = PythonMirrorRules(request.mirror_filters, request.channel_filters)
+    warnings = nothing_passes(request.mirror_filters, request.channel_filters)
+    projects = list(request.mirror_filters.projects or ())
+    if request.channel_filters.projects is not None:
+        projects = [p for p in projects if p in set(request.channel_filters.projects)]
+    wants_licenses = any(
+        filters.include_licenses or filters.exclude_licenses
+        for filters in (request.mirror_filters, request.channel_filters)
+    )
+    page = _Page(query)
+
+    async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
+        upstream = PyPIUpstream(client, request.source_root, policy)
+
+        async def project_preview(project: str) -> tuple[SubdirPreview, list[tuple[Any, Any]]]:
+            preview = SubdirPreview(project)
+            fetched = await upstream.fetch_project(project)
+            if fetched is None or fetched.links is None:
+                preview.missing = True
+                return preview, []
+            records, skipped = build_records(project, fetched.links)
+            if wants_licenses:
+                records = await gather_bounded(
+                    policy.concurrency,
+                    [partial(upstream_license, upstream, None, r) for r in records],
+                )
+            preview.seen = len(fetched.links)
+            preview.dropped = len(skipped)
+            if skipped:
+                preview.by_reason["invalid"] += len(skipped)
+            return preview, rules.judge_all(records)
+
+        results = await gather_bounded(
+            policy.concurrency, [partial(project_preview, p) for p in projects]
+        )
+    previews = []
+    for preview, judged in results:
+        for record, exclusion in judged:
+            if exclusion is None:
+                preview.taken += 1
+            else:
+                preview.dropped += 1
+                preview.by_reason[exclusion.reason] += 1
+            page.offer(preview.subdir, record, exclusion)
+        previews.append(preview)
+    if previews and all(preview.missing for preview in previews):
+        raise UpstreamError(
+            f"upstream {request.source_root} has none of the projects {', '.join(projects)}"
+        )
+    if previews and not any(preview.taken for preview in previews) and not warnings:
+        warnings.append("no upstream file passes these filters")
+    return Preview(
+        subdirs=previews, files=page.files, matching_files=page.matching, warnings=warnings
+    )
+
+
 class _Page:
     """Keeps the files of the requested page and counts every file the query matches."""
 
@@ -161,7 +243,9 @@ class _Page:
         self.files: list[PreviewFile] = []
         self.matching = 0
 
-    def offer(self, subdir: str, record: CondaRecord, exclusion: Exclusion | None) -> None:
+    def offer(
+        self, subdir: str, record: CondaRecord | PythonRecord, exclusion: Exclusion | None
+    ) -> None:
         query = self.query
         taken = exclusion is None
         reason = exclusion.reason if exclusion else None
@@ -173,24 +257,34 @@ class _Page:
             return
         self.matching += 1
         if query.offset < self.matching <= query.offset + query.limit:
-            self.files.append(
-                PreviewFile(
-                    subdir=subdir,
-                    filename=record.filename,
-                    name=record.name,
-                    version=record.version,
-                    build=record.build,
-                    license=record.license,
-                    license_families=sorted(
-                        license_families(record.license, record.license_family)
-                    ),
-                    published_at=(
-                        dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
-                        if record.timestamp is not None
-                        else None
-                    ),
-                    taken=taken,
-                    reason=reason,
-                    detail=exclusion.detail if exclusion else None,
-                )
-            )
+            self.files.append(_preview_file(subdir, record, exclusion))
+
+
+def _preview_file(
+    subdir: str, record: CondaRecord | PythonRecord, exclusion: Exclusion | None
+) -> PreviewFile:
+    if isinstance(record, PythonRecord):
+        license = record.license_expression or record.license
+        families = record_license_families(record)
+        build = ""
+    else:
+        license = record.license
+        families = license_families(record.license, record.license_family)
+        build = record.build
+    return PreviewFile(
+        subdir=subdir,
+        filename=record.filename,
+        name=record.name,
+        version=record.version,
+        build=build,
+        license=license,
+        license_families=sorted(families),
+        published_at=(
+            dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
+            if record.timestamp is not None
+            else None
+        ),
+        taken=exclusion is None,
+        reason=exclusion.reason if exclusion else None,
+        detail=exclusion.detail if exclusion else None,
+    )

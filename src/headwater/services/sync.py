@@ -18,12 +18,12 @@ from headwater.filters import FilterSet, named_subdirs
 from headwater.filters.rules import MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
 from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType
-from headwater.services.downloads import ExpectedFile, download_to_store
+from headwater.services.downloads import ExpectedFile, download_all
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore
-from headwater.upstreams.conda import CondaUpstream, Validators
-from headwater.upstreams.http import HttpPolicy, upstream_client
+from headwater.upstreams.conda import CondaUpstream
+from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
 
 # Bump when the meaning of a published record changes, so that every mirror re-reads upstream.
 _PROCESSING_VERSION = 1
@@ -217,39 +217,12 @@ async def _download_missing(
     contents: list[SubdirContents],
     progress: RunProgress,
 ) -> None:
-    """Fetch every kept file whose bytes the blob store does not have yet, a few at a time."""
-    wanted: dict[str, ExpectedFile] = {}
-    for content in contents:
-        for record in content.records or ():
-            if record.sha256 not in wanted and not store.has_content(record.sha256):
-                wanted[record.sha256] = ExpectedFile(
-                    filename=record.filename,
-                    url=content.source_url(record.filename),
-                    sha256=record.sha256,
-                    size=record.size,
-                )
-    progress.step("downloading", total=len(wanted))
-    queue = iter(list(wanted.values()))
-
-    async def download_worker() -> None:
-        for expected in queue:
-            await download_to_store(
-                client,
-                policy,
-                store,
-                expected,
-                on_bytes=lambda n: progress.count("bytes_downloaded", n),
-            )
-            progress.count("downloaded")
-            progress.advance()
-
-    workers = [
-        asyncio.create_task(download_worker()) for _ in range(min(policy.concurrency, len(wanted)))
+    """Fetch every kept file whose bytes the blob store does not have yet."""
+    wanted = [
+        ExpectedFile(
+            record.filename, content.source_url(record.filename), record.sha256, record.size
+        )
+        for content in contents
+        for record in content.records or ()
     ]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    progress.log(f"downloaded {len(wanted)} files")
+    await download_all(client, policy, store, wanted, progress)

@@ -16,24 +16,18 @@ from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.upstreams.http import (
     HttpPolicy,
     TransientStatusError,
+    Validators,
+    conditional_headers,
     describe_failure,
+    get_capped,
     raise_for_transient,
     retrying,
-    status_error,
+    too_large,
 )
 
 # Repodata beyond this is refused rather than exhausting memory: conda-forge's largest subdir
 # is a quarter of it.
 MAX_REPODATA_BYTES = 2 << 30
-
-
-@dataclass(frozen=True)
-class Validators:
-    """HTTP validators of the repodata a run last published, for a conditional request."""
-
-    url: str
-    etag: str | None
-    last_modified: str | None
 
 
 @dataclass
@@ -99,13 +93,10 @@ class CondaUpstream:
         """The subdir's repodata, `.zst` first; None when the upstream has no such subdir."""
         for name in ("repodata.json.zst", "repodata.json"):
             url = f"{self.subdir_url(subdir)}{name}"
-            headers = {}
-            if validators is not None and validators.url == url:
-                if validators.etag:
-                    headers["If-None-Match"] = validators.etag
-                if validators.last_modified:
-                    headers["If-Modified-Since"] = validators.last_modified
-            status, response_headers, body = await self._get_capped(url, headers)
+            headers = conditional_headers(validators, url)
+            status, response_headers, body = await get_capped(
+                self.client, self.policy, url, headers, limit=MAX_REPODATA_BYTES
+            )
             if status == 404:
                 continue
             if status == 304 and validators is not None:
@@ -123,36 +114,6 @@ class CondaUpstream:
             )
         return None
 
-    async def _get_capped(
-        self, url: str, headers: dict[str, str]
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """GET with retries, reading at most MAX_REPODATA_BYTES of body: (status, headers, body).
-
-        Statuses other than 200, 304 and 404 raise UpstreamError.
-        """
-        try:
-            async for attempt in retrying(self.policy):
-                with attempt:
-                    async with self.client.stream("GET", url, headers=headers) as response:
-                        raise_for_transient(response)
-                        if response.status_code in (304, 404):
-                            return response.status_code, response.headers, b""
-                        if response.status_code != 200:
-                            raise status_error(response)
-                        body = bytearray()
-                        async for chunk in response.aiter_bytes():
-                            body += chunk
-                            if len(body) > MAX_REPODATA_BYTES:
-                                raise _too_large(url)
-                        return 200, response.headers, bytes(body)
-        except (httpx.TransportError, TransientStatusError) as error:
-            raise describe_failure(error, url, self.policy.attempts) from None
-        raise AssertionError("unreachable")
-
-
-def _too_large(url: str) -> UpstreamError:
-    return UpstreamError(f"{url} is larger than {MAX_REPODATA_BYTES >> 20} MiB; refusing it")
-
 
 def _decompress(body: bytes, url: str) -> bytes:
     """Decompress in pieces, so a small file that expands without bound cannot exhaust memory."""
@@ -162,7 +123,7 @@ def _decompress(body: bytes, url: str) -> bytes:
             while chunk := reader.read(1 << 24):
                 output += chunk
                 if len(output) > MAX_REPODATA_BYTES:
-                    raise _too_large(url)
+                    raise too_large(url, MAX_REPODATA_BYTES)
     except zstandard.ZstdError as error:
         raise UpstreamFormatError(f"{url} is not valid zstd: {error}") from None
     return bytes(output)

@@ -30,6 +30,27 @@ class HttpPolicy:
     allowlist: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Validators:
+    """HTTP validators of the repodata a run last published, for a conditional request."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+def conditional_headers(validators: Validators | None, url: str) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since for `url` when the last run fetched that same URL."""
+    if validators is None or validators.url != url:
+        return {}
+    headers = {}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
 class TransientStatusError(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(f"{response.status_code} {response.reason_phrase}")
@@ -137,3 +158,39 @@ def describe_failure(error: Exception, url: str, attempts: int) -> UpstreamError
 def status_error(response: httpx.Response) -> UpstreamError:
     status = f"{response.status_code} {response.reason_phrase}"
     return UpstreamError(f"upstream answered {status} for {response.request.url}")
+
+
+def too_large(url: str, limit: int) -> UpstreamError:
+    return UpstreamError(f"{url} is larger than {limit >> 20} MiB; refusing it")
+
+
+async def get_capped(
+    client: httpx.AsyncClient,
+    policy: HttpPolicy,
+    url: str,
+    headers: dict[str, str] | None,
+    *,
+    limit: int,
+) -> tuple[int, httpx.Headers, bytes]:
+    """GET with retries, reading at most `limit` bytes of body: (status, headers, body).
+
+    304 and 404 come back with an empty body; other answers than 200 raise UpstreamError.
+    """
+    try:
+        async for attempt in retrying(policy):
+            with attempt:
+                async with client.stream("GET", url, headers=headers) as response:
+                    raise_for_transient(response)
+                    if response.status_code in (304, 404):
+                        return response.status_code, response.headers, b""
+                    if response.status_code != 200:
+                        raise status_error(response)
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise too_large(url, limit)
+                    return 200, response.headers, bytes(body)
+    except (httpx.TransportError, TransientStatusError) as error:
+        raise describe_failure(error, url, policy.attempts) from None
+    raise AssertionError("unreachable")

@@ -19,7 +19,7 @@ from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 from headwater.services.auth import Identity
-from headwater.services.preview import PreviewQuery, preview_conda_mirror
+from headwater.services.preview import PreviewQuery, preview_mirror
 from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import (
     check_csrf,
@@ -271,7 +271,7 @@ async def preview(request: Request, name: str) -> HTMLResponse:
                 session, name, fields, allowlist=resources.settings.upstream_allowlist
             )
         query = PreviewQuery(show="dropped", limit=50)
-        result = PreviewOut.of(draft, await preview_conda_mirror(draft, resources.policy, query))
+        result = PreviewOut.of(draft, await preview_mirror(draft, resources.policy, query))
     except HeadwaterError as error:
         return render(request, "mirror/_preview.html", {"error": error.message}, identity=identity)
     return render(

@@ -18,11 +18,14 @@ from headwater.errors import HeadwaterError
 from headwater.models import MirrorType
 from headwater.services import runs
 from headwater.services.progress import RunProgress
+from headwater.services.pypi_sync import sync_python_mirror
 from headwater.services.sync import load_job, sync_conda_mirror
 from headwater.storage import BlobStore
 from headwater.upstreams.http import HttpPolicy
 
 log = logging.getLogger(__name__)
+
+SYNCS = {MirrorType.conda: sync_conda_mirror, MirrorType.python_simple: sync_python_mirror}
 
 
 @dataclass(frozen=True)
@@ -151,12 +154,8 @@ class _Execution:
         self.progress.log(
             f"mirroring {job.source_root} into channel {job.channel_name!r} ({job.mode})"
         )
-        if job.mirror_type == MirrorType.conda:
-            await sync_conda_mirror(
-                job, worker.db, worker.store, worker.policy, self.progress, worker.transport
-            )
-        else:
-            raise HeadwaterError(f"mirror type {job.mirror_type} cannot run yet")
+        sync = SYNCS[MirrorType(job.mirror_type)]
+        await sync(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
 
     def _beat(self) -> None:
         while not self._finished.wait(self.worker.config.heartbeat_interval):

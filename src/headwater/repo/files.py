@@ -1,0 +1,58 @@
+"""Serving a package file's bytes, conda or PyPI: from the blob store, or fetched from upstream
+the first time a client asks (passive mirrors)."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from headwater.errors import PackageFileNotFoundError
+from headwater.repo.access import ChannelAccess
+from headwater.repo.responses import IMMUTABLE_CACHE_CONTROL, blob_response, not_modified
+from headwater.resources import Resources
+from headwater.services.packages import ServableFile
+from headwater.storage import content_key
+
+PACKAGE = "application/octet-stream"
+
+
+def etag_of(sha256: str) -> str:
+    return f'"{sha256}"'
+
+
+async def serve_file(
+    request: Request,
+    resources: Resources,
+    access: ChannelAccess,
+    file: ServableFile,
+    media_type: str = PACKAGE,
+) -> Response:
+    key = content_key(file.sha256)
+    etag = etag_of(file.sha256)
+    cache_control = access.cache_control(IMMUTABLE_CACHE_CONTROL)
+    if not_modified(request, etag, None):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+    stored_size = await run_in_threadpool(resources.store.size, key)
+    if stored_size is None and file.source_url is None:
+        raise PackageFileNotFoundError(
+            f"the bytes of {file.filename} are missing from the blob store"
+        )
+    stream = None
+    if stored_size is None and request.method == "GET":
+        stream = await resources.fetcher.open(file.expected(), file.proxy)
+    if stream is None:  # stored, fetched meanwhile by another request, or a HEAD
+        size = stored_size if stored_size is not None else file.size
+        return blob_response(
+            request,
+            resources.store,
+            key,
+            etag=etag,
+            size=size,
+            media_type=media_type,
+            cache_control=cache_control,
+        )
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if file.size is not None:
+        headers["Content-Length"] = str(file.size)
+    return StreamingResponse(stream, headers=headers, media_type=media_type)

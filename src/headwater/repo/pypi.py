@@ -1,0 +1,202 @@
+"""PyPI serving: a channel's simple index (PEP 503 HTML and PEP 691 JSON by `Accept`), its
+files and their core metadata (PEP 658), under /api/repo/<channel>/simple/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import OrderedDict
+from threading import Lock
+
+from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
+from packaging.utils import canonicalize_name
+from starlette.concurrency import run_in_threadpool
+
+from headwater.errors import PackageFileNotFoundError
+from headwater.formats.pypi.simple import (
+    JSON_MEDIA,
+    ServedFile,
+    render_index_html,
+    render_index_json,
+    render_project_html,
+    render_project_json,
+    wants_json,
+)
+from headwater.repo.access import ChannelAccess
+from headwater.repo.files import serve_file
+from headwater.repo.responses import INDEX_CACHE_CONTROL, bytes_response
+from headwater.resources import Resources
+from headwater.services import packages
+from headwater.services.packages import ServableFile
+
+_PAGES = 4096  # rendered pages kept per process
+
+
+class PageCache:
+    """Rendered simple pages, keyed by the channel's simple revision: a publish bumps the
+    revision, so a stale page is never served and nothing needs invalidating."""
+
+    def __init__(self, size: int = _PAGES) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple[object, ...]) -> tuple[str, bytes] | None:
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, key: tuple[object, ...], page: tuple[str, bytes]) -> None:
+        with self._lock:
+            self._pages[key] = page
+            if len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+
+pages = PageCache()
+
+
+async def serve(
+    request: Request,
+    resources: Resources,
+    access: ChannelAccess,
+    rest: list[str],
+    trailing_slash: bool,
+) -> Response:
+    """`rest` is what follows `simple`: nothing, a project, or a project and a file."""
+    if not rest:
+        if not trailing_slash:
+            return _redirect(request, f"/api/repo/{access.name}/simple/")
+        return await run_in_threadpool(_index_page, request, resources, access)
+    project = rest[0]
+    normalized = canonicalize_name(project)
+    if len(rest) == 1:
+        if project != normalized or not trailing_slash:
+            return _redirect(request, f"{_base(request, access)}{normalized}/")
+        return await run_in_threadpool(_project_page, request, resources, access, normalized)
+    if len(rest) == 2:
+        return await _serve_file(request, resources, access, normalized, rest[1])
+    raise PackageFileNotFoundError(f"channel {access.name!r} has no {'/'.join(rest)}")
+
+
+def _base(request: Request, access: ChannelAccess) -> str:
+    """The simple index's path as the client asked for it (keeping a token in the path)."""
+    path = request.url.path
+    marker = f"/{access.name}/simple/"
+    return (
+        path[: path.index(marker) + len(marker)]
+        if marker in path
+        else f"/api/repo/{access.name}/simple/"
+    )
+
+
+def _redirect(request: Request, target: str) -> Response:
+    return RedirectResponse(target, status_code=301)
+
+
+def _page_response(
+    request: Request, access: ChannelAccess, page: tuple[str, bytes], as_json: bool
+) -> Response:
+    etag, body = page
+    response = bytes_response(
+        request,
+        body,
+        etag=f'"{etag}"',
+        media_type=JSON_MEDIA if as_json else "text/html",
+        cache_control=access.cache_control(INDEX_CACHE_CONTROL),
+    )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _rendered(body: bytes) -> tuple[str, bytes]:
+    return hashlib.sha256(body).hexdigest()[:32], body
+
+
+def _index_page(request: Request, resources: Resources, access: ChannelAccess) -> Response:
+    as_json = wants_json(request.headers.get("accept"))
+    key = (access.channel_id, access.simple_revision, "", as_json)
+    page = pages.get(key)
+    if page is None:
+        with resources.db.reading() as session:
+            names = packages.python_projects(session, access.channel_id)
+        page = _rendered(render_index_json(names) if as_json else render_index_html(names))
+        pages.put(key, page)
+    return _page_response(request, access, page, as_json)
+
+
+def _project_page(
+    request: Request, resources: Resources, access: ChannelAccess, project: str
+) -> Response:
+    as_json = wants_json(request.headers.get("accept"))
+    key = (access.channel_id, access.simple_revision, project, as_json)
+    page = pages.get(key)
+    if page is None:
+        with resources.db.reading() as session:
+            files = packages.python_project_files(session, access.channel_id, project)
+        if not files:
+            raise PackageFileNotFoundError(
+                f"channel {access.name!r} has no PyPI project {project!r}"
+            )
+        served = [_served(file) for file in files]
+        if as_json:
+            versions = list(dict.fromkeys(file.record.version for file in files))
+            page = _rendered(render_project_json(project, served, versions))
+        else:
+            page = _rendered(render_project_html(project, served))
+        pages.put(key, page)
+    return _page_response(request, access, page, as_json)
+
+
+def _served(file: packages.PythonFile) -> ServedFile:
+    record = file.record
+    return ServedFile(
+        filename=file.filename,
+        url=file.filename,
+        sha256=file.sha256,
+        size=file.size,
+        requires_python=record.requires_python,
+        yanked=record.yanked,
+        # Offered only when Headwater can verify what it serves: with a known hash.
+        core_metadata=record.core_metadata or None,
+        upload_time=_upload_time(record.timestamp),
+    )
+
+
+def _upload_time(timestamp: int | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = dt.datetime.fromtimestamp(timestamp / 1000, dt.UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+async def _serve_file(
+    request: Request, resources: Resources, access: ChannelAccess, project: str, filename: str
+) -> Response:
+    metadata = filename.endswith(".metadata")
+    dist = filename.removesuffix(".metadata")
+
+    def find() -> ServableFile | None:
+        with resources.db.reading() as session:
+            found = packages.find_file(session, access.channel_id, project, dist)
+            if found is None or not metadata:
+                return found
+            record = packages.python_record(session, access.channel_id, project, dist)
+        if record is None or not record.core_metadata:
+            return None
+        return ServableFile(
+            filename=filename,
+            sha256=record.core_metadata,
+            size=None,
+            source_url=f"{record.url}.metadata" if record.url else None,
+            proxy=found.proxy,
+        )
+
+    file = await run_in_threadpool(find)
+    if file is None:
+        raise PackageFileNotFoundError(f"channel {access.name!r} has no file {project}/{filename}")
+    media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
+    return await serve_file(request, resources, access, file, media_type=media)
