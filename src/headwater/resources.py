@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from headwater.db import Database
 from headwater.migrations import upgrade
+from headwater.page_cache import PageCache
 from headwater.services.auth import ensure_admin
 from headwater.services.passive import PassiveFetcher
 from headwater.settings import Settings
@@ -21,6 +22,7 @@ class Resources:
     store: BlobStore
     policy: HttpPolicy
     fetcher: PassiveFetcher
+    pages: PageCache = field(default_factory=PageCache)
 
 
 def http_policy(settings: Settings) -> HttpPolicy:

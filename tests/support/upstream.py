@@ -92,7 +92,11 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                     200, fault.body, "application/octet-stream", head=head, trickle=fault.trickle
                 )
                 return
-            if not target.is_relative_to(upstream.root.resolve()) or not target.is_file():
+            if not target.is_relative_to(upstream.root.resolve()):
+                self._send(404, b"not found\n", "text/plain", head=head)
+                return
+            target, media = _negotiated(target, self.headers.get("Accept", ""))
+            if not target.is_file():
                 self._send(404, b"not found\n", "text/plain", head=head)
                 return
             body = target.read_bytes()
@@ -109,7 +113,7 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             self._send(
                 200,
                 body,
-                "application/octet-stream",
+                media,
                 head=head,
                 etag=etag,
                 modified=modified,
@@ -147,6 +151,22 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                     time.sleep(trickle)
 
     return Handler
+
+
+_JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+
+
+def _negotiated(target: Path, accept: str) -> tuple[Path, str]:
+    """What a web server would answer for a path: a directory's index page (its PEP 691
+    `index.json` when there is one and the client accepts it), and the file's media type."""
+    if target.is_dir():
+        json_page = target / "index.json"
+        if json_page.is_file() and _JSON_PAGE in accept:
+            return json_page, _JSON_PAGE
+        target = target / "index.html"
+    if target.suffix == ".html":
+        return target, "text/html; charset=utf-8"
+    return target, "application/octet-stream"
 
 
 class _QuietServer(ThreadingHTTPServer):

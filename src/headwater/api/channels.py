@@ -111,12 +111,7 @@ def list_packages(
         summaries, total = package_service.list_packages(
             session, channel, offset=page.offset, limit=page.limit, search=search
         )
-    items = [
-        PackageOut(
-            name=s.name, latest_version=s.latest_version, file_count=s.file_count, subdirs=s.subdirs
-        )
-        for s in summaries
-    ]
+    items = [PackageOut.model_validate(summary, from_attributes=True) for summary in summaries]
     return Page(items=items, total_count=total)
 
 

@@ -68,6 +68,7 @@ def _mirror_out(resources: ResourcesDep, channel: str, mirror_id: int) -> Mirror
 def _saved(
     resources: ResourcesDep, channel: str, change: mirror_service.MirrorChange
 ) -> MirrorSaved:
+    mirror_service.check_projects(change, resources.policy)
     out = _mirror_out(resources, channel, change.mirror.id)
     run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
     return MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)

@@ -45,6 +45,7 @@ def _mirror_out(channel: str, mirror_id: int) -> MirrorOut:
 
 
 def _print_saved(channel: str, change: mirror_service.MirrorChange, as_json: bool) -> None:
+    mirror_service.check_projects(change, http_policy(settings()))
     out = _mirror_out(channel, change.mirror.id)
     run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
     saved = MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)

@@ -60,7 +60,26 @@ class PackageFile(Base):
         return dt.datetime.fromtimestamp(self.timestamp / 1000, dt.UTC)
 
     def index_record(self) -> dict[str, Any]:
+        """The stored record as JSON: a conda repodata record, or a PyPI file's PythonRecord."""
         return orjson.loads(self.record)
+
+    @property
+    def repo_path(self) -> str:
+        """Where the channel serves the file, under /api/repo/<channel>/."""
+        if self.package_type == PackageType.python:
+            return f"simple/{self.subdir}/{self.filename}"
+        return f"{self.subdir}/{self.filename}"
+
+    @property
+    def platforms(self) -> list[str]:
+        """The conda subdirs the file is for: its subdir, or a wheel's platforms."""
+        if self.package_type == PackageType.python:
+            return sorted(self.index_record().get("platforms", ()))
+        return [self.subdir]
+
+    def license_text(self) -> str | None:
+        record = self.index_record()
+        return record.get("license_expression") or record.get("license")
 
 
 # The columns a bulk load fills, in order; everything else takes its default.

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import OrderedDict
-from threading import Lock
 
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
@@ -29,34 +27,6 @@ from headwater.repo.responses import INDEX_CACHE_CONTROL, bytes_response
 from headwater.resources import Resources
 from headwater.services import packages
 from headwater.services.packages import ServableFile
-
-_PAGES = 4096  # rendered pages kept per process
-
-
-class PageCache:
-    """Rendered simple pages, keyed by the channel's simple revision: a publish bumps the
-    revision, so a stale page is never served and nothing needs invalidating."""
-
-    def __init__(self, size: int = _PAGES) -> None:
-        self.size = size
-        self._pages: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: tuple[object, ...]) -> tuple[str, bytes] | None:
-        with self._lock:
-            page = self._pages.get(key)
-            if page is not None:
-                self._pages.move_to_end(key)
-            return page
-
-    def put(self, key: tuple[object, ...], page: tuple[str, bytes]) -> None:
-        with self._lock:
-            self._pages[key] = page
-            if len(self._pages) > self.size:
-                self._pages.popitem(last=False)
-
-
-pages = PageCache()
 
 
 async def serve(
@@ -119,12 +89,12 @@ def _rendered(body: bytes) -> tuple[str, bytes]:
 def _index_page(request: Request, resources: Resources, access: ChannelAccess) -> Response:
     as_json = wants_json(request.headers.get("accept"))
     key = (access.channel_id, access.simple_revision, "", as_json)
-    page = pages.get(key)
+    page = resources.pages.get(key)
     if page is None:
         with resources.db.reading() as session:
             names = packages.python_projects(session, access.channel_id)
         page = _rendered(render_index_json(names) if as_json else render_index_html(names))
-        pages.put(key, page)
+        resources.pages.put(key, page)
     return _page_response(request, access, page, as_json)
 
 
@@ -133,7 +103,7 @@ def _project_page(
 ) -> Response:
     as_json = wants_json(request.headers.get("accept"))
     key = (access.channel_id, access.simple_revision, project, as_json)
-    page = pages.get(key)
+    page = resources.pages.get(key)
     if page is None:
         with resources.db.reading() as session:
             files = packages.python_project_files(session, access.channel_id, project)
@@ -147,7 +117,7 @@ def _project_page(
             page = _rendered(render_project_json(project, served, versions))
         else:
             page = _rendered(render_project_html(project, served))
-        pages.put(key, page)
+        resources.pages.put(key, page)
     return _page_response(request, access, page, as_json)
 
 

@@ -48,7 +48,8 @@ class FileOut(BaseModel):
     package_type: str
     sha256: str
     md5: str | None
-    size: int
+    size: int | None
+    platforms: list[str]
     published_at: dt.datetime | None
     license: str | None
     mirror_id: int | None
@@ -68,16 +69,18 @@ class FileOut(BaseModel):
             sha256=file.sha256,
             md5=record.get("md5"),
             size=file.size,
+            platforms=file.platforms,
             published_at=file.published_at,
-            license=record.get("license"),
+            license=file.license_text(),
             mirror_id=file.mirror_id,
             uploaded_by=file.uploaded_by,
-            url=f"/api/repo/{channel_name}/{file.subdir}/{file.filename}",
+            url=f"/api/repo/{channel_name}/{file.repo_path}",
         )
 
 
 class PackageOut(BaseModel):
     name: str
+    package_types: list[str]  # conda, python, or both when the names coincide
     latest_version: str
     file_count: int
-    subdirs: list[str]
+    subdirs: list[str]  # conda subdirs; for PyPI files, the platforms of their wheels

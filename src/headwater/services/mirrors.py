@@ -39,7 +39,13 @@ from headwater.services.channels import get_channel, merge_filters
 from headwater.services.preview import PreviewRequest
 from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.storage import BlobStore
-from headwater.upstreams.http import check_allowed, check_proxy, normalize_source_root
+from headwater.upstreams.http import (
+    HttpPolicy,
+    check_allowed,
+    check_proxy,
+    normalize_source_root,
+)
+from headwater.upstreams.pypi import project_exists
 
 MIRROR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 SUPPORTED_TYPES = (MirrorType.conda, MirrorType.python_simple)
@@ -165,6 +171,17 @@ def project_warnings(mirror: Mirror, check_project: ProjectChecker) -> list[str]
         elif found is None:
             warnings.append(f"could not check project {project!r} at {mirror.source_root}")
     return warnings
+
+
+def check_projects(change: MirrorChange, policy: HttpPolicy) -> MirrorChange:
+    """Add to a saved PyPI mirror's warnings the projects its index lacks. Call it after the
+    transaction: it asks upstream, which must not hold the database's write lock."""
+
+    def exists(source_root: str, proxy: str | None, project: str) -> bool | None:
+        return project_exists(source_root, project, policy, proxy)
+
+    change.warnings.extend(project_warnings(change.mirror, exists))
+    return change
 
 
 def _source_root(value: Any, allowlist: Sequence[str]) -> str:

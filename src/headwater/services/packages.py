@@ -38,6 +38,7 @@ class ServableFile:
 @dataclass(frozen=True)
 class PackageSummary:
     name: str
+    package_types: list[str]
     latest_version: str
     file_count: int
     subdirs: list[str]
@@ -110,9 +111,10 @@ def list_packages(
         summaries.append(
             PackageSummary(
                 name=name,
+                package_types=sorted({file.package_type.value for file in files}),
                 latest_version=files[0].version if files else "",
                 file_count=len(files),
-                subdirs=sorted({file.subdir for file in files}),
+                subdirs=sorted({platform for file in files for platform in file.platforms}),
                 newest=max((f.published_at for f in files if f.published_at), default=None),
             )
         )

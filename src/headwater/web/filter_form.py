@@ -29,6 +29,7 @@ def filters_from_form(form: FormData) -> dict[str, Any]:
         "cve_score_threshold": None,
         "exclude_non_curated_cve": True if form.get("exclude_non_curated_cve") == "on" else None,
     }
+    filters.update(_python_filters_from_form(form))
     for key in SPEC_KEYS:
         lines = [line.strip() for line in str(form.get(key, "")).splitlines()]
         filters[key] = [line for line in lines if line] or None
@@ -39,6 +40,18 @@ def filters_from_form(form: FormData) -> dict[str, Any]:
         except ValueError:
             filters["cve_score_threshold"] = text  # validation says what is wrong with it
     return filters
+
+
+def _python_filters_from_form(form: FormData) -> dict[str, Any]:
+    """The keys only PyPI mirrors read. The form sends none of them for a conda mirror: the
+    PyPI section is a disabled fieldset then."""
+    keep = str(form.get("keep_latest", "")).strip()
+    return {
+        "projects": [str(value) for value in form.getlist("projects") if str(value).strip()]
+        or None,
+        "include_prereleases": True if form.get("include_prereleases") == "on" else None,
+        "keep_latest": (int(keep) if keep.isdigit() else keep) if keep else None,
+    }
 
 
 def filter_context() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from headwater.db import utcnow
@@ -71,6 +72,7 @@ def _form_page(
         "channel_filters": channel.filters.to_json(),
         "error": error,
         "schedule": schedule_preview,
+        "python": fields.get("mirror_type") == "python_simple",
         "tab": "mirrors",
         **filter_context(),
     }
@@ -125,6 +127,7 @@ async def create_mirror(request: Request, name: str) -> Response:
             error=error.message,
             status_code=error.status_code,
         )
+    await run_in_threadpool(mirror_service.check_projects, change, resources.policy)
     message = f"Mirror {change.mirror.mirror_name} created."
     if change.warnings:
         message += " " + " ".join(change.warnings)
@@ -182,6 +185,7 @@ async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
             error=error.message,
             status_code=error.status_code,
         )
+    await run_in_threadpool(mirror_service.check_projects, change, resources.policy)
     message = f"Mirror {change.mirror.mirror_name} saved; the changes apply from its next run."
     if change.warnings:
         message += " " + " ".join(change.warnings)

@@ -98,7 +98,78 @@ function wireNothingPasses() {
   }
 }
 
+// Chips: each name typed and ended with Enter (or a comma, or leaving the box) becomes a chip
+// that carries a hidden input, so the form sends one value per chip.
+function addChip(box, entry, name) {
+  name = name.trim();
+  if (!name) return;
+  const taken = [...box.querySelectorAll("input[type=hidden]")].some((input) => input.value === name);
+  if (taken) return;
+  const chip = document.createElement("span");
+  chip.className = "chip";
+  chip.append(name);
+  const value = document.createElement("input");
+  value.type = "hidden";
+  value.name = box.dataset.chips;
+  value.value = name;
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.setAttribute("aria-label", "Remove " + name);
+  remove.textContent = "×";
+  chip.append(value, remove);
+  box.insertBefore(chip, entry);
+  box.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
+function wireChips() {
+  for (const box of document.querySelectorAll("[data-chips]")) {
+    const entry = box.querySelector(".chip-entry");
+    const commit = () => {
+      for (const name of entry.value.split(/[\s,]+/)) addChip(box, entry, name);
+      entry.value = "";
+    };
+    entry.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === ",") {
+        event.preventDefault();
+        commit();
+      } else if (event.key === "Backspace" && !entry.value) {
+        const chips = box.querySelectorAll(".chip");
+        if (chips.length) chips[chips.length - 1].remove();
+      }
+    });
+    entry.addEventListener("blur", commit);
+    if (entry.form) entry.form.addEventListener("submit", commit);
+    box.addEventListener("click", (event) => {
+      if (event.target.matches(".chip button")) {
+        event.target.closest(".chip").remove();
+        box.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+  }
+}
+
+// The mirror type decides which fields apply: PyPI mirrors get projects and their own rules.
+function wireMirrorType() {
+  for (const select of document.querySelectorAll("select[data-mirror-type]")) {
+    const form = select.form;
+    const source = form.elements.source_root;
+    const apply = () => {
+      for (const section of form.querySelectorAll("[data-for-type]")) {
+        const shown = section.dataset.forType === select.value;
+        section.hidden = !shown;
+        section.disabled = !shown;
+      }
+      const placeholders = JSON.parse(source.dataset.placeholders || "{}");
+      if (placeholders[select.value]) source.placeholder = placeholders[select.value];
+    };
+    select.addEventListener("change", apply);
+    apply();
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  wireChips();
+  wireMirrorType();
   wireEnablers();
   wireToggles();
   wirePreview();
