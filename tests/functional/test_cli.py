@@ -155,3 +155,49 @@ def test_channels_uploads_and_mirrors_from_the_command_line(
     headwater_cli(headwater, "channel", "delete", "cli", "--yes")
     with headwater.client() as client:
         assert client.get("/api/channels/cli").status_code == 404
+
+
+def test_pypi_upload_and_mirror_from_the_command_line(headwater: Headwater, tmp_path: Path) -> None:
+    from tests.support.python_packages import Dist, build_dist, build_index
+
+    wheel = build_dist(tmp_path / "dist", Dist("zeta", "1.0", license_expression="MIT"))
+    headwater_cli(headwater, "channel", "create", "mixed")
+    uploaded = headwater_cli(headwater, "channel", "upload", "mixed", str(wheel.path))
+    assert f"uploaded simple/zeta/{wheel.path.name}" in uploaded.stdout
+    again = headwater_cli(headwater, "channel", "upload", "mixed", str(wheel.path), check=False)
+    assert again.returncode != 0 and "already in channel 'mixed'" in again.stderr
+
+    build_index(tmp_path / "index", [Dist("eta", "2.0"), Dist("eta", "2.1b1")])
+    with serve_directory(tmp_path / "index") as upstream:
+        source = upstream.url + "simple/"
+        previewed = json.loads(
+            headwater_cli(
+                headwater, "mirror", "preview", "mixed", "--source", source,
+                "--type", "python_simple", "--filters", '{"projects": ["eta"]}', "--json",
+            ).stdout
+        )  # fmt: skip
+        assert previewed["counts"] == {
+            "seen": 2,
+            "taken": 1,
+            "dropped": 1,
+            "by_reason": {"spec": 1},
+        }
+        created = json.loads(
+            headwater_cli(
+                headwater, "mirror", "create", "mixed", "--name", "pypi", "--source", source,
+                "--type", "python_simple", "--project", "ETA", "--project", "missing", "--json",
+            ).stdout
+        )  # fmt: skip
+        assert created["filters"]["projects"] == ["eta", "missing"]
+        assert created["warnings"] == [f"project 'missing' was not found at {source}"]
+        run = json.loads(
+            headwater_cli(
+                headwater, "mirror", "run", "mixed", str(created["id"]), "--wait", "--json"
+            ).stdout
+        )
+        assert run["state"] == "completed", run["error"]
+    listing = headwater_cli(headwater, "channel", "packages", "mixed", "--json").stdout
+    assert {(p["name"], tuple(p["package_types"])) for p in json.loads(listing)["items"]} == {
+        ("eta", ("python",)),
+        ("zeta", ("python",)),
+    }

@@ -133,7 +133,7 @@ def upload(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True),
     as_json: bool = JsonOption,
 ) -> None:
-    """Upload .conda and .tar.bz2 packages into a channel."""
+    """Upload conda packages (.conda, .tar.bz2) and Python wheels and sdists into a channel."""
     store = blob_store()
     added = []
     for path in files:
@@ -145,7 +145,7 @@ def upload(
             )
             added.append(FileOut.of(name, file))
         if not as_json:
-            console.print(f"uploaded {file.subdir}/{file.filename}")
+            console.print(f"uploaded {file.repo_path}")
     if as_json:
         print_json(added)
 
@@ -163,6 +163,15 @@ def packages(name: str, search: str = typer.Option(None), as_json: bool = JsonOp
         return
     print_table(
         f"Packages in {name}",
-        ["name", "latest version", "files", "subdirs"],
-        [[s.name, s.latest_version, s.file_count, ", ".join(s.subdirs)] for s in summaries],
+        ["name", "type", "latest version", "files", "subdirs"],
+        [
+            [
+                s.name,
+                ", ".join("PyPI" if t == "python" else t for t in s.package_types),
+                s.latest_version,
+                s.file_count,
+                ", ".join(s.subdirs),
+            ]
+            for s in summaries
+        ],
     )

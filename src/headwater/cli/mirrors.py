@@ -108,8 +108,18 @@ def create(
     mirror_name: str = typer.Option(
         ..., "--name", help="The mirror's name, unique in the channel."
     ),
-    source_root: str = typer.Option(..., "--source", help="The upstream channel URL."),
-    mirror_type: str = typer.Option("conda", "--type", help="conda (python_simple comes later)."),
+    source_root: str = typer.Option(
+        None,
+        "--source",
+        help="The upstream conda channel URL, or simple index URL (default for python_simple: "
+        "https://pypi.org/simple/).",
+    ),
+    mirror_type: str = typer.Option(
+        "conda", "--type", help="conda, or python_simple for a PyPI simple index."
+    ),
+    projects: list[str] = typer.Option(
+        None, "--project", help="A PyPI project to mirror (python_simple; repeat for more)."
+    ),
     mirror_mode: str = typer.Option("passive", "--mode", help="active or passive."),
     cron: str = typer.Option("0 0 * * *", help="When to run, five-field cron in UTC."),
     proxy: str = typer.Option(None, help="An http(s) or socks5 proxy for this upstream."),
@@ -119,7 +129,10 @@ def create(
     run_now: bool = typer.Option(False, "--run-now", help="Queue the first run at once."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create a mirror of an upstream channel."""
+    """Create a mirror of an upstream conda channel or PyPI simple index."""
+    mirror_filters = parse_json_option(filters, "--filters")
+    if projects:
+        mirror_filters = {**(mirror_filters or {}), "projects": projects}
     fields: dict[str, Any] = {
         "mirror_name": mirror_name,
         "source_root": source_root,
@@ -127,7 +140,7 @@ def create(
         "mirror_mode": mirror_mode,
         "cron": cron,
         "proxy": proxy,
-        "filters": parse_json_option(filters, "--filters"),
+        "filters": mirror_filters,
         "run_now": run_now,
     }
     with writing() as session:
@@ -270,6 +283,8 @@ def preview(
     channel: str,
     mirror_id: int = typer.Argument(None, help="A saved mirror; omit it to preview a draft."),
     source_root: str = typer.Option(None, "--source", help="The upstream of a draft mirror."),
+    mirror_type: str = typer.Option("conda", "--type", help="The draft mirror's type."),
+    mirror_mode: str = typer.Option("passive", "--mode", help="The draft mirror's mode."),
     filters: str = typer.Option(None, help="The draft mirror's filters as JSON."),
     channel_filters: str = typer.Option(
         None, "--channel-filters", help="Try these channel filters instead of the channel's."
@@ -290,7 +305,12 @@ def preview(
             request = mirror_service.draft_preview_request(
                 session,
                 channel,
-                {"source_root": source_root, "filters": parse_json_option(filters, "--filters")},
+                {
+                    "source_root": source_root,
+                    "mirror_type": mirror_type,
+                    "mirror_mode": mirror_mode,
+                    "filters": parse_json_option(filters, "--filters"),
+                },
                 allowlist=settings().upstream_allowlist,
                 channel_filters=draft_channel_filters,
             )

@@ -4,7 +4,7 @@ Inside a set: projects and subdir (wheel platforms, see formats/pypi/filenames.p
 508 `only_specs`/`exclude_specs`, and pre-releases unless `include_prereleases`), license (from
 core metadata), date (upload time), CVE. `include_specs` let a file past `exclude_specs`, the
 pre-release rule and the license rules. Then `keep_latest`: of the files that passed, those of
-each project's N highest versions stay (yanked versions do not count among the N). A file the
+each project's N highest versions not yanked stay, and the rest leave. A file the
 channel's set drops has the reason "channel filter".
 """
 
@@ -55,8 +55,11 @@ class _Versions:
 
 
 class PythonRuleSet:
-    def __init__(self, filters: FilterSet, cve: CveLookup | None = None) -> None:
+    def __init__(
+        self, filters: FilterSet, cve: CveLookup | None = None, *, prereleases: bool = False
+    ) -> None:
         self.filters = filters
+        self.prereleases = prereleases  # whether this set lets pre-releases in
         self.projects = frozenset(filters.projects or ()) or None
         self.only = _python_specs(filters.only_specs)
         self.include = _python_specs(filters.include_specs)
@@ -87,7 +90,7 @@ class PythonRuleSet:
             if spec is not None and not self._included(record, version):
                 return Exclusion("spec", f"matches exclude_specs {spec.text!r}")
         unreleased = version is None or version.is_prerelease
-        if unreleased and not filters.include_prereleases and not self._included(record, version):
+        if unreleased and not self.prereleases and not self._included(record, version):
             what = "a pre-release" if version is not None else "not a PEP 440 version"
             return Exclusion("spec", f"{record.version} is {what} (include_prereleases is off)")
         if self.include_licenses or self.exclude_licenses:
@@ -124,8 +127,15 @@ class PythonMirrorRules:
     """The mirror's set, then the channel's, then keep-latest over what passed both."""
 
     def __init__(self, mirror: FilterSet, channel: FilterSet, cve: CveLookup | None = None) -> None:
-        self.mirror = PythonRuleSet(mirror, cve)
-        self.channel = PythonRuleSet(channel, cve)
+        # Pre-releases stay out unless asked for: by the mirror, or, where the mirror is silent,
+        # by the channel. The channel's own set drops them only when it says false outright.
+        wanted = mirror.include_prereleases
+        if wanted is None:
+            wanted = bool(channel.include_prereleases)
+        self.mirror = PythonRuleSet(mirror, cve, prereleases=wanted)
+        self.channel = PythonRuleSet(
+            channel, cve, prereleases=channel.include_prereleases is not False
+        )
         latest = [
             (n, s)
             for n, s in ((mirror.keep_latest, "spec"), (channel.keep_latest, "channel filter"))

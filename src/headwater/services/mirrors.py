@@ -335,6 +335,7 @@ def preview_request(session: Session, channel_name: str, mirror_id: int) -> Prev
         proxy=mirror.proxy,
         mirror_filters=mirror.filters,
         channel_filters=channel.filters,
+        mirror_mode=mirror.mirror_mode,
     )
 
 
@@ -361,6 +362,7 @@ def draft_preview_request(
         mirror_type=mirror_type.value,
         source_root=_source_root(source_root, allowlist),
         proxy=check_proxy(fields.get("proxy")),
+        mirror_mode=_enum(MirrorMode, "mirror_mode", fields.get("mirror_mode") or "passive").value,
         mirror_filters=mirror_filters(parse_filter_set(fields.get("filters")), mirror_type),
         channel_filters=(
             parse_filter_set(channel_filters) if channel_filters is not None else channel.filters

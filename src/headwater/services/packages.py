@@ -111,7 +111,7 @@ def list_packages(
         summaries.append(
             PackageSummary(
                 name=name,
-                package_types=sorted({file.package_type.value for file in files}),
+                package_types=sorted({str(file.package_type) for file in files}),
                 latest_version=files[0].version if files else "",
                 file_count=len(files),
                 subdirs=sorted({platform for file in files for platform in file.platforms}),

@@ -91,6 +91,7 @@ class PreviewRequest:
     proxy: str | None
     mirror_filters: FilterSet
     channel_filters: FilterSet
+    mirror_mode: str = "passive"
 
 
 async def preview_mirror(
@@ -188,6 +189,7 @@ async def preview_python_mirror(
         for filters in (request.mirror_filters, request.channel_filters)
     )
     page = _Page(query)
+    unread = [0]  # files whose license the index does not tell
 
     async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
         upstream = PyPIUpstream(client, request.source_root, policy)
@@ -204,6 +206,7 @@ async def preview_python_mirror(
                     policy.concurrency,
                     [partial(upstream_license, upstream, None, r) for r in records],
                 )
+                unread[0] += sum(1 for record in records if not record.metadata_known)
             preview.seen = len(fetched.links)
             preview.dropped = len(skipped)
             if skipped:
@@ -229,6 +232,11 @@ async def preview_python_mirror(
         )
     if previews and not any(preview.taken for preview in previews) and not warnings:
         warnings.append("no upstream file passes these filters")
+    if unread[0] and request.mirror_mode == "active":
+        warnings.append(
+            f"the index offers no core metadata for {unread[0]} files: the preview counts their "
+            "license as unknown (none), while an active run reads it from the files themselves"
+        )
     return Preview(
         subdirs=previews, files=page.files, matching_files=page.matching, warnings=warnings
     )

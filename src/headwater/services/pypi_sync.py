@@ -176,7 +176,8 @@ class _ProjectReader:
         records, skipped = build_records(project, links)
         for filename, why in skipped:
             self.progress.log(f"{project}: skipped {filename} ({why})", "warning")
-        read.excluded["invalid"] += len(skipped)
+        if skipped:
+            read.excluded["invalid"] += len(skipped)
         return records
 
     async def _with_licenses(self, records: list[PythonRecord]) -> list[PythonRecord]:
