@@ -11,7 +11,6 @@ from functools import partial
 from typing import TypeVar
 
 import httpx
-import msgspec
 from sqlalchemy import select
 
 from headwater.db import Database
@@ -102,7 +101,7 @@ async def sync_python_mirror(
             await _download(client, policy, store, contents, progress)
             for content in contents:
                 content.records = await asyncio.to_thread(
-                    _serve_wheel_metadata,
+                    _complete_from_files,
                     store,
                     content.records,  # type: ignore[arg-type]
                 )
@@ -233,25 +232,39 @@ async def _download(
     await download_all(client, policy, store, files, progress)
 
 
-def _serve_wheel_metadata(
+def _complete_from_files(
     store: BlobStore, records: list[PythonRecord] | None
 ) -> list[PythonRecord] | None:
-    """PEP 658 for wheels whose upstream offers no .metadata: Headwater reads it from the wheel
-    it now holds and serves it itself."""
+    """After an active run's downloads, what the files themselves tell: each record's license
+    from its core metadata (the upstream's .metadata file, else the file's own), and PEP 658
+    metadata for wheels whose upstream offered none, which Headwater now serves itself."""
     if records is None:
         return None
-    served = []
-    for record in records:
-        if record.core_metadata is None and record.kind == "wheel":
-            path = store.local_path(content_key(record.sha256))
-            try:
-                content = read_metadata_bytes(path, record.filename) if path else None
-            except HeadwaterError:
-                content = None
-            if content is not None:
-                digest = hashlib.sha256(content).hexdigest()
-                if not store.has_content(digest):
-                    store.put(content_key(digest), content)
-                record = msgspec.structs.replace(record, core_metadata=digest)
-        served.append(record)
-    return served
+    return [_completed(store, record) for record in records]
+
+
+def _completed(store: BlobStore, record: PythonRecord) -> PythonRecord:
+    if record.metadata_known and (record.core_metadata is not None or record.kind != "wheel"):
+        return record
+    content = None
+    if record.core_metadata:
+        path = store.local_path(content_key(record.core_metadata))
+        content = path.read_bytes() if path is not None and path.is_file() else None
+    if content is None:
+        path = store.local_path(content_key(record.sha256))
+        try:
+            content = read_metadata_bytes(path, record.filename) if path else None
+        except HeadwaterError:
+            return record
+    if content is None:
+        return record
+    digest = record.core_metadata
+    if digest is None and record.kind == "wheel":
+        digest = hashlib.sha256(content).hexdigest()
+        if not store.has_content(digest):
+            store.put(content_key(digest), content)
+    try:
+        metadata = parse_core_metadata(content)
+    except HeadwaterError:
+        return record
+    return with_metadata(record, metadata, core_metadata=digest)

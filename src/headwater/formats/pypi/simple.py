@@ -80,7 +80,7 @@ def parse_project_json(body: bytes, page_url: str) -> list[FileLink]:
             FileLink(
                 filename=file.filename,
                 url=url,
-                sha256=file.hashes.get("sha256") or _fragment_sha256(fragment),
+                sha256=(file.hashes.get("sha256") or "").lower() or _fragment_sha256(fragment),
                 requires_python=file.requires_python or None,
                 yanked=yanked,
                 core_metadata=_metadata_hash(metadata),
