@@ -34,6 +34,7 @@ typecheck: $(INSTALLED)
 
 ## The benchmarks of docs/performance.md.
 bench: $(INSTALLED)
+	@scripts/ensure-wrk
 	$(BIN)/python -m bench
 
 clean:

@@ -8,16 +8,26 @@ BENCHMARKS = {
     "passive-run": "bench.passive_run",
     "license-census": "bench.license_census",
     "filtering": "bench.filtering",
+    "pypi": "bench.pypi",
 }
 
 
+def run(name: str, args: list[str]) -> None:
+    module = __import__(BENCHMARKS[name], fromlist=["main"])
+    module.main(args)
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
-        print("usage: python -m bench {" + ",".join(BENCHMARKS) + "} [args]")
-        print("       make bench runs every one of them")
-        raise SystemExit(0 if len(sys.argv) < 2 else 2)
-    module = __import__(BENCHMARKS[sys.argv[1]], fromlist=["main"])
-    module.main(sys.argv[2:])
+    if len(sys.argv) < 2:
+        for name in BENCHMARKS:  # `make bench`: every one, in turn
+            print(f"== {name}", flush=True)
+            run(name, [])
+        return
+    if sys.argv[1] not in BENCHMARKS:
+        print("usage: python -m bench [{" + ",".join(BENCHMARKS) + "} [args]]")
+        print("       without a name, every benchmark runs in turn")
+        raise SystemExit(2)
+    run(sys.argv[1], sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -47,7 +47,11 @@ def peak_rss_mib() -> float:
 
 
 def setup_mirror(
-    settings: Settings, source_root: str, filters: dict[str, Any] | None, mode: str = "passive"
+    settings: Settings,
+    source_root: str,
+    filters: dict[str, Any] | None,
+    mode: str = "passive",
+    mirror_type: str = "conda",
 ) -> int:
     db, _ = bootstrap(settings)
     with db.writing() as session:
@@ -57,6 +61,7 @@ def setup_mirror(
             "bench",
             {
                 "mirror_name": "bench",
+                "mirror_type": mirror_type,
                 "source_root": source_root,
                 "mirror_mode": mode,
                 "filters": filters,

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from headwater import __version__, api, repo, web
 from headwater.errors import HeadwaterError
+from headwater.repo.fast_path import SimplePagesFastPath
 from headwater.resources import (
     Resources,
     bootstrap,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(repo.router)
     web.install(app)
     app.add_exception_handler(HeadwaterError, _error_for_audience)
+    app.add_middleware(SimplePagesFastPath)
     return app
 
 

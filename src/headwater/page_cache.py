@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from threading import Lock
 
@@ -29,3 +30,46 @@ class PageCache:
             self._pages[key] = page
             if len(self._pages) > self.size:
                 self._pages.popitem(last=False)
+
+
+class PublicChannels:
+    """What anonymous readers may see of public channels: each channel's id and simple
+    revision as last read from the database, and when.
+
+    It lets the fast path (repo/fast_path.py) answer anonymous requests for cached pages
+    without a database query. Past `ttl` seconds an entry is stale: still served, while one
+    refresh at a time reads the channel again; past `limit` seconds it is not served at all.
+    So a publish, a deletion or a channel turned private shows within about `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 1.0, limit: float = 10.0) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._channels: dict[str, tuple[int, int, float]] = {}
+        self._refreshing: set[str] = set()
+
+    def remember(self, name: str, channel_id: int, simple_revision: int) -> None:
+        self._channels[name] = (channel_id, simple_revision, time.monotonic())
+
+    def forget(self, name: str) -> None:
+        self._channels.pop(name, None)
+
+    def lookup(self, name: str) -> tuple[int, int, bool] | None:
+        """(channel id, simple revision, stale) unless unknown or older than `limit`."""
+        found = self._channels.get(name)
+        if found is None:
+            return None
+        age = time.monotonic() - found[2]
+        if age > self.limit:
+            return None
+        return found[0], found[1], age > self.ttl
+
+    def claim_refresh(self, name: str) -> bool:
+        """True for the one caller that should refresh `name` now; call `refreshed` after."""
+        if name in self._refreshing:
+            return False
+        self._refreshing.add(name)
+        return True
+
+    def refreshed(self, name: str) -> None:
+        self._refreshing.discard(name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from headwater.db import Database
 from headwater.migrations import upgrade
-from headwater.page_cache import PageCache
+from headwater.page_cache import PageCache, PublicChannels
 from headwater.services.auth import ensure_admin
 from headwater.services.passive import PassiveFetcher
 from headwater.settings import Settings
@@ -23,6 +23,7 @@ class Resources:
     policy: HttpPolicy
     fetcher: PassiveFetcher
     pages: PageCache = field(default_factory=PageCache)
+    public_channels: PublicChannels = field(default_factory=PublicChannels)
 
 
 def http_policy(settings: Settings) -> HttpPolicy:

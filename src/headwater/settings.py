@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # One log line per request. Behind a reverse proxy that logs requests already, turning it
+    # off gives the busiest routes about 40% more throughput (docs/performance.md).
+    access_log: bool = True
 
     # Work done in the background.
     embedded_worker: bool = True

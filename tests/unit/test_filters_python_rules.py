@@ -95,3 +95,15 @@ def test_keep_latest_counts_versions_not_files_and_skips_yanked() -> None:
     judged = judge({"keep_latest": 2}, {"keep_latest": 1}, *files)
     assert judged["demo-1.0.tar.gz"] == "channel filter"
     assert judged["demo-1.1.tar.gz"] is None
+
+
+def test_a_channel_spec_applies_where_it_is_valid() -> None:
+    from headwater.filters.rules import MirrorRules
+
+    channel = parse_filter_set({"exclude_specs": ["demo===1.0", "demo 1.0 py_0", "demo<0.5"]})
+    # PEP 508 only and both: the PyPI rules read `demo===1.0`; the conda-only spec is skipped.
+    assert judge({}, channel.to_json(), FINAL)[FINAL.filename] == "channel filter"
+    # The conda rules skip `demo===1.0` rather than fail, and read the other two.
+    conda = MirrorRules(parse_filter_set({}), channel)
+    assert conda.channel.exclude is not None
+    assert [spec.text for spec in conda.channel.exclude.specs] == ["demo 1.0 py_0", "demo<0.5"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from headwater.filters import FilterSet
-from headwater.filters.conda_specs import CondaSpec, parse_conda_spec
+from headwater.filters.conda_specs import CondaSpec, SpecError, parse_conda_spec
 from headwater.filters.licenses import license_families
 
 REASONS = ("subdir", "spec", "license", "date", "cve", "channel filter")
@@ -113,7 +113,15 @@ class _Specs:
 
 
 def _specs(texts: tuple[str, ...] | None) -> _Specs | None:
-    return _Specs(tuple(parse_conda_spec(text) for text in texts)) if texts else None
+    """The specs that are conda MatchSpecs: a channel's PEP 508-only specs are for its PyPI
+    mirrors (a mirror's own specs were checked against its type when saved)."""
+    specs = []
+    for text in texts or ():
+        try:
+            specs.append(parse_conda_spec(text))
+        except SpecError:
+            continue
+    return _Specs(tuple(specs)) if specs else None
 
 
 class RuleSet:

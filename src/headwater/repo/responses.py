@@ -19,12 +19,16 @@ def http_date(moment: dt.datetime) -> str:
     return format_datetime(moment.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
 
 
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in candidates or "*" in candidates
+
+
 def not_modified(request: Request, etag: str, modified: dt.datetime | None) -> bool:
     """True when the client's copy (If-None-Match, else If-Modified-Since) is current."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return etag in candidates or "*" in candidates
+        return etag_matches(if_none_match, etag)
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since and modified is not None:
         try:

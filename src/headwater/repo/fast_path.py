@@ -1,0 +1,113 @@
+"""Anonymous reads of a public channel's simple pages, answered before the framework.
+
+A package manager asks for the same project pages over and over. Once a full request has
+rendered a page (repo/pypi.py keeps it in the app's PageCache) and found the channel public
+(PublicChannels), later anonymous requests for it are answered here: no routing, no thread
+hop, no database query. Everything else — credentials, redirects, files, pages not rendered
+yet, a channel not seen for a second — goes on to the application unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from packaging.utils import canonicalize_name
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from headwater.formats.pypi.simple import JSON_MEDIA, wants_json
+from headwater.repo.access import refresh_public_channel
+from headwater.repo.responses import INDEX_CACHE_CONTROL, etag_matches
+from headwater.resources import Resources
+
+_PREFIX = "/api/repo/"
+_CREDENTIALS = (b"authorization", b"x-auth")
+
+
+class SimplePagesFastPath:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._refreshes: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            answer = self._cached_answer(scope)
+            if answer is not None:
+                for message in answer:
+                    await send(message)
+                return
+        await self.app(scope, receive, send)
+
+    def _cached_answer(self, scope: Scope) -> list[Message] | None:
+        address = _page_address(scope["path"])
+        if address is None:
+            return None
+        resources = getattr(getattr(scope.get("app"), "state", None), "resources", None)
+        if resources is None:
+            return None
+        headers = dict(scope["headers"])
+        if any(name in headers for name in _CREDENTIALS):
+            return None
+        channel, project = address
+        known = resources.public_channels.lookup(channel)
+        if known is None:
+            return None
+        channel_id, revision, stale = known
+        if stale and resources.public_channels.claim_refresh(channel):
+            self._refresh(resources, channel)
+        accept = headers.get(b"accept")
+        as_json = wants_json(accept.decode("latin-1") if accept is not None else None)
+        page = resources.pages.get((channel_id, revision, project, as_json))
+        if page is None:
+            return None
+        return _page_messages(scope, headers, page, as_json)
+
+    def _refresh(self, resources: Resources, channel: str) -> None:
+        """Read the channel again in a thread while this request is answered from cache."""
+        task = asyncio.get_running_loop().create_task(
+            run_in_threadpool(refresh_public_channel, resources, channel)
+        )
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+
+def _page_address(path: str) -> tuple[str, str] | None:
+    """(channel, project) of `/api/repo/<channel>/simple/[<project>/]`; "" for the index."""
+    if not path.startswith(_PREFIX) or not path.endswith("/"):
+        return None
+    parts = path[len(_PREFIX) : -1].split("/")
+    if len(parts) == 2 and parts[1] == "simple":
+        return parts[0], ""
+    if len(parts) == 3 and parts[1] == "simple" and parts[2] == canonicalize_name(parts[2]):
+        return parts[0], parts[2]
+    return None
+
+
+def _page_messages(
+    scope: Scope, headers: dict[bytes, bytes], page: tuple[str, bytes], as_json: bool
+) -> list[Message]:
+    digest, body = page
+    etag = f'"{digest}"'
+    common = [
+        (b"etag", etag.encode()),
+        (b"cache-control", f"public, {INDEX_CACHE_CONTROL}".encode()),
+        (b"vary", b"Accept"),
+    ]
+    if_none_match = headers.get(b"if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
+        return [
+            {"type": "http.response.start", "status": 304, "headers": common},
+            {"type": "http.response.body", "body": b""},
+        ]
+    media = JSON_MEDIA if as_json else "text/html; charset=utf-8"
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [
+            (b"content-type", media.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *common,
+        ],
+    }
+    content = b"" if scope["method"] == "HEAD" else body
+    return [start, {"type": "http.response.body", "body": content}]
