@@ -15,12 +15,14 @@ from headwater.repo.fast_path import SimplePagesFastPath
 from headwater.resources import (
     Resources,
     bootstrap,
+    cve_names,
     http_policy,
     open_blob_store,
     worker_config,
 )
 from headwater.services.passive import PassiveFetcher
 from headwater.settings import Settings
+from headwater.worker.cve_feeds import CveFeeds
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
 
@@ -32,9 +34,18 @@ class Background:
 
     def __init__(self, resources: Resources) -> None:
         settings = resources.settings
-        self.services: list[Worker | Scheduler] = []
+        self.services: list[Worker | Scheduler | CveFeeds] = []
         if settings.embedded_scheduler:
             self.services.append(Scheduler(resources.db, settings.scheduler_interval))
+            if settings.cve_feeds:
+                self.services.append(
+                    CveFeeds(
+                        resources.db,
+                        resources.cve_names,
+                        settings.cve_feeds,
+                        settings.cve_refresh_cron,
+                    )
+                )
         if settings.embedded_worker:
             self.services.append(
                 Worker(resources.db, resources.store, resources.policy, worker_config(settings))
@@ -65,7 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("created administrator %r with password %s", settings.admin_user, generated)
         store = open_blob_store(settings)
         policy = http_policy(settings)
-        resources = Resources(settings, db, store, policy, PassiveFetcher(store, policy))
+        resources = Resources(
+            settings,
+            db,
+            store,
+            policy,
+            PassiveFetcher(store, policy),
+            cve_names=cve_names(settings),
+        )
         app.state.resources = resources
         background = Background(resources)
         background.start()

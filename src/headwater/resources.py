@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from headwater.cves.names import CondaNames, load_mapping
 from headwater.db import Database
 from headwater.migrations import upgrade
 from headwater.page_cache import PageCache, PublicChannels
@@ -24,6 +25,7 @@ class Resources:
     fetcher: PassiveFetcher
     pages: PageCache = field(default_factory=PageCache)
     public_channels: PublicChannels = field(default_factory=PublicChannels)
+    cve_names: CondaNames = field(default_factory=CondaNames)
 
 
 def http_policy(settings: Settings) -> HttpPolicy:
@@ -41,7 +43,14 @@ def worker_config(settings: Settings) -> WorkerConfig:
         poll_interval=settings.worker_poll_interval,
         heartbeat_interval=settings.heartbeat_interval,
         heartbeat_timeout=settings.heartbeat_timeout,
+        cve_names=cve_names(settings),
     )
+
+
+def cve_names(settings: Settings) -> CondaNames:
+    """How conda names map to PyPI names for CVE matching: the mapping file, the overrides."""
+    mapping = load_mapping(settings.cve_name_mapping) if settings.cve_name_mapping else None
+    return CondaNames(mapping, settings.cve_name_overrides)
 
 
 def open_database(settings: Settings) -> Database:

@@ -65,7 +65,13 @@ class Settings(BaseSettings):
     http_backoff: float = Field(default=1.0, ge=0)
     download_concurrency: int = Field(default=8, ge=1)
 
-    @field_validator("upstream_allowlist", mode="before")
+    # The CVE database (docs/cves.md).
+    cve_feeds: Annotated[tuple[str, ...], NoDecode] = ()  # URLs or paths of OSV/NVD files
+    cve_refresh_cron: str = "0 * * * *"
+    cve_name_mapping: Path | None = None  # conda name → PyPI name, JSON (parselmouth's)
+    cve_name_overrides: dict[str, str | None] = Field(default_factory=dict)
+
+    @field_validator("upstream_allowlist", "cve_feeds", mode="before")
     @classmethod
     def _split_allowlist(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -6,10 +6,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headwater.api import auth, channels, mirrors, runs
+from headwater.api import auth, channels, cves, mirrors, runs
 from headwater.errors import HeadwaterError, NotAuthenticatedError
 
-ROUTERS = (auth.router, channels.router, mirrors.router, runs.router)
+ROUTERS = (auth.router, channels.router, mirrors.router, runs.router, cves.router)
 
 
 def describe_validation_errors(error: RequestValidationError) -> str:

@@ -13,8 +13,10 @@ from headwater.api.pagination import Page, PagingDep
 from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
 from headwater.services import access, uploads
 from headwater.services import channels as channel_service
+from headwater.services import cves as cve_service
 from headwater.services import packages as package_service
 from headwater.services.auth import Identity
+from headwater.services.cve_matching import match_channel
 
 router = APIRouter(prefix="/api/channels", tags=["channels"])
 
@@ -122,7 +124,8 @@ def list_package_files(
     with resources.db.reading() as session:
         access.readable_channel(session, channel, identity)
         files = package_service.get_package_files(session, channel, name)
-        items = [FileOut.of(channel, file) for file in files]
+        cves = cve_service.file_cves(session, [file.id for file in files])
+        items = [FileOut.of(channel, file, cves[file.id]) for file in files]
     return Page(items=items, total_count=len(items))
 
 
@@ -134,7 +137,15 @@ async def upload_file(
     filename = file.filename or ""
     await run_in_threadpool(_check_managed, resources, channel, identity)  # before staging bytes
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, file.file)
-    return await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity)
+    added = await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity)
+    await run_in_threadpool(_match_upload, resources, channel)
+    return added
+
+
+def _match_upload(resources: ResourcesDep, channel: str) -> None:
+    with resources.db.reading() as session:
+        channel_id = channel_service.get_channel(session, channel).id
+    match_channel(resources.db, resources.cve_names, channel_id)
 
 
 def _check_managed(resources: ResourcesDep, channel: str, identity: Identity) -> None:

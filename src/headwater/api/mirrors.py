@@ -205,6 +205,7 @@ async def preview_draft(
                 body.model_dump(exclude={"channel_filters"}),
                 allowlist=resources.settings.upstream_allowlist,
                 channel_filters=body.channel_filters,
+                cve_names=resources.cve_names,
             )
 
     draft = await run_in_threadpool(request)
@@ -229,7 +230,7 @@ async def preview_saved_mirror(
     def request() -> PreviewRequest:
         with resources.db.reading() as session:
             access.managed_channel(session, channel, identity)
-            saved = mirror_service.preview_request(session, channel, mirror_id)
+            saved = mirror_service.preview_request(session, channel, mirror_id, resources.cve_names)
         if body is not None and body.channel_filters is not None:
             saved = replace(saved, channel_filters=parse_filter_set(body.channel_filters))
         return saved

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import channels, mirrors, runs, server, users
+from headwater.cli import channels, cves, mirrors, runs, server, users
 
 app = typer.Typer(
     help="Headwater: a package repository for conda and PyPI packages.",
@@ -20,3 +20,4 @@ app.add_typer(channels.app, name="channel", help="Channels and their packages.")
 app.add_typer(mirrors.app, name="mirror", help="Mirrors of upstream channels, and their runs.")
 app.add_typer(runs.app, name="run", help="One run of a mirror.")
 app.add_typer(users.app, name="user", help="Users who can sign in.")
+app.add_typer(cves.app, name="cve", help="The CVE database: import, list, curate.")

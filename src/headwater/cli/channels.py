@@ -10,6 +10,7 @@ from headwater.cli.context import (
     JsonOption,
     acting_user,
     blob_store,
+    conda_names,
     console,
     database,
     parse_json_option,
@@ -22,6 +23,7 @@ from headwater.schemas.channels import ChannelOut, FileOut
 from headwater.services import channels as channel_service
 from headwater.services import packages as package_service
 from headwater.services import uploads
+from headwater.services.cve_matching import match_channel
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -146,6 +148,10 @@ def upload(
             added.append(FileOut.of(name, file))
         if not as_json:
             console.print(f"uploaded {file.repo_path}")
+    if added:
+        with database().reading() as session:
+            channel_id = channel_service.get_channel(session, name).id
+        match_channel(database(), conda_names(), channel_id)
     if as_json:
         print_json(added)
 

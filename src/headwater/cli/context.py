@@ -14,9 +14,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError
-from headwater.resources import open_blob_store, open_database
+from headwater.resources import cve_names, open_blob_store, open_database
 from headwater.settings import Settings
 from headwater.storage import BlobStore
 
@@ -41,6 +42,12 @@ def database() -> Database:
 @cache
 def blob_store() -> BlobStore:
     return open_blob_store(settings())
+
+
+@cache
+def conda_names() -> CondaNames:
+    """The conda-to-PyPI names CVE matching uses, from the settings."""
+    return cve_names(settings())
 
 
 def acting_user() -> str:

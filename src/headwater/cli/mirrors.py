@@ -14,6 +14,7 @@ from headwater.cli.context import (
     JsonOption,
     acting_user,
     blob_store,
+    conda_names,
     console,
     database,
     parse_json_option,
@@ -298,7 +299,7 @@ def preview(
     draft_channel_filters = parse_json_option(channel_filters, "--channel-filters")
     with database().reading() as session:
         if mirror_id is not None:
-            request = mirror_service.preview_request(session, channel, mirror_id)
+            request = mirror_service.preview_request(session, channel, mirror_id, conda_names())
             if draft_channel_filters is not None:
                 request = replace(request, channel_filters=parse_filter_set(draft_channel_filters))
         else:
@@ -313,6 +314,7 @@ def preview(
                 },
                 allowlist=settings().upstream_allowlist,
                 channel_filters=draft_channel_filters,
+                cve_names=conda_names(),
             )
     query = PreviewQuery(show=show, reason=reason, limit=limit)  # type: ignore[arg-type]
     result = PreviewOut.of(

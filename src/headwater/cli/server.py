@@ -12,7 +12,14 @@ import typer
 import uvicorn
 
 from headwater.cli.context import console, settings
-from headwater.resources import bootstrap, http_policy, open_blob_store, worker_config
+from headwater.resources import (
+    bootstrap,
+    cve_names,
+    http_policy,
+    open_blob_store,
+    worker_config,
+)
+from headwater.worker.cve_feeds import CveFeeds
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
 
@@ -100,11 +107,21 @@ def worker() -> None:
 
 
 def scheduler() -> None:
-    """Turn mirror schedules into pending runs until stopped."""
+    """Turn mirror schedules into pending runs, and refresh the CVE feeds, until stopped."""
     config = settings()
     db, _ = bootstrap(config)
     loop = Scheduler(db, config.scheduler_interval)
-    _stop_on_signals(loop.shutdown)
+    feeds = None
+    if config.cve_feeds:
+        feeds = CveFeeds(db, cve_names(config), config.cve_feeds, config.cve_refresh_cron)
+        threading.Thread(target=feeds.run_forever, name="CveFeeds", daemon=True).start()
+
+    def stop() -> None:
+        loop.shutdown()
+        if feeds is not None:
+            feeds.shutdown()
+
+    _stop_on_signals(stop)
     loop.run_forever()
 
 

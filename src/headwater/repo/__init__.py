@@ -12,6 +12,7 @@ from headwater.errors import IndexNotFoundError, InvalidInputError
 from headwater.repo import conda, pypi
 from headwater.repo.access import ChannelAccess, open_channel, upload_identity
 from headwater.services import access, uploads
+from headwater.services.cve_matching import match_channel
 
 router = APIRouter(prefix="/api/repo", tags=["repository"])
 
@@ -77,7 +78,7 @@ async def upload(path: str, request: Request) -> Response:
 
     def add() -> None:
         with staged, resources.db.writing() as session:
-            access.managed_channel(session, where.channel, identity)
+            channel_id = access.managed_channel(session, where.channel, identity).id
             digest = form.get("sha256_digest")
             uploads.add_python_package(
                 session,
@@ -88,6 +89,7 @@ async def upload(path: str, request: Request) -> Response:
                 uploaded_by=identity.username,
                 expected_sha256=digest if isinstance(digest, str) else None,
             )
+        match_channel(resources.db, resources.cve_names, channel_id)
 
     await run_in_threadpool(add)
     return Response("OK\n", media_type="text/plain")

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from headwater.models import Channel, PackageFile
 from headwater.services.channels import ChannelStats
+from headwater.services.cves import FileCves
 
 
 class ChannelOut(BaseModel):
@@ -55,9 +56,11 @@ class FileOut(BaseModel):
     mirror_id: int | None
     uploaded_by: str | None
     url: str
+    cve_score: float | None = None
+    cve_count: int = 0
 
     @classmethod
-    def of(cls, channel_name: str, file: PackageFile) -> FileOut:
+    def of(cls, channel_name: str, file: PackageFile, cves: FileCves | None = None) -> FileOut:
         record = file.index_record()
         return cls(
             filename=file.filename,
@@ -75,6 +78,8 @@ class FileOut(BaseModel):
             mirror_id=file.mirror_id,
             uploaded_by=file.uploaded_by,
             url=f"/api/repo/{channel_name}/{file.repo_path}",
+            cve_score=cves.score if cves else None,
+            cve_count=cves.count if cves else 0,
         )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from headwater.cves.names import CondaNames
 from headwater.db import add_unique, utcnow
 from headwater.errors import (
     InvalidFilterError,
@@ -36,6 +37,7 @@ from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
 from headwater.services import runs
 from headwater.services.channels import get_channel, merge_filters
+from headwater.services.cve_matching import CveOracle, load_matcher
 from headwater.services.preview import PreviewRequest
 from headwater.services.publish import lock_channel, publish_subdirs
 from headwater.storage import BlobStore
@@ -325,7 +327,9 @@ def upcoming_runs(mirror: Mirror, count: int = 3) -> list[dt.datetime]:
     return parse_schedule(mirror.cron).next_runs(utcnow(), count)
 
 
-def preview_request(session: Session, channel_name: str, mirror_id: int) -> PreviewRequest:
+def preview_request(
+    session: Session, channel_name: str, mirror_id: int, cve_names: CondaNames | None = None
+) -> PreviewRequest:
     """What to preview for a saved mirror: its upstream, its filters and its channel's."""
     mirror = get_mirror(session, channel_name, mirror_id)
     channel = get_channel(session, channel_name)
@@ -336,7 +340,21 @@ def preview_request(session: Session, channel_name: str, mirror_id: int) -> Prev
         mirror_filters=mirror.filters,
         channel_filters=channel.filters,
         mirror_mode=mirror.mirror_mode,
+        cve=_cve_oracle(session, mirror.mirror_mode, mirror.filters, channel, cve_names),
     )
+
+
+def _cve_oracle(
+    session: Session,
+    mode: str,
+    filters: FilterSet,
+    channel: Channel,
+    names: CondaNames | None,
+) -> CveOracle | None:
+    """The CVE rules' view for a preview: active mirrors with CVE rules only."""
+    if mode != MirrorMode.active or not (filters.has_cve_rules or channel.filters.has_cve_rules):
+        return None
+    return CveOracle(session, load_matcher(session, names or CondaNames()), channel.id)
 
 
 def draft_preview_request(
@@ -346,6 +364,7 @@ def draft_preview_request(
     *,
     allowlist: Sequence[str],
     channel_filters: dict[str, Any] | None = None,
+    cve_names: CondaNames | None = None,
 ) -> PreviewRequest:
     """What to preview for a mirror not saved yet, validated as creating it would be.
 
@@ -358,13 +377,16 @@ def draft_preview_request(
     )
     if not source_root:
         raise InvalidInputError("a preview needs source_root")
+    mode = _enum(MirrorMode, "mirror_mode", fields.get("mirror_mode") or "passive").value
+    drafted = mirror_filters(parse_filter_set(fields.get("filters")), mirror_type)
     return PreviewRequest(
         mirror_type=mirror_type.value,
         source_root=_source_root(source_root, allowlist),
         proxy=check_proxy(fields.get("proxy")),
-        mirror_mode=_enum(MirrorMode, "mirror_mode", fields.get("mirror_mode") or "passive").value,
-        mirror_filters=mirror_filters(parse_filter_set(fields.get("filters")), mirror_type),
+        mirror_mode=mode,
+        mirror_filters=drafted,
         channel_filters=(
             parse_filter_set(channel_filters) if channel_filters is not None else channel.filters
         ),
+        cve=_cve_oracle(session, mode, drafted, channel, cve_names),
     )

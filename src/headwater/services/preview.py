@@ -24,6 +24,7 @@ from headwater.filters.python_rules import PythonMirrorRules, record_license_fam
 from headwater.filters.rules import Exclusion, MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
 from headwater.formats.pypi.records import PythonRecord
+from headwater.services.cve_matching import CveOracle
 from headwater.services.pypi_pages import build_records, gather_bounded, upstream_license
 from headwater.upstreams.conda import CondaUpstream
 from headwater.upstreams.http import HttpPolicy, upstream_client
@@ -92,6 +93,7 @@ class PreviewRequest:
     mirror_filters: FilterSet
     channel_filters: FilterSet
     mirror_mode: str = "passive"
+    cve: CveOracle | None = None  # active mirrors with CVE rules
 
 
 async def preview_mirror(
@@ -112,7 +114,8 @@ async def preview_conda_mirror(
     query: PreviewQuery,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Preview:
-    rules = MirrorRules(request.mirror_filters, request.channel_filters)
+    cve = request.cve.for_conda if request.cve is not None else None
+    rules = MirrorRules(request.mirror_filters, request.channel_filters, cve=cve)
     warnings = nothing_passes(request.mirror_filters, request.channel_filters)
     async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
         upstream = CondaUpstream(client, request.source_root, policy)
@@ -179,7 +182,8 @@ async def preview_python_mirror(
 ) -> Preview:
     """Per project instead of per subdir. The preview downloads no package file, so a license
     that only the file itself would tell (indexes without core metadata) is unknown here."""
-    rules = PythonMirrorRules(request.mirror_filters, request.channel_filters)
+    cve = request.cve.for_python if request.cve is not None else None
+    rules = PythonMirrorRules(request.mirror_filters, request.channel_filters, cve=cve)
     warnings = nothing_passes(request.mirror_filters, request.channel_filters)
     projects = list(request.mirror_filters.projects or ())
     if request.channel_filters.projects is not None:

@@ -78,7 +78,7 @@ async def sync_python_mirror(
                 select(MirrorSubdirState).where(MirrorSubdirState.mirror_id == job.mirror_id)
             )
         }
-    rules = PythonMirrorRules(job.mirror_filters, job.channel_filters)
+    rules = job.python_rules()
     active = job.mode == MirrorMode.active
     async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
         reader = _ProjectReader(

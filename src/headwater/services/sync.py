@@ -12,12 +12,15 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import UpstreamError
 from headwater.filters import FilterSet, named_subdirs
+from headwater.filters.python_rules import PythonMirrorRules
 from headwater.filters.rules import MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
 from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType
+from headwater.services.cve_matching import CveOracle, database_revision, load_matcher
 from headwater.services.downloads import ExpectedFile, download_all
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.progress import RunProgress
@@ -45,6 +48,9 @@ class MirrorJob:
     proxy: str | None
     mirror_filters: FilterSet
     channel_filters: FilterSet
+    # Set for active mirrors with CVE rules: what those rules read, and the database's state.
+    cve: CveOracle | None = None
+    cve_revision: str | None = None
 
     @property
     def filters_digest(self) -> str:
@@ -55,24 +61,41 @@ class MirrorJob:
             "source_root": self.source_root,
             "mirror": self.mirror_filters.to_json(),
             "channel": self.channel_filters.to_json(),
+            "cve": self.cve_revision,
         }
         return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def rules(self) -> MirrorRules:
         """The mirror's and the channel's rules. CVE rules apply to active mirrors only."""
-        return MirrorRules(self.mirror_filters, self.channel_filters, cve=None)
+        cve = self.cve.for_conda if self.cve is not None else None
+        return MirrorRules(self.mirror_filters, self.channel_filters, cve=cve)
+
+    def python_rules(self) -> PythonMirrorRules:
+        cve = self.cve.for_python if self.cve is not None else None
+        return PythonMirrorRules(self.mirror_filters, self.channel_filters, cve=cve)
 
     def named_subdirs(self) -> list[str] | None:
         """The subdirs both filter sets allow when either names some; None when neither does."""
         return named_subdirs(self.mirror_filters, self.channel_filters)
 
 
-def load_job(session: Session, run_id: int, worker_id: str, mirror_id: int) -> MirrorJob:
+def load_job(
+    session: Session,
+    run_id: int,
+    worker_id: str,
+    mirror_id: int,
+    cve_names: CondaNames | None = None,
+) -> MirrorJob:
     mirror = session.get(Mirror, mirror_id)
     if mirror is None:
         raise UpstreamError(f"mirror {mirror_id} no longer exists")
     channel = session.get(Channel, mirror.channel_id)
     assert channel is not None
+    cve = revision = None
+    wants_cve = mirror.filters.has_cve_rules or channel.filters.has_cve_rules
+    if mirror.mirror_mode == MirrorMode.active and wants_cve:
+        cve = CveOracle(session, load_matcher(session, cve_names or CondaNames()), channel.id)
+        revision = database_revision(session)
     return MirrorJob(
         run_id=run_id,
         worker_id=worker_id,
@@ -86,6 +109,8 @@ def load_job(session: Session, run_id: int, worker_id: str, mirror_id: int) -> M
         proxy=mirror.proxy,
         mirror_filters=mirror.filters,
         channel_filters=channel.filters,
+        cve=cve,
+        cve_revision=revision,
     )
 
 

@@ -272,7 +272,11 @@ async def preview(request: Request, name: str) -> HTMLResponse:
         with resources.db.reading() as session:
             access.managed_channel(session, name, identity)
             draft = mirror_service.draft_preview_request(
-                session, name, fields, allowlist=resources.settings.upstream_allowlist
+                session,
+                name,
+                fields,
+                allowlist=resources.settings.upstream_allowlist,
+                cve_names=resources.cve_names,
             )
         query = PreviewQuery(show="dropped", limit=50)
         result = PreviewOut.of(draft, await preview_mirror(draft, resources.policy, query))

@@ -9,14 +9,16 @@ import socket
 import threading
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError
 from headwater.models import MirrorType
 from headwater.services import runs
+from headwater.services.cve_matching import match_channel
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
 from headwater.services.sync import load_job, sync_conda_mirror
@@ -33,6 +35,7 @@ class WorkerConfig:
     poll_interval: float = 2.0
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 60.0
+    cve_names: CondaNames = field(default_factory=CondaNames)
 
 
 def new_worker_id() -> str:
@@ -150,12 +153,26 @@ class _Execution:
     async def _run(self) -> None:
         worker = self.worker
         with worker.db.reading() as session:
-            job = load_job(session, self.claim.run_id, worker.worker_id, self.claim.mirror_id)
+            job = load_job(
+                session,
+                self.claim.run_id,
+                worker.worker_id,
+                self.claim.mirror_id,
+                worker.config.cve_names,
+            )
         self.progress.log(
             f"mirroring {job.source_root} into channel {job.channel_name!r} ({job.mode})"
         )
         sync = SYNCS[MirrorType(job.mirror_type)]
         await sync(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
+        self.progress.step("matching CVEs")
+        report = await asyncio.to_thread(
+            match_channel, worker.db, worker.config.cve_names, job.channel_id
+        )
+        self.progress.log(
+            f"CVE matching: {report.matches} matches over {report.files} files "
+            f"({report.added} new, {report.removed} gone) in {report.seconds} s"
+        )
 
     def _beat(self) -> None:
         while not self._finished.wait(self.worker.config.heartbeat_interval):

@@ -1,0 +1,147 @@
+"""REST for the CVE database: CVEs, their matches to files, curation and import."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, UploadFile
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
+from headwater.api.pagination import PagingDep
+from headwater.cves.sources import read_upload
+from headwater.errors import NotFoundError, PermissionDeniedError
+from headwater.models import Channel, PackageFile
+from headwater.schemas.cves import CurationIn, CveDetail, CveOut, ImportOut, MatchOut
+from headwater.schemas.pages import Page
+from headwater.services import access
+from headwater.services import cves as cve_service
+from headwater.services.auth import Identity
+from headwater.services.cve_import import import_reading
+
+router = APIRouter(tags=["cves"])
+
+
+class ChannelCves(Page[CveOut]):
+    """`total_count` is the channel's CVE count: distinct CVEs matching its files."""
+
+    by_severity: dict[str, int]
+
+
+def readable_channel_ids(session: Session, identity: Identity | None) -> list[int]:
+    return list(session.scalars(select(Channel.id).where(access.readable_condition(identity))))
+
+
+@router.get("/api/cves")
+def list_cves(
+    resources: ResourcesDep,
+    identity: SignedIn,
+    page: PagingDep,
+    status: str | None = None,
+    min_score: Annotated[float | None, Query(ge=0, le=10)] = None,
+    max_score: Annotated[float | None, Query(ge=0, le=10)] = None,
+    channel: str | None = None,
+    search: str | None = None,
+) -> Page[CveOut]:
+    """Every CVE of the database (with a `channel`, those matching its files), best scored
+    first, each with how many files it matches in the channels the caller may read."""
+    with resources.db.reading() as session:
+        if channel is not None:
+            channel_ids = [access.readable_channel(session, channel, identity).id]
+        else:
+            channel_ids = readable_channel_ids(session, identity)
+        summaries, total = cve_service.list_cves(
+            session,
+            channel_ids=channel_ids,
+            status=status,
+            min_score=min_score,
+            max_score=max_score,
+            search=search,
+            offset=page.offset,
+            limit=page.limit,
+            matched_only=channel is not None,
+        )
+        return Page(items=[CveOut.of(s) for s in summaries], total_count=total)
+
+
+@router.get("/api/cves/{cve_id}")
+def show_cve(cve_id: str, resources: ResourcesDep, identity: SignedIn) -> CveDetail:
+    with resources.db.reading() as session:
+        return CveDetail.of_cve(cve_service.get_cve(session, cve_id))
+
+
+@router.get("/api/cves/{cve_id}/files")
+def cve_files(cve_id: str, resources: ResourcesDep, identity: SignedIn) -> Page[MatchOut]:
+    """The files the CVE matches, in the channels the caller may read, with each match's
+    status and whether it was curated."""
+    with resources.db.reading() as session:
+        cve_service.get_cve(session, cve_id)
+        matched = cve_service.cve_files(session, cve_id, readable_channel_ids(session, identity))
+        items = [MatchOut.of_matched(m) for m in matched]
+    return Page(items=items, total_count=len(items))
+
+
+@router.put("/api/cves/matches/{match_id}")
+def curate_match(
+    match_id: int, body: CurationIn, resources: ResourcesDep, identity: SignedIn
+) -> MatchOut:
+    """Set a match's status (`active`, `cleared`, `disputed`, `mitigated`, or back to
+    `reported`) with a note. Administrators and the channel's owner may."""
+    with resources.db.writing() as session:
+        match = cve_service.get_match(session, match_id)
+        file = session.get(PackageFile, match.file_id)
+        assert file is not None
+        channel = session.get(Channel, file.channel_id)
+        assert channel is not None
+        if not access.can_read(identity, channel):
+            raise NotFoundError(f"no CVE match {match_id}")
+        if not access.can_manage(identity, channel):
+            raise PermissionDeniedError(
+                f"only the owner of channel {channel.name!r} or an administrator can curate "
+                "its CVE matches"
+            )
+        cve_service.curate(session, match, body.status, body.note, curated_by=identity.username)
+        session.flush()
+        return MatchOut.of(match, file, channel.name)
+
+
+@router.post("/api/cves/import")
+async def import_file(file: UploadFile, resources: ResourcesDep, identity: SignedIn) -> ImportOut:
+    """Import an uploaded OSV advisory (JSON or YAML), NVD record or zip of them; then match
+    every file again. Administrators only."""
+    if not identity.is_admin:
+        raise PermissionDeniedError("only administrators can import advisories")
+    content = await file.read()
+    reading = read_upload(file.filename or "upload.json", content)
+    outcome = await run_in_threadpool(import_reading, resources.db, resources.cve_names, reading)
+    return ImportOut.of(outcome.files, outcome.imported, outcome.matched)
+
+
+@router.get("/api/channels/{channel}/cves")
+def channel_cves(
+    channel: str,
+    resources: ResourcesDep,
+    identity: IdentityDep,
+    page: PagingDep,
+    status: str | None = None,
+    min_score: Annotated[float | None, Query(ge=0, le=10)] = None,
+) -> ChannelCves:
+    """The CVEs matching the channel's files; `total_count` is the channel's CVE count."""
+    with resources.db.reading() as session:
+        found = access.readable_channel(session, channel, identity)
+        summaries, _ = cve_service.list_cves(
+            session,
+            channel_ids=[found.id],
+            status=status,
+            min_score=min_score,
+            offset=page.offset,
+            limit=page.limit,
+            matched_only=True,
+        )
+        return ChannelCves(
+            items=[CveOut.of(s) for s in summaries],
+            total_count=cve_service.channel_cve_count(session, found.id),
+            by_severity=cve_service.channel_severity_counts(session, found.id),
+        )

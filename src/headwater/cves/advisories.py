@@ -1,0 +1,214 @@
+"""Advisories as Headwater reads them: OSV (JSON or YAML) and NVD CVE JSON 2.0 records.
+
+An advisory is one document from one source. Several can speak of one CVE (PYSEC-2018-28 and
+GHSA-x84v-xcm2-53pg are both CVE-2018-18074, and NVD has its own record); they are stored each
+as it came and merged into the CVE when read (services/cves.py). A CVE is keyed by its CVE id;
+an advisory with no CVE alias keeps its own id as the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from headwater.cves.scoring import vector_score
+from headwater.errors import InvalidInputError
+
+# OSV range types that compare package versions; GIT ranges name commits and are ignored.
+VERSION_RANGES = ("ECOSYSTEM", "SEMVER")
+
+
+@dataclass(frozen=True)
+class AffectedPackage:
+    """The versions of one package an advisory names: ranges of OSV events, and versions."""
+
+    ecosystem: str
+    name: str  # PEP 503 normalized for PyPI
+    ranges: tuple[tuple[tuple[str, str], ...], ...]  # each: ((event, version), ...) in order
+    versions: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ecosystem": self.ecosystem,
+            "name": self.name,
+            "ranges": [[list(event) for event in events] for events in self.ranges],
+            "versions": list(self.versions),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AffectedPackage:
+        return cls(
+            data["ecosystem"],
+            data["name"],
+            tuple(tuple((kind, version) for kind, version in events) for events in data["ranges"]),
+            tuple(data["versions"]),
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    version: str  # "3.1", "3.0", "2.0", "4.0"
+    vector: str | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Advisory:
+    id: str  # the document's own id
+    source: str  # "osv" or "nvd"
+    cve_id: str  # the key of the CVE it speaks of
+    aliases: tuple[str, ...]
+    summary: str | None
+    description: str | None
+    published: dt.datetime | None
+    modified: dt.datetime | None
+    withdrawn: bool
+    cvss3: Score | None
+    cvss2: Score | None
+    references: tuple[str, ...]
+    affected: tuple[AffectedPackage, ...] = field(default=())
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        text = str(value).strip().replace("Z", "+00:00")
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _cve_key(own_id: str, aliases: list[str]) -> str:
+    if own_id.startswith("CVE-"):
+        return own_id
+    cves = sorted(alias for alias in aliases if alias.startswith("CVE-"))
+    return cves[0] if cves else own_id
+
+
+def _osv_scores(document: dict[str, Any]) -> tuple[Score | None, Score | None]:
+    cvss3 = cvss2 = None
+    for entry in document.get("severity") or []:
+        kind, vector = entry.get("type"), entry.get("score")
+        if not isinstance(vector, str):
+            continue
+        if kind == "CVSS_V3" and cvss3 is None:
+            version = "3.0" if vector.startswith("CVSS:3.0") else "3.1"
+            cvss3 = Score(version, vector, vector_score(vector))
+        elif kind == "CVSS_V2" and cvss2 is None:
+            cvss2 = Score("2.0", vector, vector_score(vector))
+    return cvss3, cvss2
+
+
+def _affected(entry: dict[str, Any]) -> AffectedPackage | None:
+    package = entry.get("package") or {}
+    ecosystem, name = package.get("ecosystem"), package.get("name")
+    if not ecosystem or not name:
+        return None
+    ranges = []
+    for found in entry.get("ranges") or []:
+        if found.get("type") not in VERSION_RANGES:
+            continue
+        events = []
+        for event in found.get("events") or []:
+            for kind in ("introduced", "fixed", "last_affected", "limit"):
+                if kind in event:
+                    events.append((kind, str(event[kind])))
+        if events:
+            ranges.append(tuple(events))
+    versions = tuple(str(v) for v in entry.get("versions") or [])
+    if not ranges and not versions:
+        return None
+    normalized = canonicalize_name(name) if ecosystem == "PyPI" else name
+    return AffectedPackage(ecosystem, normalized, tuple(ranges), versions)
+
+
+def parse_osv(document: dict[str, Any]) -> Advisory:
+    own_id = document.get("id")
+    if not isinstance(own_id, str) or not own_id:
+        raise InvalidInputError("an OSV advisory needs an 'id'")
+    aliases = [str(alias) for alias in document.get("aliases") or []]
+    cvss3, cvss2 = _osv_scores(document)
+    affected = tuple(a for e in document.get("affected") or [] if (a := _affected(e)) is not None)
+    references = tuple(
+        str(ref["url"]) for ref in document.get("references") or [] if ref.get("url")
+    )
+    return Advisory(
+        id=own_id,
+        source="osv",
+        cve_id=_cve_key(own_id, aliases),
+        aliases=tuple(aliases),
+        summary=document.get("summary"),
+        description=document.get("details"),
+        published=_moment(document.get("published")),
+        modified=_moment(document.get("modified")),
+        withdrawn=document.get("withdrawn") is not None,
+        cvss3=cvss3,
+        cvss2=cvss2,
+        references=references,
+        affected=affected,
+    )
+
+
+def _nvd_metric(metrics: dict[str, Any], keys: tuple[str, ...]) -> Score | None:
+    """NVD's own (Primary, nvd@nist.gov) metric first, then any other."""
+    for key in keys:
+        entries = metrics.get(key) or []
+        ranked = sorted(entries, key=lambda e: (e.get("source") != "nvd@nist.gov",))
+        for entry in ranked:
+            data = entry.get("cvssData") or {}
+            vector = data.get("vectorString")
+            score = data.get("baseScore")
+            if vector or score is not None:
+                computed = float(score) if score is not None else vector_score(vector)
+                return Score(str(data.get("version", key[-2:])), vector, computed)
+    return None
+
+
+def parse_nvd(record: dict[str, Any]) -> Advisory:
+    """One NVD CVE API 2.0 record (the `cve` object)."""
+    cve_id = record.get("id")
+    if not isinstance(cve_id, str) or not cve_id.startswith("CVE-"):
+        raise InvalidInputError("an NVD record needs a CVE 'id'")
+    metrics = record.get("metrics") or {}
+    descriptions = record.get("descriptions") or []
+    english = next((d.get("value") for d in descriptions if d.get("lang") == "en"), None)
+    return Advisory(
+        id=f"NVD-{cve_id}",
+        source="nvd",
+        cve_id=cve_id,
+        aliases=(),
+        summary=None,
+        description=english,
+        published=_moment(record.get("published")),
+        modified=_moment(record.get("lastModified")),
+        withdrawn=record.get("vulnStatus") == "Rejected",
+        cvss3=_nvd_metric(metrics, ("cvssMetricV31", "cvssMetricV30")),
+        cvss2=_nvd_metric(metrics, ("cvssMetricV2",)),
+        references=tuple(str(r["url"]) for r in record.get("references") or [] if r.get("url")),
+    )
+
+
+def parse_document(document: Any) -> list[Advisory]:
+    """Every advisory in one parsed JSON or YAML document: an OSV advisory, a list of them, an
+    NVD record, or an NVD API response (`{"vulnerabilities": [{"cve": …}, …]}`)."""
+    if isinstance(document, list):
+        return [advisory for item in document for advisory in parse_document(item)]
+    if not isinstance(document, dict):
+        raise InvalidInputError("not an OSV advisory or an NVD record")
+    if "vulnerabilities" in document:
+        return [parse_nvd(item.get("cve") or item) for item in document["vulnerabilities"]]
+    if "cve" in document and isinstance(document["cve"], dict):
+        return [parse_nvd(document["cve"])]
+    if "descriptions" in document and "metrics" in document:
+        return [parse_nvd(document)]
+    if "id" in document and ("affected" in document or "modified" in document):
+        return [parse_osv(document)]
+    raise InvalidInputError("not an OSV advisory or an NVD record")

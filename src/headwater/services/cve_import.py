@@ -1,0 +1,56 @@
+"""Importing advisories from files, uploads and feeds, then matching files against them."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from headwater.cves.names import CondaNames
+from headwater.cves.sources import Reading, read_path
+from headwater.db import Database
+from headwater.errors import InvalidInputError, UpstreamError
+from headwater.services.cve_matching import MatchReport, match_everything
+from headwater.services.cves import ImportReport, import_advisories
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    files: int
+    imported: ImportReport
+    matched: MatchReport | None  # None when no CVE changed
+
+
+def import_reading(db: Database, names: CondaNames, reading: Reading) -> ImportOutcome:
+    """Store what a reading found; when any CVE changed, match every file again."""
+    if not reading.advisories and reading.problems:
+        raise InvalidInputError(
+            f"no advisory could be read: {'; '.join(reading.problems[:5])}"
+            + (f" (and {len(reading.problems) - 5} more)" if len(reading.problems) > 5 else "")
+        )
+    with db.writing() as session:
+        imported = import_advisories(session, reading.advisories)
+    imported.problems.extend(reading.problems)
+    matched = match_everything(db, names) if imported.changed_cves else None
+    return ImportOutcome(reading.files, imported, matched)
+
+
+def read_source(source: str, *, timeout: float = 300.0) -> Reading:
+    """A feed or a CLI argument: an http(s) URL to a file or zip, or a local path."""
+    if not source.startswith(("http://", "https://")):
+        return read_path(Path(source))
+    suffix = ".zip" if source.split("?")[0].endswith(".zip") else Path(source).suffix or ".json"
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / f"feed{suffix}"
+        try:
+            with httpx.stream("GET", source, timeout=timeout, follow_redirects=True) as response:
+                if response.status_code != 200:
+                    raise UpstreamError(f"{source} answered {response.status_code}")
+                with target.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+        except httpx.HTTPError as error:
+            raise UpstreamError(f"could not fetch {source}: {error}") from None
+        return read_path(target)
