@@ -134,9 +134,8 @@ class CveOracle:
 
     def __init__(self, session: Session, matcher: Matcher, channel_id: int) -> None:
         self.matcher = matcher
-        self.scores = dict(
-            session.execute(select(Cve.id, Cve.score).where(Cve.withdrawn.is_(False))).tuples()
-        )
+        live = session.execute(select(Cve.id, Cve.score).where(Cve.withdrawn.is_(False)))
+        self.scores: dict[str, float | None] = {cve_id: score for cve_id, score in live}
         self.statuses: dict[str, dict[str, str]] = defaultdict(dict)
         rows = session.execute(
             select(PackageFile.sha256, CveMatch.cve_id, CveMatch.status)
