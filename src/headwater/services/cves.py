@@ -334,14 +334,13 @@ def cve_files(
 
 
 def file_matches(session: Session, file_id: int) -> list[tuple[CveMatch, Cve]]:
-    return list(
-        session.execute(
-            select(CveMatch, Cve)
-            .join(Cve, Cve.id == CveMatch.cve_id)
-            .where(CveMatch.file_id == file_id)
-            .order_by(Cve.score.desc().nulls_last(), Cve.id)
-        ).tuples()
+    rows = session.execute(
+        select(CveMatch, Cve)
+        .join(Cve, Cve.id == CveMatch.cve_id)
+        .where(CveMatch.file_id == file_id)
+        .order_by(Cve.score.desc().nulls_last(), Cve.id)
     )
+    return [(match, cve) for match, cve in rows]
 
 
 def get_match(session: Session, match_id: int) -> CveMatch:

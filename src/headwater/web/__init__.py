@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from headwater.errors import HeadwaterError
-from headwater.web import auth, channels, mirrors, runs
+from headwater.web import auth, channels, cves, mirrors, runs
 from headwater.web.session import SignInRequired, browser_identity, render
 
 STATIC = Path(__file__).parent / "static"
@@ -39,6 +39,6 @@ def error_page(request: Request, error: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, channels, mirrors, runs):
+    for module in (auth, channels, cves, mirrors, runs):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)

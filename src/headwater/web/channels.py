@@ -12,6 +12,7 @@ from headwater.errors import HeadwaterError
 from headwater.models import Channel, Privacy
 from headwater.services import access
 from headwater.services import channels as channel_service
+from headwater.services import cves as cve_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import packages as package_service
 from headwater.services import runs as run_service
@@ -89,7 +90,7 @@ def channel_home(request: Request, name: str) -> Response:
     return redirect(f"/channels/{name}/packages")
 
 
-def _channel_context(
+def channel_context(
     request: Request, name: str, identity: Identity, *, manage: bool = False
 ) -> dict[str, object]:
     with resources_of(request).db.reading() as session:
@@ -99,10 +100,12 @@ def _channel_context(
             channel = access.readable_channel(session, name, identity)
         stats = channel_service.channel_stats(session, [channel.id])[channel.id]
         subdirs = package_service.published_subdirs(session, channel.id)
+        cve_count = cve_service.channel_cve_count(session, channel.id)
     return {
         "channel": channel,
         "stats": stats,
         "subdirs": subdirs,
+        "cve_count": cve_count,
         "can_manage": access.can_manage(identity, channel),
     }
 
@@ -112,7 +115,7 @@ def packages_tab(
     request: Request, name: str, q: str | None = None, offset: int = 0
 ) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name, identity)
+    context = channel_context(request, name, identity)
     with resources_of(request).db.reading() as session:
         summaries, total = package_service.list_packages(
             session, name, offset=max(offset, 0), limit=PAGE_SIZE, search=q
@@ -131,17 +134,18 @@ def packages_tab(
 @router.get("/channels/{name}/packages/{package}")
 def package_page(request: Request, name: str, package: str) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name, identity)
+    context = channel_context(request, name, identity)
     with resources_of(request).db.reading() as session:
         files = package_service.get_package_files(session, name, package)
-    context.update(tab="packages", package=package, files=files)
+        cves = cve_service.file_cves(session, [file.id for file in files])
+    context.update(tab="packages", package=package, files=files, cves=cves)
     return render(request, "channel/package.html", context, identity=identity)
 
 
 @router.get("/channels/{name}/mirrors")
 def mirrors_tab(request: Request, name: str) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name, identity, manage=True)
+    context = channel_context(request, name, identity, manage=True)
     with resources_of(request).db.reading() as session:
         mirrors = mirror_service.list_channel_mirrors(session, name)
         latest = run_service.latest_runs(session, [mirror.id for mirror in mirrors])
@@ -152,7 +156,7 @@ def mirrors_tab(request: Request, name: str) -> HTMLResponse:
 @router.get("/channels/{name}/history")
 def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
     identity = require_browser_identity(request)
-    context = _channel_context(request, name, identity, manage=True)
+    context = channel_context(request, name, identity, manage=True)
     with resources_of(request).db.reading() as session:
         mirrors = mirror_service.list_channel_mirrors(session, name)
         names = {mirror.id: mirror.mirror_name for mirror in mirrors}
@@ -180,7 +184,7 @@ def _settings_page(
     filters: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    context = _channel_context(request, name, identity, manage=True)
+    context = channel_context(request, name, identity, manage=True)
     channel = context["channel"]
     assert isinstance(channel, Channel)
     context.update(

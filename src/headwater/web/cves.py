@@ -1,0 +1,165 @@
+"""CVE pages: a channel's CVEs tab, a file's CVEs, a CVE's page, and curation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from headwater.cves.scoring import BANDS, MatchStatus
+from headwater.errors import NotFoundError, PermissionDeniedError
+from headwater.models import Channel, PackageFile
+from headwater.services import access
+from headwater.services import cves as cve_service
+from headwater.web.channels import channel_context
+from headwater.web.session import (
+    check_csrf,
+    redirect,
+    render,
+    require_browser_identity,
+    resources_of,
+)
+
+router = APIRouter(include_in_schema=False)
+STATUSES = [status.value for status in MatchStatus]
+
+
+def _score(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.get("/channels/{name}/cves")
+def channel_cves(
+    request: Request, name: str, status: str | None = None, min_score: str | None = None
+) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = channel_context(request, name, identity)
+    channel = context["channel"]
+    assert isinstance(channel, Channel)
+    chosen = status if status in STATUSES else None
+    with resources_of(request).db.reading() as session:
+        summaries, total = cve_service.list_cves(
+            session,
+            channel_ids=[channel.id],
+            status=chosen,
+            min_score=_score(min_score),
+            limit=500,
+            matched_only=True,
+        )
+        by_severity = cve_service.channel_severity_counts(session, channel.id)
+    context.update(
+        tab="cves",
+        cves=summaries,
+        total=total,
+        status=chosen or "",
+        min_score=min_score or "",
+        statuses=STATUSES,
+        by_severity=by_severity,
+        bands=BANDS,
+        chart_max=max(by_severity.values(), default=0) or 1,
+    )
+    return render(request, "channel/cves.html", context, identity=identity)
+
+
+@router.get("/channels/{name}/files/{file_id}/cves")
+def file_cves(request: Request, name: str, file_id: int) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    context = channel_context(request, name, identity)
+    channel = context["channel"]
+    assert isinstance(channel, Channel)
+    with resources_of(request).db.reading() as session:
+        file = session.get(PackageFile, file_id)
+        if file is None or file.channel_id != channel.id:
+            raise NotFoundError(f"channel {name!r} has no file {file_id}")
+        matches = cve_service.file_matches(session, file_id)
+        score = cve_service.file_cves(session, [file_id])[file_id]
+    context.update(
+        tab="packages",
+        file=file,
+        matches=matches,
+        score=score,
+        statuses=STATUSES,
+        back=request.url.path,
+    )
+    return render(request, "channel/file_cves.html", context, identity=identity)
+
+
+@router.get("/cves")
+def all_cves(
+    request: Request, status: str | None = None, min_score: str | None = None, q: str | None = None
+) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    chosen = status if status in STATUSES else None
+    with resources_of(request).db.reading() as session:
+        readable = list(
+            session.scalars(select(Channel.id).where(access.readable_condition(identity)))
+        )
+        summaries, total = cve_service.list_cves(
+            session,
+            channel_ids=readable,
+            status=chosen,
+            min_score=_score(min_score),
+            search=q,
+            limit=500,
+        )
+    context = {
+        "cves": summaries,
+        "total": total,
+        "status": chosen or "",
+        "min_score": min_score or "",
+        "q": q or "",
+        "statuses": STATUSES,
+    }
+    return render(request, "cve/list.html", context, identity=identity)
+
+
+@router.get("/cves/{cve_id}")
+def cve_page(request: Request, cve_id: str) -> HTMLResponse:
+    identity = require_browser_identity(request)
+    with resources_of(request).db.reading() as session:
+        cve = cve_service.get_cve(session, cve_id)
+        readable = list(
+            session.scalars(select(Channel.id).where(access.readable_condition(identity)))
+        )
+        matched = cve_service.cve_files(session, cve_id, readable)
+        names = {m.channel for m in matched}
+        channels = session.scalars(select(Channel).where(Channel.name.in_(names)))
+        managed = {c.name for c in channels if access.can_manage(identity, c)}
+    context = {
+        "cve": cve,
+        "matched": matched,
+        "managed": managed,
+        "statuses": STATUSES,
+        "back": request.url.path,
+    }
+    return render(request, "cve/detail.html", context, identity=identity)
+
+
+@router.post("/cves/matches/{match_id}/curate")
+async def curate(request: Request, match_id: int) -> Response:
+    identity = require_browser_identity(request)
+    form = await request.form()
+    check_csrf(request, form)
+    back = str(form.get("back", "/cves"))
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/cves"
+    with resources_of(request).db.writing() as session:
+        match = cve_service.get_match(session, match_id)
+        file = session.get(PackageFile, match.file_id)
+        assert file is not None
+        channel = session.get(Channel, file.channel_id)
+        assert channel is not None
+        if not access.can_manage(identity, channel):
+            raise PermissionDeniedError(
+                f"only the owner of channel {channel.name!r} or an administrator can curate "
+                "its CVE matches"
+            )
+        note = str(form.get("note", "")).strip() or None
+        cve_service.curate(
+            session, match, str(form.get("status", "")), note, curated_by=identity.username
+        )
+        message = f"{match.cve_id} on {file.filename} is now {match.status}."
+    return redirect(back, message)
