@@ -9,6 +9,7 @@ BENCHMARKS = {
     "license-census": "bench.license_census",
     "filtering": "bench.filtering",
     "pypi": "bench.pypi",
+    "cves": "bench.cves",
 }
 
 

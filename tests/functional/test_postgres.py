@@ -176,3 +176,24 @@ def test_a_killed_worker_leaves_its_run_failed_and_the_mirror_runs_again(
             again = run_mirror(client, "forge", mirror["id"])
             assert again["state"] == "completed", again["error"]
             assert again["id"] != run["id"]
+
+
+def test_cve_import_matching_and_curation_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    from tests.functional.test_cves import ADVISORIES, curate, files_of, matched, upload
+    from tests.support.advisories import import_zip, zip_of
+    from tests.support.python_packages import Dist, build_dist
+
+    wheels = [build_dist(tmp_path / "dist", Dist("scorepkg", v)) for v in ("1.0", "2.0")]
+    settings = make_settings(tmp_path / "var", database_url=postgres_url)
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
+        client.post("/api/channels", json={"name": "pg"}).raise_for_status()
+        for wheel in wheels:
+            upload(client, "pg", wheel.path)
+        assert import_zip(client, zip_of(ADVISORIES))["matching"]["added"] == 4
+        critical = matched(client, "CVE-2099-0001")
+        curate(client, critical[wheels[0].path.name]["id"], "cleared")
+        files = files_of(client, "pg", "scorepkg")
+        assert files[wheels[0].path.name]["cve_score"] == 5.0
+        assert files[wheels[1].path.name]["cve_score"] == 9.8
+        assert client.get("/api/channels/pg/cves").json()["total_count"] == 2
+        assert import_zip(client, zip_of(ADVISORIES))["unchanged"] == 2

@@ -74,4 +74,5 @@ class CveMatch(Base):
 
     @property
     def curated(self) -> bool:
-        return self.status != "reported" or self.curated_by is not None
+        """Whether someone has decided about it: any status but `reported`."""
+        return self.status != "reported"

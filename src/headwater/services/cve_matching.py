@@ -12,21 +12,22 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from packaging.version import Version
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import AffectedPackage
 from headwater.cves.names import CondaNames
 from headwater.cves.ranges import _in_range, parse
 from headwater.cves.scoring import MatchStatus, file_score
-from headwater.db import Database
+from headwater.db import Database, utcnow
 from headwater.filters.rules import CveStanding
 from headwater.models import Cve, CveMatch, PackageFile, PackageType
 
 _CHUNK = 5000
+_MATCHES = cast(Table, CveMatch.__table__)
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,17 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
         (file_id, cve_id): match_id for match_id, file_id, cve_id in session.execute(existing_query)
     }
     stale = [match_id for pair, match_id in existing.items() if pair not in wanted]
+    now = utcnow()
     new = [
-        {"file_id": file_id, "cve_id": cve_id, "status": MatchStatus.reported.value}
+        {"file_id": file_id, "cve_id": cve_id, "status": "reported", "created_at": now}
         for file_id, cve_id in wanted
         if (file_id, cve_id) not in existing
     ]
     for start in range(0, len(stale), _CHUNK):
         session.execute(delete(CveMatch).where(CveMatch.id.in_(stale[start : start + _CHUNK])))
     for start in range(0, len(new), _CHUNK):
-        session.execute(insert(CveMatch), new[start : start + _CHUNK])
+        # Core, not the ORM: a first match of a large channel inserts millions of rows.
+        session.execute(insert(_MATCHES), new[start : start + _CHUNK])
     return MatchReport(
         files=count,
         matches=len(wanted),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import Advisory as ParsedAdvisory
 from headwater.cves.advisories import Score
-from headwater.cves.scoring import CURATED, MatchStatus, file_score, severity
+from headwater.cves.scoring import MatchStatus, file_score, severity
 from headwater.db import utcnow
 from headwater.errors import InvalidInputError, NotFoundError
 from headwater.models import Advisory, Channel, Cve, CveMatch, PackageFile
@@ -364,6 +364,3 @@ def curate(
     match.curated_at = utcnow()
     return match
 
-
-def is_curated(match: CveMatch) -> bool:
-    return match.status in CURATED
