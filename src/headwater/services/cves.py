@@ -363,4 +363,3 @@ def curate(
     match.curated_by = curated_by
     match.curated_at = utcnow()
     return match
-
