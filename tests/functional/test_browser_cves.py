@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.functional.test_cves import ADVISORIES, upload
 from tests.support.advisories import import_zip, zip_of
-from tests.support.browser import chromium
+from tests.support.browser import chromium, sign_in
 from tests.support.flows import create_channel
 from tests.support.python_packages import Dist, build_dist
 from tests.support.server import ADMIN, PASSWORD, Headwater
@@ -29,10 +29,7 @@ def test_cves_tab_files_tab_and_curation(headwater: Headwater, token: str, tmp_p
     with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(20_000)
-        page.goto(headwater.url + "/login?next=/channels/secure/cves")
-        page.get_by_label("Username").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, headwater.url, ADMIN, PASSWORD, then="/channels/secure/cves")
 
         # The CVEs tab: its badge is the channel's CVE count, the chart counts by severity.
         expect(page.locator("[data-cve-count]")).to_have_text("2")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, sign_in
 from tests.support.python_packages import Dist, build_index
 from tests.support.server import ADMIN, PASSWORD, Headwater
 from tests.support.upstream import serve_directory
@@ -35,10 +35,7 @@ def test_pypi_mirror_with_project_chips_runs_and_lists_projects(
     with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(20_000)
-        page.goto(headwater.url + "/login")
-        page.get_by_label("Username").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, headwater.url, ADMIN, PASSWORD)
         page.get_by_label("Name").fill("py")
         page.get_by_role("button", name="Create channel").click()
         page.get_by_role("link", name="Mirror", exact=True).click()

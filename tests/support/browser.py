@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags from the machine notes: without the background-networking ones, Chromium keeps
@@ -41,3 +41,11 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def sign_in(page: Page, base_url: str, username: str, password: str, *, then: str = "") -> None:
+    """Sign in through the login form, landing on `then` (a path) or the channels."""
+    page.goto(f"{base_url}/login" + (f"?next={then}" if then else ""))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
 from headwater.api.pagination import PagingDep
 from headwater.cves.sources import read_upload
-from headwater.errors import NotFoundError, PermissionDeniedError
-from headwater.models import Channel, PackageFile
+from headwater.errors import PermissionDeniedError
+from headwater.models import Channel
 from headwater.schemas.cves import CurationIn, CveDetail, CveOut, ImportOut, MatchOut
 from headwater.schemas.pages import Page
 from headwater.services import access
@@ -90,21 +90,8 @@ def curate_match(
     """Set a match's status (`active`, `cleared`, `disputed`, `mitigated`, or back to
     `reported`) with a note. Administrators and the channel's owner may."""
     with resources.db.writing() as session:
-        match = cve_service.get_match(session, match_id)
-        file = session.get(PackageFile, match.file_id)
-        assert file is not None
-        channel = session.get(Channel, file.channel_id)
-        assert channel is not None
-        if not access.can_read(identity, channel):
-            raise NotFoundError(f"no CVE match {match_id}")
-        if not access.can_manage(identity, channel):
-            raise PermissionDeniedError(
-                f"only the owner of channel {channel.name!r} or an administrator can curate "
-                "its CVE matches"
-            )
-        cve_service.curate(session, match, body.status, body.note, curated_by=identity.username)
-        session.flush()
-        return MatchOut.of(match, file, channel.name)
+        done = cve_service.curate_match(session, match_id, identity, body.status, body.note)
+        return MatchOut.of(done.match, done.file, done.channel.name)
 
 
 @router.post("/api/cves/import")

@@ -20,8 +20,10 @@ from headwater.cves.advisories import Advisory as ParsedAdvisory
 from headwater.cves.advisories import Score
 from headwater.cves.scoring import MatchStatus, file_score, severity
 from headwater.db import utcnow
-from headwater.errors import InvalidInputError, NotFoundError
+from headwater.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from headwater.models import Advisory, Channel, Cve, CveMatch, PackageFile
+from headwater.services import access
+from headwater.services.auth import Identity
 
 _CHUNK = 500
 
@@ -348,6 +350,34 @@ def get_match(session: Session, match_id: int) -> CveMatch:
     if match is None:
         raise NotFoundError(f"no CVE match {match_id}")
     return match
+
+
+@dataclass(frozen=True)
+class Curated:
+    match: CveMatch
+    file: PackageFile
+    channel: Channel
+
+
+def curate_match(
+    session: Session, match_id: int, identity: Identity, status: str, note: str | None
+) -> Curated:
+    """Curate a match as `identity`: administrators and the owner of the file's channel may; to
+    anyone who may not even read the channel, the match does not exist."""
+    match = get_match(session, match_id)
+    file = session.get(PackageFile, match.file_id)
+    channel = session.get(Channel, file.channel_id) if file is not None else None
+    assert file is not None and channel is not None
+    if not access.can_read(identity, channel):
+        raise NotFoundError(f"no CVE match {match_id}")
+    if not access.can_manage(identity, channel):
+        raise PermissionDeniedError(
+            f"only the owner of channel {channel.name!r} or an administrator can curate its "
+            "CVE matches"
+        )
+    curate(session, match, status, note, curated_by=identity.username)
+    session.flush()
+    return Curated(match, file, channel)
 
 
 def curate(

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from headwater.cves.scoring import BANDS, MatchStatus
-from headwater.errors import NotFoundError, PermissionDeniedError
+from headwater.errors import NotFoundError
 from headwater.models import Channel, PackageFile
 from headwater.services import access
 from headwater.services import cves as cve_service
@@ -146,20 +146,9 @@ async def curate(request: Request, match_id: int) -> Response:
     back = str(form.get("back", "/cves"))
     if not back.startswith("/") or back.startswith("//"):
         back = "/cves"
+    note = str(form.get("note", "")).strip() or None
+    status = str(form.get("status", ""))
     with resources_of(request).db.writing() as session:
-        match = cve_service.get_match(session, match_id)
-        file = session.get(PackageFile, match.file_id)
-        assert file is not None
-        channel = session.get(Channel, file.channel_id)
-        assert channel is not None
-        if not access.can_manage(identity, channel):
-            raise PermissionDeniedError(
-                f"only the owner of channel {channel.name!r} or an administrator can curate "
-                "its CVE matches"
-            )
-        note = str(form.get("note", "")).strip() or None
-        cve_service.curate(
-            session, match, str(form.get("status", "")), note, curated_by=identity.username
-        )
-        message = f"{match.cve_id} on {file.filename} is now {match.status}."
+        done = cve_service.curate_match(session, match_id, identity, status, note)
+        message = f"{done.match.cve_id} on {done.file.filename} is now {done.match.status}."
     return redirect(back, message)
