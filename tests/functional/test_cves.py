@@ -326,3 +326,23 @@ def test_cli_imports_lists_and_curates(headwater: Headwater, token: str, tmp_pat
     assert "Critical" in shown and "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" in shown
     refused = headwater_cli(headwater, "cve", "import", str(tmp_path / "nowhere"), check=False)
     assert refused.returncode == 1 and "is not a file, a directory or a zip" in refused.stderr
+
+
+def test_feeds_are_imported_from_urls_and_a_failing_feed_does_not_stop_the_others(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    from headwater.worker.cve_feeds import refresh_feeds
+
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "all.zip").write_bytes(zip_of(ADVISORIES))
+    resources = headwater.resources
+    with serve_directory(feeds) as server:
+        refresh_feeds(
+            resources.db,  # type: ignore[attr-defined]
+            resources.cve_names,  # type: ignore[attr-defined]
+            (server.url + "missing.zip", server.url + "all.zip"),
+        )
+    with headwater.client(token) as client:
+        assert client.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
+        assert client.get("/api/cves/CVE-2099-0002").status_code == 200
