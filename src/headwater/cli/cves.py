@@ -168,8 +168,4 @@ def rematch(as_json: bool = JsonOption) -> None:
     if as_json:
         print_json(vars(report))
     else:
-        console.print(
-            f"{report.files} files, {report.matches} matches ({report.added} new, "
-            f"{report.removed} gone) in {report.seconds} s",
-            highlight=False,
-        )
+        console.print(report.describe(), highlight=False)

@@ -81,11 +81,19 @@ def load_matcher(session: Session, names: CondaNames) -> Matcher:
 
 @dataclass(frozen=True)
 class MatchReport:
-    files: int
+    files: int  # looked at; 0 when the database has no advisory to match against
     matches: int
     added: int
     removed: int
     seconds: float
+
+    def describe(self) -> str:
+        if not self.files and not self.removed:
+            return "no file to match against the CVE database"
+        return (
+            f"{self.matches} CVE matches over {self.files} files ({self.added} new, "
+            f"{self.removed} gone) in {self.seconds} s"
+        )
 
 
 def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None) -> MatchReport:
@@ -102,10 +110,11 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
         )
     wanted: set[tuple[int, str]] = set()
     count = 0
-    for file_id, package_type, name, version in session.execute(files):
-        count += 1
-        for cve_id in matcher.cves_for(package_type, name, version):
-            wanted.add((file_id, cve_id))
+    if matcher.by_project:  # with no advisory at all, no file needs looking at
+        for file_id, package_type, name, version in session.execute(files):
+            count += 1
+            for cve_id in matcher.cves_for(package_type, name, version):
+                wanted.add((file_id, cve_id))
     existing = {
         (file_id, cve_id): match_id for match_id, file_id, cve_id in session.execute(existing_query)
     }

@@ -169,10 +169,7 @@ class _Execution:
         report = await asyncio.to_thread(
             match_channel, worker.db, worker.config.cve_names, job.channel_id
         )
-        self.progress.log(
-            f"CVE matching: {report.matches} matches over {report.files} files "
-            f"({report.added} new, {report.removed} gone) in {report.seconds} s"
-        )
+        self.progress.log(f"CVE matching: {report.describe()}")
 
     def _beat(self) -> None:
         while not self._finished.wait(self.worker.config.heartbeat_interval):
