@@ -346,3 +346,37 @@ def test_feeds_are_imported_from_urls_and_a_failing_feed_does_not_stop_the_other
     with headwater.client(token) as client:
         assert client.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
         assert client.get("/api/cves/CVE-2099-0002").status_code == 200
+
+
+def test_a_curation_follows_an_advisory_given_a_cve_id_later(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    wheel = build_dist(tmp_path / "dist", Dist("scorepkg", "1.0"))
+    early = {"x.json": osv("GHSA-late-0001", "scorepkg", vector=CRITICAL)}
+    later = {
+        "x.json": osv("GHSA-late-0001", "scorepkg", vector=CRITICAL, aliases=("CVE-2099-0777",))
+    }
+    with headwater.client(token) as client:
+        create_channel(client, "late")
+        upload(client, "late", wheel.path)
+        import_zip(client, zip_of(early))
+        match = matched(client, "GHSA-late-0001")[wheel.path.name]
+        curate(client, match["id"], "mitigated", "sandboxed")
+        import_zip(client, zip_of(later))
+        assert client.get("/api/cves/GHSA-late-0001").status_code == 404
+        moved = matched(client, "CVE-2099-0777")[wheel.path.name]
+        assert (moved["status"], moved["note"]) == ("mitigated", "sandboxed")
+
+
+def test_a_malformed_advisory_is_a_problem_not_a_failure(headwater: Headwater, token: str) -> None:
+    broken = osv("PYSEC-2099-9", "scorepkg")
+    broken["affected"] = [None]
+    broken["references"] = ["javascript:alert(1)"]
+    with headwater.client(token) as client:
+        imported = import_zip(client, zip_of({**ADVISORIES, "broken.json": broken}))
+        assert imported["advisories"] == 2
+        assert imported["problems"] and "broken.json" in imported["problems"][0]
+        assert all(
+            ref.startswith("https://")
+            for ref in client.get("/api/cves/CVE-2099-0001").json()["references"]
+        )

@@ -84,3 +84,21 @@ def test_a_bad_token_is_refused_even_for_a_cached_public_page(
         assert refused.status_code == 401
         index = client.get("/api/repo/open/simple/", headers=JSON)
         assert [p["name"] for p in index.json()["projects"]] == ["iota"]
+
+
+def test_deleting_a_pypi_file_updates_the_cached_page(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    first = build_dist(tmp_path, Dist("kappa", "1.0"))
+    second = build_dist(tmp_path, Dist("kappa", "1.1"))
+    url = "/api/repo/open/simple/kappa/"
+    with headwater.client(token) as admin, httpx.Client(base_url=headwater.url) as anonymous:
+        create_channel(admin, "open")
+        upload(admin, "open", first.path)
+        upload(admin, "open", second.path)
+        assert files_listed(anonymous, url) == {first.path.name, second.path.name}
+        deleted = admin.delete(f"/api/channels/open/files/kappa/{second.path.name}")
+        assert deleted.status_code == 204, deleted.text
+        eventually(lambda: files_listed(anonymous, url) == {first.path.name})
+        # A PyPI project is not a conda subdir: nothing was published under its name.
+        assert anonymous.get("/api/repo/open/kappa/repodata.json").status_code == 404

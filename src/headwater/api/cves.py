@@ -101,7 +101,7 @@ async def import_file(file: UploadFile, resources: ResourcesDep, identity: Signe
     if not identity.is_admin:
         raise PermissionDeniedError("only administrators can import advisories")
     content = await file.read()
-    reading = read_upload(file.filename or "upload.json", content)
+    reading = await run_in_threadpool(read_upload, file.filename or "upload.json", content)
     outcome = await run_in_threadpool(import_reading, resources.db, resources.cve_names, reading)
     return ImportOut.of(outcome.files, outcome.imported, outcome.matched)
 

@@ -87,10 +87,20 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def _cve_key(own_id: str, aliases: list[str]) -> str:
+    """The advisory's own id if it is a CVE id, else its earliest CVE alias, else its own id."""
     if own_id.startswith("CVE-"):
         return own_id
-    cves = sorted(alias for alias in aliases if alias.startswith("CVE-"))
+    cves = sorted((alias for alias in aliases if alias.startswith("CVE-")), key=_cve_order)
     return cves[0] if cves else own_id
+
+
+def _cve_order(cve_id: str) -> tuple[int, int, str]:
+    """CVE-2019-9999 before CVE-2019-10000."""
+    parts = cve_id.split("-")
+    try:
+        return int(parts[1]), int(parts[2]), cve_id
+    except (IndexError, ValueError):
+        return 0, 0, cve_id
 
 
 def _osv_scores(document: dict[str, Any]) -> tuple[Score | None, Score | None]:
@@ -105,6 +115,16 @@ def _osv_scores(document: dict[str, Any]) -> tuple[Score | None, Score | None]:
         elif kind == "CVSS_V2" and cvss2 is None:
             cvss2 = Score("2.0", vector, vector_score(vector))
     return cvss3, cvss2
+
+
+def _links(references: Any) -> tuple[str, ...]:
+    """The references' URLs, http(s) only: they become links in the UI."""
+    urls = []
+    for reference in references or []:
+        url = reference.get("url") if isinstance(reference, dict) else None
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            urls.append(url)
+    return tuple(urls)
 
 
 def _affected(entry: dict[str, Any]) -> AffectedPackage | None:
@@ -137,9 +157,7 @@ def parse_osv(document: dict[str, Any]) -> Advisory:
     aliases = [str(alias) for alias in document.get("aliases") or []]
     cvss3, cvss2 = _osv_scores(document)
     affected = tuple(a for e in document.get("affected") or [] if (a := _affected(e)) is not None)
-    references = tuple(
-        str(ref["url"]) for ref in document.get("references") or [] if ref.get("url")
-    )
+    references = _links(document.get("references"))
     return Advisory(
         id=own_id,
         source="osv",
@@ -158,17 +176,21 @@ def parse_osv(document: dict[str, Any]) -> Advisory:
 
 
 def _nvd_metric(metrics: dict[str, Any], keys: tuple[str, ...]) -> Score | None:
-    """NVD's own (Primary, nvd@nist.gov) metric first, then any other."""
-    for key in keys:
-        entries = metrics.get(key) or []
-        ranked = sorted(entries, key=lambda e: (e.get("source") != "nvd@nist.gov",))
-        for entry in ranked:
-            data = entry.get("cvssData") or {}
-            vector = data.get("vectorString")
-            score = data.get("baseScore")
-            if vector or score is not None:
-                computed = float(score) if score is not None else vector_score(vector)
-                return Score(str(data.get("version", key[-2:])), vector, computed)
+    """NVD's own (`nvd@nist.gov`) metric under any of `keys` first, then any other source's."""
+    entries = [
+        (key, entry)
+        for key in keys
+        for entry in metrics.get(key) or []
+        if isinstance(entry, dict) and isinstance(entry.get("cvssData"), dict)
+    ]
+    entries.sort(key=lambda item: item[1].get("source") != "nvd@nist.gov")  # stable
+    for key, entry in entries:
+        data = entry["cvssData"]
+        vector = data.get("vectorString")
+        score = data.get("baseScore")
+        if vector or score is not None:
+            computed = float(score) if score is not None else vector_score(vector)
+            return Score(str(data.get("version", key[-2:])), vector, computed)
     return None
 
 
@@ -192,7 +214,7 @@ def parse_nvd(record: dict[str, Any]) -> Advisory:
         withdrawn=record.get("vulnStatus") == "Rejected",
         cvss3=_nvd_metric(metrics, ("cvssMetricV31", "cvssMetricV30")),
         cvss2=_nvd_metric(metrics, ("cvssMetricV2",)),
-        references=tuple(str(r["url"]) for r in record.get("references") or [] if r.get("url")),
+        references=_links(record.get("references")),
     )
 
 

@@ -45,6 +45,10 @@ def _take(reading: Reading, name: str, content: bytes) -> None:
     reading.files += 1
     try:
         reading.advisories.extend(parse_bytes(name, content))
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        # A document of the right kind with the wrong shapes inside (a null where an object
+        # belongs): one bad file does not stop the rest.
+        reading.problems.append(f"{name}: malformed advisory ({type(error).__name__}: {error})")
     except HeadwaterError as error:
         reading.problems.append(
             f"{name}: {error.message}" if not error.message.startswith(name) else error.message
@@ -66,7 +70,10 @@ def read_path(path: Path) -> Reading:
         for file in sorted(_files(path)):
             _take(reading, str(file.relative_to(path)), file.read_bytes())
     elif zipfile.is_zipfile(path):
-        read_zip(path, reading)
+        try:
+            read_zip(path, reading)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise InvalidInputError(f"{path}: not a readable zip: {error}") from None
     elif path.is_file():
         _take(reading, path.name, path.read_bytes())
     else:
@@ -81,7 +88,7 @@ def read_upload(name: str, content: bytes) -> Reading:
 
         try:
             read_zip(zipfile.ZipFile(io.BytesIO(content)), reading)
-        except zipfile.BadZipFile as error:
+        except (zipfile.BadZipFile, OSError) as error:
             raise InvalidInputError(f"{name}: not a valid zip: {error}") from None
     else:
         _take(reading, name, content)

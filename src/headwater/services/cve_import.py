@@ -12,7 +12,7 @@ from headwater.cves.names import CondaNames
 from headwater.cves.sources import Reading, read_path
 from headwater.db import Database
 from headwater.errors import InvalidInputError, UpstreamError
-from headwater.services.cve_matching import MatchReport, match_everything
+from headwater.services.cve_matching import MatchReport, load_matcher, rematch
 from headwater.services.cves import ImportReport, import_advisories
 
 
@@ -30,10 +30,14 @@ def import_reading(db: Database, names: CondaNames, reading: Reading) -> ImportO
             f"no advisory could be read: {'; '.join(reading.problems[:5])}"
             + (f" (and {len(reading.problems) - 5} more)" if len(reading.problems) > 5 else "")
         )
+    # One transaction: if matching fails, the import is undone too, and the next import finds
+    # the same changes and matches again, rather than leaving matches stale.
     with db.writing() as session:
         imported = import_advisories(session, reading.advisories)
+        matched = None
+        if imported.changed_cves:
+            matched = rematch(session, load_matcher(session, names))
     imported.problems.extend(reading.problems)
-    matched = match_everything(db, names) if imported.changed_cves else None
     return ImportOutcome(reading.files, imported, matched)
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from packaging.version import Version
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import AffectedPackage
@@ -129,7 +131,7 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
         session.execute(delete(CveMatch).where(CveMatch.id.in_(stale[start : start + _CHUNK])))
     for start in range(0, len(new), _CHUNK):
         # Core, not the ORM: a first match of a large channel inserts millions of rows.
-        session.execute(insert(_MATCHES), new[start : start + _CHUNK])
+        session.execute(_insert_new_matches(session), new[start : start + _CHUNK])
     return MatchReport(
         files=count,
         matches=len(wanted),
@@ -137,6 +139,14 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
         removed=len(stale),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _insert_new_matches(session: Session) -> Any:
+    """An INSERT that leaves alone a match another writer added meanwhile (PostgreSQL lets
+    two re-matches overlap; SQLite's writers take turns)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(_MATCHES).on_conflict_do_nothing()
+    return sqlite_insert(_MATCHES).on_conflict_do_nothing()
 
 
 class CveOracle:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import Advisory as ParsedAdvisory
@@ -37,6 +37,7 @@ class ImportReport:
     withdrawn: int = 0
     problems: list[str] = field(default_factory=list)
     changed_cves: set[str] = field(default_factory=set)
+    moved: dict[str, str] = field(default_factory=dict)  # old CVE key → new, for curations
 
 
 def _score_json(score: Score | None) -> dict[str, Any] | None:
@@ -90,6 +91,8 @@ def import_advisories(session: Session, advisories: Iterable[ParsedAdvisory]) ->
         else:
             report.updated += 1
             report.changed_cves.add(row.cve_id)  # it may have moved to another CVE
+            if row.cve_id != advisory.cve_id:  # say, a GHSA that was given a CVE id since
+                report.moved[row.cve_id] = advisory.cve_id
         row.source = advisory.source
         row.cve_id = advisory.cve_id
         row.modified = advisory.modified
@@ -99,7 +102,7 @@ def import_advisories(session: Session, advisories: Iterable[ParsedAdvisory]) ->
         report.withdrawn += advisory.withdrawn
         report.changed_cves.add(advisory.cve_id)
     session.flush()
-    rebuild_cves(session, report.changed_cves)
+    rebuild_cves(session, report.changed_cves, report.moved)
     return report
 
 
@@ -108,8 +111,13 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
-def rebuild_cves(session: Session, cve_ids: Iterable[str]) -> None:
+def rebuild_cves(
+    session: Session, cve_ids: Iterable[str], moved: dict[str, str] | None = None
+) -> None:
+    """Rebuild each CVE from its advisories; a CVE left without any is deleted, after the
+    curated matches of one whose advisory moved to another key follow it there."""
     ids = sorted(set(cve_ids))
+    emptied: list[Cve] = []
     for chunk in _chunks(ids):
         rows = list(session.scalars(select(Advisory).where(Advisory.cve_id.in_(chunk))))
         by_cve: dict[str, list[Advisory]] = {cve_id: [] for cve_id in chunk}
@@ -120,13 +128,31 @@ def rebuild_cves(session: Session, cve_ids: Iterable[str]) -> None:
             cve = existing.get(cve_id)
             if not advisories:
                 if cve is not None:
-                    session.delete(cve)  # its matches go with it
+                    emptied.append(cve)
                 continue
             if cve is None:
                 cve = Cve(id=cve_id)
                 session.add(cve)
             _merge(cve, advisories)
     session.flush()
+    for cve in emptied:
+        target = (moved or {}).get(cve.id)
+        if target is not None and session.get(Cve, target) is not None:
+            _move_matches(session, cve.id, target)
+        session.delete(cve)  # its remaining matches go with it
+    session.flush()
+
+
+def _move_matches(session: Session, old: str, new: str) -> None:
+    """Re-point matches (with their curation) from one CVE key to another, except where the
+    file already has a match for the new key."""
+    taken = select(CveMatch.file_id).where(CveMatch.cve_id == new).scalar_subquery()
+    session.execute(
+        update(CveMatch)
+        .where(CveMatch.cve_id == old, CveMatch.file_id.not_in(taken))
+        .values(cve_id=new)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _ordered(advisories: list[Advisory]) -> list[Advisory]:

@@ -15,7 +15,6 @@ from headwater.errors import RunStoppedError
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.formats.pypi.records import PythonRecord, encode_record
 from headwater.models import (
-    Channel,
     ChannelIndex,
     MirrorSubdirState,
     MirrorType,
@@ -24,7 +23,7 @@ from headwater.models import (
 )
 from headwater.models.file import BULK_COLUMNS
 from headwater.services.progress import RunProgress
-from headwater.services.publish import lock_channel, publish_subdirs
+from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
 from headwater.services.runs import add_log_entries, complete_run
 from headwater.storage import BlobStore
 
@@ -292,15 +291,6 @@ def python_row(channel_id: int, mirror_id: int | None, record: PythonRecord) -> 
         record.size,
         record.timestamp,
         encode_record(record),
-    )
-
-
-def bump_simple_revision(session: Session, channel_id: int) -> None:
-    """Tell every server that the channel's simple pages changed (they cache by revision)."""
-    session.execute(
-        update(Channel)
-        .where(Channel.id == channel_id)
-        .values(simple_revision=Channel.simple_revision + 1)
     )
 
 

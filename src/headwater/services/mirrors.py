@@ -39,7 +39,7 @@ from headwater.services import runs
 from headwater.services.channels import get_channel, merge_filters
 from headwater.services.cve_matching import CveOracle, load_matcher
 from headwater.services.preview import PreviewRequest
-from headwater.services.publish import lock_channel, publish_subdirs
+from headwater.services.publish import lock_channel, publish_removal
 from headwater.storage import BlobStore
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -280,16 +280,19 @@ def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_
             f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
         )
     lock_channel(session, mirror.channel_id)
-    subdirs = list(
-        session.scalars(
-            select(PackageFile.subdir).where(PackageFile.mirror_id == mirror.id).distinct()
+    removed = [
+        (kind, subdir)
+        for kind, subdir in session.execute(
+            select(PackageFile.package_type, PackageFile.subdir)
+            .where(PackageFile.mirror_id == mirror.id)
+            .distinct()
         )
-    )
+    ]
     session.execute(delete(PackageFile).where(PackageFile.mirror_id == mirror.id))
     session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
     session.delete(mirror)
     session.flush()
-    publish_subdirs(session, store, mirror.channel_id, subdirs)
+    publish_removal(session, store, mirror.channel_id, removed)
 
 
 def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:

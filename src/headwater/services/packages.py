@@ -16,7 +16,7 @@ from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile, PackageType
 from headwater.services.channels import get_channel
 from headwater.services.downloads import ExpectedFile
-from headwater.services.publish import lock_channel, publish_subdirs
+from headwater.services.publish import lock_channel, publish_removal
 from headwater.storage import BlobStore
 
 
@@ -175,16 +175,18 @@ def delete_file(
     """
     channel = get_channel(session, channel_name)
     lock_channel(session, channel.id)
-    removed = session.execute(
-        delete(PackageFile).where(
+    kind = session.scalar(
+        delete(PackageFile)
+        .where(
             PackageFile.channel_id == channel.id,
             PackageFile.subdir == subdir,
             PackageFile.filename == filename,
         )
+        .returning(PackageFile.package_type)
     )
-    if removed.rowcount == 0:  # type: ignore[attr-defined]
+    if kind is None:
         raise PackageFileNotFoundError(f"channel {channel_name!r} has no file {subdir}/{filename}")
-    publish_subdirs(session, store, channel.id, [subdir])
+    publish_removal(session, store, channel.id, [(kind, subdir)])
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from headwater.db import after_commit, utcnow
@@ -218,3 +218,25 @@ def _pack_directory(
     if not store.exists(key):
         return {}
     return _cached_directory(store, key)
+
+
+def bump_simple_revision(session: Session, channel_id: int) -> None:
+    """Tell every server that the channel's simple pages changed (they cache by revision)."""
+    session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id)
+        .values(simple_revision=Channel.simple_revision + 1)
+    )
+
+
+def publish_removal(
+    session: Session, store: BlobStore, channel_id: int, removed: Iterable[tuple[str, str]]
+) -> None:
+    """After files left a channel outside a run: republish the conda subdirs they were in, and
+    bump the simple revision if any was a PyPI file. `removed` is (package_type, subdir) pairs."""
+    pairs = list(removed)
+    conda = sorted({subdir for kind, subdir in pairs if kind != PackageType.python})
+    if any(kind == PackageType.python for kind, _ in pairs):
+        bump_simple_revision(session, channel_id)
+    if conda:
+        publish_subdirs(session, store, channel_id, conda)

@@ -20,8 +20,8 @@ from headwater.formats.pypi.metadata import parse_core_metadata, read_metadata_b
 from headwater.formats.pypi.records import PythonRecord
 from headwater.models import Channel, PackageFile, PackageType
 from headwater.services.channels import get_channel
-from headwater.services.mirror_contents import bulk_insert_files, bump_simple_revision, python_row
-from headwater.services.publish import lock_channel, publish_subdirs
+from headwater.services.mirror_contents import bulk_insert_files, python_row
+from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
 from headwater.services.pypi_pages import with_metadata
 from headwater.storage import BlobStore, StagedBlob, content_key
 

@@ -22,6 +22,9 @@ def refresh_feeds(db: Database, names: CondaNames, feeds: tuple[str, ...]) -> No
         except HeadwaterError as error:
             log.warning("CVE feed %s: %s", feed, error.message)
             continue
+        except Exception:  # one broken feed must not keep the others out
+            log.exception("CVE feed %s failed", feed)
+            continue
         report = outcome.imported
         log.info(
             "CVE feed %s: %d advisories, %d new, %d updated, %d unchanged",
