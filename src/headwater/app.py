@@ -48,7 +48,12 @@ class Background:
                 )
         if settings.embedded_worker:
             self.services.append(
-                Worker(resources.db, resources.store, resources.policy, worker_config(settings))
+                Worker(
+                    resources.db,
+                    resources.store,
+                    resources.policy,
+                    worker_config(settings, resources.cve_names),
+                )
             )
         self.threads = [
             threading.Thread(target=service.run_forever, name=type(service).__name__, daemon=True)

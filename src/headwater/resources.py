@@ -38,12 +38,13 @@ def http_policy(settings: Settings) -> HttpPolicy:
     )
 
 
-def worker_config(settings: Settings) -> WorkerConfig:
+def worker_config(settings: Settings, names: CondaNames | None = None) -> WorkerConfig:
+    """`names`: the conda-to-PyPI names already loaded, if the process has them."""
     return WorkerConfig(
         poll_interval=settings.worker_poll_interval,
         heartbeat_interval=settings.heartbeat_interval,
         heartbeat_timeout=settings.heartbeat_timeout,
-        cve_names=cve_names(settings),
+        cve_names=names if names is not None else cve_names(settings),
     )
 
 

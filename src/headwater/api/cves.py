@@ -5,20 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
 from headwater.api.pagination import PagingDep
 from headwater.cves.sources import read_upload
 from headwater.errors import PermissionDeniedError
-from headwater.models import Channel
 from headwater.schemas.cves import CurationIn, CveDetail, CveOut, ImportOut, MatchOut
 from headwater.schemas.pages import Page
 from headwater.services import access
 from headwater.services import cves as cve_service
-from headwater.services.auth import Identity
 from headwater.services.cve_import import import_reading
 
 router = APIRouter(tags=["cves"])
@@ -28,10 +24,6 @@ class ChannelCves(Page[CveOut]):
     """`total_count` is the channel's CVE count: distinct CVEs matching its files."""
 
     by_severity: dict[str, int]
-
-
-def readable_channel_ids(session: Session, identity: Identity | None) -> list[int]:
-    return list(session.scalars(select(Channel.id).where(access.readable_condition(identity))))
 
 
 @router.get("/api/cves")
@@ -51,7 +43,7 @@ def list_cves(
         if channel is not None:
             channel_ids = [access.readable_channel(session, channel, identity).id]
         else:
-            channel_ids = readable_channel_ids(session, identity)
+            channel_ids = access.readable_channel_ids(session, identity)
         summaries, total = cve_service.list_cves(
             session,
             channel_ids=channel_ids,
@@ -78,7 +70,9 @@ def cve_files(cve_id: str, resources: ResourcesDep, identity: SignedIn) -> Page[
     status and whether it was curated."""
     with resources.db.reading() as session:
         cve_service.get_cve(session, cve_id)
-        matched = cve_service.cve_files(session, cve_id, readable_channel_ids(session, identity))
+        matched = cve_service.cve_files(
+            session, cve_id, access.readable_channel_ids(session, identity)
+        )
         items = [MatchOut.of_matched(m) for m in matched]
     return Page(items=items, total_count=len(items))
 

@@ -15,10 +15,10 @@ from headwater.cli.context import (
     reports_errors,
     writing,
 )
-from headwater.errors import NotFoundError
 from headwater.models import Channel, PackageFile
 from headwater.schemas.cves import CveDetail, CveOut, ImportOut, MatchOut
 from headwater.services import cves as cve_service
+from headwater.services.channels import get_channel
 from headwater.services.cve_import import import_reading, read_source
 from headwater.services.cve_matching import match_everything
 
@@ -67,9 +67,7 @@ def list_(
     with database().reading() as session:
         channel_ids = None
         if channel is not None:
-            channel_ids = [c.id for c in session.query(Channel).filter(Channel.name == channel)]
-            if not channel_ids:
-                raise NotFoundError(f"channel {channel!r} does not exist")
+            channel_ids = [get_channel(session, channel).id]
         summaries, total = cve_service.list_cves(
             session,
             channel_ids=channel_ids,

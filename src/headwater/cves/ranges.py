@@ -23,10 +23,10 @@ def affects(package: AffectedPackage, version: Version) -> bool:
     for listed in package.versions:
         if parse(listed) == version:
             return True
-    return any(_in_range(events, version) for events in package.ranges)
+    return any(in_range(events, version) for events in package.ranges)
 
 
-def _in_range(events: tuple[tuple[str, str], ...], version: Version) -> bool:
+def in_range(events: tuple[tuple[str, str], ...], version: Version) -> bool:
     """OSV: sort the events by version; walking them, `introduced` at or below the version
     switches affected on, `fixed` (or `limit`) at or below it and `last_affected` below it
     switch it off."""

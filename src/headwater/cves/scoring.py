@@ -18,7 +18,6 @@ class MatchStatus(StrEnum):
 
 
 UNRESOLVED = frozenset({MatchStatus.reported, MatchStatus.active})
-CURATED = frozenset(MatchStatus) - {MatchStatus.reported}
 BANDS = ("None", "Low", "Medium", "High", "Critical")
 
 

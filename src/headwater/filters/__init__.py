@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from pydantic import (
@@ -23,24 +23,10 @@ from pydantic import (
 
 from headwater.errors import InvalidFilterError
 from headwater.filters.conda_specs import SpecError, parse_conda_spec
-from headwater.filters.licenses import FAMILIES
+from headwater.filters.licenses import FAMILIES, LicenseFamily
 from headwater.filters.python_specs import RequirementError, parse_python_spec
 from headwater.formats.conda import KNOWN_SUBDIRS
 
-LicenseFamily = Literal[
-    "agpl",
-    "gpl2",
-    "gpl3",
-    "lgpl",
-    "bsd",
-    "mit",
-    "apache",
-    "psf",
-    "public_domain",
-    "proprietary",
-    "other",
-    "none",
-]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PROJECT = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 SPEC_KEYS = ("only_specs", "include_specs", "exclude_specs")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Literal, get_args
 
 from license_expression import ExpressionError, get_spdx_licensing
 
-FAMILIES = (
+LicenseFamily = Literal[
     "agpl",
     "gpl2",
     "gpl3",
@@ -36,7 +37,8 @@ FAMILIES = (
     "proprietary",
     "other",
     "none",
-)
+]
+FAMILIES: tuple[str, ...] = get_args(LicenseFamily)
 
 # conda's license_family vocabulary, case-insensitively.
 _FAMILY_FIELD = {

@@ -12,7 +12,7 @@ does not exist (404), the same answer as for a name that is free.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from headwater.errors import ChannelNotFoundError, NotAuthenticatedError, PermissionDeniedError
@@ -40,6 +40,10 @@ def readable_condition(identity: Identity | None) -> ColumnElement[bool]:
     if identity is None:
         return Channel.privacy == Privacy.public
     return or_(Channel.privacy != Privacy.private, Channel.owner == identity.username)
+
+
+def readable_channel_ids(session: Session, identity: Identity | None) -> list[int]:
+    return list(session.scalars(select(Channel.id).where(readable_condition(identity))))
 
 
 def managed_condition(identity: Identity | None) -> ColumnElement[bool]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import AffectedPackage
 from headwater.cves.names import CondaNames
-from headwater.cves.ranges import _in_range, parse
+from headwater.cves.ranges import in_range, parse
 from headwater.cves.scoring import MatchStatus, file_score
 from headwater.db import Database, utcnow
 from headwater.filters.rules import CveStanding
@@ -39,7 +39,7 @@ class _Affected:
     ranges: tuple[tuple[tuple[str, str], ...], ...]
 
     def affects(self, version: Version) -> bool:
-        return version in self.versions or any(_in_range(r, version) for r in self.ranges)
+        return version in self.versions or any(in_range(r, version) for r in self.ranges)
 
 
 class Matcher:

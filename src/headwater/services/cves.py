@@ -7,6 +7,7 @@ both are kept and NVD's is the one files are scored by.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -207,9 +208,7 @@ def _source_name(advisory_id: str) -> str:
     return "nvd" if advisory_id.startswith("NVD-") else advisory_id
 
 
-def _parse_moment(text: str) -> Any:
-    import datetime as dt
-
+def _parse_moment(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 

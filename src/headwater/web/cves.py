@@ -94,9 +94,7 @@ def all_cves(
     identity = require_browser_identity(request)
     chosen = status if status in STATUSES else None
     with resources_of(request).db.reading() as session:
-        readable = list(
-            session.scalars(select(Channel.id).where(access.readable_condition(identity)))
-        )
+        readable = access.readable_channel_ids(session, identity)
         summaries, total = cve_service.list_cves(
             session,
             channel_ids=readable,
@@ -121,9 +119,7 @@ def cve_page(request: Request, cve_id: str) -> HTMLResponse:
     identity = require_browser_identity(request)
     with resources_of(request).db.reading() as session:
         cve = cve_service.get_cve(session, cve_id)
-        readable = list(
-            session.scalars(select(Channel.id).where(access.readable_condition(identity)))
-        )
+        readable = access.readable_channel_ids(session, identity)
         matched = cve_service.cve_files(session, cve_id, readable)
         names = {m.channel for m in matched}
         channels = session.scalars(select(Channel).where(Channel.name.in_(names)))
