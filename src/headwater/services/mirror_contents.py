@@ -22,6 +22,7 @@ from headwater.models import (
     PackageType,
 )
 from headwater.models.file import BULK_COLUMNS
+from headwater.services.cve_matching import load_matcher, rematch
 from headwater.services.progress import RunProgress
 from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
 from headwater.services.runs import add_log_entries, complete_run
@@ -111,6 +112,12 @@ def publish_mirror_run(
             progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
     elif tally.touched:
         bump_simple_revision(session, job.channel_id)
+    if job.cve_names is not None:
+        # In the publish's transaction: a run shows completed with its files matched.
+        matcher = load_matcher(session, job.cve_names)
+        progress.log(
+            f"CVE matching: {rematch(session, matcher, channel_id=job.channel_id).describe()}"
+        )
     _report(progress, tally)
     # The log so far is written with the completion, so a reader who sees the run completed sees
     # its whole log; if the transaction rolls back, the lines go back to the run's progress.

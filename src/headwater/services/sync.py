@@ -51,6 +51,8 @@ class MirrorJob:
     # Set for active mirrors with CVE rules: what those rules read, and the database's state.
     cve: CveOracle | None = None
     cve_revision: str | None = None
+    # How conda names map to PyPI names, to match the channel's files when the run publishes.
+    cve_names: CondaNames | None = None
 
     @property
     def filters_digest(self) -> str:
@@ -111,6 +113,7 @@ def load_job(
         channel_filters=channel.filters,
         cve=cve,
         cve_revision=revision,
+        cve_names=cve_names,
     )
 
 

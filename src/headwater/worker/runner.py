@@ -12,14 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
 
 from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError
 from headwater.models import MirrorType
 from headwater.services import runs
-from headwater.services.cve_matching import match_channel
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
 from headwater.services.sync import load_job, sync_conda_mirror
@@ -166,19 +164,6 @@ class _Execution:
         )
         sync = SYNCS[MirrorType(job.mirror_type)]
         await sync(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
-        self.progress.step("matching CVEs")
-        try:
-            report = await asyncio.to_thread(
-                match_channel, worker.db, worker.config.cve_names, job.channel_id
-            )
-        except SQLAlchemyError as error:  # the run has published: matching catches up later
-            self.progress.log(
-                f"CVE matching failed ({type(error).__name__}); the channel's matches catch up "
-                "at its next run, upload or advisory import",
-                "warning",
-            )
-        else:
-            self.progress.log(f"CVE matching: {report.describe()}")
 
     def _beat(self) -> None:
         while not self._finished.wait(self.worker.config.heartbeat_interval):
