@@ -1,17 +1,80 @@
-"""HEADWATER_UPSTREAM_ALLOWLIST: which upstream URLs a mirror may reach, matched by origin."""
+"""HEADWATER_UPSTREAM_ALLOWLIST: which upstream URLs Headwater may reach, matched by origin and
+normalized path.
+
+URLs are read with httpx's parser, the one that makes the requests, so the check and the request
+never disagree about which host a URL names. Paths are compared as a server would read them:
+percent-escapes decoded, backslashes taken for slashes and dot segments removed, so
+`/pypi/../other/` and `/pypi/%2e%2e/other/` are not under `/pypi/`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from functools import lru_cache
+from urllib.parse import unquote
+
+import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Location:
+    """A URL reduced to what the allowlist compares: scheme, host, port and normalized path."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+def locate(url: str | httpx.URL) -> Location | None:
+    """Where `url` leads, or None when it is no absolute http(s) URL."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    scheme = parsed.scheme
+    if scheme not in _DEFAULT_PORTS or not parsed.host:
+        return None
+    return Location(
+        scheme=scheme,
+        host=parsed.host.lower().rstrip("."),
+        port=parsed.port or _DEFAULT_PORTS[scheme],
+        path=normalize_path(parsed.raw_path.decode("ascii", "replace").split("?", 1)[0]),
+    )
+
+
+def normalize_path(path: str) -> str:
+    """The path a server acts on: escapes decoded, `\\` read as `/`, dot segments removed
+    (RFC 3986, 5.2.4). A trailing slash is kept."""
+    decoded = unquote(path).replace("\\", "/")
+    output: list[str] = []
+    segments = decoded.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == ".":
+            if last:
+                output.append("")
+        elif segment == "..":
+            if len(output) > 1:
+                output.pop()
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    normalized = "/".join(output)
+    return normalized if normalized.startswith("/") else "/" + normalized
 
 
 @dataclass(frozen=True)
 class AllowedPrefix:
-    """One entry of HEADWATER_UPSTREAM_ALLOWLIST: scheme, host, port (`*` for any) and path."""
+    """One entry of an allowlist: scheme, host, port (`*` for any) and path."""
 
     scheme: str
     host: str
@@ -20,30 +83,67 @@ class AllowedPrefix:
 
     @classmethod
     def parse(cls, entry: str) -> AllowedPrefix:
-        parts = urlsplit(entry.strip())
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        scheme, separator, rest = entry.strip().partition("://")
+        authority, slash, path = rest.partition("/")
+        any_port = authority.endswith(":*")
+        if any_port:
+            authority = authority[:-2]
+        location = locate(f"{scheme}{separator}{authority}{slash}{path}")
+        if location is None:
             raise ValueError(f"allowlist entry {entry!r} is not an http(s) URL")
-        netloc_port = parts.netloc.rsplit(":", 1)[1] if ":" in parts.netloc.split("@")[-1] else ""
-        port = None if netloc_port == "*" else (parts.port or _DEFAULT_PORTS[parts.scheme])
-        path = parts.path if parts.path.endswith("/") else parts.path + "/"
-        return cls(parts.scheme, parts.hostname.lower(), port, path)
+        path = location.path if location.path.endswith("/") else location.path + "/"
+        return cls(location.scheme, location.host, None if any_port else location.port, path)
 
-    def allows(self, url: str) -> bool:
-        parts = urlsplit(url)
-        try:
-            port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-        except ValueError:
-            return False
+    def allows(self, location: Location) -> bool:
         return (
-            parts.scheme == self.scheme
-            and (parts.hostname or "").lower() == self.host
-            and (self.port is None or port == self.port)
-            and (parts.path or "/").startswith(self.path)
+            location.scheme == self.scheme
+            and location.host == self.host
+            and (self.port is None or location.port == self.port)
+            and (location.path + ("" if location.path.endswith("/") else "/")).startswith(self.path)
         )
 
+    @property
+    def address(self) -> IPAddress | None:
+        """The IP address the entry names, when its host is one."""
+        return ip_literal(self.host)
 
-def url_allowed(url: str, allowlist: Sequence[str]) -> bool:
+
+def ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=64)
+def parse_allowlist(entries: tuple[str, ...]) -> tuple[AllowedPrefix, ...]:
+    return tuple(AllowedPrefix.parse(entry) for entry in entries)
+
+
+def url_allowed(url: str | httpx.URL, allowlist: Sequence[str]) -> bool:
     """Whether `url` falls under an allowlist entry: same scheme and host (exactly, so
     `https://conda.anaconda.org` does not admit `conda.anaconda.org.example.com`), same port
-    (the scheme's default unless the entry names one; `:*` for any), and a path below it."""
-    return any(AllowedPrefix.parse(entry).allows(url) for entry in allowlist)
+    (the scheme's default unless the entry names one; `:*` for any), and a normalized path at
+    or below the entry's."""
+    location = locate(url)
+    if location is None:
+        return False
+    return any(prefix.allows(location) for prefix in parse_allowlist(tuple(allowlist)))
+
+
+def named_addresses(allowlist: Sequence[str]) -> frozenset[IPAddress]:
+    """The IP addresses allowlist entries name as their host."""
+    found = (prefix.address for prefix in parse_allowlist(tuple(allowlist)))
+    return frozenset(address for address in found if address is not None)
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """HEADWATER_UPSTREAM_PRIVATE_NETWORKS: CIDR blocks such as `10.20.0.0/16`; ValueError names
+    a malformed one."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not a network such as 10.20.0.0/16") from None
+    return tuple(networks)

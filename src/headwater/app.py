@@ -44,6 +44,8 @@ class Background:
                         resources.cve_names,
                         settings.cve_feeds,
                         settings.cve_refresh_cron,
+                        resources.policy,
+                        settings.max_import_bytes,
                     )
                 )
         if settings.embedded_worker:

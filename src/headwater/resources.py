@@ -35,6 +35,8 @@ def http_policy(settings: Settings) -> HttpPolicy:
         backoff=settings.http_backoff,
         concurrency=settings.download_concurrency,
         allowlist=settings.upstream_allowlist,
+        private_networks=settings.upstream_private_networks,
+        proxies=settings.proxy_allowlist,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -15,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from headwater.allowlist import AllowedPrefix
+from headwater.allowlist import PROXY_SCHEMES, AllowedPrefix, parse_networks
 
 DEFAULT_UPSTREAM_ALLOWLIST = (
     "https://conda.anaconda.org/",
@@ -43,6 +44,16 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(default=30, ge=1)
 
     upstream_allowlist: Annotated[tuple[str, ...], NoDecode] = DEFAULT_UPSTREAM_ALLOWLIST
+    # Networks whose addresses allowlisted hosts may resolve to (internal upstreams); other
+    # non-public addresses are refused unless an allowlist entry names the address itself.
+    upstream_private_networks: Annotated[tuple[str, ...], NoDecode] = ()
+    # The proxies mirrors may use; only administrators set a mirror's proxy.
+    proxy_allowlist: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # How large a request body may be, by kind; larger ones are answered 413 before being read.
+    max_request_bytes: int = Field(default=1 << 20, ge=1024)  # JSON and form bodies
+    max_upload_bytes: int = Field(default=4 << 30, ge=1 << 20)  # package files
+    max_import_bytes: int = Field(default=1 << 30, ge=1 << 20)  # advisory uploads and feeds
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -71,7 +82,13 @@ class Settings(BaseSettings):
     cve_name_mapping: Path | None = None  # conda name → PyPI name, JSON (parselmouth's)
     cve_name_overrides: dict[str, str | None] = Field(default_factory=dict)
 
-    @field_validator("upstream_allowlist", "cve_feeds", mode="before")
+    @field_validator(
+        "upstream_allowlist",
+        "upstream_private_networks",
+        "proxy_allowlist",
+        "cve_feeds",
+        mode="before",
+    )
     @classmethod
     def _split_allowlist(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -83,6 +100,20 @@ class Settings(BaseSettings):
     def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
             AllowedPrefix.parse(entry)
+        return value
+
+    @field_validator("upstream_private_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)
+        return value
+
+    @field_validator("proxy_allowlist")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if urlsplit(entry).scheme not in PROXY_SCHEMES or not urlsplit(entry).hostname:
+                raise ValueError(f"proxy {entry!r} is not an http, https or socks5 URL")
         return value
 
     @classmethod

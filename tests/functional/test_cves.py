@@ -342,6 +342,8 @@ def test_feeds_are_imported_from_urls_and_a_failing_feed_does_not_stop_the_other
             resources.db,  # type: ignore[attr-defined]
             resources.cve_names,  # type: ignore[attr-defined]
             (server.url + "missing.zip", server.url + "all.zip"),
+            resources.policy,  # type: ignore[attr-defined]
+            limit=1 << 20,
         )
     with headwater.client(token) as client:
         assert client.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_settings
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
-from tests.support.server import Headwater
-from tests.support.upstream import serve_directory
+from tests.support.server import Headwater, run_headwater
+from tests.support.upstream import forward_proxy, serve_directory
 
 MIRROR_FIELDS = {
     "id",
@@ -232,27 +233,25 @@ def test_repodata_v2_base_url_and_conda_reserialised_records(
         assert client.get("/api/repo/far/linux-64/far-1.0-0.conda").status_code == 200
 
 
-def test_a_mirror_with_a_proxy_reaches_its_upstream_through_it(
-    headwater: Headwater, token: str, upstream
-) -> None:
-    from tests.support.upstream import forward_proxy
-
-    with forward_proxy() as proxy, headwater.client(token) as client:
-        create_channel(client, "proxied")
-        mirror = create_mirror(
-            client,
-            "proxied",
-            upstream.url,
-            mirror_mode="passive",
-            proxy=proxy.url,
-            filters={"subdirs": ["linux-64", "noarch"]},
-        )
-        assert mirror["proxy"] == proxy.url
-        assert run_mirror(client, "proxied", mirror["id"])["state"] == "completed"
-        assert f"{upstream.url}linux-64/repodata.json.zst" in proxy.requests
-        # A passive file is fetched through the mirror's proxy too.
-        assert client.get("/api/repo/proxied/linux-64/hw-lib-2.0-0.conda").status_code == 200
-        assert f"{upstream.url}linux-64/hw-lib-2.0-0.conda" in proxy.requests
+def test_a_mirror_with_a_proxy_reaches_its_upstream_through_it(tmp_path: Path, upstream) -> None:
+    with forward_proxy() as proxy:
+        settings = make_settings(tmp_path / "var", proxy_allowlist=(proxy.url,))
+        with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
+            create_channel(client, "proxied")
+            mirror = create_mirror(
+                client,
+                "proxied",
+                upstream.url,
+                mirror_mode="passive",
+                proxy=proxy.url,
+                filters={"subdirs": ["linux-64", "noarch"]},
+            )
+            assert mirror["proxy"] == proxy.url
+            assert run_mirror(client, "proxied", mirror["id"])["state"] == "completed"
+            assert f"{upstream.url}linux-64/repodata.json.zst" in proxy.requests
+            # A passive file is fetched through the mirror's proxy too.
+            assert client.get("/api/repo/proxied/linux-64/hw-lib-2.0-0.conda").status_code == 200
+            assert f"{upstream.url}linux-64/hw-lib-2.0-0.conda" in proxy.requests
 
 
 def test_transient_upstream_failures_are_retried(

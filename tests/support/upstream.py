@@ -257,3 +257,46 @@ def forward_proxy() -> Iterator[Proxy]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Listener:
+    """A TCP service that is not an upstream (a cache, a database, an admin port): it counts
+    the connections it accepts and answers each with `banner`."""
+
+    url: str
+    port: int
+    banner: bytes
+    connections: int = 0
+
+
+@contextmanager
+def listener(banner: bytes = b"-ERR secret-banner-7f3a internal service\r\n") -> Iterator[Listener]:
+    import socket
+    import socketserver
+
+    state = Listener(url="", port=0, banner=banner)
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            state.connections += 1
+            with contextlib.suppress(OSError):
+                self.request.settimeout(2)
+                self.request.recv(4096)
+                self.request.sendall(state.banner)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        address_family = socket.AF_INET
+
+    server = Server(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    state.url = f"http://127.0.0.1:{state.port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

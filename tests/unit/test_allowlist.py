@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from headwater.allowlist import AllowedPrefix, url_allowed
+from headwater.allowlist import AllowedPrefix, named_addresses, normalize_path, url_allowed
 from headwater.settings import Settings
 
 ALLOWLIST = (
@@ -28,6 +28,21 @@ ALLOWLIST = (
         ("http://mirror.internal:8080/condaX/", False),
         ("http://mirror.internal/conda/main/", False),
         ("http://user@mirror.internal:8080/conda/", True),
+        # Paths are compared as the server reads them, not as strings.
+        ("http://mirror.internal:8080/conda/../other/", False),
+        ("http://mirror.internal:8080/conda/%2e%2e/other/", False),
+        ("http://mirror.internal:8080/conda/%2E%2E/%2E%2E/x", False),
+        ("http://mirror.internal:8080/conda\\..\\other/", False),
+        ("http://mirror.internal:8080/conda/./main/../main/", True),
+        ("http://mirror.internal:8080/conda", True),
+        ("http://mirror.internal:8080/condo/../conda/main/", True),
+        # Userinfo and look-alike authorities name the host after the last "@".
+        ("http://mirror.internal:8080@127.0.0.2/conda/", False),
+        ("http://conda.anaconda.org\\@evil.example/x/", False),
+        ("https://conda.anaconda.org./conda-forge/", True),
+        ("HTTPS://conda.anaconda.org:443/conda-forge/", True),
+        ("file:///etc/passwd", False),
+        ("not a url", False),
     ],
 )
 def test_matching(url: str, allowed: bool) -> None:
@@ -45,3 +60,24 @@ def test_bad_entries_are_refused_when_settings_are_read() -> None:
         "https://a.example/",
         "http://b.example:*",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "normalized"),
+    [
+        ("/", "/"),
+        ("", "/"),
+        ("/a/b/../c", "/a/c"),
+        ("/a/b/..", "/a/"),
+        ("/../../x", "/x"),
+        ("/a/./b/./", "/a/b/"),
+        ("/a/%2e%2e/b", "/b"),
+        ("/a\\..\\b/", "/b/"),
+    ],
+)
+def test_paths_are_normalized_as_a_server_reads_them(path: str, normalized: str) -> None:
+    assert normalize_path(path) == normalized
+
+
+def test_entries_with_an_address_name_it() -> None:
+    assert {str(address) for address in named_addresses(ALLOWLIST)} == {"127.0.0.1"}

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
+from headwater.api.deps import IdentityDep, ResourcesDep, RowId, SignedIn
 from headwater.api.pagination import PagingDep
 from headwater.cves.sources import read_upload
 from headwater.errors import PermissionDeniedError
@@ -79,7 +79,7 @@ def cve_files(cve_id: str, resources: ResourcesDep, identity: SignedIn) -> Page[
 
 @router.put("/api/cves/matches/{match_id}")
 def curate_match(
-    match_id: int, body: CurationIn, resources: ResourcesDep, identity: SignedIn
+    match_id: RowId, body: CurationIn, resources: ResourcesDep, identity: SignedIn
 ) -> MatchOut:
     """Set a match's status (`active`, `cleared`, `disputed`, `mitigated`, or back to
     `reported`) with a note. Administrators and the channel's owner may."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.deps import ResourcesDep, RowId, SignedIn
 from headwater.api.pagination import Page, Paging, PagingDep
 from headwater.filters import parse_filter_set
 from headwater.models import RunTrigger
@@ -65,11 +65,11 @@ def _mirror_out(resources: ResourcesDep, channel: str, mirror_id: int) -> Mirror
         return MirrorOut.of(mirror, channel, latest)
 
 
-def _saved(
+async def _saved(
     resources: ResourcesDep, channel: str, change: mirror_service.MirrorChange
 ) -> MirrorSaved:
-    mirror_service.check_projects(change, resources.policy)
-    out = _mirror_out(resources, channel, change.mirror.id)
+    await mirror_service.check_projects(change, resources.policy)
+    out = await run_in_threadpool(_mirror_out, resources, channel, change.mirror.id)
     run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
     return MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)
 
@@ -85,25 +85,30 @@ def list_mirrors(channel: str, resources: ResourcesDep, identity: SignedIn) -> P
 
 
 @router.post("/api/channels/{channel}/mirrors", status_code=201)
-def create_mirror(
+async def create_mirror(
     channel: str, body: MirrorCreate, resources: ResourcesDep, identity: SignedIn
 ) -> MirrorSaved:
-    """Create a mirror. A cron more frequent than daily is accepted with a warning."""
-    with resources.db.writing() as session:
-        access.managed_channel(session, channel, identity)
-        change = mirror_service.create_mirror(
-            session,
-            channel,
-            body.model_dump(),
-            allowlist=resources.settings.upstream_allowlist,
-            requested_by=identity.username,
-        )
-    return _saved(resources, channel, change)
+    """Create a mirror. A cron more frequent than daily is accepted with a warning; a proxy
+    only by administrators, and only one of HEADWATER_PROXY_ALLOWLIST."""
+
+    def create() -> mirror_service.MirrorChange:
+        with resources.db.writing() as session:
+            access.managed_channel(session, channel, identity)
+            return mirror_service.create_mirror(
+                session,
+                channel,
+                body.model_dump(),
+                policy=resources.policy,
+                requested_by=identity.username,
+                proxy_allowed=access.may_set_proxy(identity),
+            )
+
+    return await _saved(resources, channel, await run_in_threadpool(create))
 
 
 @router.get("/api/channels/{channel}/mirrors/{mirror_id}")
 def show_mirror(
-    channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
+    channel: str, mirror_id: RowId, resources: ResourcesDep, identity: SignedIn
 ) -> MirrorOut:
     with resources.db.reading() as session:
         access.managed_channel(session, channel, identity)
@@ -111,26 +116,30 @@ def show_mirror(
 
 
 @router.api_route("/api/channels/{channel}/mirrors/{mirror_id}", methods=["PUT", "PATCH"])
-def update_mirror(
-    channel: str, mirror_id: int, body: MirrorUpdate, resources: ResourcesDep, identity: SignedIn
+async def update_mirror(
+    channel: str, mirror_id: RowId, body: MirrorUpdate, resources: ResourcesDep, identity: SignedIn
 ) -> MirrorSaved:
     """Edit a mirror: fields sent replace stored ones; `filters` merge key by key (null removes)."""
-    with resources.db.writing() as session:
-        access.managed_channel(session, channel, identity)
-        change = mirror_service.update_mirror(
-            session,
-            channel,
-            mirror_id,
-            body.model_dump(exclude_unset=True),
-            allowlist=resources.settings.upstream_allowlist,
-            requested_by=identity.username,
-        )
-    return _saved(resources, channel, change)
+
+    def update() -> mirror_service.MirrorChange:
+        with resources.db.writing() as session:
+            access.managed_channel(session, channel, identity)
+            return mirror_service.update_mirror(
+                session,
+                channel,
+                mirror_id,
+                body.model_dump(exclude_unset=True),
+                policy=resources.policy,
+                requested_by=identity.username,
+                proxy_allowed=access.may_set_proxy(identity),
+            )
+
+    return await _saved(resources, channel, await run_in_threadpool(update))
 
 
 @router.delete("/api/channels/{channel}/mirrors/{mirror_id}", status_code=204)
 def delete_mirror(
-    channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
+    channel: str, mirror_id: RowId, resources: ResourcesDep, identity: SignedIn
 ) -> Response:
     """Delete a mirror with its history; the files it brought leave the channel."""
     with resources.db.writing() as session:
@@ -140,7 +149,9 @@ def delete_mirror(
 
 
 @router.post("/api/channels/{channel}/mirrors/{mirror_id}/run", status_code=202)
-def run_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn) -> RunOut:
+def run_mirror(
+    channel: str, mirror_id: RowId, resources: ResourcesDep, identity: SignedIn
+) -> RunOut:
     """Run now: queue a run at once, without changing the schedule. 409 if one is under way."""
     with resources.db.writing() as session:
         access.managed_channel(session, channel, identity)
@@ -154,7 +165,7 @@ def run_mirror(channel: str, mirror_id: int, resources: ResourcesDep, identity: 
 
 @router.post("/api/channels/{channel}/mirrors/{mirror_id}/stop", status_code=202)
 def stop_mirror(
-    channel: str, mirror_id: int, resources: ResourcesDep, identity: SignedIn
+    channel: str, mirror_id: RowId, resources: ResourcesDep, identity: SignedIn
 ) -> RunOut:
     """Stop the mirror's run: a pending one fails at once, a running one at its next heartbeat."""
     with resources.db.writing() as session:
@@ -203,9 +214,10 @@ async def preview_draft(
                 session,
                 channel,
                 body.model_dump(exclude={"channel_filters"}),
-                allowlist=resources.settings.upstream_allowlist,
+                policy=resources.policy,
                 channel_filters=body.channel_filters,
                 cve_names=resources.cve_names,
+                proxy_allowed=access.may_set_proxy(identity),
             )
 
     draft = await run_in_threadpool(request)
@@ -216,7 +228,7 @@ async def preview_draft(
 @router.post("/api/channels/{channel}/mirrors/{mirror_id}/preview")
 async def preview_saved_mirror(
     channel: str,
-    mirror_id: int,
+    mirror_id: RowId,
     resources: ResourcesDep,
     identity: SignedIn,
     page: PagingDep,

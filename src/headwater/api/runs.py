@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.deps import ResourcesDep, RowId, SignedIn
 from headwater.api.pagination import Page, PagingDep
 from headwater.models import Run
 from headwater.schemas.runs import RunDetail, RunOut
@@ -38,7 +38,7 @@ def channel_runs(
 
 @router.get("/api/channels/{channel}/mirrors/{mirror_id}/runs")
 def mirror_runs(
-    channel: str, mirror_id: int, resources: ResourcesDep, page: PagingDep, identity: SignedIn
+    channel: str, mirror_id: RowId, resources: ResourcesDep, page: PagingDep, identity: SignedIn
 ) -> Page[RunOut]:
     with resources.db.reading() as session:
         access.managed_channel(session, channel, identity)
@@ -50,7 +50,7 @@ def mirror_runs(
 
 
 @router.get("/api/runs/{run_id}")
-def show_run(run_id: int, resources: ResourcesDep, identity: SignedIn) -> RunDetail:
+def show_run(run_id: RowId, resources: ResourcesDep, identity: SignedIn) -> RunDetail:
     with resources.db.reading() as session:
         description = run_service.describe_run(session, run_id)
         access.managed_channel(session, description.channel.name, identity)

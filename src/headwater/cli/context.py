@@ -17,9 +17,10 @@ from rich.table import Table
 from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError
-from headwater.resources import cve_names, open_blob_store, open_database
+from headwater.resources import cve_names, http_policy, open_blob_store, open_database
 from headwater.settings import Settings
 from headwater.storage import BlobStore
+from headwater.upstreams.http import HttpPolicy
 
 console = Console()
 errors = Console(stderr=True)
@@ -42,6 +43,12 @@ def database() -> Database:
 @cache
 def blob_store() -> BlobStore:
     return open_blob_store(settings())
+
+
+@cache
+def upstream_policy() -> HttpPolicy:
+    """What the CLI may reach: the same policy as the server's."""
+    return http_policy(settings())
 
 
 @cache

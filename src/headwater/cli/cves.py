@@ -13,6 +13,8 @@ from headwater.cli.context import (
     print_json,
     print_table,
     reports_errors,
+    settings,
+    upstream_policy,
     writing,
 )
 from headwater.models import Channel, PackageFile
@@ -34,7 +36,8 @@ def import_(
     as_json: bool = JsonOption,
 ) -> None:
     """Import advisories (offline, for air-gapped sites), then match every file again."""
-    outcome = import_reading(database(), conda_names(), read_source(source))
+    reading = read_source(source, upstream_policy(), limit=settings().max_import_bytes)
+    outcome = import_reading(database(), conda_names(), reading)
     out = ImportOut.of(outcome.files, outcome.imported, outcome.matched)
     if as_json:
         print_json(out)

@@ -21,13 +21,12 @@ from headwater.cli.context import (
     print_json,
     print_table,
     reports_errors,
-    settings,
+    upstream_policy,
     writing,
 )
 from headwater.cli.runs import print_run, run_detail
 from headwater.filters import parse_filter_set
 from headwater.models import RunTrigger
-from headwater.resources import http_policy
 from headwater.schemas.mirrors import MirrorOut, MirrorSaved
 from headwater.schemas.previews import PreviewOut
 from headwater.schemas.runs import RunOut
@@ -46,7 +45,7 @@ def _mirror_out(channel: str, mirror_id: int) -> MirrorOut:
 
 
 def _print_saved(channel: str, change: mirror_service.MirrorChange, as_json: bool) -> None:
-    mirror_service.check_projects(change, http_policy(settings()))
+    asyncio.run(mirror_service.check_projects(change, upstream_policy()))
     out = _mirror_out(channel, change.mirror.id)
     run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
     saved = MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)
@@ -149,8 +148,9 @@ def create(
             session,
             channel,
             fields,
-            allowlist=settings().upstream_allowlist,
+            policy=upstream_policy(),
             requested_by=acting_user(),
+            proxy_allowed=True,  # the CLI acts as the administrator
         )
     _print_saved(channel, change, as_json)
 
@@ -205,8 +205,9 @@ def edit(
             channel,
             mirror_id,
             changes,
-            allowlist=settings().upstream_allowlist,
+            policy=upstream_policy(),
             requested_by=acting_user(),
+            proxy_allowed=True,  # the CLI acts as the administrator
         )
     _print_saved(channel, change, as_json)
 
@@ -312,14 +313,13 @@ def preview(
                     "mirror_mode": mirror_mode,
                     "filters": parse_json_option(filters, "--filters"),
                 },
-                allowlist=settings().upstream_allowlist,
+                policy=upstream_policy(),
+                proxy_allowed=True,
                 channel_filters=draft_channel_filters,
                 cve_names=conda_names(),
             )
     query = PreviewQuery(show=show, reason=reason, limit=limit)  # type: ignore[arg-type]
-    result = PreviewOut.of(
-        request, asyncio.run(preview_mirror(request, http_policy(settings()), query))
-    )
+    result = PreviewOut.of(request, asyncio.run(preview_mirror(request, upstream_policy(), query)))
     if as_json:
         print_json(result)
         return

@@ -113,7 +113,14 @@ def scheduler() -> None:
     loop = Scheduler(db, config.scheduler_interval)
     feeds = None
     if config.cve_feeds:
-        feeds = CveFeeds(db, cve_names(config), config.cve_feeds, config.cve_refresh_cron)
+        feeds = CveFeeds(
+            db,
+            cve_names(config),
+            config.cve_feeds,
+            config.cve_refresh_cron,
+            http_policy(config),
+            config.max_import_bytes,
+        )
         threading.Thread(target=feeds.run_forever, name="CveFeeds", daemon=True).start()
 
     def stop() -> None:

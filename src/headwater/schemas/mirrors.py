@@ -11,6 +11,7 @@ from headwater.models import Mirror, Run
 from headwater.schedule import parse_schedule
 from headwater.schemas.runs import RunOut
 from headwater.services import mirrors as mirror_service
+from headwater.upstreams.http import shown_url
 
 
 class MirrorOut(BaseModel):
@@ -46,7 +47,7 @@ class MirrorOut(BaseModel):
             mirror_mode=mirror.mirror_mode,
             cron=mirror.cron,
             cron_description=schedule.description(),
-            proxy=mirror.proxy,
+            proxy=shown_url(mirror.proxy),  # the proxy's password stays with administrators
             filters=mirror.filters.to_json(),
             state=latest.state if latest else None,
             step=latest.step if latest else None,

@@ -33,6 +33,11 @@ def can_manage(identity: Identity | None, channel: Channel) -> bool:
     return identity is not None and (identity.is_admin or identity.username == channel.owner)
 
 
+def may_set_proxy(identity: Identity | None) -> bool:
+    """A proxy reaches places the allowlist does not see: administrators only."""
+    return identity is not None and identity.is_admin
+
+
 def readable_condition(identity: Identity | None) -> ColumnElement[bool]:
     """The channels `identity` may read, as a query condition."""
     if identity is not None and identity.is_admin:

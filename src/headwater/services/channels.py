@@ -10,15 +10,22 @@ from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from headwater.db import add_unique, after_commit
-from headwater.errors import ChannelExistsError, ChannelNotFoundError, InvalidChannelNameError
+from headwater.errors import (
+    ChannelExistsError,
+    ChannelNotFoundError,
+    InvalidChannelNameError,
+    InvalidInputError,
+)
 from headwater.filters import FilterSet, parse_filter_set
+from headwater.inputs import check_text
 from headwater.models import Channel, Mirror, PackageFile, Privacy
 from headwater.storage import BlobStore
 
-CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 # "t" starts the token-in-path URLs: /api/repo/t/<token>/<channel>/...
 RESERVED_NAMES = frozenset({"t"})
 MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,7 @@ class ChannelStats:
 
 
 def validate_channel_name(name: str) -> str:
-    if not CHANNEL_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+    if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
         raise InvalidChannelNameError(
             f"channel name {name!r} is not valid: use lowercase letters, digits, '-' and '_', "
             f"starting with a letter, at most {MAX_NAME_LENGTH} characters"
@@ -38,12 +45,18 @@ def validate_channel_name(name: str) -> str:
     return name
 
 
+def check_description(value: object) -> str:
+    """A channel's description: free text of at most MAX_DESCRIPTION_LENGTH characters, shown
+    to everyone who may read the channel."""
+    return check_text(value, "description", max_length=MAX_DESCRIPTION_LENGTH, multiline=True)
+
+
 def parse_privacy(value: str) -> Privacy:
     try:
         return Privacy(value)
     except ValueError:
         choices = ", ".join(privacy.value for privacy in Privacy)
-        raise InvalidChannelNameError(f"privacy {value!r} is not one of {choices}") from None
+        raise InvalidInputError(f"privacy {value!r} is not one of {choices}") from None
 
 
 def create_channel(
@@ -61,7 +74,7 @@ def create_channel(
     channel = Channel(
         name=name,
         owner=owner,
-        description=description,
+        description=check_description(description),
         privacy=parse_privacy(privacy),
         filters=parse_filter_set(filters),
     )
@@ -119,7 +132,7 @@ def update_channel(session: Session, name: str, changes: dict[str, Any]) -> Chan
     """Apply the fields sent; `filters` merge with the stored ones, a null key removes a rule."""
     channel = get_channel(session, name)
     if "description" in changes and changes["description"] is not None:
-        channel.description = changes["description"]
+        channel.description = check_description(changes["description"])
     if "privacy" in changes and changes["privacy"] is not None:
         channel.privacy = parse_privacy(changes["privacy"])
     if "filters" in changes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,13 @@ from headwater.db import Database
 from headwater.errors import InvalidInputError, UpstreamError
 from headwater.services.cve_matching import MatchReport, load_matcher, rematch
 from headwater.services.cves import ImportReport, import_advisories
+from headwater.upstreams.http import (
+    HttpPolicy,
+    describe_transport_error,
+    status_error,
+    too_large,
+    upstream_client,
+)
 
 
 @dataclass(frozen=True)
@@ -41,20 +49,33 @@ def import_reading(db: Database, names: CondaNames, reading: Reading) -> ImportO
     return ImportOutcome(reading.files, imported, matched)
 
 
-def read_source(source: str, *, timeout: float = 300.0) -> Reading:
-    """A feed or a CLI argument: an http(s) URL to a file or zip, or a local path."""
+def read_source(source: str, policy: HttpPolicy, *, limit: int) -> Reading:
+    """A feed or a CLI argument: an http(s) URL to a file or zip, or a local path. A URL is
+    fetched through the upstream policy (with the URL itself allowed, as the operator named
+    it), and refused past `limit` bytes."""
     if not source.startswith(("http://", "https://")):
         return read_path(Path(source))
     suffix = ".zip" if source.split("?")[0].endswith(".zip") else Path(source).suffix or ".json"
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / f"feed{suffix}"
+        asyncio.run(_fetch(source, policy.naming(source), target, limit))
+        return read_path(target)
+
+
+async def _fetch(source: str, policy: HttpPolicy, target: Path, limit: int) -> None:
+    async with upstream_client(policy) as client:
         try:
-            with httpx.stream("GET", source, timeout=timeout, follow_redirects=True) as response:
+            async with client.stream("GET", source) as response:
                 if response.status_code != 200:
-                    raise UpstreamError(f"{source} answered {response.status_code}")
+                    raise status_error(response)
+                written = 0
                 with target.open("wb") as out:
-                    for chunk in response.iter_bytes(1 << 20):
+                    async for chunk in response.aiter_bytes(1 << 20):
+                        written += len(chunk)
+                        if written > limit:
+                            raise too_large(source, limit)
                         out.write(chunk)
         except httpx.HTTPError as error:
-            raise UpstreamError(f"could not fetch {source}: {error}") from None
-        return read_path(target)
+            raise UpstreamError(
+                f"could not fetch {source}: {describe_transport_error(error)}"
+            ) from None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import httpx
 from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,13 +18,16 @@ from sqlalchemy.orm import Session
 from headwater.cves.names import CondaNames
 from headwater.db import add_unique, utcnow
 from headwater.errors import (
+    HeadwaterError,
     InvalidFilterError,
     InvalidInputError,
     MirrorBusyError,
     MirrorExistsError,
     MirrorNotFoundError,
+    PermissionDeniedError,
 )
 from headwater.filters import FilterSet, nothing_passes, parse_filter_set
+from headwater.inputs import check_name, check_text
 from headwater.models import (
     Channel,
     Mirror,
@@ -40,22 +46,26 @@ from headwater.services.channels import get_channel, merge_filters
 from headwater.services.cve_matching import CveOracle, load_matcher
 from headwater.services.preview import PreviewRequest
 from headwater.services.publish import lock_channel, publish_removal
+from headwater.services.pypi_pages import gather_bounded
 from headwater.storage import BlobStore
 from headwater.upstreams.http import (
     HttpPolicy,
     check_allowed,
     check_proxy,
     normalize_source_root,
+    shown_url,
+    upstream_client,
 )
-from headwater.upstreams.pypi import project_exists
+from headwater.upstreams.pypi import PyPIUpstream
 
-MIRROR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+MIRROR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}")
 SUPPORTED_TYPES = (MirrorType.conda, MirrorType.python_simple)
 DEFAULT_PYPI_ROOT = "https://pypi.org/simple/"
 _CHECKED_PROJECTS = 50  # at most this many project names are looked up when saving
+# A save waits at most this long for the project checks; what is not answered by then is
+# reported as "could not check".
+PROJECT_CHECK_SECONDS = 4.0
 
-# (source_root, proxy, project) → True (found), False (not there), None (could not ask)
-ProjectChecker = Callable[[str, str | None, str], bool | None]
 EDITABLE_FIELDS = ("mirror_name", "source_root", "mirror_mode", "cron", "proxy", "filters")
 
 
@@ -69,12 +79,26 @@ class MirrorChange:
 
 
 def _mirror_name(value: Any) -> str:
-    if not isinstance(value, str) or not MIRROR_NAME.match(value):
-        raise InvalidInputError(
-            f"mirror_name {value!r} is not valid: 1 to 100 letters, digits, spaces, '.', '_' "
-            "or '-', starting with a letter or digit"
-        )
-    return value
+    return check_name(
+        value,
+        "mirror_name",
+        MIRROR_NAME,
+        "1 to 100 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit",
+    )
+
+
+def _cron(value: Any) -> str:
+    return parse_schedule(check_text(value or DEFAULT_CRON, "cron", max_length=100)).expression
+
+
+def _proxy(value: Any, current: str | None, policy: HttpPolicy, proxy_allowed: bool) -> str | None:
+    """The proxy to store: only administrators may set or change one (a proxy reaches places
+    the allowlist does not see), and only one of HEADWATER_PROXY_ALLOWLIST."""
+    if current is not None and value == shown_url(current):
+        return current  # sent back as it was shown, without its password
+    if value not in (None, "", current) and not proxy_allowed:
+        raise PermissionDeniedError("only administrators can set a mirror's proxy")
+    return check_proxy(value, policy.proxies)
 
 
 def _enum(kind: type[MirrorType] | type[MirrorMode], field_name: str, value: Any) -> Any:
@@ -97,15 +121,17 @@ def create_mirror(
     channel_name: str,
     fields: dict[str, Any],
     *,
-    allowlist: Sequence[str],
+    policy: HttpPolicy,
     requested_by: str | None,
+    proxy_allowed: bool = False,
 ) -> MirrorChange:
     """Create a mirror from the DESIGN.md fields; `run_now` queues its first run at once.
 
     A PyPI mirror (`python_simple`) needs `filters.projects`; its `source_root` defaults to
-    PyPI's simple index, and each project is looked up there (`check_project`): a project the
-    index does not have is a warning, not an error (`project_warnings`, asked by the edges
-    once the transaction is over, as it goes over the network).
+    PyPI's simple index, and each project is looked up there: a project the index does not
+    have is a warning, not an error (`check_projects`, awaited by the edges once the
+    transaction is over, as it goes over the network). Only callers with `proxy_allowed`
+    (administrators) may give a proxy.
     """
     channel = get_channel(session, channel_name)
     unknown = set(fields) - {*EDITABLE_FIELDS, "mirror_type", "run_now"}
@@ -120,12 +146,12 @@ def create_mirror(
         channel_id=channel.id,
         mirror_name=_mirror_name(fields["mirror_name"]),
         mirror_type=mirror_type,
-        source_root=_source_root(fields["source_root"], allowlist),
+        source_root=_source_root(fields["source_root"], policy.allowlist),
         mirror_mode=_enum(
             MirrorMode, "mirror_mode", fields.get("mirror_mode") or MirrorMode.passive
         ),
-        cron=parse_schedule(fields.get("cron") or DEFAULT_CRON).expression,
-        proxy=check_proxy(fields.get("proxy")),
+        cron=_cron(fields.get("cron")),
+        proxy=_proxy(fields.get("proxy"), None, policy, proxy_allowed),
         filters=mirror_filters(parse_filter_set(fields.get("filters")), mirror_type),
     )
     _ensure_unique_name(session, channel.id, mirror.mirror_name, None)
@@ -160,29 +186,46 @@ def _warnings(mirror: Mirror, channel: Channel) -> list[str]:
     return warnings
 
 
-def project_warnings(mirror: Mirror, check_project: ProjectChecker) -> list[str]:
-    """Projects of a PyPI mirror its index does not have, or could not be asked about."""
+async def project_warnings(
+    mirror: Mirror, policy: HttpPolicy, transport: httpx.AsyncBaseTransport | None = None
+) -> list[str]:
+    """Projects of a PyPI mirror its index does not have, or could not be asked about.
+
+    The projects are looked up at once, through the same policy as a run (allowlist on every
+    hop, permitted addresses only), and the whole check takes at most PROJECT_CHECK_SECONDS.
+    """
     if mirror.mirror_type != MirrorType.python_simple:
         return []
-    warnings = []
-    projects = list(mirror.filters.projects or ())
-    for project in projects[:_CHECKED_PROJECTS]:
-        found = check_project(mirror.source_root, mirror.proxy, project)
-        if found is False:
-            warnings.append(f"project {project!r} was not found at {mirror.source_root}")
-        elif found is None:
-            warnings.append(f"could not check project {project!r} at {mirror.source_root}")
+    projects = list(mirror.filters.projects or ())[:_CHECKED_PROJECTS]
+    found: dict[str, bool | None] = {}
+    quick = policy.quick(PROJECT_CHECK_SECONDS)
+    try:
+        async with upstream_client(quick, proxy=mirror.proxy, transport=transport) as client:
+            upstream = PyPIUpstream(client, mirror.source_root, quick)
+
+            async def check(project: str) -> None:
+                found[project] = await upstream.has_project(project)
+
+            async with asyncio.timeout(PROJECT_CHECK_SECONDS):
+                await gather_bounded(policy.concurrency, [partial(check, p) for p in projects])
+    except (TimeoutError, HeadwaterError):
+        pass  # what was not answered is "could not check"
+    missing = [project for project in projects if found.get(project) is False]
+    unknown = [project for project in projects if found.get(project) is None]
+    warnings = [f"project {project!r} was not found at {mirror.source_root}" for project in missing]
+    if unknown:
+        names = ", ".join(repr(project) for project in unknown)
+        warnings.append(
+            f"could not check project{'s' if len(unknown) > 1 else ''} {names} "
+            f"at {mirror.source_root}"
+        )
     return warnings
 
 
-def check_projects(change: MirrorChange, policy: HttpPolicy) -> MirrorChange:
-    """Add to a saved PyPI mirror's warnings the projects its index lacks. Call it after the
+async def check_projects(change: MirrorChange, policy: HttpPolicy) -> MirrorChange:
+    """Add to a saved PyPI mirror's warnings the projects its index lacks. Await it after the
     transaction: it asks upstream, which must not hold the database's write lock."""
-
-    def exists(source_root: str, proxy: str | None, project: str) -> bool | None:
-        return project_exists(source_root, project, policy, proxy)
-
-    change.warnings.extend(project_warnings(change.mirror, exists))
+    change.warnings.extend(await project_warnings(change.mirror, policy))
     return change
 
 
@@ -222,8 +265,9 @@ def update_mirror(
     mirror_id: int,
     changes: dict[str, Any],
     *,
-    allowlist: Sequence[str],
+    policy: HttpPolicy,
     requested_by: str | None,
+    proxy_allowed: bool = False,
 ) -> MirrorChange:
     """Apply the fields sent. Filters merge with the stored ones; a key set to null removes it.
 
@@ -236,27 +280,28 @@ def update_mirror(
     if "mirror_type" in changes and changes["mirror_type"] != mirror.mirror_type:
         raise InvalidInputError("mirror_type cannot change; create a new mirror instead")
     if "mirror_name" in changes:
-        mirror.mirror_name = _mirror_name(changes["mirror_name"])
-        _ensure_unique_name(session, mirror.channel_id, mirror.mirror_name, mirror.id)
+        name = _mirror_name(changes["mirror_name"])
+        # Asked before the row changes: the query would flush the clash and fail in the flush.
+        _ensure_unique_name(session, mirror.channel_id, name, mirror.id)
+        mirror.mirror_name = name
         try:
             with session.begin_nested():
                 session.flush()
         except IntegrityError:
-            raise _name_taken(mirror.mirror_name) from None
+            raise _name_taken(name) from None
     if "source_root" in changes:
-        mirror.source_root = _source_root(changes["source_root"], allowlist)
+        mirror.source_root = _source_root(changes["source_root"], policy.allowlist)
     if "mirror_mode" in changes:
         mirror.mirror_mode = _enum(MirrorMode, "mirror_mode", changes["mirror_mode"])
     if "proxy" in changes:
-        mirror.proxy = check_proxy(changes["proxy"])
+        mirror.proxy = _proxy(changes["proxy"], mirror.proxy, policy, proxy_allowed)
     if "filters" in changes:
         mirror.filters = mirror_filters(
             merge_filters(mirror.filters, changes["filters"]), MirrorType(mirror.mirror_type)
         )
     if "cron" in changes:
-        schedule = parse_schedule(changes["cron"] or DEFAULT_CRON)
-        mirror.cron = schedule.expression
-        mirror.next_run_at = schedule.next_run(utcnow())
+        mirror.cron = _cron(changes["cron"])
+        mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
     session.flush()
     channel = session.get(Channel, mirror.channel_id)
     assert channel is not None
@@ -365,9 +410,10 @@ def draft_preview_request(
     channel_name: str,
     fields: dict[str, Any],
     *,
-    allowlist: Sequence[str],
+    policy: HttpPolicy,
     channel_filters: dict[str, Any] | None = None,
     cve_names: CondaNames | None = None,
+    proxy_allowed: bool = False,
 ) -> PreviewRequest:
     """What to preview for a mirror not saved yet, validated as creating it would be.
 
@@ -384,8 +430,8 @@ def draft_preview_request(
     drafted = mirror_filters(parse_filter_set(fields.get("filters")), mirror_type)
     return PreviewRequest(
         mirror_type=mirror_type.value,
-        source_root=_source_root(source_root, allowlist),
-        proxy=check_proxy(fields.get("proxy")),
+        source_root=_source_root(source_root, policy.allowlist),
+        proxy=_proxy(fields.get("proxy"), None, policy, proxy_allowed),
         mirror_mode=mode,
         mirror_filters=drafted,
         channel_filters=(

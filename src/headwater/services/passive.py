@@ -17,6 +17,7 @@ from headwater.upstreams.http import (
     HttpPolicy,
     TransientStatusError,
     describe_failure,
+    describe_transport_error,
     raise_for_transient,
     retrying,
     status_error,
@@ -193,6 +194,8 @@ class PassiveFetcher:
                 async with fetch.changed:
                     fetch.changed.notify_all()
         except httpx.HTTPError as error:
-            raise UpstreamError(f"reading {expected.url} failed midway: {error}") from None
+            raise UpstreamError(
+                f"reading {expected.url} failed midway: {describe_transport_error(error)}"
+            ) from None
         finally:
             await response.aclose()

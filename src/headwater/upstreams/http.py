@@ -1,7 +1,10 @@
-"""How Headwater talks to upstreams: allowed URLs, the client, retries, and readable errors."""
+"""How Headwater talks to upstreams: one client for every outbound request, with the allowlist
+checked on each hop, connections only to permitted addresses, retries, and readable errors."""
 
 from __future__ import annotations
 
+import dataclasses
+import http
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,23 +14,44 @@ import httpx
 import stamina
 
 from headwater import __version__
-from headwater.allowlist import url_allowed
+from headwater.allowlist import PROXY_SCHEMES, locate, url_allowed
 from headwater.errors import UpstreamError, UpstreamNotAllowedError
+from headwater.inputs import has_control_characters
+from headwater.upstreams.addresses import AddressPolicy, GuardedBackend, address_policy
 
 USER_AGENT = f"headwater/{__version__}"
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_REDIRECTS = 10
 
 
 @dataclass(frozen=True)
 class HttpPolicy:
-    """Timeouts, retries, concurrency and allowed hosts for upstream requests; built from
-    settings at the edge. Every request, redirects included, must stay inside `allowlist`."""
+    """Timeouts, retries, concurrency and reachable places for outbound requests; built from
+    settings at the edge. Every request, redirects included, must stay inside `allowlist`;
+    connections go to public addresses, to addresses `allowlist` entries name, or into
+    `private_networks`; a mirror's proxy must be one of `proxies`."""
 
     timeout: float = 60.0
     attempts: int = 4
     backoff: float = 1.0
     concurrency: int = 8
     allowlist: tuple[str, ...] = ()
+    private_networks: tuple[str, ...] = ()
+    proxies: tuple[str, ...] = ()
+
+    def addresses(self, proxy: str | None = None) -> AddressPolicy:
+        host = urlsplit(proxy).hostname if proxy else None
+        trusted = frozenset({host.lower()} if host else ())
+        return address_policy(self.allowlist, self.private_networks, trusted)
+
+    def naming(self, *urls: str) -> HttpPolicy:
+        """This policy with `urls` allowed too: for places the operator named in settings or on
+        the command line (CVE feeds), which need no allowlist entry of their own."""
+        return dataclasses.replace(self, allowlist=(*self.allowlist, *urls))
+
+    def quick(self, timeout: float) -> HttpPolicy:
+        """One attempt, with at most `timeout` seconds per request: for checks a person waits on."""
+        return dataclasses.replace(self, timeout=min(self.timeout, timeout), attempts=1)
 
 
 @dataclass(frozen=True)
@@ -53,16 +77,22 @@ def conditional_headers(validators: Validators | None, url: str) -> dict[str, st
 
 class TransientStatusError(Exception):
     def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"{response.status_code} {response.reason_phrase}")
+        try:
+            phrase = http.HTTPStatus(response.status_code).phrase
+        except ValueError:
+            phrase = "(unknown status)"
+        super().__init__(f"{response.status_code} {phrase}")
         self.status_code = response.status_code
-        self.reason = response.reason_phrase
 
 
 def normalize_source_root(url: str) -> str:
     """The upstream root URL with exactly one trailing slash, or an error naming what is wrong."""
+    if not isinstance(url, str) or has_control_characters(url):
+        raise UpstreamNotAllowedError(
+            "source_root must be an http(s) URL without control characters"
+        )
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if locate(url) is None:
         raise UpstreamNotAllowedError(f"source_root {url!r} is not an http(s) URL")
     return url.rstrip("/") + "/"
 
@@ -77,24 +107,71 @@ def check_allowed(url: str, allowlist: Sequence[str]) -> None:
         )
 
 
-def check_proxy(proxy: str | None) -> str | None:
-    if not proxy:
+def check_proxy(proxy: object, proxies: Sequence[str]) -> str | None:
+    """A mirror's proxy: None, or one of HEADWATER_PROXY_ALLOWLIST (compared by scheme, host
+    and port); anything else is refused with the list of proxies that may be used."""
+    if proxy is None or proxy == "":
         return None
-    if urlsplit(proxy).scheme not in ("http", "https", "socks5", "socks5h"):
+    if not isinstance(proxy, str) or has_control_characters(proxy):
+        raise UpstreamNotAllowedError("proxy must be a URL without control characters")
+    scheme = urlsplit(proxy).scheme
+    if scheme not in PROXY_SCHEMES:
         raise UpstreamNotAllowedError(f"proxy {proxy!r} must be an http, https or socks5 URL")
+    if not any(_same_proxy(proxy, allowed) for allowed in proxies):
+        offered = ", ".join(_shown(allowed) for allowed in proxies)
+        raise UpstreamNotAllowedError(
+            f"proxy {_shown(proxy)!r} is not one of HEADWATER_PROXY_ALLOWLIST"
+            + (f" ({offered})" if offered else " (no proxy may be used)")
+        )
     return proxy
+
+
+def _same_proxy(proxy: str, allowed: str) -> bool:
+    ours, theirs = urlsplit(proxy), urlsplit(allowed)
+    try:
+        return (
+            ours.scheme == theirs.scheme
+            and (ours.hostname or "") == (theirs.hostname or "")
+            and ours.port == theirs.port
+            and ours.username == theirs.username
+            and ours.password == theirs.password
+        )
+    except ValueError:
+        return False
+
+
+def _shown(url: str) -> str:
+    """A URL as people may see it: without a password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def shown_url(url: str | None) -> str | None:
+    return _shown(url) if url else url
 
 
 def _stay_inside(allowlist: tuple[str, ...]) -> Callable[[httpx.Request], Awaitable[None]]:
     async def check(request: httpx.Request) -> None:
-        url = str(request.url)
-        if not url_allowed(url, allowlist):
+        if not url_allowed(request.url, allowlist):
             raise UpstreamError(
-                f"{url} is outside HEADWATER_UPSTREAM_ALLOWLIST (reached through a redirect or "
-                "a repodata base_url); refusing to fetch it"
+                f"{_shown(str(request.url))} is outside HEADWATER_UPSTREAM_ALLOWLIST (reached "
+                "through a redirect or a repodata base_url); refusing to fetch it"
             )
 
     return check
+
+
+def guarded_transport(
+    policy: HttpPolicy, proxy: str | None, limits: httpx.Limits
+) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, with every connection made through the address policy."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, proxy=proxy, trust_env=False)
+    pool = transport._pool
+    pool._network_backend = GuardedBackend(pool._network_backend, policy.addresses(proxy))
+    return transport
 
 
 @asynccontextmanager
@@ -104,16 +181,22 @@ async def upstream_client(
     proxy: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The client every outbound request goes through. `transport` replaces the network in
+    tests; the allowlist still applies to every request."""
     limits = httpx.Limits(
         max_connections=policy.concurrency + 4, max_keepalive_connections=policy.concurrency
     )
+    if proxy is not None:
+        try:
+            proxy = check_proxy(proxy, policy.proxies)
+        except UpstreamNotAllowedError as error:  # saved before the setting changed
+            raise UpstreamError(error.message) from None
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(policy.timeout),
         follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT},
-        limits=limits,
-        proxy=proxy,
-        transport=transport,
+        transport=transport or guarded_transport(policy, proxy, limits),
         trust_env=False,
         event_hooks={"request": [_stay_inside(policy.allowlist)]},
     ) as client:
@@ -142,22 +225,50 @@ def raise_for_transient(response: httpx.Response) -> None:
 
 
 def describe_failure(error: Exception, url: str, attempts: int) -> UpstreamError:
-    """One sentence for the run's history about why `url` could not be read."""
+    """One sentence for the run's history about why `url` could not be read. Nothing the other
+    end sent is repeated: a service that is not an upstream must not be read through it."""
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    shown = _shown(url)
     if isinstance(error, TransientStatusError):
-        return UpstreamError(f"upstream answered {error} for {url} ({tries})")
+        return UpstreamError(f"upstream answered {error} for {shown} ({tries})")
     if isinstance(error, httpx.TimeoutException):
-        return UpstreamError(f"upstream timed out for {url} ({tries})")
-    if isinstance(error, httpx.TransportError):
-        return UpstreamError(
-            f"could not reach upstream {url}: {error or type(error).__name__} ({tries})"
-        )
-    return UpstreamError(f"reading {url} failed: {error}")
+        return UpstreamError(f"upstream timed out for {shown} ({tries})")
+    return UpstreamError(f"could not read {shown}: {describe_transport_error(error)} ({tries})")
+
+
+def describe_transport_error(error: Exception) -> str:
+    if isinstance(error, httpx.ProtocolError):
+        return "the other end did not answer with valid HTTP"
+    if isinstance(error, httpx.ConnectError):
+        return f"could not connect ({_os_reason(error)})"
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(error, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects"
+    if isinstance(error, httpx.DecodingError):
+        return "the response's content encoding is broken"
+    return type(error).__name__
+
+
+def _os_reason(error: Exception) -> str:
+    """The operating system's words for a failed connection ("Connection refused"), which come
+    from this machine, not from the other end."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    text = str(error)
+    return text if len(text) < 200 and "\n" not in text else type(error).__name__
 
 
 def status_error(response: httpx.Response) -> UpstreamError:
-    status = f"{response.status_code} {response.reason_phrase}"
-    return UpstreamError(f"upstream answered {status} for {response.request.url}")
+    try:
+        phrase = http.HTTPStatus(response.status_code).phrase
+    except ValueError:
+        phrase = "(unknown status)"
+    shown = _shown(str(response.request.url))
+    return UpstreamError(f"upstream answered {response.status_code} {phrase} for {shown}")
 
 
 def too_large(url: str, limit: int) -> UpstreamError:

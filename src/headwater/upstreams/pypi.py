@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from headwater.allowlist import url_allowed
 from headwater.errors import UpstreamError, UpstreamFormatError
 from headwater.formats.pypi.metadata import CoreMetadata, parse_core_metadata
 from headwater.formats.pypi.simple import (
@@ -83,20 +82,16 @@ class PyPIUpstream:
             )
         return body, parse_core_metadata(body)
 
-
-def project_exists(
-    source_root: str, project: str, policy: HttpPolicy, proxy: str | None
-) -> bool | None:
-    """Whether the index has the project: True, False, or None when it could not be asked."""
-    try:
-        with httpx.Client(
-            timeout=min(policy.timeout, 10.0), follow_redirects=True, proxy=proxy, trust_env=False
-        ) as client:
-            response = client.get(f"{source_root}{project}/", headers={"Accept": ACCEPT})
-    except httpx.HTTPError:
-        return None
-    if not url_allowed(str(response.url), policy.allowlist):
-        return None
-    if response.status_code == 404:
-        return False
-    return True if response.status_code == 200 else None
+    async def has_project(self, project: str) -> bool | None:
+        """Whether the index has the project: True, False, or None when it could not tell
+        (an error, a refused address, an answer that is neither 200 nor 404)."""
+        try:
+            async with self.client.stream(
+                "GET", self.project_url(project), headers={"Accept": ACCEPT}
+            ) as response:
+                status = response.status_code
+        except (httpx.HTTPError, UpstreamError):
+            return None
+        if status == 404:
+            return False
+        return True if status == 200 else None

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from headwater.db import utcnow
@@ -21,6 +20,7 @@ from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 from headwater.services.auth import Identity
 from headwater.services.preview import PreviewQuery, preview_mirror
+from headwater.upstreams.http import shown_url
 from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import (
     check_csrf,
@@ -114,8 +114,9 @@ async def create_mirror(request: Request, name: str) -> Response:
                 session,
                 name,
                 fields,
-                allowlist=resources.settings.upstream_allowlist,
+                policy=resources.policy,
                 requested_by=identity.username,
+                proxy_allowed=access.may_set_proxy(identity),
             )
     except HeadwaterError as error:
         return _form_page(
@@ -127,7 +128,7 @@ async def create_mirror(request: Request, name: str) -> Response:
             error=error.message,
             status_code=error.status_code,
         )
-    await run_in_threadpool(mirror_service.check_projects, change, resources.policy)
+    await mirror_service.check_projects(change, resources.policy)
     message = f"Mirror {change.mirror.mirror_name} created."
     if change.warnings:
         message += " " + " ".join(change.warnings)
@@ -141,7 +142,7 @@ def _fields_of(mirror: Mirror) -> dict[str, Any]:
         "source_root": mirror.source_root,
         "mirror_mode": mirror.mirror_mode,
         "cron": mirror.cron,
-        "proxy": mirror.proxy,
+        "proxy": shown_url(mirror.proxy),
         "filters": mirror.filters.to_json(),
     }
 
@@ -170,8 +171,9 @@ async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
                 name,
                 mirror_id,
                 fields,
-                allowlist=resources.settings.upstream_allowlist,
+                policy=resources.policy,
                 requested_by=identity.username,
+                proxy_allowed=access.may_set_proxy(identity),
             )
     except HeadwaterError as error:
         with resources.db.reading() as session:
@@ -185,7 +187,7 @@ async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
             error=error.message,
             status_code=error.status_code,
         )
-    await run_in_threadpool(mirror_service.check_projects, change, resources.policy)
+    await mirror_service.check_projects(change, resources.policy)
     message = f"Mirror {change.mirror.mirror_name} saved; the changes apply from its next run."
     if change.warnings:
         message += " " + " ".join(change.warnings)
@@ -275,8 +277,9 @@ async def preview(request: Request, name: str) -> HTMLResponse:
                 session,
                 name,
                 fields,
-                allowlist=resources.settings.upstream_allowlist,
+                policy=resources.policy,
                 cve_names=resources.cve_names,
+                proxy_allowed=access.may_set_proxy(identity),
             )
         query = PreviewQuery(show="dropped", limit=50)
         result = PreviewOut.of(draft, await preview_mirror(draft, resources.policy, query))

@@ -10,15 +10,18 @@ from headwater.db import Database, utcnow
 from headwater.errors import HeadwaterError
 from headwater.schedule import parse_schedule
 from headwater.services.cve_import import import_reading, read_source
+from headwater.upstreams.http import HttpPolicy
 
 log = logging.getLogger(__name__)
 
 
-def refresh_feeds(db: Database, names: CondaNames, feeds: tuple[str, ...]) -> None:
+def refresh_feeds(
+    db: Database, names: CondaNames, feeds: tuple[str, ...], policy: HttpPolicy, limit: int
+) -> None:
     """Import each feed in turn; a feed that fails is logged and the others still import."""
     for feed in feeds:
         try:
-            outcome = import_reading(db, names, read_source(feed))
+            outcome = import_reading(db, names, read_source(feed, policy, limit=limit))
         except HeadwaterError as error:
             log.warning("CVE feed %s: %s", feed, error.message)
             continue
@@ -40,11 +43,21 @@ class CveFeeds:
     """Runs in the process that runs the scheduler. Importing is idempotent, so replicas that
     each refresh the same feeds only repeat work."""
 
-    def __init__(self, db: Database, names: CondaNames, feeds: tuple[str, ...], cron: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        names: CondaNames,
+        feeds: tuple[str, ...],
+        cron: str,
+        policy: HttpPolicy,
+        limit: int,
+    ) -> None:
         self.db = db
         self.names = names
         self.feeds = feeds
         self.schedule = parse_schedule(cron)
+        self.policy = policy
+        self.limit = limit
         self._shutdown = threading.Event()
 
     def run_forever(self) -> None:
@@ -53,7 +66,7 @@ class CveFeeds:
             if self._shutdown.wait(max(wait, 0.0)):
                 return
             try:
-                refresh_feeds(self.db, self.names, self.feeds)
+                refresh_feeds(self.db, self.names, self.feeds, self.policy, self.limit)
             except Exception:
                 log.exception("CVE feed refresh failed; trying again at the next firing")
 
