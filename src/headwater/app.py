@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from headwater import __version__, api, repo, web
 from headwater.errors import HeadwaterError
+from headwater.guards import BodyLimits, RequestGuard
 from headwater.repo.fast_path import SimplePagesFastPath
 from headwater.resources import (
     Resources,
@@ -107,6 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.install(app)
     app.add_exception_handler(HeadwaterError, _error_for_audience)
     app.add_middleware(SimplePagesFastPath)
+    app.add_middleware(
+        RequestGuard,
+        limits=BodyLimits(
+            request=settings.max_request_bytes,
+            upload=settings.max_upload_bytes,
+            imports=settings.max_import_bytes,
+        ),
+    )
     return app
 
 

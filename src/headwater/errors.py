@@ -40,6 +40,11 @@ class PackageArchiveError(InvalidInputError):
     """An uploaded file is not a readable package archive."""
 
 
+class PreviewFailedError(InvalidInputError):
+    """A preview could not read the upstream it was given: the mirror as drafted cannot be
+    previewed (a 4xx: the answer is about the request's upstream, not about Headwater)."""
+
+
 # --- things that do not exist ----------------------------------------------------------------
 
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.json_body import StrictJsonRoute
 from headwater.services import auth
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=StrictJsonRoute)
 
 
 class LoginRequest(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
+from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, PagingDep
 from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
 from headwater.services import access, uploads
@@ -18,7 +19,7 @@ from headwater.services import packages as package_service
 from headwater.services.auth import Identity
 from headwater.services.cve_matching import match_channel
 
-router = APIRouter(prefix="/api/channels", tags=["channels"])
+router = APIRouter(prefix="/api/channels", tags=["channels"], route_class=StrictJsonRoute)
 
 
 class ChannelCreate(BaseModel):

@@ -7,17 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from headwater.api.deps import IdentityDep, ResourcesDep, RowId, SignedIn
+from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
+from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import PagingDep
 from headwater.cves.sources import read_upload
 from headwater.errors import PermissionDeniedError
+from headwater.params import RowId
 from headwater.schemas.cves import CurationIn, CveDetail, CveOut, ImportOut, MatchOut
 from headwater.schemas.pages import Page
 from headwater.services import access
 from headwater.services import cves as cve_service
 from headwater.services.cve_import import import_reading
 
-router = APIRouter(tags=["cves"])
+router = APIRouter(tags=["cves"], route_class=StrictJsonRoute)
 
 
 class ChannelCves(Page[CveOut]):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 
 from headwater.credentials import request_token
 from headwater.errors import NotAuthenticatedError
-from headwater.inputs import MAX_ID
 from headwater.resources import Resources
 from headwater.services.auth import Identity, identify, require_identity
 
@@ -37,5 +36,3 @@ def signed_in(identity: Annotated[Identity | None, Depends(current_identity)]) -
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 IdentityDep = Annotated[Identity | None, Depends(current_identity)]
 SignedIn = Annotated[Identity, Depends(signed_in)]
-# The id of a row (mirror, run, CVE match) in a path: larger numbers can name no row.
-RowId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from headwater.api.deps import ResourcesDep, RowId, SignedIn
+from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, Paging, PagingDep
 from headwater.filters import parse_filter_set
 from headwater.models import RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
+from headwater.params import RowId
 from headwater.schemas.mirrors import MirrorOut, MirrorSaved
 from headwater.schemas.previews import PreviewOut
 from headwater.schemas.runs import RunOut
@@ -29,7 +31,7 @@ from headwater.services.preview import (
     preview_mirror as preview_of,
 )
 
-router = APIRouter(tags=["mirrors"])
+router = APIRouter(tags=["mirrors"], route_class=StrictJsonRoute)
 
 
 class MirrorCreate(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from headwater.inputs import MAX_COUNT
+from headwater.params import Offset
 from headwater.schemas.pages import Page
 
 __all__ = ["Page", "Paging", "PagingDep", "paging"]
@@ -19,7 +19,7 @@ class Paging(BaseModel):
 
 
 def paging(
-    offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Paging:
     return Paging(offset=offset, limit=limit)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from headwater.api.deps import ResourcesDep, RowId, SignedIn
+from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, PagingDep
 from headwater.models import Run
+from headwater.params import RowId
 from headwater.schemas.runs import RunDetail, RunOut
 from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
 
 def runs_page(runs: list[Run], total: int, names: dict[int, str]) -> Page[RunOut]:

@@ -26,9 +26,11 @@ from headwater.filters.conda_specs import SpecError, parse_conda_spec
 from headwater.filters.licenses import FAMILIES, LicenseFamily
 from headwater.filters.python_specs import RequirementError, parse_python_spec
 from headwater.formats.conda import KNOWN_SUBDIRS
+from headwater.inputs import has_control_characters
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PROJECT = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PROJECT = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9]", re.IGNORECASE)
+MAX_SPEC_LENGTH = 500
 SPEC_KEYS = ("only_specs", "include_specs", "exclude_specs")
 PYTHON_ONLY_KEYS = ("projects", "include_prereleases", "keep_latest")
 
@@ -69,7 +71,7 @@ class FilterSet(BaseModel):
     cve_score_threshold: float | None = Field(default=None, ge=0, le=10)
     exclude_non_curated_cve: StrictBool | None = None
     include_prereleases: StrictBool | None = None
-    keep_latest: int | None = Field(default=None, ge=1)
+    keep_latest: int | None = Field(default=None, ge=1, le=10_000)
 
     @field_validator("subdirs")
     @classmethod
@@ -89,7 +91,7 @@ class FilterSet(BaseModel):
     def _project_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is None:
             return None
-        bad = [name for name in value if not _PROJECT.match(name)]
+        bad = [name for name in value if not _PROJECT.fullmatch(name)]
         if bad:
             raise ValueError(f"{', '.join(map(repr, bad))} is not a project name")
         return tuple(dict.fromkeys(canonicalize_name(name) for name in value))
@@ -102,6 +104,11 @@ class FilterSet(BaseModel):
         if not value:
             return None
         for spec in value:
+            if len(spec) > MAX_SPEC_LENGTH or has_control_characters(spec):
+                raise ValueError(
+                    f"{spec[:60]!r} is not a spec: at most {MAX_SPEC_LENGTH} characters, "
+                    "without control characters"
+                )
             if _conda_spec_error(spec) and _python_spec_error(spec):
                 raise ValueError(f"{_conda_spec_error(spec)}; nor is it a PEP 508 requirement")
         return tuple(dict.fromkeys(spec.strip() for spec in value))
@@ -124,7 +131,7 @@ class FilterSet(BaseModel):
     def _iso_dates(cls, value: Any) -> Any:
         if value is None or isinstance(value, dt.date):
             return value
-        if not isinstance(value, str) or not _DATE.match(value):
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
             raise ValueError(f"{value!r} is not a date written YYYY-MM-DD")
         return value
 

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,12 +16,16 @@ from sqlalchemy.orm import Session
 from headwater.db import add_unique, utcnow
 from headwater.errors import (
     ConflictError,
+    InvalidInputError,
     NotAuthenticatedError,
     NotFoundError,
 )
+from headwater.inputs import check_name, check_text
 from headwater.models import ApiToken, User
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MAX_PASSWORD_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,26 @@ def csrf_token(session_token: str) -> str:
     return hashlib.sha256(b"headwater-csrf:" + session_token.encode()).hexdigest()
 
 
+def check_username(username: str) -> str:
+    return check_name(
+        username,
+        "username",
+        USERNAME,
+        "1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+    )
+
+
+def check_password(password: str) -> str:
+    if not password:
+        raise InvalidInputError("a password cannot be empty")
+    return check_text(password, "password", max_length=MAX_PASSWORD_LENGTH)
+
+
 def add_user(session: Session, username: str, password: str, *, is_admin: bool) -> User:
-    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
+    check_username(username)
+    user = User(
+        username=username, password_hash=hash_password(check_password(password)), is_admin=is_admin
+    )
     add_unique(session, user, ConflictError(f"user {username!r} already exists"))
     return user
 
@@ -129,4 +152,4 @@ def set_password(session: Session, username: str, password: str) -> None:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFoundError(f"user {username!r} does not exist")
-    user.password_hash = hash_password(password)
+    user.password_hash = hash_password(check_password(password))

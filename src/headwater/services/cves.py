@@ -22,6 +22,7 @@ from headwater.cves.advisories import Score
 from headwater.cves.scoring import MatchStatus, file_score, severity
 from headwater.db import utcnow
 from headwater.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from headwater.inputs import check_text
 from headwater.models import Advisory, Channel, Cve, CveMatch, PackageFile
 from headwater.services import access
 from headwater.services.auth import Identity
@@ -405,6 +406,9 @@ def curate_match(
     return Curated(match, file, channel)
 
 
+MAX_NOTE_LENGTH = 10_000
+
+
 def curate(
     session: Session, match: CveMatch, status: str, note: str | None, *, curated_by: str
 ) -> CveMatch:
@@ -414,7 +418,9 @@ def curate(
             f"status {status!r} is not one of {', '.join(MatchStatus.__members__)}"
         )
     match.status = status
-    match.note = note
+    match.note = (
+        check_text(note, "note", max_length=MAX_NOTE_LENGTH, multiline=True) if note else None
+    )
     match.curated_by = curated_by
     match.curated_at = utcnow()
     return match

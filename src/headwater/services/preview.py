@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
-from headwater.errors import InvalidInputError, UpstreamError
+from headwater.errors import InvalidInputError, PreviewFailedError, UpstreamError
 from headwater.filters import FilterSet, named_subdirs, nothing_passes
 from headwater.filters.licenses import license_families
 from headwater.filters.python_rules import PythonMirrorRules, record_license_families
@@ -102,10 +102,14 @@ async def preview_mirror(
     query: PreviewQuery,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Preview:
-    """What the mirror would take and drop, and why, from the upstream's metadata alone."""
-    if request.mirror_type == "python_simple":
-        return await preview_python_mirror(request, policy, query, transport)
-    return await preview_conda_mirror(request, policy, query, transport)
+    """What the mirror would take and drop, and why, from the upstream's metadata alone. An
+    upstream that cannot be read makes the preview fail with PreviewFailedError saying why."""
+    try:
+        if request.mirror_type == "python_simple":
+            return await preview_python_mirror(request, policy, query, transport)
+        return await preview_conda_mirror(request, policy, query, transport)
+    except UpstreamError as error:
+        raise PreviewFailedError(f"cannot preview: {error.message}") from None
 
 
 async def preview_conda_mirror(

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from headwater.credentials import SESSION_COOKIE
 from headwater.errors import NotAuthenticatedError
 from headwater.services import auth
-from headwater.web.session import browser_identity, redirect, render, resources_of
+from headwater.web.session import browser_identity, read_form, redirect, render, resources_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +31,7 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     username = str(form.get("username", ""))
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "")))

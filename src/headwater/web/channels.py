@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError
 from headwater.models import Channel, Privacy
+from headwater.params import Offset
 from headwater.services import access
 from headwater.services import channels as channel_service
 from headwater.services import cves as cve_service
@@ -21,6 +22,7 @@ from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import (
     check_csrf,
     managed,
+    read_form,
     redirect,
     render,
     require_browser_identity,
@@ -64,7 +66,7 @@ def _channel_list(
 @router.post("/channels")
 async def create_channel(request: Request) -> Response:
     identity = require_browser_identity(request)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     fields = {key: str(form.get(key, "")) for key in ("name", "description", "privacy")}
     try:
@@ -112,7 +114,7 @@ def channel_context(
 
 @router.get("/channels/{name}/packages")
 def packages_tab(
-    request: Request, name: str, q: str | None = None, offset: int = 0
+    request: Request, name: str, q: str | None = None, offset: Offset = 0
 ) -> HTMLResponse:
     identity = require_browser_identity(request)
     context = channel_context(request, name, identity)
@@ -154,7 +156,7 @@ def mirrors_tab(request: Request, name: str) -> HTMLResponse:
 
 
 @router.get("/channels/{name}/history")
-def history_tab(request: Request, name: str, offset: int = 0) -> HTMLResponse:
+def history_tab(request: Request, name: str, offset: Offset = 0) -> HTMLResponse:
     identity = require_browser_identity(request)
     context = channel_context(request, name, identity, manage=True)
     with resources_of(request).db.reading() as session:
@@ -210,7 +212,7 @@ def settings_tab(request: Request, name: str) -> HTMLResponse:
 async def save_settings(request: Request, name: str) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     changes = {
         "description": str(form.get("description", "")),
@@ -231,7 +233,7 @@ async def save_filters(request: Request, name: str) -> Response:
     """The channel's whole filter set, as the form shows it."""
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     filters = filters_from_form(form)
     try:
@@ -256,7 +258,7 @@ async def save_filters(request: Request, name: str) -> Response:
 async def delete_channel(request: Request, name: str) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     resources = resources_of(request)
     with resources.db.writing() as session:

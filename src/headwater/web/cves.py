@@ -9,11 +9,13 @@ from sqlalchemy import select
 from headwater.cves.scoring import BANDS, MatchStatus
 from headwater.errors import NotFoundError
 from headwater.models import Channel, PackageFile
+from headwater.params import RowId
 from headwater.services import access
 from headwater.services import cves as cve_service
 from headwater.web.channels import channel_context
 from headwater.web.session import (
     check_csrf,
+    read_form,
     redirect,
     render,
     require_browser_identity,
@@ -65,7 +67,7 @@ def channel_cves(
 
 
 @router.get("/channels/{name}/files/{file_id}/cves")
-def file_cves(request: Request, name: str, file_id: int) -> HTMLResponse:
+def file_cves(request: Request, name: str, file_id: RowId) -> HTMLResponse:
     identity = require_browser_identity(request)
     context = channel_context(request, name, identity)
     channel = context["channel"]
@@ -135,9 +137,9 @@ def cve_page(request: Request, cve_id: str) -> HTMLResponse:
 
 
 @router.post("/cves/matches/{match_id}/curate")
-async def curate(request: Request, match_id: int) -> Response:
+async def curate(request: Request, match_id: RowId) -> Response:
     identity = require_browser_identity(request)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     back = str(form.get("back", "/cves"))
     if not back.startswith("/") or back.startswith("//"):

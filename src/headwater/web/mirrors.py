@@ -13,6 +13,7 @@ from headwater.errors import HeadwaterError
 from headwater.filters import nothing_passes, parse_filter_set
 from headwater.models import Mirror, MirrorMode, RunTrigger
 from headwater.models.mirror import DEFAULT_CRON
+from headwater.params import RowId
 from headwater.schedule import parse_schedule
 from headwater.schemas.previews import PreviewOut
 from headwater.services import access
@@ -25,6 +26,7 @@ from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import (
     check_csrf,
     managed,
+    read_form,
     redirect,
     render,
     require_browser_identity,
@@ -104,7 +106,7 @@ def new_mirror(request: Request, name: str) -> HTMLResponse:
 async def create_mirror(request: Request, name: str) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     fields = form_fields(form)
     resources = resources_of(request)
@@ -148,7 +150,7 @@ def _fields_of(mirror: Mirror) -> dict[str, Any]:
 
 
 @router.get("/channels/{name}/mirrors/{mirror_id}/edit")
-def edit_mirror(request: Request, name: str, mirror_id: int) -> HTMLResponse:
+def edit_mirror(request: Request, name: str, mirror_id: RowId) -> HTMLResponse:
     identity = require_browser_identity(request)
     managed(request, name, identity)
     with resources_of(request).db.reading() as session:
@@ -157,10 +159,10 @@ def edit_mirror(request: Request, name: str, mirror_id: int) -> HTMLResponse:
 
 
 @router.post("/channels/{name}/mirrors/{mirror_id}/edit")
-async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
+async def save_mirror(request: Request, name: str, mirror_id: RowId) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     fields = form_fields(form)
     resources = resources_of(request)
@@ -195,10 +197,10 @@ async def save_mirror(request: Request, name: str, mirror_id: int) -> Response:
 
 
 @router.post("/channels/{name}/mirrors/{mirror_id}/run")
-async def run_now(request: Request, name: str, mirror_id: int) -> Response:
+async def run_now(request: Request, name: str, mirror_id: RowId) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     try:
         with resources_of(request).db.writing() as session:
@@ -212,10 +214,10 @@ async def run_now(request: Request, name: str, mirror_id: int) -> Response:
 
 
 @router.post("/channels/{name}/mirrors/{mirror_id}/stop")
-async def stop(request: Request, name: str, mirror_id: int) -> Response:
+async def stop(request: Request, name: str, mirror_id: RowId) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     try:
         with resources_of(request).db.writing() as session:
@@ -227,10 +229,10 @@ async def stop(request: Request, name: str, mirror_id: int) -> Response:
 
 
 @router.post("/channels/{name}/mirrors/{mirror_id}/delete")
-async def delete(request: Request, name: str, mirror_id: int) -> Response:
+async def delete(request: Request, name: str, mirror_id: RowId) -> Response:
     identity = require_browser_identity(request)
     managed(request, name, identity)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     resources = resources_of(request)
     try:
@@ -266,7 +268,7 @@ def all_mirrors(request: Request) -> HTMLResponse:
 async def preview(request: Request, name: str) -> HTMLResponse:
     """The Preview button: the form as it stands, judged against the upstream's metadata."""
     identity = require_browser_identity(request)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     fields = form_fields(form)
     resources = resources_of(request)
@@ -294,7 +296,7 @@ async def preview(request: Request, name: str) -> HTMLResponse:
 async def check_filters(request: Request, name: str) -> JSONResponse:
     """Whether the filters in the form, with the channel's (or the mirrors'), leave anything."""
     identity = require_browser_identity(request)
-    form = await request.form()
+    form = await read_form(request)
     check_csrf(request, form)
     with resources_of(request).db.reading() as session:
         channel = access.managed_channel(session, name, identity)

@@ -9,9 +9,11 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
 
 from headwater.credentials import SESSION_COOKIE
-from headwater.errors import PermissionDeniedError
+from headwater.errors import InvalidInputError, PermissionDeniedError
+from headwater.inputs import has_control_characters
 from headwater.models import Channel
 from headwater.resources import Resources
 from headwater.services import access
@@ -50,6 +52,17 @@ def managed(request: Request, name: str, identity: Identity) -> Channel:
     """The channel, if this user may change it (see services/access.py)."""
     with resources_of(request).db.reading() as session:
         return access.managed_channel(session, name, identity)
+
+
+async def read_form(request: Request) -> FormData:
+    """The submitted form; a field holding a control character (other than a line break or a
+    tab) is refused, as no page asks for one and the database could not store a NUL."""
+    form = await request.form(max_files=0, max_fields=500)
+    for key, value in form.multi_items():
+        text = value if isinstance(value, str) else ""
+        if has_control_characters(key) or has_control_characters(text, multiline=True):
+            raise InvalidInputError(f"the form's field {key!r} contains a control character")
+    return form
 
 
 def check_csrf(request: Request, form: Any) -> None:
