@@ -19,6 +19,15 @@ MAX_ID = 2**31 - 1
 MAX_COUNT = 2**53
 # Upstream publish times, in milliseconds since the epoch: 9999-12-31 is the latest one kept.
 MAX_TIMESTAMP_MS = 253_402_300_799_999
+# Build numbers: conda keeps them as unsigned 64-bit integers; these fit a signed one.
+MAX_BUILD_NUMBER = 2**63 - 1
+
+# The longest values the database keeps of a package file (its String columns).
+MAX_FILENAME_LENGTH = 300
+MAX_PACKAGE_NAME_LENGTH = 200
+MAX_VERSION_LENGTH = 100
+MAX_BUILD_LENGTH = 200
+MAX_PROJECT_LENGTH = 100  # a PyPI file's project is kept where a conda file keeps its subdir
 
 # Free text (a description, a curation note) keeps tabs and line breaks, nothing else below space.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -57,3 +66,36 @@ def finite_number(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def field_problem(value: object, field: str, max_length: int) -> str | None:
+    """Why `value` cannot be stored as a package file's `field`, or None when it can."""
+    if not isinstance(value, str):
+        return f"{field} is not text"
+    if len(value) > max_length:
+        return f"{field} is longer than {max_length} characters"
+    if has_control_characters(value):
+        return f"{field} contains a control character"
+    return None
+
+
+def count_problem(value: object, field: str, maximum: int = MAX_COUNT) -> str | None:
+    """Why `value` is not a count from 0 to `maximum`, or None when it is one."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{field} is not a whole number"
+    if not 0 <= value <= maximum:
+        return f"{field} {value} is out of range"
+    return None
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|[\ud800-\udfff]")
+MAX_MESSAGE_LENGTH = 20_000
+
+
+def printable(message: str) -> str:
+    """A message that can be stored and shown whatever it quotes (an upstream's file name, a
+    reason a parser gave): control characters written as escapes, and cut to a sane length."""
+    escaped = _UNPRINTABLE.sub(lambda found: repr(found.group())[1:-1], message)
+    if len(escaped) > MAX_MESSAGE_LENGTH:
+        escaped = escaped[:MAX_MESSAGE_LENGTH] + " [...]"
+    return escaped

@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.support.conda_packages import CHAIN, build_channel
-from tests.support.flows import create_channel, create_mirror
+from tests.support.flows import create_channel, create_mirror, run_mirror
+from tests.support.python_packages import Dist, build_index
 from tests.support.server import Headwater, run_headwater
 from tests.support.upstream import serve_directory
 
@@ -198,3 +199,79 @@ def test_a_form_field_with_a_nul_character(headwater: Headwater) -> None:
         response = browser.post("/login", data={"username": "adm\x00in", "password": "x"})
     assert response.status_code == 422
     assert "control character" in response.text
+
+
+def poison(channel: Path) -> None:
+    """Add records no column can hold to the upstream's linux-64 repodata (and its .zst)."""
+    import json
+
+    import zstandard
+
+    path = channel / "linux-64" / "repodata.json"
+    document = json.loads(path.read_text())
+    good = next(iter(document["packages.conda"].values()))
+    document["packages.conda"].update(
+        {
+            "future-1.0-0.conda": {**good, "name": "future", "timestamp": 1e300},
+            "huge-1.0-0.conda": {**good, "name": "huge", "size": 10**20},
+            "nul\u0000-1.0-0.conda": {**good, "name": "nul"},
+            "long-1.0-0.conda": {**good, "name": "l" * 500},
+        }
+    )
+    raw = json.dumps(document).encode()
+    path.write_bytes(raw)
+    path.with_name("repodata.json.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+
+
+def test_poisoned_upstream_records_are_skipped_and_the_run_completes(
+    client: httpx.Client, upstream
+) -> None:
+    poison(upstream.root)
+    create_channel(client, "forge")
+    mirror = create_mirror(
+        client, "forge", upstream.url, filters={"subdirs": ["linux-64", "noarch"]}
+    )
+    run = run_mirror(client, "forge", mirror["id"])
+    assert run["state"] == "completed", run["error"]
+    assert run["excluded_reasons"]["invalid"] == 4
+    log = " ".join(line["message"] for line in run["log"])
+    assert "timestamp 1e+300 is out of range" in log
+    assert "name is longer than 200 characters" in log
+    served = client.get("/api/repo/forge/linux-64/repodata.json").json()["packages.conda"]
+    assert sorted(served) == ["hw-lib-1.0-0.conda", "hw-lib-2.0-0.conda", "hw-tool-0.1-0.conda"]
+
+
+def test_poisoned_project_page_links_are_skipped_and_the_run_completes(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    import json
+
+    root = tmp_path / "index"
+    build_index(root, [Dist("gamma", "1.0")], json_pages=True)
+    page = root / "simple" / "gamma" / "index.json"
+    document = json.loads(page.read_text())
+    good = document["files"][0]
+    document["files"] += [
+        {**good, "filename": "gamma-1.1-py3-none-any.whl", "size": 10**20},
+        {**good, "filename": "gamma-1.2\u0000-py3-none-any.whl"},
+        {**good, "filename": "gamma-1.3.tar.gz", "hashes": {"sha256": "../../../secret"}},
+        {**good, "filename": "gamma-" + "9" * 300 + ".tar.gz"},
+    ]
+    page.write_text(json.dumps(document))
+    with serve_directory(root) as index:
+        create_channel(client, "py")
+        mirror = create_mirror(
+            client,
+            "py",
+            index.url + "simple/",
+            mirror_type="python_simple",
+            mirror_mode="active",
+            filters={"projects": ["gamma"]},
+        )
+        run = run_mirror(client, "py", mirror["id"])
+    assert run["state"] == "completed", run["error"]
+    assert run["excluded_reasons"]["invalid"] == 4
+    listed = client.get(
+        "/api/repo/py/simple/gamma/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    ).json()
+    assert [f["filename"] for f in listed["files"]] == [good["filename"]]

@@ -68,6 +68,40 @@ def test_records_that_cannot_be_verified_or_named_are_skipped_with_a_reason() ->
     )
 
 
+def test_records_no_column_can_hold_are_skipped_and_the_rest_kept() -> None:
+    raw = (
+        b'{"packages": {'
+        b'"huge-1.0-0.tar.bz2": {"name": "huge", "version": "1.0", "build": "0", "sha256": "'
+        + SHA.encode()
+        + b'", "size": 100000000000000000000},'
+        b'"float-1.0-0.tar.bz2": {"name": "float", "version": "1.0", "build": "0", "sha256": "'
+        + SHA.encode()
+        + b'", "size": 1e20}'
+        b"}}"
+    )
+    assert parse_repodata(raw, "noarch").records == []
+    parsed = parse_repodata(
+        body(
+            packages={
+                "future-1.0-0.tar.bz2": record(timestamp=1e300),
+                "negative-1.0-0.tar.bz2": record(timestamp=-5),
+                "nul\u0000-1.0-0.tar.bz2": record(),
+                "long-1.0-0.tar.bz2": record(name="n" * 201),
+                "ctl-1.0-0.tar.bz2": record(version="1.0\n"),
+                "bn-1.0-0.tar.bz2": record(build_number=2**64),
+                "minus-1.0-0.tar.bz2": record(size=-1),
+                "ok-1.0-0.tar.bz2": record(timestamp=1700000000),
+            }
+        ),
+        "noarch",
+    )
+    assert [r.filename for r in parsed.records] == ["ok-1.0-0.tar.bz2"]
+    reasons = " | ".join(parsed.skipped)
+    assert len(parsed.skipped) == 7, reasons
+    for words in ("timestamp 1e+300 is out of range", "name is longer than 200", "size -1"):
+        assert words in reasons
+
+
 def test_origin_keys_added_by_conda_are_dropped() -> None:
     parsed = parse_repodata(
         body(

@@ -16,6 +16,11 @@ from headwater.formats.pypi.simple import (
     wants_json,
 )
 
+# Digests as indexes give them: 64 hex digits (anything else is no sha256, and is dropped).
+AB12 = "ab12" + "0" * 60
+CD34 = "cd34" + "0" * 60
+EF56 = "ef56" + "0" * 60
+
 
 @pytest.mark.parametrize(
     ("filename", "platforms"),
@@ -50,10 +55,10 @@ def test_names_are_normalized_and_non_distributions_refused() -> None:
 
 
 HTML = """<!DOCTYPE html><html><body>
-<a href="../../files/demo-1.0.tar.gz#sha256=AB12">demo-1.0.tar.gz</a>
-<a href="https://files.example/demo-1.1-py3-none-any.whl#sha256=cd34"
+<a href="../../files/demo-1.0.tar.gz#sha256=AB12000000000000000000000000000000000000000000000000000000000000">demo-1.0.tar.gz</a>
+<a href="https://files.example/demo-1.1-py3-none-any.whl#sha256=cd34000000000000000000000000000000000000000000000000000000000000"
    data-requires-python="&gt;=3.8" data-yanked="bad build"
-   data-core-metadata="sha256=ef56">demo-1.1-py3-none-any.whl</a>
+   data-core-metadata="sha256=ef56000000000000000000000000000000000000000000000000000000000000">demo-1.1-py3-none-any.whl</a>
 <a href="demo-1.2-py3-none-any.whl#md5=0000" data-dist-info-metadata="true">demo-1.2-py3-none-any.whl</a>
 </body></html>"""
 
@@ -62,11 +67,11 @@ def test_html_page_gives_hashes_requires_python_yanked_and_metadata() -> None:
     links = parse_project_html(HTML, "https://index.example/simple/demo/")
     first, second, third = links
     assert first.url == "https://index.example/files/demo-1.0.tar.gz"
-    assert first.sha256 == "ab12" and first.yanked is None and first.core_metadata is None
+    assert first.sha256 == AB12 and first.yanked is None and first.core_metadata is None
     assert second.url == "https://files.example/demo-1.1-py3-none-any.whl"
     assert second.requires_python == ">=3.8"
     assert second.yanked == "bad build"
-    assert second.core_metadata == "ef56"
+    assert second.core_metadata == EF56
     assert third.sha256 is None  # only sha256 is trusted
     assert third.core_metadata == ""  # offered, but with no hash to check it against
 
@@ -74,24 +79,24 @@ def test_html_page_gives_hashes_requires_python_yanked_and_metadata() -> None:
 def test_json_page_gives_upload_time_size_and_the_same_fields() -> None:
     body = b"""{"meta": {"api-version": "1.1"}, "name": "demo", "versions": ["1.1"], "files": [
       {"filename": "demo-1.1-py3-none-any.whl", "url": "../../files/demo-1.1-py3-none-any.whl",
-       "hashes": {"sha256": "CD34"}, "requires-python": ">=3.8", "yanked": "bad build",
-       "core-metadata": {"sha256": "ef56"}, "size": 1234,
+       "hashes": {"sha256": "CD34000000000000000000000000000000000000000000000000000000000000"}, "requires-python": ">=3.8", "yanked": "bad build",
+       "core-metadata": {"sha256": "ef56000000000000000000000000000000000000000000000000000000000000"}, "size": 1234,
        "upload-time": "2024-03-01T12:00:00.123456Z"},
       {"filename": "demo-1.0.tar.gz", "url": "x/demo-1.0.tar.gz", "hashes": {}, "yanked": false}
     ]}"""
     wheel, sdist = parse_project_json(body, "https://index.example/simple/demo/")
     assert wheel.url == "https://index.example/files/demo-1.1-py3-none-any.whl"
-    assert (wheel.sha256, wheel.size, wheel.yanked) == ("cd34", 1234, "bad build")
-    assert wheel.core_metadata == "ef56"
+    assert (wheel.sha256, wheel.size, wheel.yanked) == (CD34, 1234, "bad build")
+    assert wheel.core_metadata == EF56
     assert upload_time_ms(wheel.upload_time) == 1709294400123
     assert sdist.sha256 is None and sdist.yanked is None
 
 
 def test_rendered_pages_parse_back_to_what_was_served() -> None:
     files = [
-        ServedFile("demo-1.1-py3-none-any.whl", "demo-1.1-py3-none-any.whl", "cd34", 10,
-                   ">=3.8", "bad <build>", "ef56", "2024-03-01T12:00:00.000000Z"),
-        ServedFile("demo-1.0.tar.gz", "demo-1.0.tar.gz", "ab12", None, None, None, None, None),
+        ServedFile("demo-1.1-py3-none-any.whl", "demo-1.1-py3-none-any.whl", CD34, 10,
+                   ">=3.8", "bad <build>", EF56, "2024-03-01T12:00:00.000000Z"),
+        ServedFile("demo-1.0.tar.gz", "demo-1.0.tar.gz", AB12, None, None, None, None, None),
     ]  # fmt: skip
     page = "http://hw.example/api/repo/c/simple/demo/"
     from_html = parse_project_html(render_project_html("demo", files).decode(), page)
@@ -101,10 +106,10 @@ def test_rendered_pages_parse_back_to_what_was_served() -> None:
         wheel = by_name["demo-1.1-py3-none-any.whl"]
         assert wheel.url == page + "demo-1.1-py3-none-any.whl"
         assert (wheel.sha256, wheel.requires_python, wheel.yanked, wheel.core_metadata) == (
-            "cd34",
+            CD34,
             ">=3.8",
             "bad <build>",
-            "ef56",
+            EF56,
         )
         assert by_name["demo-1.0.tar.gz"].core_metadata is None
 
@@ -146,3 +151,11 @@ def test_distribution_license_families(
     license: str | None, expression: str | None, classifiers: tuple[str, ...], families: set[str]
 ) -> None:
     assert distribution_license_families(license, expression, classifiers) == families
+
+
+def test_digests_that_are_not_sha256_are_dropped() -> None:
+    html = f"""<a href="a-1.0.tar.gz#sha256=../../../../etc/passwd">a-1.0.tar.gz</a>
+<a href="a-1.1.tar.gz#sha256={AB12}" data-core-metadata="sha256=../x">a-1.1.tar.gz</a>"""
+    escaping, fine = parse_project_html(html, "https://index.example/simple/a/")
+    assert escaping.sha256 is None
+    assert fine.sha256 == AB12 and fine.core_metadata == ""

@@ -16,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from headwater.cves.scoring import vector_score
 from headwater.errors import InvalidInputError
+from headwater.inputs import has_control_characters
 
 # OSV range types that compare package versions; GIT ranges name commits and are ignored.
 VERSION_RANGES = ("ECOSYSTEM", "SEMVER")
@@ -72,6 +73,22 @@ class Advisory:
     affected: tuple[AffectedPackage, ...] = field(default=())
 
 
+MAX_ID_LENGTH = 100  # of an advisory's and a CVE's id, as the database keeps them
+MAX_VECTOR_LENGTH = 200
+
+
+def _identifier(value: Any) -> str | None:
+    """An id as the database can key it: text of at most MAX_ID_LENGTH, no control character."""
+    if isinstance(value, str) and value and len(value) <= MAX_ID_LENGTH:
+        return None if has_control_characters(value) else value
+    return None
+
+
+def _prose(value: Any) -> str | None:
+    """A summary or a description: text, without the NUL characters no database keeps."""
+    return value.replace("\x00", "") if isinstance(value, str) else None
+
+
 def _moment(value: Any) -> dt.datetime | None:
     if value is None:
         return None
@@ -107,7 +124,7 @@ def _osv_scores(document: dict[str, Any]) -> tuple[Score | None, Score | None]:
     cvss3 = cvss2 = None
     for entry in document.get("severity") or []:
         kind, vector = entry.get("type"), entry.get("score")
-        if not isinstance(vector, str):
+        if not isinstance(vector, str) or len(vector) > MAX_VECTOR_LENGTH:
             continue
         if kind == "CVSS_V3" and cvss3 is None:
             version = "3.0" if vector.startswith("CVSS:3.0") else "3.1"
@@ -151,10 +168,12 @@ def _affected(entry: dict[str, Any]) -> AffectedPackage | None:
 
 
 def parse_osv(document: dict[str, Any]) -> Advisory:
-    own_id = document.get("id")
-    if not isinstance(own_id, str) or not own_id:
-        raise InvalidInputError("an OSV advisory needs an 'id'")
-    aliases = [str(alias) for alias in document.get("aliases") or []]
+    own_id = _identifier(document.get("id"))
+    if own_id is None:
+        raise InvalidInputError(
+            f"an OSV advisory needs an 'id' of at most {MAX_ID_LENGTH} characters"
+        )
+    aliases = [alias for a in document.get("aliases") or [] if (alias := _identifier(a))]
     cvss3, cvss2 = _osv_scores(document)
     affected = tuple(a for e in document.get("affected") or [] if (a := _affected(e)) is not None)
     references = _links(document.get("references"))
@@ -163,8 +182,8 @@ def parse_osv(document: dict[str, Any]) -> Advisory:
         source="osv",
         cve_id=_cve_key(own_id, aliases),
         aliases=tuple(aliases),
-        summary=document.get("summary"),
-        description=document.get("details"),
+        summary=_prose(document.get("summary")),
+        description=_prose(document.get("details")),
         published=_moment(document.get("published")),
         modified=_moment(document.get("modified")),
         withdrawn=document.get("withdrawn") is not None,
@@ -187,6 +206,8 @@ def _nvd_metric(metrics: dict[str, Any], keys: tuple[str, ...]) -> Score | None:
     for key, entry in entries:
         data = entry["cvssData"]
         vector = data.get("vectorString")
+        if not isinstance(vector, str) or len(vector) > MAX_VECTOR_LENGTH:
+            vector = None
         score = data.get("baseScore")
         if vector or score is not None:
             computed = float(score) if score is not None else vector_score(vector)
@@ -196,8 +217,8 @@ def _nvd_metric(metrics: dict[str, Any], keys: tuple[str, ...]) -> Score | None:
 
 def parse_nvd(record: dict[str, Any]) -> Advisory:
     """One NVD CVE API 2.0 record (the `cve` object)."""
-    cve_id = record.get("id")
-    if not isinstance(cve_id, str) or not cve_id.startswith("CVE-"):
+    cve_id = _identifier(record.get("id"))
+    if cve_id is None or not cve_id.startswith("CVE-") or len(cve_id) > MAX_ID_LENGTH - 4:
         raise InvalidInputError("an NVD record needs a CVE 'id'")
     metrics = record.get("metrics") or {}
     descriptions = record.get("descriptions") or []
@@ -208,7 +229,7 @@ def parse_nvd(record: dict[str, Any]) -> Advisory:
         cve_id=cve_id,
         aliases=(),
         summary=None,
-        description=english,
+        description=_prose(english),
         published=_moment(record.get("published")),
         modified=_moment(record.get("lastModified")),
         withdrawn=record.get("vulnStatus") == "Rejected",

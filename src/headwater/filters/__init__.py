@@ -29,7 +29,7 @@ from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.inputs import has_control_characters
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_PROJECT = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9]", re.IGNORECASE)
+_PROJECT = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,98}[A-Z0-9]", re.IGNORECASE)
 MAX_SPEC_LENGTH = 500
 SPEC_KEYS = ("only_specs", "include_specs", "exclude_specs")
 PYTHON_ONLY_KEYS = ("projects", "include_prereleases", "keep_latest")

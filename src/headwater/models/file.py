@@ -11,6 +11,13 @@ from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.db import NEVER_REUSE_IDS, Base, UTCDateTime, intpk, utcnow
+from headwater.inputs import (
+    MAX_BUILD_LENGTH,
+    MAX_FILENAME_LENGTH,
+    MAX_PACKAGE_NAME_LENGTH,
+    MAX_PROJECT_LENGTH,
+    MAX_VERSION_LENGTH,
+)
 
 
 class PackageType(StrEnum):
@@ -39,11 +46,11 @@ class PackageFile(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     mirror_id: Mapped[int | None] = mapped_column(ForeignKey("mirrors.id", ondelete="CASCADE"))
     package_type: Mapped[PackageType] = mapped_column(String(10))
-    subdir: Mapped[str] = mapped_column(String(100))
-    filename: Mapped[str] = mapped_column(String(300))
-    name: Mapped[str] = mapped_column(String(200))
-    version: Mapped[str] = mapped_column(String(100))
-    build: Mapped[str] = mapped_column(String(200), default="")
+    subdir: Mapped[str] = mapped_column(String(MAX_PROJECT_LENGTH))
+    filename: Mapped[str] = mapped_column(String(MAX_FILENAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(MAX_PACKAGE_NAME_LENGTH))
+    version: Mapped[str] = mapped_column(String(MAX_VERSION_LENGTH))
+    build: Mapped[str] = mapped_column(String(MAX_BUILD_LENGTH), default="")
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int | None] = mapped_column(BigInteger)  # unknown for some PyPI indexes
     timestamp: Mapped[int | None] = mapped_column(BigInteger)  # upstream publish time, ms

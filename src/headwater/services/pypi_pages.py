@@ -13,6 +13,13 @@ from headwater.formats.pypi.filenames import parse_dist_filename
 from headwater.formats.pypi.metadata import CoreMetadata
 from headwater.formats.pypi.records import PythonRecord
 from headwater.formats.pypi.simple import FileLink, upload_time_ms
+from headwater.inputs import (
+    MAX_FILENAME_LENGTH,
+    MAX_VERSION_LENGTH,
+    count_problem,
+    field_problem,
+    has_control_characters,
+)
 from headwater.storage import BlobStore, content_key
 from headwater.upstreams.pypi import PyPIUpstream
 
@@ -43,6 +50,10 @@ def build_records(
         if not link.sha256:
             skipped.append((link.filename, "the index gives no sha256 to verify it against"))
             continue
+        problem = _link_problem(link, dist.version)
+        if problem is not None:
+            skipped.append((link.filename, problem))
+            continue
         records.append(
             PythonRecord(
                 filename=link.filename,
@@ -54,12 +65,30 @@ def build_records(
                 size=link.size,
                 url=link.url,
                 timestamp=upload_time_ms(link.upload_time),
-                requires_python=link.requires_python,
-                yanked=link.yanked,
+                requires_python=_text_or_none(link.requires_python),
+                yanked=_text_or_none(link.yanked, empty=""),
                 core_metadata=link.core_metadata,
             )
         )
     return records, skipped
+
+
+def _link_problem(link: FileLink, version: str) -> str | None:
+    """Why an upstream link cannot be kept, although it parsed: a value no column can hold."""
+    size = count_problem(link.size, "size") if link.size is not None else None
+    return (
+        field_problem(link.filename, "filename", MAX_FILENAME_LENGTH)
+        or field_problem(version, "version", MAX_VERSION_LENGTH)
+        or size
+    )
+
+
+def _text_or_none(value: str | None, empty: str | None = None) -> str | None:
+    """Free text from an index (a requires-python, a yank reason), dropped if it holds control
+    characters that pages and clients could not carry."""
+    if value is None:
+        return None
+    return value if not has_control_characters(value) else empty
 
 
 async def upstream_license(

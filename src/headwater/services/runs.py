@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from headwater.db import database_now, utcnow
 from headwater.errors import MirrorBusyError, RunNotActiveError, RunNotFoundError
+from headwater.inputs import printable
 from headwater.models import Channel, Mirror, Run, RunLogLine, RunState, RunTrigger
 from headwater.models.run import ACTIVE_RUN_STATES
 from headwater.services.progress import LogEntry
@@ -76,6 +77,7 @@ def stop_run(session: Session, mirror: Mirror, *, stopped_by: str) -> Run:
 
 
 def finish(session: Session, run: Run, *, error: str | None) -> None:
+    error = printable(error) if error else error
     run.state = RunState.failed if error else RunState.completed
     run.error = error
     run.finished_at = utcnow()
@@ -92,7 +94,8 @@ def add_log(
     level: str = "info",
     at: dt.datetime | None = None,
 ) -> None:
-    session.add(RunLogLine(run_id=run_id, level=level, message=message, at=at or utcnow()))
+    line = RunLogLine(run_id=run_id, level=level, message=printable(message), at=at or utcnow())
+    session.add(line)
 
 
 def add_log_entries(session: Session, run_id: int, entries: Sequence[LogEntry]) -> None:

@@ -38,12 +38,15 @@ def package_extension(filename: str) -> str | None:
     return None
 
 
-_PACKAGE_FILENAME = re.compile(r"^[^/\\.][^/\\]*\.(?:conda|tar\.bz2)$")
+_PACKAGE_FILENAME = re.compile(
+    r"[^/\\.\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,290}\.(?:conda|tar\.bz2)"
+)
 
 
 def is_package_filename(filename: str) -> bool:
-    """A bare file name (no path) ending in .conda or .tar.bz2."""
-    return _PACKAGE_FILENAME.match(filename) is not None
+    """A bare file name (no path, no control character, at most 300 characters) ending in
+    .conda or .tar.bz2."""
+    return _PACKAGE_FILENAME.fullmatch(filename) is not None
 
 
 def filename_stem(filename: str) -> str:

@@ -12,11 +12,21 @@ import orjson
 
 from headwater.errors import UpstreamFormatError
 from headwater.formats.conda import is_package_filename, timestamp_ms
+from headwater.inputs import (
+    MAX_BUILD_LENGTH,
+    MAX_BUILD_NUMBER,
+    MAX_PACKAGE_NAME_LENGTH,
+    MAX_TIMESTAMP_MS,
+    MAX_VERSION_LENGTH,
+    count_problem,
+    field_problem,
+    finite_number,
+)
 
 # Keys that conda adds when it re-serialises repodata, pointing back to where it came from.
 # Published records must not carry them: clients would follow them to the upstream.
 _ORIGIN_KEYS = ("url", "channel")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class _RecordFields(msgspec.Struct):
@@ -137,8 +147,12 @@ def _make_record(
         except msgspec.DecodeError as error:
             skipped.append(f"{filename}: unreadable record ({error})")
             return None
-    if fields.sha256 is None or not _SHA256.match(fields.sha256) or fields.size is None:
+    if fields.sha256 is None or not _SHA256.fullmatch(fields.sha256) or fields.size is None:
         skipped.append(f"{filename}: record has no sha256 or size to verify the file against")
+        return None
+    problem = _record_problem(fields)
+    if problem is not None:
+        skipped.append(f"{filename}: {problem}")
         return None
     body = bytes(raw) if keep_raw else b""
     if keep_raw and (fields.url is not None or fields.channel is not None):
@@ -159,6 +173,26 @@ def _make_record(
         license_family=intern(fields.license_family) if fields.license_family else None,
         raw=body,
     )
+
+
+def _record_problem(fields: _RecordFields) -> str | None:
+    """Why an upstream record cannot be kept, although it parsed: a value no column can hold."""
+    return (
+        field_problem(fields.name, "name", MAX_PACKAGE_NAME_LENGTH)
+        or field_problem(fields.version, "version", MAX_VERSION_LENGTH)
+        or field_problem(fields.build, "build", MAX_BUILD_LENGTH)
+        or count_problem(fields.size, "size")
+        or count_problem(fields.build_number, "build_number", MAX_BUILD_NUMBER)
+        or _timestamp_problem(fields.timestamp)
+    )
+
+
+def _timestamp_problem(value: int | float | None) -> str | None:
+    if value is None:
+        return None
+    if not finite_number(value) or not 0 <= value <= MAX_TIMESTAMP_MS:
+        return f"timestamp {value!r} is out of range"
+    return None
 
 
 def record_from_index_json(index: dict[str, Any], *, sha256: str, md5: str, size: int) -> bytes:

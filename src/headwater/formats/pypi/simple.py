@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -16,6 +17,7 @@ import orjson
 
 from headwater.errors import UpstreamFormatError
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 JSON_MEDIA = "application/vnd.pypi.simple.v1+json"
 HTML_MEDIA = "application/vnd.pypi.simple.v1+html"
 API_VERSION = "1.1"
@@ -61,7 +63,16 @@ def _metadata_hash(value: bool | dict[str, str] | None) -> str | None:
         return None
     if value is True:
         return ""
-    return value.get("sha256", "")
+    return sha256_hex(value.get("sha256")) or ""
+
+
+def sha256_hex(value: object) -> str | None:
+    """A sha256 as an index gives it, lower-cased, or None when it is not 64 hex digits (an
+    upstream's digest names a blob: anything else must never reach the blob store)."""
+    if not isinstance(value, str):
+        return None
+    value = value.lower()
+    return value if _HEX64.fullmatch(value) else None
 
 
 def parse_project_json(body: bytes, page_url: str) -> list[FileLink]:
@@ -80,7 +91,7 @@ def parse_project_json(body: bytes, page_url: str) -> list[FileLink]:
             FileLink(
                 filename=file.filename,
                 url=url,
-                sha256=(file.hashes.get("sha256") or "").lower() or _fragment_sha256(fragment),
+                sha256=sha256_hex(file.hashes.get("sha256")) or _fragment_sha256(fragment),
                 requires_python=file.requires_python or None,
                 yanked=yanked,
                 core_metadata=_metadata_hash(metadata),
@@ -93,14 +104,14 @@ def parse_project_json(body: bytes, page_url: str) -> list[FileLink]:
 
 def _fragment_sha256(fragment: str) -> str | None:
     name, _, value = fragment.partition("=")
-    return value.lower() if name == "sha256" and value else None
+    return sha256_hex(value) if name == "sha256" else None
 
 
 def _html_metadata(value: str | None) -> str | None:
     if value is None:
         return None
     name, _, digest = value.partition("=")
-    return digest.lower() if name == "sha256" else ""
+    return (sha256_hex(digest) or "") if name == "sha256" else ""
 
 
 class _LinkParser(HTMLParser):
