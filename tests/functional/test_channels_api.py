@@ -164,7 +164,7 @@ def test_broken_archives_are_refused_and_store_nothing(
         before = sorted(p for p in store_root.rglob("*") if p.is_file())
         for path, words in [
             (truncated, "not a readable conda package"),
-            (no_index, "not a readable conda package: didn't find info-up-lib-1.4-0"),
+            (no_index, "has no info component (info-*.tar.zst) at its top level"),
             (garbage, "not a readable conda package"),
             (wrong_name, "does not match its metadata"),
         ]:

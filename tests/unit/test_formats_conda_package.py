@@ -48,7 +48,7 @@ def test_real_packages(shared_data: Path, relative: str, subdir: str) -> None:
 def test_a_broken_archive_says_so(tmp_path: Path) -> None:
     path = tmp_path / "x-1-0.tar.bz2"
     path.write_bytes(b"BZh91AY&SY" + b"\0" * 50)
-    with pytest.raises(PackageArchiveError, match="not a readable conda package"):
+    with pytest.raises(PackageArchiveError, match="not a readable"):
         read_index_json(path, path.name)
 
 
@@ -66,6 +66,7 @@ def test_components_hidden_in_a_folder_are_refused_clearly(shared_data: Path) ->
     """rattler re-zipped this one with its components under Users/...; conda cannot read it."""
     path = shared_data / "packages" / "edge-cases" / "ca-certificates-2024.7.4-hbcca054_0.conda"
     with pytest.raises(
-        PackageArchiveError, match=re.escape("didn't find info-ca-certificates-2024.7.4-hbcca054_0")
+        PackageArchiveError,
+        match=re.escape("has no info component (info-*.tar.zst) at its top level"),
     ):
         read_index_json(path, path.name)

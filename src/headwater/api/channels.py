@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
 from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, PagingDep
+from headwater.multipart import FILE_BODY, read_upload_form, uploaded_file
 from headwater.schemas.channels import ChannelOut, FileOut, PackageOut
 from headwater.services import access, uploads
 from headwater.services import channels as channel_service
@@ -130,13 +131,16 @@ def list_package_files(
     return Page(items=items, total_count=len(items))
 
 
-@router.post("/{channel}/files", status_code=201)
+@router.post("/{channel}/files", status_code=201, openapi_extra=FILE_BODY)
 async def upload_file(
-    channel: str, file: UploadFile, resources: ResourcesDep, identity: SignedIn
+    channel: str, request: Request, resources: ResourcesDep, identity: SignedIn
 ) -> FileOut:
-    """Upload a .conda or .tar.bz2 package; its metadata is read from the archive itself."""
+    """Upload a package (`.conda`, `.tar.bz2`, wheel or sdist) in the form field `file`; its
+    metadata is read from the archive itself. Who may change the channel is decided before a
+    byte of the body is read."""
+    await run_in_threadpool(_check_managed, resources, channel, identity)
+    file = uploaded_file(await read_upload_form(request), "file")
     filename = file.filename or ""
-    await run_in_threadpool(_check_managed, resources, channel, identity)  # before staging bytes
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, file.file)
     added = await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity)
     await run_in_threadpool(_match_upload, resources, channel)

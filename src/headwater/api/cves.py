@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import IdentityDep, ResourcesDep, SignedIn
@@ -12,6 +12,7 @@ from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import PagingDep
 from headwater.cves.sources import read_upload
 from headwater.errors import PermissionDeniedError
+from headwater.multipart import FILE_BODY, read_upload_form, uploaded_file
 from headwater.params import RowId
 from headwater.schemas.cves import CurationIn, CveDetail, CveOut, ImportOut, MatchOut
 from headwater.schemas.pages import Page
@@ -90,14 +91,15 @@ def curate_match(
         return MatchOut.of(done.match, done.file, done.channel.name)
 
 
-@router.post("/api/cves/import")
-async def import_file(file: UploadFile, resources: ResourcesDep, identity: SignedIn) -> ImportOut:
-    """Import an uploaded OSV advisory (JSON or YAML), NVD record or zip of them; then match
-    every file again. Administrators only."""
+@router.post("/api/cves/import", openapi_extra=FILE_BODY)
+async def import_file(request: Request, resources: ResourcesDep, identity: SignedIn) -> ImportOut:
+    """Import an uploaded OSV advisory (JSON or YAML), NVD record or zip of them, in the form
+    field `file`; then match every file again. Administrators only, decided before the body is
+    read."""
     if not identity.is_admin:
         raise PermissionDeniedError("only administrators can import advisories")
-    content = await file.read()
-    reading = await run_in_threadpool(read_upload, file.filename or "upload.json", content)
+    file = uploaded_file(await read_upload_form(request), "file")
+    reading = await run_in_threadpool(read_upload, file.filename or "upload.json", file.file)
     outcome = await run_in_threadpool(import_reading, resources.db, resources.cve_names, reading)
     return ImportOut.of(outcome.files, outcome.imported, outcome.matched)
 

@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 
@@ -15,6 +16,8 @@ from headwater.cves.advisories import Advisory, parse_document
 from headwater.errors import HeadwaterError, InvalidInputError
 
 SUFFIXES = (".json", ".yaml", ".yml")
+# The largest single advisory document read (NVD's yearly files are a few hundred MB).
+MAX_DOCUMENT_BYTES = 512 << 20
 # libyaml's loader where PyYAML was built with it: ten times faster on the PYSEC database.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -55,12 +58,25 @@ def _take(reading: Reading, name: str, content: bytes) -> None:
         )
 
 
-def read_zip(source: Path | zipfile.ZipFile, reading: Reading) -> None:
-    archive = source if isinstance(source, zipfile.ZipFile) else zipfile.ZipFile(source)
-    with archive:
+def read_zip(source: Path | BinaryIO, reading: Reading) -> None:
+    """Every advisory in a zip, each member read only if it is no larger than
+    MAX_DOCUMENT_BYTES (as its entry says, and as it is read)."""
+    with zipfile.ZipFile(source) as archive:
         for member in archive.infolist():
-            if not member.is_dir() and member.filename.endswith(SUFFIXES):
-                _take(reading, member.filename, archive.read(member))
+            if member.is_dir() or not member.filename.endswith(SUFFIXES):
+                continue
+            if member.file_size > MAX_DOCUMENT_BYTES or member.flag_bits & 0x1:
+                reading.files += 1
+                reading.problems.append(f"{member.filename}: too large or encrypted; skipped")
+                continue
+            try:
+                with archive.open(member) as stream:
+                    content = stream.read(MAX_DOCUMENT_BYTES + 1)
+            except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError) as error:
+                reading.files += 1
+                reading.problems.append(f"{member.filename}: cannot be read: {error}")
+                continue
+            _take(reading, member.filename, content)
 
 
 def read_path(path: Path) -> Reading:
@@ -81,17 +97,21 @@ def read_path(path: Path) -> Reading:
     return reading
 
 
-def read_upload(name: str, content: bytes) -> Reading:
+def read_upload(name: str, stream: BinaryIO) -> Reading:
+    """Advisories uploaded as one file (a zip of them, or one document)."""
     reading = Reading()
-    if name.endswith(".zip") or content[:4] == b"PK\x03\x04":
-        import io
-
+    head = stream.read(4)
+    stream.seek(0)
+    if name.endswith(".zip") or head == b"PK\x03\x04":
         try:
-            read_zip(zipfile.ZipFile(io.BytesIO(content)), reading)
-        except (zipfile.BadZipFile, OSError) as error:
+            read_zip(stream, reading)
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
             raise InvalidInputError(f"{name}: not a valid zip: {error}") from None
-    else:
-        _take(reading, name, content)
+        return reading
+    content = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise InvalidInputError(f"{name} is larger than {MAX_DOCUMENT_BYTES >> 20} MiB")
+    _take(reading, name, content)
     return reading
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from headwater.errors import IndexNotFoundError, InvalidInputError
+from headwater.multipart import read_upload_form, uploaded_file
 from headwater.repo import conda, pypi
 from headwater.repo.access import ChannelAccess, open_channel, upload_identity
 from headwater.services import access, uploads
@@ -66,14 +66,10 @@ async def upload(path: str, request: Request) -> Response:
     identity = await run_in_threadpool(
         upload_identity, resources, request, where.token, where.channel
     )
-    form = await request.form()
+    form = await read_upload_form(request)
     if form.get(":action", "file_upload") != "file_upload":
-        raise InvalidInputError(
-            f"action {form.get(':action')!r} is not supported; only file_upload"
-        )
-    content = form.get("content")
-    if not isinstance(content, UploadFile):
-        raise InvalidInputError("the upload has no file in its 'content' field")
+        raise InvalidInputError("only the action file_upload is supported")
+    content = uploaded_file(form, "content")
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, content.file)
 
     def add() -> None:

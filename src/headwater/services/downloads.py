@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from headwater.errors import ChecksumMismatchError
+from headwater.errors import ChecksumMismatchError, UpstreamError
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.http import (
@@ -29,6 +29,7 @@ class ExpectedFile:
     url: str
     sha256: str
     size: int | None  # None when the index does not say (PEP 503 HTML pages)
+    limit: int | None = None  # the most it may be when its size is not known
 
 
 def verify(staged: StagedBlob, expected: ExpectedFile) -> None:
@@ -44,11 +45,16 @@ def verify(staged: StagedBlob, expected: ExpectedFile) -> None:
 
 
 def check_length(staged: StagedBlob, expected: ExpectedFile) -> None:
-    """Fail as soon as a download grows past the size the index promised."""
+    """Fail as soon as a download grows past the size the index promised, or past its limit."""
     if expected.size is not None and staged.size > expected.size:
         raise ChecksumMismatchError(
             f"checksum mismatch for {expected.filename} from {expected.url}: the index says "
             f"{expected.size} bytes, the download is already longer"
+        )
+    if expected.limit is not None and staged.size > expected.limit:
+        raise UpstreamError(
+            f"{expected.filename} from {expected.url} is larger than {expected.limit >> 20} MiB; "
+            "refusing it"
         )
 
 

@@ -33,7 +33,7 @@ from headwater.services.pypi_pages import (
 from headwater.services.sync import MirrorJob
 from headwater.storage import BlobStore, content_key
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
-from headwater.upstreams.pypi import PyPIUpstream
+from headwater.upstreams.pypi import MAX_METADATA_BYTES, PyPIUpstream
 
 T = TypeVar("T")
 
@@ -227,6 +227,7 @@ async def _download(
                         f"{record.url}.metadata",
                         record.core_metadata,
                         None,
+                        limit=MAX_METADATA_BYTES,
                     )
                 )
     await download_all(client, policy, store, files, progress)

@@ -18,6 +18,12 @@ from headwater.formats.conda.repodata import record_from_index_json
 from headwater.formats.pypi.filenames import parse_dist_filename
 from headwater.formats.pypi.metadata import parse_core_metadata, read_metadata_bytes
 from headwater.formats.pypi.records import PythonRecord
+from headwater.inputs import (
+    MAX_FILENAME_LENGTH,
+    MAX_PROJECT_LENGTH,
+    MAX_VERSION_LENGTH,
+    field_problem,
+)
 from headwater.models import Channel, PackageFile, PackageType
 from headwater.services.channels import get_channel
 from headwater.services.mirror_contents import bulk_insert_files, python_row
@@ -58,6 +64,20 @@ def _refuse_duplicate(
         raise PackageFileExistsError(f"{shown} is already in channel {channel.name!r}")
 
 
+def _refuse_same_bytes(session: Session, channel: Channel, filename: str, sha256: str) -> None:
+    """The same file uploaded again: refused before its archive is read (a different file of
+    that name may still be uploaded to another subdir; that is known only from its metadata)."""
+    found = session.scalar(
+        select(PackageFile.subdir).where(
+            PackageFile.channel_id == channel.id,
+            PackageFile.filename == filename,
+            PackageFile.sha256 == sha256,
+        )
+    )
+    if found is not None:
+        raise PackageFileExistsError(f"{found}/{filename} is already in channel {channel.name!r}")
+
+
 def add_conda_package(
     session: Session,
     store: BlobStore,
@@ -69,11 +89,13 @@ def add_conda_package(
 ) -> PackageFile:
     """Add an uploaded conda package to a channel and publish its subdir.
 
-    The metadata comes from the archive itself; a broken archive raises PackageArchiveError and
-    nothing is stored. The caller commits.
+    The metadata comes from the archive itself, read within limits with every member checked;
+    a broken or unsafe archive raises PackageArchiveError and nothing is stored. A file the
+    channel already holds is refused (409) before the archive is opened. The caller commits.
     """
-    index = read_index_json(staged.path, filename)
     channel = get_channel(session, channel_name)
+    _refuse_same_bytes(session, channel, filename, staged.sha256)
+    index = read_index_json(staged.path, filename, inspect=True)
     lock_channel(session, channel.id)
     subdir = index["subdir"]
     _refuse_duplicate(session, channel, subdir, filename, shown=f"{subdir}/{filename}")
@@ -132,19 +154,23 @@ def add_python_package(
     """Add an uploaded wheel or sdist; its name and version come from its own core metadata,
     which must agree with its file name. A file the channel already has is refused (409)."""
     dist = parse_dist_filename(filename)
-    if dist is None:
-        raise PackageArchiveError(f"{filename!r} is not a wheel or sdist file name")
+    problem = field_problem(filename, "the file name", MAX_FILENAME_LENGTH)
+    if dist is None or problem is not None:
+        raise PackageArchiveError(problem or f"{filename!r} is not a wheel or sdist file name")
+    if len(dist.project) > MAX_PROJECT_LENGTH or len(dist.version) > MAX_VERSION_LENGTH:
+        raise PackageArchiveError(f"{filename}: its project name or version is too long")
     if expected_sha256 and expected_sha256.lower() != staged.sha256:
         raise PackageArchiveError(
             f"{filename}: the upload's sha256 is {staged.sha256}, not {expected_sha256} as sent"
         )
-    content = read_metadata_bytes(staged.path, filename)
+    channel = get_channel(session, channel_name)
+    _refuse_duplicate(session, channel, dist.project, filename, shown=filename)
+    content = read_metadata_bytes(staged.path, filename, inspect=True)
     metadata = parse_core_metadata(content)
     if metadata.name is None or canonicalize_name(metadata.name) != dist.project:
         raise PackageArchiveError(f"{filename}: its metadata names project {metadata.name!r}")
     if metadata.version is None or parse_version(metadata.version) != parse_version(dist.version):
         raise PackageArchiveError(f"{filename}: its metadata says version {metadata.version!r}")
-    channel = get_channel(session, channel_name)
     lock_channel(session, channel.id)
     _refuse_duplicate(session, channel, dist.project, filename, shown=filename)
     metadata_sha256 = hashlib.sha256(content).hexdigest() if dist.kind == "wheel" else None

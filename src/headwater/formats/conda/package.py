@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
-import json
-import tarfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from conda_package_streaming.package_streaming import stream_conda_info
+import orjson
 
 from headwater.errors import PackageArchiveError
+from headwater.formats.archives import read_conda_package
 from headwater.formats.conda import KNOWN_SUBDIRS, filename_stem, is_package_filename
+from headwater.inputs import (
+    MAX_BUILD_LENGTH,
+    MAX_BUILD_NUMBER,
+    MAX_PACKAGE_NAME_LENGTH,
+    MAX_TIMESTAMP_MS,
+    MAX_VERSION_LENGTH,
+    count_problem,
+    field_problem,
+    finite_number,
+)
+
+INDEX_JSON = "info/index.json"
 
 _REQUIRED_KEYS = ("name", "version", "build")
 
 
-def read_index_json(path: Path, filename: str) -> dict[str, Any]:
+def read_index_json(path: Path, filename: str, *, inspect: bool = True) -> dict[str, Any]:
     """info/index.json of the package at `path`, which a client knows as `filename`.
 
     Raises PackageArchiveError with a sentence a user can act on when the archive is broken,
-    lacks its index, or does not match its file name.
+    lacks its index, or does not match its file name; with `inspect` (an upload), also when
+    any member is unsafe to extract (formats/archives.py).
     """
     if not is_package_filename(filename):
         raise PackageArchiveError(
             f"{filename!r} is not a conda package file name (it must end in .conda or .tar.bz2)"
         )
-    index = _extract_index(path, filename)
+    index = _extract_index(path, filename, inspect)
     missing = [key for key in _REQUIRED_KEYS if not isinstance(index.get(key), str)]
     if missing:
         raise PackageArchiveError(f"{filename}: info/index.json lacks {', '.join(missing)}")
+    problem = _field_problem(index)
+    if problem is not None:
+        raise PackageArchiveError(f"{filename}: info/index.json: {problem}")
     expected = f"{index['name']}-{index['version']}-{index['build']}"
     if filename_stem(filename) != expected:
         raise PackageArchiveError(
@@ -42,35 +56,42 @@ def read_index_json(path: Path, filename: str) -> dict[str, Any]:
     return index
 
 
-def _inner_name(path: Path, filename: str) -> str:
-    """The file name a .conda archive was built under, which names its inner components.
-
-    A renamed .conda still says who it is inside; reading it under its true name lets the
-    caller report the mismatch instead of failing to find the components.
-    """
-    if not filename.endswith(".conda"):
-        return filename
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            if member.startswith("info-") and member.endswith(".tar.zst"):
-                return member.removeprefix("info-").removesuffix(".tar.zst") + ".conda"
-    return filename
-
-
-def _extract_index(path: Path, filename: str) -> dict[str, Any]:
+def _extract_index(path: Path, filename: str, inspect: bool) -> dict[str, Any]:
+    found = read_conda_package(path, filename, lambda name: name == INDEX_JSON, inspect=inspect)
+    if INDEX_JSON not in found:
+        raise PackageArchiveError(f"{filename} has no info/index.json")
     try:
-        with path.open("rb") as stream:
-            for tar, member in stream_conda_info(_inner_name(path, filename), stream):
-                if member.name == "info/index.json":
-                    extracted = tar.extractfile(member)
-                    if extracted is None:
-                        break
-                    document = json.loads(extracted.read())
-                    if not isinstance(document, dict):
-                        break
-                    return document
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
-        raise PackageArchiveError(f"{filename} is not a readable conda package: {error}") from None
-    except Exception as error:  # the decompressors raise their own families (bz2, zstd)
-        raise PackageArchiveError(f"{filename} is not a readable conda package: {error}") from None
-    raise PackageArchiveError(f"{filename} has no info/index.json")
+        document = orjson.loads(found[INDEX_JSON])
+    except orjson.JSONDecodeError as error:
+        raise PackageArchiveError(f"{filename}: info/index.json is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise PackageArchiveError(f"{filename}: info/index.json is not a JSON object")
+    return document
+
+
+def _field_problem(index: dict[str, Any]) -> str | None:
+    """What in an index.json no repodata record (or column) can hold, or None."""
+    problem = (
+        field_problem(index["name"], "name", MAX_PACKAGE_NAME_LENGTH)
+        or field_problem(index["version"], "version", MAX_VERSION_LENGTH)
+        or field_problem(index["build"], "build", MAX_BUILD_LENGTH)
+        or count_problem(index.get("build_number", 0), "build_number", MAX_BUILD_NUMBER)
+    )
+    if problem is not None:
+        return problem
+    timestamp = index.get("timestamp")
+    if timestamp is not None and (
+        not finite_number(timestamp) or not 0 <= timestamp <= MAX_TIMESTAMP_MS
+    ):
+        return f"timestamp {timestamp!r} is not a time"
+    for key in ("subdir", "license", "license_family", "noarch", "platform", "arch"):
+        value = index.get(key)
+        if value is not None and (problem := field_problem(value, key, 1000)) is not None:
+            return problem
+    for key in ("depends", "constrains", "track_features"):
+        value = index.get(key, [])
+        if key == "track_features" and isinstance(value, str):
+            continue
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return f"{key} is not a list of text"
+    return None

@@ -3,14 +3,13 @@ file, and the license information in it."""
 
 from __future__ import annotations
 
-import tarfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.metadata import parse_email
 
 from headwater.errors import PackageArchiveError
+from headwater.formats.archives import open_zip, read_sdist_tar, read_zip_member
 
 
 @dataclass(frozen=True)
@@ -40,39 +39,26 @@ def parse_core_metadata(content: bytes | str) -> CoreMetadata:
     )
 
 
-def read_metadata_bytes(path: Path, filename: str) -> bytes:
-    """The METADATA (wheel) or PKG-INFO (sdist) inside the distribution at `path`."""
-    try:
-        if filename.endswith(".whl"):
-            with zipfile.ZipFile(path) as archive:
-                names = [
-                    n
-                    for n in archive.namelist()
-                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-                ]
-                if not names:
-                    raise PackageArchiveError(f"{filename} has no .dist-info/METADATA")
-                return archive.read(names[0])
-        if filename.endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
-                names = [
-                    n for n in archive.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")
-                ]
-                if not names:
-                    raise PackageArchiveError(f"{filename} has no PKG-INFO")
-                return archive.read(names[0])
-        with tarfile.open(path, "r:gz") as archive:
-            for member in archive:
-                if (
-                    member.isfile()
-                    and member.name.count("/") == 1
-                    and member.name.endswith("/PKG-INFO")
-                ):
-                    extracted = archive.extractfile(member)
-                    if extracted is not None:
-                        return extracted.read()
+def read_metadata_bytes(path: Path, filename: str, *, inspect: bool = False) -> bytes:
+    """The METADATA (wheel) or PKG-INFO (sdist) inside the distribution at `path`, read within
+    the limits of formats/archives.py; with `inspect` (an upload), every member is checked."""
+    if filename.endswith((".whl", ".zip")):
+        return _from_zip(path, filename, inspect)
+    found = read_sdist_tar(path, filename, _is_pkg_info, inspect=inspect)
+    if not found:
         raise PackageArchiveError(f"{filename} has no PKG-INFO")
-    except PackageArchiveError:
-        raise
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as error:
-        raise PackageArchiveError(f"{filename} is not a readable distribution: {error}") from None
+    return next(iter(found.values()))
+
+
+def _from_zip(path: Path, filename: str, inspect: bool) -> bytes:
+    suffix = ".dist-info/METADATA" if filename.endswith(".whl") else "/PKG-INFO"
+    kind = "wheel" if filename.endswith(".whl") else "sdist"
+    with open_zip(path, filename, inspect=inspect, kind=kind) as archive:
+        names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(suffix)]
+        if not names:
+            raise PackageArchiveError(f"{filename} has no {suffix.lstrip('/')}")
+        return read_zip_member(archive, names[0], filename)
+
+
+def _is_pkg_info(name: str) -> bool:
+    return name.count("/") == 1 and name.endswith("/PKG-INFO")
