@@ -141,7 +141,7 @@ def test_wheels_with_unsafe_or_unreadable_entries_are_refused(
     ("fields", "words"),
     [
         ({"timestamp": "yesterday"}, "timestamp 'yesterday' is not a time"),
-        ({"timestamp": 1e300}, "is not a time"),
+        ({"timestamp": 1e300}, "timestamp 1e+300 is out of range"),
         ({"build_number": "1"}, "build_number is not a whole number"),
         ({"build_number": 2**70}, "build_number"),
         ({"license": 5}, "license is not text"),

@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from headwater.inputs import (
+    MAX_BUILD_LENGTH,
+    MAX_BUILD_NUMBER,
+    MAX_PACKAGE_NAME_LENGTH,
+    MAX_TIMESTAMP_MS,
+    MAX_VERSION_LENGTH,
+    count_problem,
+    field_problem,
+    finite_number,
+)
 
 KNOWN_SUBDIRS = frozenset(
     {
@@ -61,3 +73,19 @@ def timestamp_ms(value: float | None) -> int | None:
     # 1e11 seconds is the year 5138, and 1e11 milliseconds is March 1973: no real package
     # predates that, so anything larger is milliseconds.
     return int(value) if value > 1e11 else int(value * 1000)
+
+
+def record_problem(fields: dict[str, Any]) -> str | None:
+    """What in a package record (from repodata or an info/index.json) no column can hold:
+    names too long or with control characters, counts and times out of range; None if fine."""
+    timestamp = fields.get("timestamp")
+    if timestamp is not None and not finite_number(timestamp):
+        return f"timestamp {timestamp!r} is not a time"
+    if timestamp is not None and not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        return f"timestamp {timestamp!r} is out of range"
+    return (
+        field_problem(fields.get("name"), "name", MAX_PACKAGE_NAME_LENGTH)
+        or field_problem(fields.get("version"), "version", MAX_VERSION_LENGTH)
+        or field_problem(fields.get("build", ""), "build", MAX_BUILD_LENGTH)
+        or count_problem(fields.get("build_number", 0), "build_number", MAX_BUILD_NUMBER)
+    )

@@ -9,17 +9,13 @@ import orjson
 
 from headwater.errors import PackageArchiveError
 from headwater.formats.archives import read_conda_package
-from headwater.formats.conda import KNOWN_SUBDIRS, filename_stem, is_package_filename
-from headwater.inputs import (
-    MAX_BUILD_LENGTH,
-    MAX_BUILD_NUMBER,
-    MAX_PACKAGE_NAME_LENGTH,
-    MAX_TIMESTAMP_MS,
-    MAX_VERSION_LENGTH,
-    count_problem,
-    field_problem,
-    finite_number,
+from headwater.formats.conda import (
+    KNOWN_SUBDIRS,
+    filename_stem,
+    is_package_filename,
+    record_problem,
 )
+from headwater.inputs import field_problem
 
 INDEX_JSON = "info/index.json"
 
@@ -71,19 +67,9 @@ def _extract_index(path: Path, filename: str, inspect: bool) -> dict[str, Any]:
 
 def _field_problem(index: dict[str, Any]) -> str | None:
     """What in an index.json no repodata record (or column) can hold, or None."""
-    problem = (
-        field_problem(index["name"], "name", MAX_PACKAGE_NAME_LENGTH)
-        or field_problem(index["version"], "version", MAX_VERSION_LENGTH)
-        or field_problem(index["build"], "build", MAX_BUILD_LENGTH)
-        or count_problem(index.get("build_number", 0), "build_number", MAX_BUILD_NUMBER)
-    )
+    problem = record_problem(index)
     if problem is not None:
         return problem
-    timestamp = index.get("timestamp")
-    if timestamp is not None and (
-        not finite_number(timestamp) or not 0 <= timestamp <= MAX_TIMESTAMP_MS
-    ):
-        return f"timestamp {timestamp!r} is not a time"
     for key in ("subdir", "license", "license_family", "noarch", "platform", "arch"):
         value = index.get(key)
         if value is not None and (problem := field_problem(value, key, 1000)) is not None:

@@ -11,17 +11,8 @@ import msgspec
 import orjson
 
 from headwater.errors import UpstreamFormatError
-from headwater.formats.conda import is_package_filename, timestamp_ms
-from headwater.inputs import (
-    MAX_BUILD_LENGTH,
-    MAX_BUILD_NUMBER,
-    MAX_PACKAGE_NAME_LENGTH,
-    MAX_TIMESTAMP_MS,
-    MAX_VERSION_LENGTH,
-    count_problem,
-    field_problem,
-    finite_number,
-)
+from headwater.formats.conda import is_package_filename, record_problem, timestamp_ms
+from headwater.inputs import count_problem
 
 # Keys that conda adds when it re-serialises repodata, pointing back to where it came from.
 # Published records must not carry them: clients would follow them to the upstream.
@@ -177,22 +168,15 @@ def _make_record(
 
 def _record_problem(fields: _RecordFields) -> str | None:
     """Why an upstream record cannot be kept, although it parsed: a value no column can hold."""
-    return (
-        field_problem(fields.name, "name", MAX_PACKAGE_NAME_LENGTH)
-        or field_problem(fields.version, "version", MAX_VERSION_LENGTH)
-        or field_problem(fields.build, "build", MAX_BUILD_LENGTH)
-        or count_problem(fields.size, "size")
-        or count_problem(fields.build_number, "build_number", MAX_BUILD_NUMBER)
-        or _timestamp_problem(fields.timestamp)
+    return count_problem(fields.size, "size") or record_problem(
+        {
+            "name": fields.name,
+            "version": fields.version,
+            "build": fields.build,
+            "build_number": fields.build_number,
+            "timestamp": fields.timestamp,
+        }
     )
-
-
-def _timestamp_problem(value: int | float | None) -> str | None:
-    if value is None:
-        return None
-    if not finite_number(value) or not 0 <= value <= MAX_TIMESTAMP_MS:
-        return f"timestamp {value!r} is out of range"
-    return None
 
 
 def record_from_index_json(index: dict[str, Any], *, sha256: str, md5: str, size: int) -> bytes:
