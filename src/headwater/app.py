@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db,
             store,
             policy,
-            PassiveFetcher(store, policy),
+            PassiveFetcher(store, policy, db),
             cve_names=cve_names(settings),
         )
         app.state.resources = resources

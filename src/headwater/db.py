@@ -13,13 +13,17 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     create_engine,
     event,
     func,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -98,6 +102,14 @@ def add_unique(session: Session, instance: object, conflict: Exception) -> None:
             session.add(instance)
     except IntegrityError:
         raise conflict from None
+
+
+def insert_or_ignore(session: Session, table: Table) -> Executable:
+    """An INSERT into `table` that leaves alone rows another writer added meanwhile (PostgreSQL
+    lets writers overlap; SQLite's take turns)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def is_sqlite(url: str) -> bool:

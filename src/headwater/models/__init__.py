@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per noun. Importing this package registers every table."""
 
+from headwater.models.blob import BlobSource
 from headwater.models.channel import Channel, ChannelIndex, Privacy
 from headwater.models.cve import Advisory, Cve, CveMatch
 from headwater.models.file import PackageFile, PackageType
@@ -10,6 +11,7 @@ from headwater.models.user import ApiToken, User
 __all__ = [
     "Advisory",
     "ApiToken",
+    "BlobSource",
     "Channel",
     "ChannelIndex",
     "Cve",

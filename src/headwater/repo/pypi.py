@@ -151,19 +151,9 @@ async def _serve_file(
 
     def find() -> ServableFile | None:
         with resources.db.reading() as session:
-            found = packages.find_file(session, access.channel_id, project, dist)
-            if found is None or not metadata:
-                return found
-            record = packages.python_record(session, access.channel_id, project, dist)
-        if record is None or not record.core_metadata:
-            return None
-        return ServableFile(
-            filename=filename,
-            sha256=record.core_metadata,
-            size=None,
-            source_url=f"{record.url}.metadata" if record.url else None,
-            proxy=found.proxy,
-        )
+            if metadata:
+                return packages.find_core_metadata(session, access.channel_id, project, dist)
+            return packages.find_file(session, access.channel_id, project, dist)
 
     file = await run_in_threadpool(find)
     if file is None:

@@ -16,15 +16,13 @@ from typing import Any, cast
 
 from packaging.version import Version
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import AffectedPackage
 from headwater.cves.names import CondaNames
 from headwater.cves.ranges import in_range, parse
 from headwater.cves.scoring import MatchStatus, file_score
-from headwater.db import Database, utcnow
+from headwater.db import Database, insert_or_ignore, utcnow
 from headwater.filters.rules import CveStanding
 from headwater.models import Cve, CveMatch, PackageFile, PackageType
 
@@ -131,7 +129,7 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
         session.execute(delete(CveMatch).where(CveMatch.id.in_(stale[start : start + _CHUNK])))
     for start in range(0, len(new), _CHUNK):
         # Core, not the ORM: a first match of a large channel inserts millions of rows.
-        session.execute(_insert_new_matches(session), new[start : start + _CHUNK])
+        session.execute(insert_or_ignore(session, _MATCHES), new[start : start + _CHUNK])
     return MatchReport(
         files=count,
         matches=len(wanted),
@@ -139,14 +137,6 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
         removed=len(stale),
         seconds=round(time.perf_counter() - started, 3),
     )
-
-
-def _insert_new_matches(session: Session) -> Any:
-    """An INSERT that leaves alone a match another writer added meanwhile (PostgreSQL lets
-    two re-matches overlap; SQLite's writers take turns)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(_MATCHES).on_conflict_do_nothing()
-    return sqlite_insert(_MATCHES).on_conflict_do_nothing()
 
 
 class CveOracle:

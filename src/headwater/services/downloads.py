@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 import httpx
 
+from headwater.db import Database
 from headwater.errors import ChecksumMismatchError, UpstreamError
+from headwater.services import provenance
 from headwater.services.progress import RunProgress
+from headwater.services.provenance import Delivery
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -100,41 +103,79 @@ async def _download_once(
         return staged.size
 
 
-async def download_all(
-    client: httpx.AsyncClient,
-    policy: HttpPolicy,
-    store: BlobStore,
-    files: Iterable[ExpectedFile],
-    progress: RunProgress,
-) -> None:
-    """Fetch the files whose bytes the blob store lacks, `policy.concurrency` at a time; the
-    first failure stops the rest and is raised."""
-    wanted: dict[str, ExpectedFile] = {}
-    for expected in files:
-        if expected.sha256 not in wanted and not store.has_content(expected.sha256):
-            wanted[expected.sha256] = expected
-    progress.step("downloading", total=len(wanted))
-    queue = iter(list(wanted.values()))
+class Downloader:
+    """Brings one run's files into the blob store, each verified against its index. A file is
+    fetched unless its own source URL has delivered those bytes before (services/provenance):
+    bytes stored for another channel are never taken on a digest's word."""
 
-    async def download_worker() -> None:
-        for expected in queue:
-            await download_to_store(
-                client,
-                policy,
-                store,
-                expected,
-                on_bytes=lambda n: progress.count("bytes_downloaded", n),
-            )
-            progress.count("downloaded")
-            progress.advance()
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        policy: HttpPolicy,
+        store: BlobStore,
+        db: Database,
+        progress: RunProgress,
+    ) -> None:
+        self.client = client
+        self.policy = policy
+        self.store = store
+        self.db = db
+        self.progress = progress
+        self.proven: set[Delivery] = set()
 
-    workers = [
-        asyncio.create_task(download_worker()) for _ in range(min(policy.concurrency, len(wanted)))
-    ]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    progress.log(f"downloaded {len(wanted)} files")
+    async def fetch(self, expected: ExpectedFile) -> None:
+        """The file in the store, fetched unless its URL delivered it before."""
+        if not await asyncio.to_thread(self._missing, [expected]):
+            return
+        await self._download(expected)
+
+    async def fetch_all(self, files: Iterable[ExpectedFile]) -> None:
+        """Every file not in the store by its own URL's delivery, `policy.concurrency` at a
+        time; the first failure stops the rest and is raised."""
+        wanted = await asyncio.to_thread(self._missing, list(files))
+        self.progress.step("downloading", total=len(wanted))
+        queue = iter(wanted)
+
+        async def download_worker() -> None:
+            for expected in queue:
+                await self._download(expected)
+                self.progress.count("downloaded")
+                self.progress.advance()
+
+        count = min(self.policy.concurrency, len(wanted))
+        workers = [asyncio.create_task(download_worker()) for _ in range(count)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        self.progress.log(f"downloaded {len(wanted)} files")
+
+    def _missing(self, files: list[ExpectedFile]) -> list[ExpectedFile]:
+        """The files to fetch, one per (digest, URL): those whose URL never delivered their
+        bytes, or whose bytes are gone from the store. Runs in a thread: it reads the database
+        and stats the store."""
+        unknown = [(f.sha256, f.url) for f in files if (f.sha256, f.url) not in self.proven]
+        if unknown:
+            with self.db.reading() as session:
+                self.proven |= provenance.proven(session, unknown)
+        wanted: dict[Delivery, ExpectedFile] = {}
+        for expected in files:
+            key = (expected.sha256, expected.url)
+            if key in wanted:
+                continue
+            if key not in self.proven or not self.store.has_content(expected.sha256):
+                wanted[key] = expected
+        return list(wanted.values())
+
+    async def _download(self, expected: ExpectedFile) -> None:
+        await download_to_store(
+            self.client,
+            self.policy,
+            self.store,
+            expected,
+            on_bytes=lambda n: self.progress.count("bytes_downloaded", n),
+        )
+        self.proven.add((expected.sha256, expected.url))
+        self.progress.delivered(expected.sha256, expected.url)

@@ -22,6 +22,7 @@ from headwater.models import (
     PackageType,
 )
 from headwater.models.file import BULK_COLUMNS
+from headwater.services import provenance
 from headwater.services.cve_matching import load_matcher, rematch
 from headwater.services.progress import RunProgress
 from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
@@ -122,8 +123,9 @@ def publish_mirror_run(
     # The log so far is written with the completion, so a reader who sees the run completed sees
     # its whole log; if the transaction rolls back, the lines go back to the run's progress.
     snapshot = progress.drain()
-    after_rollback(session, lambda: progress.restore(snapshot.log_lines))
+    after_rollback(session, lambda: progress.restore(snapshot))
     add_log_entries(session, job.run_id, snapshot.log_lines)
+    provenance.record(session, snapshot.deliveries)
     counters, excluded_reasons = snapshot.counters, snapshot.excluded_reasons
     if not complete_run(
         session,

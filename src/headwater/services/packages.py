@@ -14,25 +14,33 @@ from headwater.errors import PackageFileNotFoundError
 from headwater.filters.python_specs import parse_version
 from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile, PackageType
+from headwater.services import provenance
 from headwater.services.channels import get_channel
 from headwater.services.downloads import ExpectedFile
 from headwater.services.publish import lock_channel, publish_removal
 from headwater.storage import BlobStore
+from headwater.upstreams.pypi import MAX_METADATA_BYTES
 
 
 @dataclass(frozen=True)
 class ServableFile:
-    """A file a client asked for: its bytes are the blob `sha256`, or come from `source_url`."""
+    """A file a client asked for: its bytes are the blob `sha256`, or come from `source_url`.
+
+    A mirrored file may be served from the blob store only once its own `source_url` has
+    delivered those bytes (`delivered`, services/provenance); an upload brought its own.
+    """
 
     filename: str
     sha256: str
     size: int | None
     source_url: str | None  # where upstream has it (mirrored files), else None (uploads)
     proxy: str | None
+    delivered: bool = True
+    limit: int | None = None  # the most its bytes may be when its size is not known
 
     def expected(self) -> ExpectedFile:
         assert self.source_url is not None
-        return ExpectedFile(self.filename, self.source_url, self.sha256, self.size)
+        return ExpectedFile(self.filename, self.source_url, self.sha256, self.size, self.limit)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,29 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
         source = decode_record(row.record).url or None
     else:
         source = row.files_url + filename if row.files_url else None
-    return ServableFile(filename, row.sha256, row.size, source, row.proxy)
+    delivered = source is None or provenance.is_proven(session, row.sha256, source)
+    return ServableFile(filename, row.sha256, row.size, source, row.proxy, delivered)
+
+
+def find_core_metadata(
+    session: Session, channel_id: int, project: str, filename: str
+) -> ServableFile | None:
+    """A PyPI file's core metadata (PEP 658 `<filename>.metadata`), when the channel serves one:
+    from the upstream's .metadata next to the file, or read out of the file itself."""
+    found = find_file(session, channel_id, project, filename)
+    record = python_record(session, channel_id, project, filename) if found else None
+    if found is None or record is None or not record.core_metadata:
+        return None
+    source = f"{record.url}.metadata" if record.url else None
+    return ServableFile(
+        filename=f"{filename}.metadata",
+        sha256=record.core_metadata,
+        size=None,
+        source_url=source,
+        proxy=found.proxy,
+        delivered=source is None or provenance.is_proven(session, record.core_metadata, source),
+        limit=MAX_METADATA_BYTES,
+    )
 
 
 def list_packages(

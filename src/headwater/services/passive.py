@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
 
+from headwater.db import Database
 from headwater.errors import HeadwaterError, UpstreamError
+from headwater.services import provenance
 from headwater.services.downloads import ExpectedFile, check_length, verify
+from headwater.services.provenance import Delivery
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -25,6 +30,8 @@ from headwater.upstreams.http import (
 )
 
 _READ_SIZE = 1 << 20
+_REMEMBERED = 100_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -57,21 +64,29 @@ class _Fetch:
 class PassiveFetcher:
     """Streams a file from upstream to its clients while storing it, checksum verified.
 
-    Requests for a file whose fetch is in flight join it and read what is already there; a
-    request after the fetch finished is served from the blob store. One upstream fetch per file
-    per process, however many clients ask at once.
+    A fetch is of one file from one source URL: requests for it while it is in flight join it
+    and read what is already there; a request after it finished is served from the blob store,
+    whose bytes that URL has now delivered (recorded with services/provenance, so that other
+    processes know too). One upstream fetch per file and URL per process, however many clients
+    ask at once. Bytes of the same digest fetched from another URL are never shared.
     """
 
     def __init__(
         self,
         store: BlobStore,
         policy: HttpPolicy,
+        db: Database,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
+        self.db = db
         self.transport = transport
-        self._inflight: dict[str, _Fetch] = {}
+        self._inflight: dict[Delivery, _Fetch] = {}
+        # Deliveries this process verified lately: a request that read "not delivered yet"
+        # from the database just before a fetch finished is served from the store, not
+        # fetched again.
+        self._delivered: OrderedDict[Delivery, None] = OrderedDict()
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._stack = contextlib.AsyncExitStack()
 
@@ -92,18 +107,20 @@ class PassiveFetcher:
         return self._clients[proxy]
 
     async def open(self, expected: ExpectedFile, proxy: str | None) -> AsyncIterator[bytes] | None:
-        """The file's bytes as they arrive, or None when they are in the blob store by now.
+        """The file's bytes as they arrive from its URL, or None when that URL's delivery of
+        them is in the blob store by now.
 
         Raises UpstreamError, before any byte is sent, when the upstream refuses the file.
         """
-        fetch = self._inflight.get(expected.sha256)
+        key = (expected.sha256, expected.url)
+        fetch = self._inflight.get(key)
         if fetch is None:
             # No await between this check and registering the fetch: no other request can
             # start a second fetch of the same file in between.
-            if self.store.has_content(expected.sha256):
+            if key in self._delivered:
                 return None
             fetch = _Fetch(expected=expected, started=asyncio.get_running_loop().create_future())
-            self._inflight[expected.sha256] = fetch
+            self._inflight[key] = fetch
             fetch.task = asyncio.create_task(self._fetch(fetch, proxy))
         await asyncio.shield(fetch.started)
         # The fetch may have ended while we waited. It commits or discards its staging file and
@@ -149,6 +166,7 @@ class PassiveFetcher:
                 await self._stream_upstream(client, fetch, staged)
                 verify(staged, expected)
                 self.store.commit(staged, content_key(expected.sha256))
+            self._remember((expected.sha256, expected.url))
             fetch.verified = True
         except HeadwaterError as error:
             fetch.error = error
@@ -158,12 +176,28 @@ class PassiveFetcher:
         except Exception as error:  # keep waiting clients from hanging on a bug
             fetch.error = UpstreamError(f"fetching {expected.filename} failed: {error}")
         finally:
-            self._inflight.pop(expected.sha256, None)
+            self._inflight.pop((expected.sha256, expected.url), None)
             if not fetch.started.done():
                 fetch.started.set_exception(fetch.error or UpstreamError("the fetch ended early"))
                 fetch.started.exception()  # retrieved: the waiters each get it from shield
             async with fetch.changed:
                 fetch.changed.notify_all()
+        if fetch.verified:
+            await self._record((expected.sha256, expected.url))
+
+    def _remember(self, delivery: Delivery) -> None:
+        self._delivered[delivery] = None
+        self._delivered.move_to_end(delivery)
+        while len(self._delivered) > _REMEMBERED:
+            self._delivered.popitem(last=False)
+
+    async def _record(self, delivery: Delivery) -> None:
+        """Tell the database, after the clients have their bytes: the next request, in any
+        process, is served from the store."""
+        try:
+            await asyncio.to_thread(provenance.record_now, self.db, [delivery])
+        except Exception:  # the bytes are served; the next process just fetches them again
+            log.exception("recording the delivery of %s from %s failed", *delivery)
 
     async def _stream_upstream(
         self, client: httpx.AsyncClient, fetch: _Fetch, staged: StagedBlob

@@ -24,6 +24,8 @@ class Snapshot:
     counters: dict[str, int]
     excluded_reasons: dict[str, int]
     log_lines: list[LogEntry] = field(default_factory=list)
+    # (sha256, URL) of files downloaded and verified since the last drain (services/provenance)
+    deliveries: list[tuple[str, str]] = field(default_factory=list)
 
 
 class RunProgress:
@@ -37,6 +39,7 @@ class RunProgress:
         self._counters: Counter[str] = Counter()
         self._excluded: Counter[str] = Counter()
         self._log: list[LogEntry] = []
+        self._deliveries: list[tuple[str, str]] = []
 
     def step(self, name: str, total: int = 0) -> None:
         with self._lock:
@@ -68,19 +71,28 @@ class RunProgress:
         with self._lock:
             self._log.append(LogEntry(dt.datetime.now(dt.UTC), level, message))
 
-    def restore(self, lines: list[LogEntry]) -> None:
-        """Put back log lines a failed heartbeat could not write, ahead of newer ones."""
+    def delivered(self, sha256: str, url: str) -> None:
+        """`url` delivered the bytes with `sha256`, verified: the database is told at the next
+        heartbeat, or with the publish."""
         with self._lock:
-            self._log[:0] = lines
+            self._deliveries.append((sha256, url))
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put back what a failed write could not store, ahead of newer lines."""
+        with self._lock:
+            self._log[:0] = snapshot.log_lines
+            self._deliveries[:0] = snapshot.deliveries
 
     def drain(self) -> Snapshot:
         """The current state, taking the log lines written since the last drain."""
         with self._lock:
             lines, self._log = self._log, []
+            deliveries, self._deliveries = self._deliveries, []
             return Snapshot(
                 step=self._step,
                 progress=(self._done, self._total),
                 counters={name: self._counters[name] for name in COUNTERS},
                 excluded_reasons=dict(self._excluded),
                 log_lines=lines,
+                deliveries=deliveries,
             )

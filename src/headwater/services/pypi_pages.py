@@ -92,10 +92,14 @@ def _text_or_none(value: str | None, empty: str | None = None) -> str | None:
 
 
 async def upstream_license(
-    upstream: PyPIUpstream, store: BlobStore | None, record: PythonRecord
+    upstream: PyPIUpstream,
+    store: BlobStore | None,
+    record: PythonRecord,
+    *,
+    delivered: Callable[[str, str], None] | None = None,
 ) -> PythonRecord:
     """The record with the license from the upstream's .metadata file, if it offers one (the
-    file is kept in the blob store when one is given, to serve it)."""
+    file is kept in the blob store when one is given, to serve it, and `delivered` told)."""
     if record.core_metadata is None:
         return record
     link = FileLink(
@@ -103,8 +107,10 @@ async def upstream_license(
     )
     content, metadata = await upstream.fetch_metadata(link)
     digest = hashlib.sha256(content).hexdigest()
-    if store is not None and not store.has_content(digest):
+    if store is not None and not await asyncio.to_thread(store.has_content, digest):
         await asyncio.to_thread(store.put, content_key(digest), content)
+    if delivered is not None:
+        delivered(digest, f"{record.url}.metadata")
     return with_metadata(record, metadata, core_metadata=digest)
 
 

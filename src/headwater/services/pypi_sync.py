@@ -21,7 +21,7 @@ from headwater.formats.pypi.metadata import parse_core_metadata, read_metadata_b
 from headwater.formats.pypi.records import PythonRecord
 from headwater.formats.pypi.simple import FileLink
 from headwater.models import MirrorMode, MirrorSubdirState
-from headwater.services.downloads import ExpectedFile, download_all, download_to_store
+from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_pages import (
@@ -81,9 +81,9 @@ async def sync_python_mirror(
     rules = job.python_rules()
     active = job.mode == MirrorMode.active
     async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
-        reader = _ProjectReader(
-            job, rules, PyPIUpstream(client, job.source_root, policy), store, progress, active
-        )
+        downloader = Downloader(client, policy, store, db, progress)
+        upstream = PyPIUpstream(client, job.source_root, policy)
+        reader = _ProjectReader(job, rules, upstream, downloader, progress, active)
         progress.step("reading project pages", total=len(projects))
         reads = await gather_bounded(
             policy.concurrency, [partial(reader.read, p, states.get(p)) for p in projects]
@@ -98,11 +98,12 @@ async def sync_python_mirror(
             for reason, count in read.excluded.items():
                 progress.exclude(reason, count)
         if active:
-            await _download(client, policy, store, contents, progress)
+            await downloader.fetch_all(_files_of(contents))
             for content in contents:
                 content.records = await asyncio.to_thread(
                     _complete_from_files,
                     store,
+                    progress,
                     content.records,  # type: ignore[arg-type]
                 )
     progress.step("publishing")
@@ -117,14 +118,15 @@ class _ProjectReader:
         job: MirrorJob,
         rules: PythonMirrorRules,
         upstream: PyPIUpstream,
-        store: BlobStore,
+        downloader: Downloader,
         progress: RunProgress,
         active: bool,
     ) -> None:
         self.job = job
         self.rules = rules
         self.upstream = upstream
-        self.store = store
+        self.downloader = downloader
+        self.store = downloader.store
         self.progress = progress
         self.active = active
         self.licenses = _wants_licenses(job.mirror_filters, job.channel_filters)
@@ -188,11 +190,14 @@ class _ProjectReader:
 
     async def _license_of(self, record: PythonRecord) -> PythonRecord:
         if record.core_metadata is not None:
-            return await upstream_license(self.upstream, self.store, record)
+            return await upstream_license(
+                self.upstream, self.store, record, delivered=self.progress.delivered
+            )
         if not self.active:
             return record  # a passive mirror without metadata: the license is unknown (none)
-        expected = ExpectedFile(record.filename, record.url, record.sha256, record.size)
-        await download_to_store(self.upstream.client, self.upstream.policy, self.store, expected)
+        await self.downloader.fetch(
+            ExpectedFile(record.filename, record.url, record.sha256, record.size)
+        )
         path = self.store.local_path(content_key(record.sha256))
         assert path is not None
         try:
@@ -207,13 +212,7 @@ class _ProjectReader:
         return with_metadata(record, metadata, core_metadata=None)
 
 
-async def _download(
-    client: httpx.AsyncClient,
-    policy: HttpPolicy,
-    store: BlobStore,
-    contents: list[SubdirContents],
-    progress: RunProgress,
-) -> None:
+def _files_of(contents: list[SubdirContents]) -> list[ExpectedFile]:
     """The kept files, and the .metadata files the upstream offers with a hash."""
     files = []
     for content in contents:
@@ -230,21 +229,21 @@ async def _download(
                         limit=MAX_METADATA_BYTES,
                     )
                 )
-    await download_all(client, policy, store, files, progress)
+    return files
 
 
 def _complete_from_files(
-    store: BlobStore, records: list[PythonRecord] | None
+    store: BlobStore, progress: RunProgress, records: list[PythonRecord] | None
 ) -> list[PythonRecord] | None:
     """After an active run's downloads, what the files themselves tell: each record's license
     from its core metadata (the upstream's .metadata file, else the file's own), and PEP 658
     metadata for wheels whose upstream offered none, which Headwater now serves itself."""
     if records is None:
         return None
-    return [_completed(store, record) for record in records]
+    return [_completed(store, progress, record) for record in records]
 
 
-def _completed(store: BlobStore, record: PythonRecord) -> PythonRecord:
+def _completed(store: BlobStore, progress: RunProgress, record: PythonRecord) -> PythonRecord:
     if record.metadata_known and (record.core_metadata is not None or record.kind != "wheel"):
         return record
     content = None
@@ -264,6 +263,8 @@ def _completed(store: BlobStore, record: PythonRecord) -> PythonRecord:
         digest = hashlib.sha256(content).hexdigest()
         if not store.has_content(digest):
             store.put(content_key(digest), content)
+        # Read out of the wheel its URL delivered: served as that wheel's .metadata.
+        progress.delivered(digest, f"{record.url}.metadata")
     try:
         metadata = parse_core_metadata(content)
     except HeadwaterError:

@@ -21,7 +21,7 @@ from headwater.filters.rules import MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
 from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType
 from headwater.services.cve_matching import CveOracle, database_revision, load_matcher
-from headwater.services.downloads import ExpectedFile, download_all
+from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore
@@ -147,7 +147,8 @@ async def sync_conda_mirror(
                 "check source_root"
             )
         if job.mode == MirrorMode.active:
-            await _download_missing(client, policy, store, upstream, contents, progress)
+            downloader = Downloader(client, policy, store, db, progress)
+            await downloader.fetch_all(_kept_files(contents))
     progress.step("publishing")
     with db.writing() as session:
         publish_mirror_run(session, store, job, subdirs, contents, progress)
@@ -237,20 +238,12 @@ def judge_all(
     return kept, excluded
 
 
-async def _download_missing(
-    client: httpx.AsyncClient,
-    policy: HttpPolicy,
-    store: BlobStore,
-    upstream: CondaUpstream,
-    contents: list[SubdirContents],
-    progress: RunProgress,
-) -> None:
-    """Fetch every kept file whose bytes the blob store does not have yet."""
-    wanted = [
+def _kept_files(contents: list[SubdirContents]) -> list[ExpectedFile]:
+    """Every file the run keeps, as its index describes it."""
+    return [
         ExpectedFile(
             record.filename, content.source_url(record.filename), record.sha256, record.size
         )
         for content in contents
         for record in content.records or ()
     ]
-    await download_all(client, policy, store, wanted, progress)

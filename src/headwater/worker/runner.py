@@ -17,7 +17,7 @@ from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError
 from headwater.models import MirrorType
-from headwater.services import runs
+from headwater.services import provenance, runs
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
 from headwater.services.sync import load_job, sync_conda_mirror
@@ -180,9 +180,10 @@ class _Execution:
                         excluded_reasons=snapshot.excluded_reasons,
                         log_lines=snapshot.log_lines,
                     )
+                    provenance.record(session, snapshot.deliveries)
             except Exception:
                 log.exception("heartbeat of run %s failed; will retry", self.claim.run_id)
-                self.progress.restore(snapshot.log_lines)
+                self.progress.restore(snapshot)
                 continue
             if not beat.owned:
                 self.stop("the run was no longer this worker's (reaped or deleted)")
@@ -193,6 +194,8 @@ class _Execution:
         snapshot = self.progress.drain()
         with self.worker.db.writing() as session:
             runs.record_log(session, self.claim.run_id, self.worker.worker_id, snapshot.log_lines)
+            # What was downloaded and verified stays proven, however the run ended.
+            provenance.record(session, snapshot.deliveries)
             if error is not None:
                 recorded = runs.fail_run(session, self.claim.run_id, self.worker.worker_id, error)
                 if not recorded:
