@@ -19,6 +19,7 @@ from headwater.resources import (
     cve_names,
     http_policy,
     open_blob_store,
+    sign_in_guard,
     worker_config,
 )
 from headwater.services.passive import PassiveFetcher
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policy,
             PassiveFetcher(store, policy, db),
             cve_names=cve_names(settings),
+            sign_in=sign_in_guard(settings),
         )
         app.state.resources = resources
         background = Background(resources)

@@ -54,3 +54,9 @@ def repository_token(request: Request, path_token: str | None) -> str | None:
         if user == TWINE_USER:  # twine's own convention: the token is the password
             return password
     return None
+
+
+def client_address(request: Request) -> str:
+    """Who is on the other end, as far as the server can tell (behind a proxy, uvicorn takes
+    it from X-Forwarded-For when the proxy is trusted: FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client is not None else "unknown"

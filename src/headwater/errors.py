@@ -110,6 +110,16 @@ class PermissionDeniedError(HeadwaterError):
     status_code = 403
 
 
+class TooManyRequestsError(HeadwaterError):
+    """A limit on how often something may be tried was reached; `retry_after` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # --- failures while talking to an upstream or storing bytes ------------------------------------
 
 

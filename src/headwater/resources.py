@@ -10,6 +10,7 @@ from headwater.migrations import upgrade
 from headwater.page_cache import PageCache, PublicChannels
 from headwater.services.auth import ensure_admin
 from headwater.services.passive import PassiveFetcher
+from headwater.services.sign_in import SignInGuard, SignInLimits
 from headwater.settings import Settings
 from headwater.storage import BlobStore, LocalBlobStore
 from headwater.upstreams.http import HttpPolicy
@@ -26,6 +27,7 @@ class Resources:
     pages: PageCache = field(default_factory=PageCache)
     public_channels: PublicChannels = field(default_factory=PublicChannels)
     cve_names: CondaNames = field(default_factory=CondaNames)
+    sign_in: SignInGuard = field(default_factory=lambda: SignInGuard(SignInLimits()))
 
 
 def http_policy(settings: Settings) -> HttpPolicy:
@@ -37,6 +39,16 @@ def http_policy(settings: Settings) -> HttpPolicy:
         allowlist=settings.upstream_allowlist,
         private_networks=settings.upstream_private_networks,
         proxies=settings.proxy_allowlist,
+    )
+
+
+def sign_in_guard(settings: Settings) -> SignInGuard:
+    return SignInGuard(
+        SignInLimits(
+            per_account=settings.sign_in_limit_per_account,
+            per_address=settings.sign_in_limit_per_address,
+            storage=settings.rate_limit_storage,
+        )
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -42,6 +43,10 @@ class Settings(BaseSettings):
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
     token_ttl_days: int = Field(default=30, ge=1)
+    # Sign-in limits (`limits` notation; docs/operations.md).
+    sign_in_limit_per_account: str = "10 per 5 minutes"
+    sign_in_limit_per_address: str = "60 per minute"
+    rate_limit_storage: str = "async+memory://"
 
     upstream_allowlist: Annotated[tuple[str, ...], NoDecode] = DEFAULT_UPSTREAM_ALLOWLIST
     # Networks whose addresses allowlisted hosts may resolve to (internal upstreams); other
@@ -100,6 +105,12 @@ class Settings(BaseSettings):
     def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
             AllowedPrefix.parse(entry)
+        return value
+
+    @field_validator("sign_in_limit_per_account", "sign_in_limit_per_address")
+    @classmethod
+    def _check_limit(cls, value: str) -> str:
+        parse_limit(value)  # ValueError says what is wrong
         return value
 
     @field_validator("upstream_private_networks")

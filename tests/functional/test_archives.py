@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from tests.support.archives import (
     with_zip_entry_patched,
 )
 from tests.support.flows import create_channel
-from tests.support.server import ADMIN, PASSWORD, Headwater, free_port, run_headwater
+from tests.support.server import ADMIN, PASSWORD, Headwater, run_headwater, serve_process
 
 INDEX = "info/index.json"
 
@@ -229,41 +226,12 @@ def _memory(pid: int) -> dict[str, int]:
     return fields
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """`headwater serve` as a user starts it, in its own process."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
-    env.update(
-        HEADWATER_DATA_DIR=str(tmp_path / "var"),
-        HEADWATER_ADMIN_PASSWORD=PASSWORD,
-        HEADWATER_PORT=str(port),
-        HEADWATER_EMBEDDED_SCHEDULER="false",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/api/channels", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.2)
-    try:
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def test_a_bomb_costs_the_server_little_memory(tmp_path: Path) -> None:
+    with serve_process(tmp_path / "var", embedded_scheduler="false") as served:
+        _upload_bombs(served.url, served.pid, tmp_path)
 
 
-def test_a_bomb_costs_the_server_little_memory(served: tuple[str, int], tmp_path: Path) -> None:
-    url, pid = served
+def _upload_bombs(url: str, pid: int, tmp_path: Path) -> None:
     bombs = [
         tar_bz2_bomb(tmp_path / "a-1.0-0.tar.bz2", INDEX),
         tar_bz2_bomb(

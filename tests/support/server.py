@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -66,3 +70,62 @@ def run_headwater(settings: Settings) -> Iterator[Headwater]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@dataclass
+class ServeProcess:
+    """`headwater serve` as a user starts it, in a process of its own."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def login(self, username: str = ADMIN, password: str = PASSWORD) -> str:
+        response = httpx.post(
+            self.url + "/api/auth/login", json={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+
+@contextmanager
+def serve_process(data_dir: Path, **settings: str) -> Iterator[ServeProcess]:
+    """Start `python -m headwater serve` on a free port with HEADWATER_<KEY> = value settings,
+    its output in `data_dir/serve.log`, and wait until it answers."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HEADWATER_")}
+    env.update(
+        HEADWATER_DATA_DIR=str(data_dir),
+        HEADWATER_ADMIN_PASSWORD=PASSWORD,
+        HEADWATER_PORT=str(port),
+        **{f"HEADWATER_{key.upper()}": value for key, value in settings.items()},
+    )
+    log = data_dir / "serve.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headwater", "serve"], env=env, stdout=output, stderr=output
+        )
+    server = ServeProcess(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                httpx.get(server.url + "/api/channels", timeout=1)
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

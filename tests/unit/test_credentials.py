@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from starlette.requests import Request
 
 from headwater.credentials import SESSION_COOKIE, repository_token, request_token
@@ -45,10 +46,33 @@ def test_pip_basic_auth_and_path_tokens() -> None:
     assert repository_token(request(), "from-path") == "from-path"
 
 
-def test_access_logs_do_not_show_path_tokens() -> None:
+TOKEN = "Jx9v_Q2k-pL8mZ3rT6wY1cB4nF7hD0sA5eG2uK8iO1q"  # as secrets.token_urlsafe(32) makes
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        (
+            f"/api/repo/t/{TOKEN}/forge/noarch/repodata.json",
+            "/api/repo/t/***/forge/noarch/repodata.json",
+        ),
+        (f"/api/repo//t/{TOKEN}/forge/", "/api/repo//t/***/forge/"),
+        (f"/api/repo/t/{TOKEN}", "/api/repo/t/***"),
+        ("/api/repo/t/short-one/forge/", "/api/repo/t/***/forge/"),
+        (f"/api/channels?token={TOKEN}", "/api/channels?token=***"),
+        ("/api/channels?x-auth=abc", "/api/channels?x-auth=***"),
+        (f"/api/channels?offset=5&q={TOKEN}", "/api/channels?offset=5&q=***"),
+        (f"/api/channels?{TOKEN}", "/api/channels?***="),
+        (f"/api/channels/{TOKEN}/packages", "/api/channels/***/packages"),
+        ("/api/repo/forge/noarch/shards/" + "ab" * 32 + ".msgpack.zst", None),
+        ("/api/channels?offset=50&limit=100", None),
+        ("/api/repo/forge/simple/some-really-long-package-name-for-testing-things/", None),
+    ],
+)
+def test_access_logs_show_no_token_whatever_the_url_shape(target: str, shown: str | None) -> None:
     import logging
 
-    from headwater.cli.server import RedactPathTokens
+    from headwater.logs import RedactTokens
 
     record = logging.LogRecord(
         "uvicorn.access",
@@ -56,9 +80,9 @@ def test_access_logs_do_not_show_path_tokens() -> None:
         "",
         0,
         '%s - "%s %s HTTP/%s" %d',
-        ("127.0.0.1:5", "GET", "/api/repo/t/s3cret-token/forge/noarch/repodata.json", "1.1", 200),
+        ("127.0.0.1:5", "GET", target, "1.1", 200),
         None,
     )
-    assert RedactPathTokens().filter(record)
-    assert "s3cret-token" not in record.getMessage()
-    assert "/api/repo/t/***/forge/noarch/repodata.json" in record.getMessage()
+    assert RedactTokens().filter(record)
+    assert TOKEN not in record.getMessage() and "short-one" not in record.getMessage()
+    assert f"GET {shown or target} HTTP" in record.getMessage()

@@ -8,10 +8,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headwater.api import auth, channels, cves, mirrors, runs
-from headwater.errors import HeadwaterError, NotAuthenticatedError
+from headwater.api import auth, channels, cves, mirrors, runs, users
+from headwater.errors import HeadwaterError, NotAuthenticatedError, TooManyRequestsError
 
-ROUTERS = (auth.router, channels.router, mirrors.router, runs.router, cves.router)
+ROUTERS = (
+    auth.router,
+    channels.router,
+    mirrors.router,
+    runs.router,
+    cves.router,
+    users.router,
+)
 
 
 def describe_validation_errors(error: RequestValidationError) -> str:
@@ -47,8 +54,17 @@ def _body_is_not_json(problems: list[dict[str, Any]]) -> bool:
 
 async def headwater_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HeadwaterError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, NotAuthenticatedError) else None
-    return JSONResponse({"detail": error.message}, status_code=error.status_code, headers=headers)
+    return JSONResponse(
+        {"detail": error.message}, status_code=error.status_code, headers=error_headers(error)
+    )
+
+
+def error_headers(error: HeadwaterError) -> dict[str, str] | None:
+    if isinstance(error, NotAuthenticatedError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, TooManyRequestsError):
+        return {"Retry-After": str(error.retry_after)}
+    return None
 
 
 async def validation_error(request: Request, error: Exception) -> JSONResponse:

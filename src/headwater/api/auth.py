@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
 
 from headwater.api.deps import ResourcesDep, SignedIn
 from headwater.api.json_body import StrictJsonRoute
+from headwater.credentials import client_address
 from headwater.services import auth
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=StrictJsonRoute)
@@ -26,15 +27,44 @@ class WhoAmI(BaseModel):
     is_admin: bool
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str
+    new_password: str
+
+
 @router.post("/login")
-def login(body: LoginRequest, resources: ResourcesDep) -> TokenResponse:
-    with resources.db.writing() as session:
-        token = auth.login(
-            session, body.username, body.password, ttl_days=resources.settings.token_ttl_days
-        )
+async def login(body: LoginRequest, request: Request, resources: ResourcesDep) -> TokenResponse:
+    """A token for the user. Wrong passwords are counted per account and attempts per client
+    address; past either limit the answer is 429 with Retry-After, whatever the password."""
+    token = await resources.sign_in.sign_in(
+        resources.db,
+        body.username,
+        body.password,
+        client_address(request),
+        ttl_days=resources.settings.token_ttl_days,
+    )
     return TokenResponse(token=token)
 
 
 @router.get("/whoami")
 def whoami(identity: SignedIn) -> WhoAmI:
     return WhoAmI(username=identity.username, is_admin=identity.is_admin)
+
+
+@router.post("/password")
+def change_password(
+    body: PasswordChange, resources: ResourcesDep, identity: SignedIn
+) -> TokenResponse:
+    """Change your own password. Every token you had is revoked (other sessions, scripts,
+    pip configurations); the answer carries a new one."""
+    with resources.db.writing() as session:
+        token = auth.change_own_password(
+            session,
+            identity,
+            body.current_password,
+            body.new_password,
+            ttl_days=resources.settings.token_ttl_days,
+        )
+    return TokenResponse(token=token)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import threading
 from types import FrameType
@@ -12,6 +11,7 @@ import typer
 import uvicorn
 
 from headwater.cli.context import console, settings
+from headwater.logs import keep_tokens_out_of_access_logs
 from headwater.resources import (
     bootstrap,
     cve_names,
@@ -22,20 +22,6 @@ from headwater.resources import (
 from headwater.worker.cve_feeds import CveFeeds
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
-
-_PATH_TOKEN = re.compile(r"/api/repo/t/[^/\s]+/")
-
-
-class RedactPathTokens(logging.Filter):
-    """Keep tokens riding in repository URLs (/api/repo/t/<token>/...) out of access logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _PATH_TOKEN.sub("/api/repo/t/***/", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        return True
 
 
 def register(app: typer.Typer) -> None:
@@ -83,7 +69,7 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("uvicorn.access").addFilter(RedactPathTokens())
+    keep_tokens_out_of_access_logs()
     uvicorn.run(
         create_app(config),
         host=config.host,

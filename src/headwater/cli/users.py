@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli.context import console, reports_errors, writing
+from headwater.cli.context import acting_user, console, reports_errors, writing
 from headwater.services import auth
 
 app = typer.Typer(no_args_is_help=True)
@@ -32,4 +32,22 @@ def set_password(
     """Set a user's password."""
     with writing() as session:
         auth.set_password(session, username, password)
-    console.print(f"password of {username} changed")
+    console.print(f"password of {username} changed; their tokens were revoked")
+
+
+@app.command()
+@reports_errors
+def disable(username: str) -> None:
+    """Disable a user: they cannot sign in, and their tokens stop working at once."""
+    with writing() as session:
+        auth.set_disabled(session, username, True, by=acting_user())
+    console.print(f"user {username} disabled; their tokens were revoked")
+
+
+@app.command()
+@reports_errors
+def enable(username: str) -> None:
+    """Enable a disabled user again (they sign in anew)."""
+    with writing() as session:
+        auth.set_disabled(session, username, False, by=acting_user())
+    console.print(f"user {username} enabled")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk
@@ -18,6 +18,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str]
     is_admin: Mapped[bool] = mapped_column(default=False)
+    # A disabled user cannot sign in, and their tokens were revoked when it was disabled.
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[created_at]
 
 

@@ -9,8 +9,9 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from headwater.db import add_unique, utcnow
@@ -72,11 +73,28 @@ def ensure_admin(session: Session, username: str, password: str | None) -> str |
     return generated
 
 
+@cache
+def _stand_in_hash() -> str:
+    """What an unknown username's password is checked against, so that the answer takes as
+    long as for a real one and does not tell which names exist."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def login(session: Session, username: str, password: str, *, ttl_days: int) -> str:
-    """A new API token for the user, or NotAuthenticatedError if the credentials are wrong."""
+    """A new API token for the user, or NotAuthenticatedError if the credentials are wrong.
+
+    Unknown users cost the same password check as known ones; a disabled user is told so only
+    once the password was right."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not verify_password(password, user.password_hash):
+    if len(password) > MAX_PASSWORD_LENGTH:
         raise NotAuthenticatedError("wrong username or password")
+    if user is None:
+        verify_password(password, _stand_in_hash())
+        raise NotAuthenticatedError("wrong username or password")
+    if not verify_password(password, user.password_hash):
+        raise NotAuthenticatedError("wrong username or password")
+    if user.disabled:
+        raise NotAuthenticatedError("this account is disabled; an administrator can enable it")
     return issue_token(session, user, ttl_days=ttl_days, description="login")
 
 
@@ -99,6 +117,8 @@ def identify(session: Session, token: str | None) -> Identity | None:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
     if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
+        return None
+    if row.user.disabled:
         return None
     return Identity(user_id=row.user.id, username=row.user.username, is_admin=row.user.is_admin)
 
@@ -148,8 +168,45 @@ def add_user(session: Session, username: str, password: str, *, is_admin: bool) 
     return user
 
 
-def set_password(session: Session, username: str, password: str) -> None:
+def get_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFoundError(f"user {username!r} does not exist")
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    """A new password; every token the user had is revoked, so whoever held one must sign in
+    again with the new password."""
+    user = get_user(session, username)
     user.password_hash = hash_password(check_password(password))
+    revoke_all_tokens(session, user)
+
+
+def change_own_password(
+    session: Session, identity: Identity, current: str, new: str, *, ttl_days: int
+) -> str:
+    """A user's own password change, which needs the current one: every token is revoked and
+    a new one is returned for the caller to go on with."""
+    user = get_user(session, identity.username)
+    if not verify_password(current, user.password_hash):
+        raise NotAuthenticatedError("the current password is wrong")
+    set_password(session, user.username, new)
+    return issue_token(session, user, ttl_days=ttl_days, description="login")
+
+
+def set_disabled(session: Session, username: str, disabled: bool, *, by: str) -> User:
+    """Disable a user (their tokens are revoked at once) or enable them again; `by` is the
+    administrator doing it."""
+    user = get_user(session, username)
+    if disabled and user.username == by:
+        raise ConflictError("administrators cannot disable themselves")
+    user.disabled = disabled
+    if disabled:
+        revoke_all_tokens(session, user)
+    session.flush()
+    return user
+
+
+def revoke_all_tokens(session: Session, user: User) -> None:
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))

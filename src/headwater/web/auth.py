@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from headwater.credentials import SESSION_COOKIE
-from headwater.errors import NotAuthenticatedError
+from headwater.credentials import SESSION_COOKIE, client_address
+from headwater.errors import NotAuthenticatedError, TooManyRequestsError
 from headwater.services import auth
 from headwater.web.session import browser_identity, read_form, redirect, render, resources_of
 
@@ -37,13 +37,18 @@ async def login(request: Request) -> Response:
     target = _safe_next(str(form.get("next", "")))
     resources = resources_of(request)
     try:
-        with resources.db.writing() as session:
-            token = auth.login(
-                session, username, password, ttl_days=resources.settings.token_ttl_days
-            )
-    except NotAuthenticatedError as error:
+        token = await resources.sign_in.sign_in(
+            resources.db,
+            username,
+            password,
+            client_address(request),
+            ttl_days=resources.settings.token_ttl_days,
+        )
+    except (NotAuthenticatedError, TooManyRequestsError) as error:
         context = {"next": target, "error": error.message, "username": username}
-        return render(request, "auth/login.html", context, identity=None, status_code=401)
+        return render(
+            request, "auth/login.html", context, identity=None, status_code=error.status_code
+        )
     response = redirect(target)
     response.set_cookie(
         SESSION_COOKIE,

@@ -1,0 +1,76 @@
+"""Signing in: an unknown user costs the same password check as a known one, limits are counted
+per account and per address, and wrong input never reaches the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from headwater.db import Database
+from headwater.errors import NotAuthenticatedError, TooManyRequestsError
+from headwater.migrations import upgrade
+from headwater.services import auth
+from headwater.services.sign_in import SignInGuard, SignInLimits
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'auth.sqlite3'}")
+    upgrade(database.engine)
+    with database.writing() as session:
+        auth.add_user(session, "carol", "carols password", is_admin=False)
+    yield database
+    database.dispose()
+
+
+def test_an_unknown_user_costs_one_password_check_like_a_known_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[str] = []
+    real = auth.verify_password
+
+    def counted(password: str, stored: str) -> bool:
+        checks.append(password)
+        return real(password, stored)
+
+    monkeypatch.setattr(auth, "verify_password", counted)
+    for username in ("carol", "nobody"):
+        with db.writing() as session, pytest.raises(NotAuthenticatedError) as refused:
+            auth.login(session, username, "wrong", ttl_days=1)
+        assert refused.value.message == "wrong username or password"
+    assert checks == ["wrong", "wrong"]
+
+
+def test_limits_count_failures_per_account_and_attempts_per_address(db: Database) -> None:
+    guard = SignInGuard(SignInLimits(per_account="2 per minute", per_address="5 per minute"))
+
+    async def scenario() -> list[str]:
+        outcomes = []
+        for username, password, address in [
+            ("carol", "x", "a"),
+            ("carol", "y", "b"),
+            ("carol", "carols password", "c"),  # two failures: carol waits, whoever asks
+            ("Carol", "carols password", "d"),  # names are counted case-blind
+            ("nobody", "x", "c"),
+            ("nobody", "x", "c"),
+            ("nobody", "x", "c"),  # nobody's third failure: refused by the account's limit
+            ("other", "x", "c"),  # the fifth attempt from address c
+            ("other", "x", "c"),  # the sixth: refused by the address's limit
+        ]:
+            try:
+                await guard.sign_in(db, username, password, address, ttl_days=1)
+                outcomes.append("ok")
+            except NotAuthenticatedError:
+                outcomes.append("401")
+            except TooManyRequestsError as error:
+                assert error.retry_after >= 1
+                outcomes.append("429")
+        return outcomes
+
+    assert asyncio.run(scenario()) == [
+        *("401", "401", "429", "429"),
+        *("401", "401", "429", "401", "429"),
+    ]
