@@ -51,3 +51,36 @@ def test_put_list_delete(tmp_path: Path) -> None:
 def test_keys_cannot_leave_the_store(tmp_path: Path, key: str) -> None:
     with pytest.raises(ValueError, match="invalid blob key"):
         LocalBlobStore(tmp_path).read(key)
+
+
+def test_a_sweep_removes_what_ended_processes_and_old_crashes_left(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from headwater.process import is_gone, process_name
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    here = socket.gethostname()
+    ours = LocalBlobStore(tmp_path)
+    dead = LocalBlobStore(tmp_path, owner=f"{here}:{ended.pid}:0000")
+    elsewhere = LocalBlobStore(tmp_path, owner="another-machine:1:0000")
+    former_self = LocalBlobStore(tmp_path, owner=f"{here}:{os.getpid()}:0000")
+    kept = [ours.stage(), elsewhere.stage()]
+    left = [dead.stage(), former_self.stage()]
+    stale = elsewhere.stage()
+    for staged in [*kept, *left, stale]:
+        staged.write(b"partial")
+        staged.close()
+    os.utime(stale.path, (time.time() - 7200, time.time() - 7200))
+
+    assert is_gone(f"{here}:{ended.pid}:0000") and not is_gone(process_name())
+    assert not is_gone("another-machine:1:0000")
+    assert ours.sweep_staging(is_gone, before=time.time() - 3600) == 3
+    assert [staged.path.exists() for staged in kept] == [True, True]
+    assert not any(staged.path.exists() for staged in [*left, stale])
+    with ours.stage() as again:  # its own folder is still usable
+        again.write(b"x")

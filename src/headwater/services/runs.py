@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select, update
@@ -281,6 +281,30 @@ def reap_stale_runs(session: Session, *, timeout: float) -> list[int]:
             ),
         )
     return [run.id for run in stale]
+
+
+def fail_orphaned_runs(session: Session, gone: Callable[[str], bool]) -> list[int]:
+    """Fail at once the running runs whose worker's process `gone` says has ended (a restart
+    after a crash), rather than after the heartbeat timeout; their mirrors can run again."""
+    running = session.scalars(
+        select(Run).where(Run.state == RunState.running).with_for_update(skip_locked=True)
+    ).all()
+    orphaned = [run for run in running if run.worker_id and gone(run.worker_id)]
+    for run in orphaned:
+        finish(
+            session,
+            run,
+            error=(
+                f"the process of worker {run.worker_id} ended while the run was under way (the "
+                "server was restarted or killed); nothing it did was published"
+            ),
+        )
+    return [run.id for run in orphaned]
+
+
+def oldest_running_start(session: Session) -> dt.datetime | None:
+    """When the longest-running run still under way started (its staging files are younger)."""
+    return session.scalar(select(func.min(Run.started_at)).where(Run.state == RunState.running))
 
 
 def fail_run(session: Session, run_id: int, worker_id: str, error: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -112,3 +112,8 @@ class BlobStore(ABC):
 
     def has_content(self, sha256: str) -> bool:
         return self.exists(content_key(sha256))
+
+    @abstractmethod
+    def sweep_staging(self, gone: Callable[[str], bool], before: float) -> int:
+        """Remove staging files a crash left behind: those of processes `gone` says ended,
+        and any last written before `before` (a Unix time). Returns how many were removed."""

@@ -6,16 +6,21 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from headwater.process import process_name
 from headwater.storage.base import CHUNK_SIZE, BlobStore, StagedBlob
 
 
 class LocalBlobStore(BlobStore):
-    def __init__(self, root: Path) -> None:
+    """Blobs as files under `root`. Each process stages its writes in a folder of its own,
+    `.staging/<process>/`, so that what a crashed process left behind is known by its name."""
+
+    def __init__(self, root: Path, owner: str | None = None) -> None:
         self.root = root
-        self._staging = root / ".staging"
+        self._staging_root = root / ".staging"
+        self._staging = self._staging_root / (owner or process_name())
         self._staging.mkdir(parents=True, exist_ok=True)
         self._made: set[Path] = set()
 
@@ -25,6 +30,7 @@ class LocalBlobStore(BlobStore):
         return self.root / key
 
     def stage(self) -> StagedBlob:
+        self._staging.mkdir(parents=True, exist_ok=True)  # a sweep may have taken an empty one
         descriptor, name = tempfile.mkstemp(dir=self._staging)
         os.close(descriptor)
         return StagedBlob(Path(name))
@@ -89,3 +95,19 @@ class LocalBlobStore(BlobStore):
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
         self._made.clear()
+
+    def sweep_staging(self, gone: Callable[[str], bool], before: float) -> int:
+        removed = 0
+        for folder in list(self._staging_root.iterdir()):
+            ended = folder.is_dir() and folder != self._staging and gone(folder.name)
+            entries = [folder] if folder.is_file() else list(folder.iterdir())
+            for entry in entries:
+                try:
+                    if ended or entry.stat().st_mtime < before:
+                        entry.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # committed or discarded meanwhile
+            if ended:
+                shutil.rmtree(folder, ignore_errors=True)
+        return removed

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError
 from headwater.models import MirrorType
+from headwater.process import is_gone, process_name
 from headwater.services import provenance, runs
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
@@ -34,11 +34,14 @@ class WorkerConfig:
     poll_interval: float = 2.0
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 60.0
+    staging_sweep_interval: float = 600.0
+    staging_grace: float = 3600.0  # a staging file untouched this long belongs to no one
     cve_names: CondaNames = field(default_factory=CondaNames)
 
 
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """`host:pid:incarnation:worker`: the process's name (headwater.process), then the worker's."""
+    return f"{process_name()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
@@ -62,11 +65,42 @@ class Worker:
         self.transport = transport
         self._shutdown = threading.Event()
         self._current: _Execution | None = None
+        self._next_sweep = time.monotonic() + config.staging_sweep_interval
+
+    def clean_up_after_crashes(self) -> None:
+        """At start: fail the runs an ended process of this machine left running, and remove
+        the staging files it left, rather than wait for heartbeats to time out."""
+        with self.db.writing() as session:
+            failed = runs.fail_orphaned_runs(session, is_gone)
+        for run_id in failed:
+            log.warning("run %s was left running by a process that ended; failed it", run_id)
+        self.sweep_staging()
+
+    def sweep_staging(self) -> None:
+        """Staging files of ended processes, and any older than every live run and than the
+        grace period (a crash on another machine sharing the store)."""
+        self._next_sweep = time.monotonic() + self.config.staging_sweep_interval
+        with self.db.reading() as session:
+            oldest = runs.oldest_running_start(session)
+        before = time.time() - self.config.staging_grace
+        if oldest is not None:
+            before = min(before, oldest.timestamp())
+        removed = self.store.sweep_staging(is_gone, before)
+        if removed:
+            log.info("removed %d staging files left by crashed processes", removed)
 
     def run_forever(self) -> None:
         log.info("worker %s started", self.worker_id)
+        try:
+            self.clean_up_after_crashes()
+        except Exception:
+            log.exception(
+                "worker %s: cleaning up after a crash failed; carrying on", self.worker_id
+            )
         while not self._shutdown.is_set():
             try:
+                if time.monotonic() >= self._next_sweep:
+                    self.sweep_staging()
                 worked = self.run_once()
             except Exception:
                 log.exception("worker %s: unexpected error; carrying on", self.worker_id)
