@@ -83,7 +83,8 @@ def show_channel(channel: str, resources: ResourcesDep, identity: IdentityDep) -
     return _channel_out(resources, channel, identity)
 
 
-@router.api_route("/{channel}", methods=["PUT", "PATCH"])
+@router.put("/{channel}")
+@router.patch("/{channel}")
 def update_channel(
     channel: str, body: ChannelUpdate, resources: ResourcesDep, identity: SignedIn
 ) -> ChannelOut:

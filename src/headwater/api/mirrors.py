@@ -117,7 +117,8 @@ def show_mirror(
     return _mirror_out(resources, channel, mirror_id)
 
 
-@router.api_route("/api/channels/{channel}/mirrors/{mirror_id}", methods=["PUT", "PATCH"])
+@router.put("/api/channels/{channel}/mirrors/{mirror_id}")
+@router.patch("/api/channels/{channel}/mirrors/{mirror_id}")
 async def update_mirror(
     channel: str, mirror_id: RowId, body: MirrorUpdate, resources: ResourcesDep, identity: SignedIn
 ) -> MirrorSaved:
