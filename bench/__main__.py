@@ -10,6 +10,7 @@ BENCHMARKS = {
     "filtering": "bench.filtering",
     "pypi": "bench.pypi",
     "cves": "bench.cves",
+    "hardening": "bench.hardening",
 }
 
 

@@ -114,6 +114,7 @@ def measure_throughput(channel: Path) -> dict[str, object]:
 async def preview_latency(channel: Path, subdir: str) -> dict[str, float]:
     with serve_directory(channel) as upstream:
         request = PreviewRequest(
+            mirror_type="conda",
             source_root=upstream.url,
             proxy=None,
             mirror_filters=parse_filter_set({**MIRROR, "subdirs": [subdir]}),

@@ -66,7 +66,7 @@ def setup_mirror(
                 "mirror_mode": mode,
                 "filters": filters,
             },
-            allowlist=settings.upstream_allowlist,
+            policy=http_policy(settings),
             requested_by="bench",
         )
         return change.mirror.id

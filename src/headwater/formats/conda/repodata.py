@@ -12,7 +12,6 @@ import orjson
 
 from headwater.errors import UpstreamFormatError
 from headwater.formats.conda import is_package_filename, record_problem, timestamp_ms
-from headwater.inputs import count_problem
 
 # Keys that conda adds when it re-serialises repodata, pointing back to where it came from.
 # Published records must not carry them: clients would follow them to the upstream.
@@ -168,14 +167,14 @@ def _make_record(
 
 def _record_problem(fields: _RecordFields) -> str | None:
     """Why an upstream record cannot be kept, although it parsed: a value no column can hold."""
-    return count_problem(fields.size, "size") or record_problem(
-        {
-            "name": fields.name,
-            "version": fields.version,
-            "build": fields.build,
-            "build_number": fields.build_number,
-            "timestamp": fields.timestamp,
-        }
+    assert fields.size is not None
+    return record_problem(
+        fields.name,
+        fields.version,
+        fields.build,
+        fields.build_number,
+        fields.size,
+        fields.timestamp,
     )
 
 
