@@ -34,15 +34,16 @@ async def serve_file(
     if not_modified(request, etag, None):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
     stored_size = await run_in_threadpool(resources.store.size, key)
-    # Stored bytes are this file's only if its own source delivered them (or it was uploaded).
+    # Stored bytes are this file's only if its upstream delivered them (or it was uploaded).
     usable = stored_size is not None and file.delivered
-    if not usable and file.source_url is None:
+    if not usable and (file.source_url is None or file.upstream is None):
         raise PackageFileNotFoundError(
             f"the bytes of {file.filename} are missing from the blob store"
         )
     stream = None
     if not usable and request.method == "GET":
-        stream = await resources.fetcher.open(file.expected(), file.proxy)
+        assert file.upstream is not None
+        stream = await resources.fetcher.open(file.expected(), file.proxy, file.upstream)
     if stream is None:  # usable, delivered meanwhile to another request, or a HEAD
         size = stored_size if usable else file.size
         return blob_response(

@@ -12,7 +12,6 @@ from headwater.db import Database
 from headwater.errors import ChecksumMismatchError, UpstreamError
 from headwater.services import provenance
 from headwater.services.progress import RunProgress
-from headwater.services.provenance import Delivery
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -105,7 +104,7 @@ async def _download_once(
 
 class Downloader:
     """Brings one run's files into the blob store, each verified against its index. A file is
-    fetched unless its own source URL has delivered those bytes before (services/provenance):
+    fetched unless the run's upstream has delivered those bytes before (services/provenance):
     bytes stored for another channel are never taken on a digest's word."""
 
     def __init__(
@@ -115,23 +114,25 @@ class Downloader:
         store: BlobStore,
         db: Database,
         progress: RunProgress,
+        upstream: str,
     ) -> None:
         self.client = client
         self.policy = policy
         self.store = store
         self.db = db
         self.progress = progress
-        self.proven: set[Delivery] = set()
+        self.upstream = upstream
+        self.proven: set[str] = set()  # digests the upstream delivered
+        self._asked: set[str] = set()  # digests looked up in the database
 
     async def fetch(self, expected: ExpectedFile) -> None:
-        """The file in the store, fetched unless its URL delivered it before."""
-        if not await asyncio.to_thread(self._missing, [expected]):
-            return
-        await self._download(expected)
+        """The file in the store, fetched unless the upstream delivered its bytes before."""
+        if await asyncio.to_thread(self._missing, [expected]):
+            await self._download(expected)
 
     async def fetch_all(self, files: Iterable[ExpectedFile]) -> None:
-        """Every file not in the store by its own URL's delivery, `policy.concurrency` at a
-        time; the first failure stops the rest and is raised."""
+        """Every file whose bytes the upstream has not delivered (or the store lost),
+        `policy.concurrency` at a time; the first failure stops the rest and is raised."""
         wanted = await asyncio.to_thread(self._missing, list(files))
         self.progress.step("downloading", total=len(wanted))
         queue = iter(wanted)
@@ -153,20 +154,20 @@ class Downloader:
         self.progress.log(f"downloaded {len(wanted)} files")
 
     def _missing(self, files: list[ExpectedFile]) -> list[ExpectedFile]:
-        """The files to fetch, one per (digest, URL): those whose URL never delivered their
-        bytes, or whose bytes are gone from the store. Runs in a thread: it reads the database
-        and stats the store."""
-        unknown = [(f.sha256, f.url) for f in files if (f.sha256, f.url) not in self.proven]
-        if unknown:
+        """The files to fetch, one per digest: those the upstream never delivered, or whose
+        bytes are gone from the store. Runs in a thread: it reads the database and stats."""
+        unasked = {f.sha256 for f in files} - self._asked - self.proven
+        if unasked:
             with self.db.reading() as session:
-                self.proven |= provenance.proven(session, unknown)
-        wanted: dict[Delivery, ExpectedFile] = {}
+                self.proven |= provenance.proven(session, self.upstream, unasked)
+            self._asked |= unasked
+        wanted: dict[str, ExpectedFile] = {}
         for expected in files:
-            key = (expected.sha256, expected.url)
-            if key in wanted:
+            digest = expected.sha256
+            if digest in wanted:
                 continue
-            if key not in self.proven or not self.store.has_content(expected.sha256):
-                wanted[key] = expected
+            if digest not in self.proven or not self.store.has_content(digest):
+                wanted[digest] = expected
         return list(wanted.values())
 
     async def _download(self, expected: ExpectedFile) -> None:
@@ -177,5 +178,5 @@ class Downloader:
             expected,
             on_bytes=lambda n: self.progress.count("bytes_downloaded", n),
         )
-        self.proven.add((expected.sha256, expected.url))
-        self.progress.delivered(expected.sha256, expected.url)
+        self.proven.add(expected.sha256)
+        self.progress.delivered(expected.sha256, self.upstream)

@@ -26,7 +26,7 @@ from headwater.upstreams.pypi import MAX_METADATA_BYTES
 class ServableFile:
     """A file a client asked for: its bytes are the blob `sha256`, or come from `source_url`.
 
-    A mirrored file may be served from the blob store only once its own `source_url` has
+    A mirrored file may be served from the blob store only once its mirror's upstream has
     delivered those bytes (`delivered`, services/provenance); an upload brought its own.
     """
 
@@ -35,6 +35,7 @@ class ServableFile:
     size: int | None
     source_url: str | None  # where upstream has it (mirrored files), else None (uploads)
     proxy: str | None
+    upstream: str | None = None  # the mirror's source_root, whose deliveries count
     delivered: bool = True
     limit: int | None = None  # the most its bytes may be when its size is not known
 
@@ -72,6 +73,7 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
             PackageFile.record,
             MirrorSubdirState.files_url,
             Mirror.proxy,
+            Mirror.source_root,
         )
         .outerjoin(Mirror, Mirror.id == PackageFile.mirror_id)
         .outerjoin(
@@ -91,8 +93,9 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
         source = decode_record(row.record).url or None
     else:
         source = row.files_url + filename if row.files_url else None
-    delivered = source is None or provenance.is_proven(session, row.sha256, source)
-    return ServableFile(filename, row.sha256, row.size, source, row.proxy, delivered)
+    upstream = row.source_root  # None for an upload, which brought its own bytes
+    delivered = upstream is None or provenance.is_proven(session, row.sha256, upstream)
+    return ServableFile(filename, row.sha256, row.size, source, row.proxy, upstream, delivered)
 
 
 def find_core_metadata(
@@ -105,13 +108,17 @@ def find_core_metadata(
     if found is None or record is None or not record.core_metadata:
         return None
     source = f"{record.url}.metadata" if record.url else None
+    delivered = found.upstream is None or provenance.is_proven(
+        session, record.core_metadata, found.upstream
+    )
     return ServableFile(
         filename=f"{filename}.metadata",
         sha256=record.core_metadata,
         size=None,
         source_url=source,
         proxy=found.proxy,
-        delivered=source is None or provenance.is_proven(session, record.core_metadata, source),
+        upstream=found.upstream,
+        delivered=delivered,
         limit=MAX_METADATA_BYTES,
     )
 

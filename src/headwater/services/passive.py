@@ -64,11 +64,11 @@ class _Fetch:
 class PassiveFetcher:
     """Streams a file from upstream to its clients while storing it, checksum verified.
 
-    A fetch is of one file from one source URL: requests for it while it is in flight join it
-    and read what is already there; a request after it finished is served from the blob store,
-    whose bytes that URL has now delivered (recorded with services/provenance, so that other
-    processes know too). One upstream fetch per file and URL per process, however many clients
-    ask at once. Bytes of the same digest fetched from another URL are never shared.
+    A fetch is of one file from one mirror's upstream: requests for it while it is in flight
+    join it and read what is already there; a request after it finished is served from the
+    blob store, whose bytes that upstream has now delivered (recorded with services/provenance,
+    so that other processes know too). One fetch per file and upstream per process, however
+    many clients ask at once. A fetch of the same digest from another upstream is not shared.
     """
 
     def __init__(
@@ -106,13 +106,15 @@ class PassiveFetcher:
             self._clients[proxy] = client
         return self._clients[proxy]
 
-    async def open(self, expected: ExpectedFile, proxy: str | None) -> AsyncIterator[bytes] | None:
-        """The file's bytes as they arrive from its URL, or None when that URL's delivery of
-        them is in the blob store by now.
+    async def open(
+        self, expected: ExpectedFile, proxy: str | None, upstream: str
+    ) -> AsyncIterator[bytes] | None:
+        """The file's bytes as they arrive from `upstream`, or None when that upstream's
+        delivery of them is in the blob store by now.
 
         Raises UpstreamError, before any byte is sent, when the upstream refuses the file.
         """
-        key = (expected.sha256, expected.url)
+        key = (expected.sha256, upstream)
         fetch = self._inflight.get(key)
         if fetch is None:
             # No await between this check and registering the fetch: no other request can
@@ -121,7 +123,7 @@ class PassiveFetcher:
                 return None
             fetch = _Fetch(expected=expected, started=asyncio.get_running_loop().create_future())
             self._inflight[key] = fetch
-            fetch.task = asyncio.create_task(self._fetch(fetch, proxy))
+            fetch.task = asyncio.create_task(self._fetch(fetch, proxy, key))
         await asyncio.shield(fetch.started)
         # The fetch may have ended while we waited. It commits or discards its staging file and
         # records the outcome without an await in between, so if neither outcome is recorded
@@ -157,7 +159,7 @@ class PassiveFetcher:
         finally:
             os.close(descriptor)
 
-    async def _fetch(self, fetch: _Fetch, proxy: str | None) -> None:
+    async def _fetch(self, fetch: _Fetch, proxy: str | None, key: Delivery) -> None:
         expected = fetch.expected
         try:
             client = await self._client(proxy)
@@ -166,7 +168,7 @@ class PassiveFetcher:
                 await self._stream_upstream(client, fetch, staged)
                 verify(staged, expected)
                 self.store.commit(staged, content_key(expected.sha256))
-            self._remember((expected.sha256, expected.url))
+            self._remember(key)
             fetch.verified = True
         except HeadwaterError as error:
             fetch.error = error
@@ -176,14 +178,14 @@ class PassiveFetcher:
         except Exception as error:  # keep waiting clients from hanging on a bug
             fetch.error = UpstreamError(f"fetching {expected.filename} failed: {error}")
         finally:
-            self._inflight.pop((expected.sha256, expected.url), None)
+            self._inflight.pop(key, None)
             if not fetch.started.done():
                 fetch.started.set_exception(fetch.error or UpstreamError("the fetch ended early"))
                 fetch.started.exception()  # retrieved: the waiters each get it from shield
             async with fetch.changed:
                 fetch.changed.notify_all()
         if fetch.verified:
-            await self._record((expected.sha256, expected.url))
+            await self._record(key)
 
     def _remember(self, delivery: Delivery) -> None:
         self._delivered[delivery] = None

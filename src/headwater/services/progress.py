@@ -24,7 +24,7 @@ class Snapshot:
     counters: dict[str, int]
     excluded_reasons: dict[str, int]
     log_lines: list[LogEntry] = field(default_factory=list)
-    # (sha256, URL) of files downloaded and verified since the last drain (services/provenance)
+    # (sha256, upstream) of files downloaded and verified since the last drain (provenance)
     deliveries: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -71,11 +71,11 @@ class RunProgress:
         with self._lock:
             self._log.append(LogEntry(dt.datetime.now(dt.UTC), level, message))
 
-    def delivered(self, sha256: str, url: str) -> None:
-        """`url` delivered the bytes with `sha256`, verified: the database is told at the next
-        heartbeat, or with the publish."""
+    def delivered(self, sha256: str, upstream: str) -> None:
+        """`upstream` delivered the bytes with `sha256`, verified: the database is told at the
+        next heartbeat, or with the publish."""
         with self._lock:
-            self._deliveries.append((sha256, url))
+            self._deliveries.append((sha256, upstream))
 
     def restore(self, snapshot: Snapshot) -> None:
         """Put back what a failed write could not store, ahead of newer lines."""

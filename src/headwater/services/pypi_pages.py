@@ -96,7 +96,7 @@ async def upstream_license(
     store: BlobStore | None,
     record: PythonRecord,
     *,
-    delivered: Callable[[str, str], None] | None = None,
+    delivered: Callable[[str], None] | None = None,
 ) -> PythonRecord:
     """The record with the license from the upstream's .metadata file, if it offers one (the
     file is kept in the blob store when one is given, to serve it, and `delivered` told)."""
@@ -110,7 +110,7 @@ async def upstream_license(
     if store is not None and not await asyncio.to_thread(store.has_content, digest):
         await asyncio.to_thread(store.put, content_key(digest), content)
     if delivered is not None:
-        delivered(digest, f"{record.url}.metadata")
+        delivered(digest)
     return with_metadata(record, metadata, core_metadata=digest)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -81,7 +82,7 @@ async def sync_python_mirror(
     rules = job.python_rules()
     active = job.mode == MirrorMode.active
     async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
-        downloader = Downloader(client, policy, store, db, progress)
+        downloader = Downloader(client, policy, store, db, progress, job.source_root)
         upstream = PyPIUpstream(client, job.source_root, policy)
         reader = _ProjectReader(job, rules, upstream, downloader, progress, active)
         progress.step("reading project pages", total=len(projects))
@@ -103,7 +104,7 @@ async def sync_python_mirror(
                 content.records = await asyncio.to_thread(
                     _complete_from_files,
                     store,
-                    progress,
+                    partial(progress.delivered, upstream=job.source_root),
                     content.records,  # type: ignore[arg-type]
                 )
     progress.step("publishing")
@@ -188,10 +189,13 @@ class _ProjectReader:
             self.upstream.policy.concurrency, [partial(self._license_of, r) for r in records]
         )
 
+    def _delivered(self, sha256: str) -> None:
+        self.progress.delivered(sha256, self.job.source_root)
+
     async def _license_of(self, record: PythonRecord) -> PythonRecord:
         if record.core_metadata is not None:
             return await upstream_license(
-                self.upstream, self.store, record, delivered=self.progress.delivered
+                self.upstream, self.store, record, delivered=self._delivered
             )
         if not self.active:
             return record  # a passive mirror without metadata: the license is unknown (none)
@@ -233,17 +237,19 @@ def _files_of(contents: list[SubdirContents]) -> list[ExpectedFile]:
 
 
 def _complete_from_files(
-    store: BlobStore, progress: RunProgress, records: list[PythonRecord] | None
+    store: BlobStore, delivered: Callable[[str], None], records: list[PythonRecord] | None
 ) -> list[PythonRecord] | None:
     """After an active run's downloads, what the files themselves tell: each record's license
     from its core metadata (the upstream's .metadata file, else the file's own), and PEP 658
     metadata for wheels whose upstream offered none, which Headwater now serves itself."""
     if records is None:
         return None
-    return [_completed(store, progress, record) for record in records]
+    return [_completed(store, delivered, record) for record in records]
 
 
-def _completed(store: BlobStore, progress: RunProgress, record: PythonRecord) -> PythonRecord:
+def _completed(
+    store: BlobStore, delivered: Callable[[str], None], record: PythonRecord
+) -> PythonRecord:
     if record.metadata_known and (record.core_metadata is not None or record.kind != "wheel"):
         return record
     content = None
@@ -263,8 +269,8 @@ def _completed(store: BlobStore, progress: RunProgress, record: PythonRecord) ->
         digest = hashlib.sha256(content).hexdigest()
         if not store.has_content(digest):
             store.put(content_key(digest), content)
-        # Read out of the wheel its URL delivered: served as that wheel's .metadata.
-        progress.delivered(digest, f"{record.url}.metadata")
+        # Read out of a wheel the upstream delivered: served as that wheel's .metadata.
+        delivered(digest)
     try:
         metadata = parse_core_metadata(content)
     except HeadwaterError:

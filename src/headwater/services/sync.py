@@ -147,7 +147,7 @@ async def sync_conda_mirror(
                 "check source_root"
             )
         if job.mode == MirrorMode.active:
-            downloader = Downloader(client, policy, store, db, progress)
+            downloader = Downloader(client, policy, store, db, progress, job.source_root)
             await downloader.fetch_all(_kept_files(contents))
     progress.step("publishing")
     with db.writing() as session:

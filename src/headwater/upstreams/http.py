@@ -75,13 +75,17 @@ def conditional_headers(validators: Validators | None, url: str) -> dict[str, st
     return headers
 
 
+def status_text(status: int) -> str:
+    """`404 Not Found`: the standard phrase, not the one the other end sent."""
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} (unknown status)"
+
+
 class TransientStatusError(Exception):
     def __init__(self, response: httpx.Response) -> None:
-        try:
-            phrase = http.HTTPStatus(response.status_code).phrase
-        except ValueError:
-            phrase = "(unknown status)"
-        super().__init__(f"{response.status_code} {phrase}")
+        super().__init__(status_text(response.status_code))
         self.status_code = response.status_code
 
 
@@ -263,12 +267,8 @@ def _os_reason(error: Exception) -> str:
 
 
 def status_error(response: httpx.Response) -> UpstreamError:
-    try:
-        phrase = http.HTTPStatus(response.status_code).phrase
-    except ValueError:
-        phrase = "(unknown status)"
     shown = _shown(str(response.request.url))
-    return UpstreamError(f"upstream answered {response.status_code} {phrase} for {shown}")
+    return UpstreamError(f"upstream answered {status_text(response.status_code)} for {shown}")
 
 
 def too_large(url: str, limit: int) -> UpstreamError:

@@ -21,10 +21,10 @@ def upgrade() -> None:
     op.create_table(
         "blob_sources",
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("url_sha256", sa.String(length=64), nullable=False),
-        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("upstream_sha256", sa.String(length=64), nullable=False),
+        sa.Column("upstream", sa.Text(), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("sha256", "url_sha256", name=op.f("pk_blob_sources")),
+        sa.PrimaryKeyConstraint("sha256", "upstream_sha256", name=op.f("pk_blob_sources")),
     )
     # ### end Alembic commands ###
 
