@@ -89,18 +89,29 @@ def _admin(url: str) -> httpx.Client:
 
 
 def _wrk(url: str, connections: int, seconds: int, script: Path | None = None) -> dict[str, Any]:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        url,
+    ]
     if script is not None:
         command[1:1] = ["-s", str(script)]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     rate = re.search(r"Requests/sec:\s+(\S+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
     return {
-        "p50_ms": _ms(latency["50"]),
-        "p99_ms": _ms(latency["99"]),
+        "p50_ms": _ms(latency["50"]) if "50" in latency else None,
+        "p99_ms": _ms(latency["99"]) if "99" in latency else None,
         "requests_per_s": round(float(rate.group(1))) if rate else None,
         "non_2xx": int(errors.group(1)) if errors else 0,
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
 
 
@@ -142,7 +153,10 @@ def sign_in(source: Path, scratch: Path) -> dict[str, Any]:
             if label == "default limits":
                 figures["repodata alone"] = _wrk(repodata, 16, 10)
             flood = subprocess.Popen(
-                ["wrk", "-t1", "-c48", "-d14s", "-s", str(script), url + "/api/auth/login"],
+                [
+                    *("wrk", "-t1", "-c48", "-d14s", "--timeout", "30s", "-s", str(script)),
+                    url + "/api/auth/login",
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
             )
