@@ -6,7 +6,7 @@ import pytest
 
 from headwater.filters import parse_filter_set
 from headwater.models import MirrorMode, MirrorType
-from headwater.services.sync import MirrorJob
+from headwater.services.mirror_job import MirrorJob
 
 
 def job(mirror: list[str] | None, channel: list[str] | None) -> MirrorJob:

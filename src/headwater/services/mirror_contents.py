@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -24,13 +24,11 @@ from headwater.models import (
 from headwater.models.file import BULK_COLUMNS
 from headwater.services import provenance
 from headwater.services.cve_matching import load_matcher, rematch
+from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
 from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
 from headwater.services.runs import add_log_entries, complete_run
 from headwater.storage import BlobStore
-
-if TYPE_CHECKING:
-    from headwater.services.sync import MirrorJob
 
 _BATCH = 10_000
 T = TypeVar("T")

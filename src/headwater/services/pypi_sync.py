@@ -24,6 +24,7 @@ from headwater.formats.pypi.simple import FileLink
 from headwater.models import MirrorMode, MirrorSubdirState
 from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
+from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_pages import (
     build_records,
@@ -31,7 +32,6 @@ from headwater.services.pypi_pages import (
     upstream_license,
     with_metadata,
 )
-from headwater.services.sync import MirrorJob
 from headwater.storage import BlobStore, content_key
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
 from headwater.upstreams.pypi import MAX_METADATA_BYTES, PyPIUpstream

@@ -3,118 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import Counter
-from dataclasses import dataclass
 
 import httpx
-import orjson
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import UpstreamError
-from headwater.filters import FilterSet, named_subdirs
-from headwater.filters.python_rules import PythonMirrorRules
 from headwater.filters.rules import MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
-from headwater.models import Channel, Mirror, MirrorMode, MirrorSubdirState, MirrorType
-from headwater.services.cve_matching import CveOracle, database_revision, load_matcher
+from headwater.models import MirrorMode, MirrorSubdirState
 from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
+from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore
 from headwater.upstreams.conda import CondaUpstream
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
-
-# Bump when the meaning of a published record changes, so that every mirror re-reads upstream.
-_PROCESSING_VERSION = 1
-
-
-@dataclass(frozen=True)
-class MirrorJob:
-    """What a run needs to know of its mirror and channel, read once when it starts."""
-
-    run_id: int
-    worker_id: str
-    mirror_id: int
-    mirror_name: str
-    mirror_type: MirrorType
-    channel_id: int
-    channel_name: str
-    source_root: str
-    mode: MirrorMode
-    proxy: str | None
-    mirror_filters: FilterSet
-    channel_filters: FilterSet
-    # Set for active mirrors with CVE rules: what those rules read, and the database's state.
-    cve: CveOracle | None = None
-    cve_revision: str | None = None
-    # How conda names map to PyPI names, to match the channel's files when the run publishes.
-    cve_names: CondaNames | None = None
-
-    @property
-    def filters_digest(self) -> str:
-        """Changes whenever what the mirror would take from an unchanged upstream changes."""
-        document = {
-            "version": _PROCESSING_VERSION,
-            "mode": self.mode,
-            "source_root": self.source_root,
-            "mirror": self.mirror_filters.to_json(),
-            "channel": self.channel_filters.to_json(),
-            "cve": self.cve_revision,
-        }
-        return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-    def rules(self) -> MirrorRules:
-        """The mirror's and the channel's rules. CVE rules apply to active mirrors only."""
-        cve = self.cve.for_conda if self.cve is not None else None
-        return MirrorRules(self.mirror_filters, self.channel_filters, cve=cve)
-
-    def python_rules(self) -> PythonMirrorRules:
-        cve = self.cve.for_python if self.cve is not None else None
-        return PythonMirrorRules(self.mirror_filters, self.channel_filters, cve=cve)
-
-    def named_subdirs(self) -> list[str] | None:
-        """The subdirs both filter sets allow when either names some; None when neither does."""
-        return named_subdirs(self.mirror_filters, self.channel_filters)
-
-
-def load_job(
-    session: Session,
-    run_id: int,
-    worker_id: str,
-    mirror_id: int,
-    cve_names: CondaNames | None = None,
-) -> MirrorJob:
-    mirror = session.get(Mirror, mirror_id)
-    if mirror is None:
-        raise UpstreamError(f"mirror {mirror_id} no longer exists")
-    channel = session.get(Channel, mirror.channel_id)
-    assert channel is not None
-    cve = revision = None
-    wants_cve = mirror.filters.has_cve_rules or channel.filters.has_cve_rules
-    if mirror.mirror_mode == MirrorMode.active and wants_cve:
-        cve = CveOracle(session, load_matcher(session, cve_names or CondaNames()), channel.id)
-        revision = database_revision(session)
-    return MirrorJob(
-        run_id=run_id,
-        worker_id=worker_id,
-        mirror_id=mirror.id,
-        mirror_name=mirror.mirror_name,
-        mirror_type=mirror.mirror_type,
-        channel_id=channel.id,
-        channel_name=channel.name,
-        source_root=mirror.source_root,
-        mode=mirror.mirror_mode,
-        proxy=mirror.proxy,
-        mirror_filters=mirror.filters,
-        channel_filters=channel.filters,
-        cve=cve,
-        cve_revision=revision,
-        cve_names=cve_names,
-    )
 
 
 async def sync_conda_mirror(

@@ -18,9 +18,10 @@ from headwater.errors import HeadwaterError
 from headwater.models import MirrorType
 from headwater.process import is_gone, process_name
 from headwater.services import provenance, runs
+from headwater.services.mirror_job import load_job
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
-from headwater.services.sync import load_job, sync_conda_mirror
+from headwater.services.sync import sync_conda_mirror
 from headwater.storage import BlobStore
 from headwater.upstreams.http import HttpPolicy
 
