@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from headwater import __version__, api, repo, web
 from headwater.errors import HeadwaterError
 from headwater.guards import BodyLimits, RequestGuard
+from headwater.logs import keep_tokens_out_of_access_logs
 from headwater.repo.fast_path import SimplePagesFastPath
 from headwater.resources import (
     Resources,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keep_tokens_out_of_access_logs()  # whoever serves the app: uvicorn, gunicorn, tests
         db, generated = bootstrap(settings)
         if generated:
             log.warning("created administrator %r with password %s", settings.admin_user, generated)

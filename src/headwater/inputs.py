@@ -33,6 +33,7 @@ MAX_PROJECT_LENGTH = 100  # a PyPI file's project is kept where a conda file kee
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def has_control_characters(text: str, *, multiline: bool = False) -> bool:
@@ -99,3 +100,12 @@ def printable(message: str) -> str:
     if len(escaped) > MAX_MESSAGE_LENGTH:
         escaped = escaped[:MAX_MESSAGE_LENGTH] + " [...]"
     return escaped
+
+
+def sha256_hex(value: object) -> str | None:
+    """A sha256 as an index gives it, lower-cased, or None when it is not 64 hex digits (an
+    upstream's digest names a blob: anything else must never reach the blob store)."""
+    if not isinstance(value, str):
+        return None
+    value = value.lower()
+    return value if SHA256.fullmatch(value) else None

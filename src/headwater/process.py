@@ -3,28 +3,49 @@ process named so is gone: its runs and its staging files are then leftovers of a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import uuid
+from functools import cache
+from pathlib import Path
 
 # Tells this process from an earlier one that had the same pid (a container restarts its
 # server as pid 1 every time).
 _INCARNATION = uuid.uuid4().hex[:8]
 
 
+@cache
+def _scope() -> str:
+    """Where pids mean the same: this boot of this machine, in this pid namespace. Containers
+    that share a host name (host networking) or cloned machines that share one differ here."""
+    parts = [socket.gethostname()]
+    for source in ("/proc/sys/kernel/random/boot_id", "/etc/machine-id"):
+        try:
+            parts.append(Path(source).read_text().strip())
+        except OSError:
+            parts.append("")
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        parts.append("")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
 def process_name() -> str:
-    """`host:pid:incarnation`, unique among live processes, meaningful in logs."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_INCARNATION}"
+    """`host:pid:scope-incarnation`, unique among live processes, meaningful in logs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_scope()}-{_INCARNATION}"
 
 
 def is_gone(name: str) -> bool:
     """Whether the process a name (or a worker id that starts with one) stands for is known to
-    have ended: it ran on this machine, and its pid is free or belongs to another incarnation.
-    A process of another machine is never known to be gone here (heartbeats tell that)."""
+    have ended: it ran where pids mean what they mean here (same machine, boot and pid
+    namespace), and its pid is free or belongs to another incarnation. Anywhere else it is
+    never known to be gone here; heartbeats tell that."""
     host, _, rest = name.partition(":")
     pid_text, _, rest = rest.partition(":")
-    incarnation = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    scope, _, incarnation = rest.partition(":")[0].partition("-")
+    if host != socket.gethostname() or scope != _scope() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

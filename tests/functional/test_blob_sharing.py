@@ -16,7 +16,7 @@ import pytest
 from headwater.services.auth import add_user
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, run_mirror
-from tests.support.python_packages import Dist, build_dist
+from tests.support.python_packages import Dist, build_dist, build_index
 from tests.support.server import Headwater
 from tests.support.upstream import Upstream, serve_directory
 
@@ -166,3 +166,40 @@ def test_channels_mirroring_the_same_upstream_share_what_it_delivered(
         response = client.get("/api/repo/third/noarch/hw-base-1.0-0.conda")
         assert response.status_code == 200
         assert upstream.file_requests() == len(CHAIN), "served from what the upstream delivered"
+
+
+def test_after_the_upgrade_the_next_active_run_proves_again_what_it_keeps(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    """A channel mirrored before proofs were kept (migration 0004): its next run reads its
+    upstream again, fetches the files it keeps, and reads again the core metadata it extracts
+    from wheels whose upstream offers none, so every file is served again."""
+    from sqlalchemy import delete, update
+
+    from headwater.models import BlobSource, MirrorSubdirState
+
+    built = build_index(tmp_path / "index", [Dist("plain", "1.0")])  # no .metadata upstream
+    wheel = next(item for item in built if item.path.name.endswith(".whl"))
+    with serve_directory(tmp_path / "index") as upstream, headwater.client(token) as client:
+        create_channel(client, "py")
+        mirror = create_mirror(
+            client,
+            "py",
+            upstream.url + "simple/",
+            mirror_type="python_simple",
+            mirror_mode="active",
+            filters={"projects": ["plain"]},
+        )
+        assert run_mirror(client, "py", mirror["id"])["state"] == "completed"
+        with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
+            session.execute(delete(BlobSource))
+            session.execute(update(MirrorSubdirState).values(filters_digest="before 0004"))
+        metadata = f"/api/repo/py/simple/plain/{wheel.path.name}.metadata"
+        assert client.get(metadata).status_code == 502  # no proof, and upstream has none
+        run = run_mirror(client, "py", mirror["id"])
+        assert run["state"] == "completed", run["error"]
+        assert run["counters"]["downloaded"] == len(built), run["counters"]
+        response = client.get(metadata)
+        assert response.status_code == 200, response.text
+        assert response.content == wheel.metadata
+        assert upstream.count(f"/files/{wheel.path.name}.metadata") == 1  # the 502 above

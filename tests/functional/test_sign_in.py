@@ -75,6 +75,7 @@ def test_the_sign_in_page_is_limited_too(headwater: Headwater) -> None:
             assert response.status_code == 401
         response = browser.post("/login", data={"username": "bob", "password": "bobs password"})
     assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
     assert "too many sign-in attempts" in response.text
 
 

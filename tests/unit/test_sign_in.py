@@ -74,3 +74,41 @@ def test_limits_count_failures_per_account_and_attempts_per_address(db: Database
         *("401", "401", "429", "429"),
         *("401", "401", "429", "401", "429"),
     ]
+
+
+def test_a_burst_of_guesses_gets_no_more_tries_than_the_account_limit(db: Database) -> None:
+    guard = SignInGuard(SignInLimits(per_account="5 per minute", per_address="1000 per minute"))
+
+    async def burst() -> list[str]:
+        async def one(n: int) -> str:
+            try:
+                await guard.sign_in(db, "carol", f"guess {n}", f"10.0.0.{n}", ttl_days=1)
+            except NotAuthenticatedError:
+                return "401"
+            except TooManyRequestsError:
+                return "429"
+            return "ok"
+
+        return list(await asyncio.gather(*(one(n) for n in range(30))))
+
+    answers = asyncio.run(burst())
+    assert answers.count("401") == 5 and answers.count("429") == 25, answers
+
+
+def test_the_current_password_is_guessed_under_the_same_limits(db: Database) -> None:
+    guard = SignInGuard(SignInLimits(per_account="2 per minute", per_address="1000 per minute"))
+    carol = auth.Identity(user_id=1, username="carol", is_admin=False)
+
+    async def guesses() -> list[str]:
+        answers = []
+        for current in ("no", "nope", "carols password"):
+            try:
+                await guard.change_password(db, carol, current, "new one", "a", ttl_days=1)
+                answers.append("ok")
+            except NotAuthenticatedError:
+                answers.append("401")
+            except TooManyRequestsError:
+                answers.append("429")
+        return answers
+
+    assert asyncio.run(guesses()) == ["401", "401", "429"]

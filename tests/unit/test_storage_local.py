@@ -65,11 +65,14 @@ def test_a_sweep_removes_what_ended_processes_and_old_crashes_left(tmp_path: Pat
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     here = socket.gethostname()
+    scope = process_name().split(":")[2].split("-")[0]  # this boot and pid namespace
     ours = LocalBlobStore(tmp_path)
-    dead = LocalBlobStore(tmp_path, owner=f"{here}:{ended.pid}:0000")
-    elsewhere = LocalBlobStore(tmp_path, owner="another-machine:1:0000")
-    former_self = LocalBlobStore(tmp_path, owner=f"{here}:{os.getpid()}:0000")
-    kept = [ours.stage(), elsewhere.stage()]
+    dead = LocalBlobStore(tmp_path, owner=f"{here}:{ended.pid}:{scope}-0000")
+    elsewhere = LocalBlobStore(tmp_path, owner="another-machine:1:abcd-0000")
+    # A container sharing the host name, with pids of its own: its pid says nothing here.
+    neighbour = LocalBlobStore(tmp_path, owner=f"{here}:{ended.pid}:other-0000")
+    former_self = LocalBlobStore(tmp_path, owner=f"{here}:{os.getpid()}:{scope}-0000")
+    kept = [ours.stage(), elsewhere.stage(), neighbour.stage()]
     left = [dead.stage(), former_self.stage()]
     stale = elsewhere.stage()
     for staged in [*kept, *left, stale]:
@@ -77,10 +80,11 @@ def test_a_sweep_removes_what_ended_processes_and_old_crashes_left(tmp_path: Pat
         staged.close()
     os.utime(stale.path, (time.time() - 7200, time.time() - 7200))
 
-    assert is_gone(f"{here}:{ended.pid}:0000") and not is_gone(process_name())
-    assert not is_gone("another-machine:1:0000")
+    assert is_gone(f"{here}:{ended.pid}:{scope}-0000") and not is_gone(process_name())
+    assert not is_gone("another-machine:1:abcd-0000")
+    assert not is_gone(f"{here}:{ended.pid}:other-0000")
     assert ours.sweep_staging(is_gone, before=time.time() - 3600) == 3
-    assert [staged.path.exists() for staged in kept] == [True, True]
+    assert [staged.path.exists() for staged in kept] == [True, True, True]
     assert not any(staged.path.exists() for staged in [*left, stale])
     with ours.stage() as again:  # its own folder is still usable
         again.write(b"x")

@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict
 from headwater.api.deps import ResourcesDep, SignedIn
 from headwater.api.json_body import StrictJsonRoute
 from headwater.credentials import client_address
-from headwater.services import auth
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=StrictJsonRoute)
 
@@ -54,17 +53,18 @@ def whoami(identity: SignedIn) -> WhoAmI:
 
 
 @router.post("/password")
-def change_password(
-    body: PasswordChange, resources: ResourcesDep, identity: SignedIn
+async def change_password(
+    body: PasswordChange, request: Request, resources: ResourcesDep, identity: SignedIn
 ) -> TokenResponse:
     """Change your own password. Every token you had is revoked (other sessions, scripts,
-    pip configurations); the answer carries a new one."""
-    with resources.db.writing() as session:
-        token = auth.change_own_password(
-            session,
-            identity,
-            body.current_password,
-            body.new_password,
-            ttl_days=resources.settings.token_ttl_days,
-        )
+    pip configurations); the answer carries a new one. Wrong current passwords count toward
+    the sign-in limits."""
+    token = await resources.sign_in.change_password(
+        resources.db,
+        identity,
+        body.current_password,
+        body.new_password,
+        client_address(request),
+        ttl_days=resources.settings.token_ttl_days,
+    )
     return TokenResponse(token=token)

@@ -141,34 +141,26 @@ async def upload_file(
     byte of the body is read."""
     await run_in_threadpool(_check_managed, resources, channel, identity)
     file = uploaded_file(await read_upload_form(request), "file")
-    filename = file.filename or ""
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, file.file)
-    added = await run_in_threadpool(_add_upload, resources, channel, filename, staged, identity)
-    await run_in_threadpool(_match_upload, resources, channel)
-    return added
 
+    def add() -> FileOut:
+        added = uploads.upload_package(
+            resources.db,
+            resources.store,
+            lambda session: access.managed_channel(session, channel, identity),
+            file.filename or "",
+            staged,
+            uploaded_by=identity.username,
+        )
+        match_channel(resources.db, resources.cve_names, added.channel_id)
+        return FileOut.of(channel, added)
 
-def _match_upload(resources: ResourcesDep, channel: str) -> None:
-    with resources.db.reading() as session:
-        channel_id = channel_service.get_channel(session, channel).id
-    match_channel(resources.db, resources.cve_names, channel_id)
+    return await run_in_threadpool(add)
 
 
 def _check_managed(resources: ResourcesDep, channel: str, identity: Identity) -> None:
     with resources.db.reading() as session:
         access.managed_channel(session, channel, identity)
-
-
-def _add_upload(
-    resources: ResourcesDep, channel: str, filename: str, staged: Any, identity: Identity
-) -> FileOut:
-    with staged, resources.db.writing() as session:
-        access.managed_channel(session, channel, identity)
-        added = uploads.add_package(
-            session, resources.store, channel, filename, staged, uploaded_by=identity.username
-        )
-        out = FileOut.of(channel, added)
-    return out
 
 
 @router.delete("/{channel}/files/{subdir}/{filename}", status_code=204)

@@ -141,11 +141,15 @@ def upload(
     for path in files:
         with path.open("rb") as stream:
             staged = uploads.stage_upload(store, stream)
-        with staged, writing() as session:
-            file = uploads.add_package(
-                session, store, name, path.name, staged, uploaded_by=acting_user()
-            )
-            added.append(FileOut.of(name, file))
+        file = uploads.upload_package(
+            database(),
+            store,
+            lambda session: channel_service.get_channel(session, name),
+            path.name,
+            staged,
+            uploaded_by=acting_user(),
+        )
+        added.append(FileOut.of(name, file))
         if not as_json:
             console.print(f"uploaded {file.repo_path}")
     if added:

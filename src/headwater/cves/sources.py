@@ -13,11 +13,13 @@ from typing import BinaryIO
 import yaml
 
 from headwater.cves.advisories import Advisory, parse_document
-from headwater.errors import HeadwaterError, InvalidInputError
+from headwater.errors import HeadwaterError, InvalidInputError, PackageArchiveError
+from headwater.formats.archives import ArchiveLimits, open_zip, read_zip_member
 
 SUFFIXES = (".json", ".yaml", ".yml")
 # The largest single advisory document read (NVD's yearly files are a few hundred MB).
 MAX_DOCUMENT_BYTES = 512 << 20
+_LIMITS = ArchiveLimits(member_bytes=MAX_DOCUMENT_BYTES)
 # libyaml's loader where PyYAML was built with it: ten times faster on the PYSEC database.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -59,22 +61,17 @@ def _take(reading: Reading, name: str, content: bytes) -> None:
 
 
 def read_zip(source: Path | BinaryIO, reading: Reading) -> None:
-    """Every advisory in a zip, each member read only if it is no larger than
-    MAX_DOCUMENT_BYTES (as its entry says, and as it is read)."""
-    with zipfile.ZipFile(source) as archive:
+    """Every advisory in a zip, read within the limits of formats/archives.py, each document
+    at most MAX_DOCUMENT_BYTES; one that cannot be read is a problem, not the end."""
+    with open_zip(source, "the zip", inspect=False, limits=_LIMITS) as archive:
         for member in archive.infolist():
             if member.is_dir() or not member.filename.endswith(SUFFIXES):
                 continue
-            if member.file_size > MAX_DOCUMENT_BYTES or member.flag_bits & 0x1:
-                reading.files += 1
-                reading.problems.append(f"{member.filename}: too large or encrypted; skipped")
-                continue
             try:
-                with archive.open(member) as stream:
-                    content = stream.read(MAX_DOCUMENT_BYTES + 1)
-            except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError) as error:
+                content = read_zip_member(archive, member.filename, "the zip", _LIMITS)
+            except PackageArchiveError as error:
                 reading.files += 1
-                reading.problems.append(f"{member.filename}: cannot be read: {error}")
+                reading.problems.append(f"{member.filename}: skipped: {error.message}")
                 continue
             _take(reading, member.filename, content)
 
@@ -88,8 +85,8 @@ def read_path(path: Path) -> Reading:
     elif zipfile.is_zipfile(path):
         try:
             read_zip(path, reading)
-        except (zipfile.BadZipFile, OSError) as error:
-            raise InvalidInputError(f"{path}: not a readable zip: {error}") from None
+        except PackageArchiveError as error:
+            raise InvalidInputError(f"{path}: {error.message}") from None
     elif path.is_file():
         _take(reading, path.name, path.read_bytes())
     else:
@@ -105,8 +102,8 @@ def read_upload(name: str, stream: BinaryIO) -> Reading:
     if name.endswith(".zip") or head == b"PK\x03\x04":
         try:
             read_zip(stream, reading)
-        except (zipfile.BadZipFile, OSError, ValueError) as error:
-            raise InvalidInputError(f"{name}: not a valid zip: {error}") from None
+        except PackageArchiveError as error:
+            raise InvalidInputError(f"{name}: {error.message}") from None
         return reading
     content = stream.read(MAX_DOCUMENT_BYTES + 1)
     if len(content) > MAX_DOCUMENT_BYTES:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import lzma
 import posixpath
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ class ArchiveLimits:
     zstd_window: int = 1 << 27  # zstd's own default limit
 
     def total_bytes(self, compressed: int) -> int:
+        """How far an archive of `compressed` bytes may expand while it is read."""
         return max(self.expansion_floor, self.expansion_ratio * compressed)
 
 
@@ -47,6 +50,23 @@ LIMITS = ArchiveLimits()
 
 class ArchiveLimitError(PackageArchiveError):
     """An archive expands past a limit while being read."""
+
+
+# What reading a broken archive raises, beside PackageArchiveError: the decompressors each have
+# their own family (bz2 and gzip raise OSError, deflate zlib.error, xz LZMAError, zstd
+# ZstdError), tarfile and zipfile theirs.
+UNREADABLE = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    zstandard.ZstdError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+)
 
 
 Wanted = Callable[[str], bool]
@@ -79,11 +99,19 @@ class _Budget(io.RawIOBase):
         return len(data)
 
 
+@dataclass
+class Expansion:
+    """How far the archives of one file may expand, together (a .conda's components share it)."""
+
+    limit: int
+    used: int = 0
+
+
 def read_tar(
     decompressed: IO[bytes],
     what: str,
     *,
-    total: int,
+    expansion: Expansion,
     wanted: Wanted,
     inspect: bool,
     kind: str = "archive",
@@ -92,14 +120,16 @@ def read_tar(
     """The members `wanted` picks from a tar stream, read whole (each at most `member_bytes`).
 
     Without `inspect`, reading stops once a wanted member was found; with it, every member is
-    checked. The stream may expand to `total` bytes; each member's headers get `header_bytes`.
+    checked. Every byte read, headers included, counts against `expansion`, and a member is
+    refused by its header before its bytes would pass it; each member's extended headers get
+    `header_bytes`. Members are not kept once looked at (tarfile would keep them all).
     """
     budget = _Budget(decompressed, limits.header_bytes, what)
     found: dict[str, bytes] = {}
-    expanded = 0
     try:
         with tarfile.open(fileobj=budget, mode="r|", encoding="utf-8") as tar:
-            for member in tar:
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # type: ignore[attr-defined]
                 if inspect:
                     problem = unsafe_tar_member(member)
                     if problem is not None:
@@ -109,20 +139,20 @@ def read_tar(
                     raise ArchiveLimitError(
                         f"{what}: {member.name} is larger than {limits.member_bytes >> 20} MiB"
                     )
-                expanded += member.size + tarfile.BLOCKSIZE
-                if expanded > total:
-                    raise ArchiveLimitError(f"{what} expands past {total >> 20} MiB")
+                if expansion.used + budget.position + member.size > expansion.limit:
+                    raise ArchiveLimitError(f"{what} expands past {expansion.limit >> 20} MiB")
+                budget.limit = budget.position + _padded(member.size) + limits.header_bytes
                 if picked:
-                    budget.limit = budget.position + _padded(member.size) + limits.header_bytes
                     extracted = tar.extractfile(member)
                     found[member.name] = extracted.read() if extracted is not None else b""
                     if not inspect:
                         break
-                budget.limit = budget.position + _padded(member.size) + limits.header_bytes
     except PackageArchiveError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError, zstandard.ZstdError) as error:
+    except UNREADABLE as error:
         raise PackageArchiveError(f"{what} is not a readable {kind}: {error}") from None
+    finally:
+        expansion.used += budget.position
     return found
 
 
@@ -160,21 +190,27 @@ def escapes(path: str) -> bool:
 # --- zip files ---------------------------------------------------------------------------------
 
 
+_SMALLEST_ENTRY = 46  # bytes of a central directory entry with an empty name
 _SUPPORTED = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
 @contextmanager
 def open_zip(
-    path: Path, what: str, *, inspect: bool, kind: str = "zip", limits: ArchiveLimits = LIMITS
+    source: Path | IO[bytes],
+    what: str,
+    *,
+    inspect: bool,
+    kind: str = "zip",
+    limits: ArchiveLimits = LIMITS,
 ) -> Iterator[zipfile.ZipFile]:
     """A zip archive whose entries were counted before they were read, and (with `inspect`)
     checked: no path outside, no link, nothing encrypted or compressed in a way zipfile
     cannot read."""
-    entries = zip_entry_count(path)
-    if entries is not None and entries > limits.max_entries:
-        raise ArchiveLimitError(f"{what} has {entries} entries, more than {limits.max_entries}")
     try:
-        with zipfile.ZipFile(path) as archive:
+        entries = zip_entry_count(source)
+        if entries is not None and entries > limits.max_entries:
+            raise ArchiveLimitError(f"{what} has {entries} entries, more than {limits.max_entries}")
+        with zipfile.ZipFile(source) as archive:
             if inspect:
                 for info in archive.infolist():
                     problem = unsafe_zip_entry(info)
@@ -183,7 +219,7 @@ def open_zip(
             yield archive
     except PackageArchiveError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+    except UNREADABLE as error:
         raise PackageArchiveError(f"{what} is not a readable {kind}: {error}") from None
 
 
@@ -212,32 +248,40 @@ def read_zip_member(
     try:
         with archive.open(info) as member:
             return member.read(limits.member_bytes + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+    except UNREADABLE as error:
         raise PackageArchiveError(f"{what}: {name} cannot be read: {error}") from None
 
 
-def zip_entry_count(path: Path) -> int | None:
-    """How many entries a zip's end record says it has, read before zipfile reads them all;
-    None when there is no end record (zipfile will then say what is wrong)."""
-    size = path.stat().st_size
-    with path.open("rb") as stream:
-        stream.seek(max(0, size - (1 << 16) - 22))
-        tail = stream.read()
-        at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or len(tail) < at + 22:
-            return None
-        count = int.from_bytes(tail[at + 10 : at + 12], "little")
-        if count != 0xFFFF:
-            return count
-        locator = tail.rfind(b"PK\x06\x07", 0, at)
-        if locator < 0:
-            return count
-        offset = int.from_bytes(tail[locator + 8 : locator + 16], "little")
-        stream.seek(offset)
+def zip_entry_count(source: Path | IO[bytes]) -> int | None:
+    """How many entries a zip's end record says it has, or its central directory's size could
+    hold (zipfile reads entries until that size is used up, whatever the count says), read
+    before zipfile reads them all; None when there is no end record."""
+    if isinstance(source, Path):
+        with source.open("rb") as stream:
+            return _entry_count(stream)
+    try:
+        return _entry_count(source)
+    finally:
+        source.seek(0)
+
+
+def _entry_count(stream: IO[bytes]) -> int | None:
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(max(0, size - (1 << 16) - 22))
+    tail = stream.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+    locator = tail.rfind(b"PK\x06\x07", 0, at)
+    if locator >= 0 and (count == 0xFFFF or directory == 0xFFFFFFFF):
+        stream.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
         record = stream.read(56)
-        if record[:4] != b"PK\x06\x06":
-            return None
-        return int.from_bytes(record[32:40], "little")
+        if record[:4] == b"PK\x06\x06":
+            count = int.from_bytes(record[32:40], "little")
+            directory = int.from_bytes(record[40:48], "little")
+    return max(count, directory // _SMALLEST_ENTRY)
 
 
 # --- package formats ---------------------------------------------------------------------------
@@ -256,13 +300,13 @@ def read_conda_package(
 ) -> dict[str, bytes]:
     """Members of a conda package: from the whole tarball of a `.tar.bz2`, from the info
     component of a `.conda` (whose pkg component is inspected too, when asked)."""
-    total = limits.total_bytes(path.stat().st_size)
+    expansion = Expansion(limits.total_bytes(path.stat().st_size))
     if filename.endswith(".tar.bz2"):
         with bz2.open(path, "rb") as stream:
             return read_tar(
                 stream,
                 filename,
-                total=total,
+                expansion=expansion,
                 wanted=wanted,
                 inspect=inspect,
                 kind=CONDA,
@@ -287,7 +331,7 @@ def read_conda_package(
                     read_tar(
                         stream,
                         f"{filename}:{info.filename}",
-                        total=total,
+                        expansion=expansion,
                         wanted=picks,
                         inspect=inspect,
                         kind=CONDA,
@@ -304,12 +348,12 @@ def _nothing(name: str) -> bool:
 def read_sdist_tar(
     path: Path, filename: str, wanted: Wanted, *, inspect: bool, limits: ArchiveLimits = LIMITS
 ) -> dict[str, bytes]:
-    total = limits.total_bytes(path.stat().st_size)
+    expansion = Expansion(limits.total_bytes(path.stat().st_size))
     with gzip.open(path, "rb") as stream:
         return read_tar(
             stream,  # type: ignore[arg-type]
             filename,
-            total=total,
+            expansion=expansion,
             wanted=wanted,
             inspect=inspect,
             kind="sdist",

@@ -72,20 +72,20 @@ async def upload(path: str, request: Request) -> Response:
     content = uploaded_file(form, "content")
     staged = await run_in_threadpool(uploads.stage_upload, resources.store, content.file)
 
+    digest = form.get("sha256_digest")
+
     def add() -> None:
-        with staged, resources.db.writing() as session:
-            channel_id = access.managed_channel(session, where.channel, identity).id
-            digest = form.get("sha256_digest")
-            uploads.add_python_package(
-                session,
-                resources.store,
-                where.channel,
-                content.filename or "",
-                staged,
-                uploaded_by=identity.username,
-                expected_sha256=digest if isinstance(digest, str) else None,
-            )
-        match_channel(resources.db, resources.cve_names, channel_id)
+        added = uploads.upload_package(
+            resources.db,
+            resources.store,
+            lambda session: access.managed_channel(session, where.channel, identity),
+            content.filename or "",
+            staged,
+            uploaded_by=identity.username,
+            expected_sha256=digest if isinstance(digest, str) else None,
+            python_only=True,
+        )
+        match_channel(resources.db, resources.cve_names, added.channel_id)
 
     await run_in_threadpool(add)
     return Response("OK\n", media_type="text/plain")

@@ -80,8 +80,9 @@ def _stand_in_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def login(session: Session, username: str, password: str, *, ttl_days: int) -> str:
-    """A new API token for the user, or NotAuthenticatedError if the credentials are wrong.
+def check_credentials(session: Session, username: str, password: str) -> User:
+    """The user these credentials are right for, or NotAuthenticatedError. A read: it holds no
+    write lock while the password is hashed.
 
     Unknown users cost the same password check as known ones; a disabled user is told so only
     once the password was right."""
@@ -95,6 +96,12 @@ def login(session: Session, username: str, password: str, *, ttl_days: int) -> s
         raise NotAuthenticatedError("wrong username or password")
     if user.disabled:
         raise NotAuthenticatedError("this account is disabled; an administrator can enable it")
+    return user
+
+
+def login(session: Session, username: str, password: str, *, ttl_days: int) -> str:
+    """A new API token for the user, or NotAuthenticatedError if the credentials are wrong."""
+    user = check_credentials(session, username, password)
     return issue_token(session, user, ttl_days=ttl_days, description="login")
 
 
@@ -178,21 +185,13 @@ def get_user(session: Session, username: str) -> User:
 def set_password(session: Session, username: str, password: str) -> None:
     """A new password; every token the user had is revoked, so whoever held one must sign in
     again with the new password."""
-    user = get_user(session, username)
-    user.password_hash = hash_password(check_password(password))
+    replace_password(session, get_user(session, username), hash_password(check_password(password)))
+
+
+def replace_password(session: Session, user: User, password_hash: str) -> None:
+    """Store a password hashed before the write began, and revoke every token of the user."""
+    user.password_hash = password_hash
     revoke_all_tokens(session, user)
-
-
-def change_own_password(
-    session: Session, identity: Identity, current: str, new: str, *, ttl_days: int
-) -> str:
-    """A user's own password change, which needs the current one: every token is revoked and
-    a new one is returned for the caller to go on with."""
-    user = get_user(session, identity.username)
-    if not verify_password(current, user.password_hash):
-        raise NotAuthenticatedError("the current password is wrong")
-    set_password(session, user.username, new)
-    return issue_token(session, user, ttl_days=ttl_days, description="login")
 
 
 def set_disabled(session: Session, username: str, disabled: bool, *, by: str) -> User:

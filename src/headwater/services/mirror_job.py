@@ -18,7 +18,9 @@ from headwater.models import Channel, Mirror, MirrorMode, MirrorType
 from headwater.services.cve_matching import CveOracle, database_revision, load_matcher
 
 # Bump when the meaning of a published record changes, so that every mirror re-reads upstream.
-_PROCESSING_VERSION = 1
+# 2: blobs are proven by their upstream (migration 0004); the next run of an active mirror
+# fetches again what it keeps, and reads again the core metadata it extracts from wheels.
+_PROCESSING_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from headwater.upstreams.http import (
     describe_transport_error,
     raise_for_transient,
     retrying,
+    shown_url,
     status_error,
     upstream_client,
 )
@@ -199,7 +200,10 @@ class PassiveFetcher:
         try:
             await asyncio.to_thread(provenance.record_now, self.db, [delivery])
         except Exception:  # the bytes are served; the next process just fetches them again
-            log.exception("recording the delivery of %s from %s failed", *delivery)
+            sha256, upstream = delivery
+            log.exception(
+                "recording the delivery of %s from %s failed", sha256, shown_url(upstream)
+            )
 
     async def _stream_upstream(
         self, client: httpx.AsyncClient, fetch: _Fetch, staged: StagedBlob

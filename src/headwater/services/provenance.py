@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from headwater.db import Database, insert_or_ignore, utcnow
 from headwater.models import BlobSource
+from headwater.upstreams.http import shown_url
 
 _BATCH = 900  # digests per query, under SQLite's bound-parameter limit
 Delivery = tuple[str, str]  # (sha256, upstream)
@@ -54,7 +55,7 @@ def record(session: Session, deliveries: Iterable[Delivery]) -> None:
         {
             "sha256": sha256,
             "upstream_sha256": upstream_key(upstream),
-            "upstream": upstream,
+            "upstream": shown_url(upstream),  # the key holds it whole; no password is kept
             "delivered_at": now,
         }
         for sha256, upstream in dict.fromkeys(deliveries)

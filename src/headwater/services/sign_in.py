@@ -4,8 +4,10 @@ packages, so that a flood of guesses neither succeeds nor slows anyone else down
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -16,7 +18,17 @@ from limits.storage import storage_from_string
 
 from headwater.db import Database
 from headwater.errors import NotAuthenticatedError, TooManyRequestsError
-from headwater.services.auth import login
+from headwater.models import User
+from headwater.services.auth import (
+    Identity,
+    check_credentials,
+    check_password,
+    get_user,
+    hash_password,
+    issue_token,
+    replace_password,
+    verify_password,
+)
 
 
 @dataclass(frozen=True)
@@ -42,18 +54,43 @@ class SignInGuard:
         """A new token, NotAuthenticatedError for wrong credentials, TooManyRequestsError
         when the address or the account has used up its attempts (the right password
         included: a guesser learns nothing from a refusal)."""
-        account = username.lower()
+        return await self._attempt(
+            username, address, partial(_sign_in, db, username, password, ttl_days)
+        )
+
+    async def change_password(
+        self,
+        db: Database,
+        identity: Identity,
+        current: str,
+        new: str,
+        address: str,
+        *,
+        ttl_days: int,
+    ) -> str:
+        """A signed-in user's own password change, under the same limits as signing in (the
+        current password is a password to guess); returns the caller's new token."""
+        return await self._attempt(
+            identity.username,
+            address,
+            partial(_change_password, db, identity.username, current, new, ttl_days),
+        )
+
+    async def _attempt(self, username: str, address: str, check: Callable[[], str]) -> str:
+        # A name of any length and any characters keys the count by its digest.
+        account = hashlib.sha256(username.lower().encode()).hexdigest()
         if not await self.limiter.hit(self.per_address, "address", address):
             raise await self._refusal(self.per_address, "address", address)
-        if not await self.limiter.test(self.per_account, "account", account):
-            raise await self._refusal(self.per_account, "account", account)
-        try:
-            return await anyio.to_thread.run_sync(
-                partial(_login, db, username, password, ttl_days), limiter=self.hashing
-            )
-        except NotAuthenticatedError:
-            await self.limiter.hit(self.per_account, "account", account)
-            raise
+        async with self.hashing:
+            # Asked once the turn to hash has come: attempts that queued together are counted
+            # one after another, so a burst cannot get past the account's limit.
+            if not await self.limiter.test(self.per_account, "account", account):
+                raise await self._refusal(self.per_account, "account", account)
+            try:
+                return await anyio.to_thread.run_sync(check)
+            except NotAuthenticatedError:
+                await self.limiter.hit(self.per_account, "account", account)
+                raise
 
     async def _refusal(self, item: RateLimitItem, *keys: str) -> TooManyRequestsError:
         stats = await self.limiter.get_window_stats(item, *keys)
@@ -63,6 +100,23 @@ class SignInGuard:
         )
 
 
-def _login(db: Database, username: str, password: str, ttl_days: int) -> str:
+def _sign_in(db: Database, username: str, password: str, ttl_days: int) -> str:
+    """The password is checked in a read, so no write lock is held while it is hashed."""
+    with db.reading() as session:
+        user_id = check_credentials(session, username, password).id
     with db.writing() as session:
-        return login(session, username, password, ttl_days=ttl_days)
+        return issue_token(
+            session, session.get_one(User, user_id), ttl_days=ttl_days, description="login"
+        )
+
+
+def _change_password(db: Database, username: str, current: str, new: str, ttl_days: int) -> str:
+    with db.reading() as session:
+        user = get_user(session, username)
+        if not verify_password(current, user.password_hash):
+            raise NotAuthenticatedError("the current password is wrong")
+    new_hash = hash_password(check_password(new))
+    with db.writing() as session:
+        user = get_user(session, username)
+        replace_password(session, user, new_hash)
+        return issue_token(session, user, ttl_days=ttl_days, description="password change")

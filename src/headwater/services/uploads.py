@@ -1,15 +1,18 @@
-"""Uploading package files into a channel by hand (REST, CLI)."""
+"""Uploading package files into a channel by hand (REST, twine, CLI)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.db import Database
 from headwater.errors import PackageArchiveError, PackageFileExistsError
 from headwater.filters.python_specs import parse_version
 from headwater.formats.conda import timestamp_ms
@@ -17,7 +20,7 @@ from headwater.formats.conda.package import read_index_json
 from headwater.formats.conda.repodata import record_from_index_json
 from headwater.formats.pypi.filenames import parse_dist_filename
 from headwater.formats.pypi.metadata import parse_core_metadata, read_metadata_bytes
-from headwater.formats.pypi.records import PythonRecord
+from headwater.formats.pypi.records import PythonRecord, encode_record
 from headwater.inputs import (
     MAX_FILENAME_LENGTH,
     MAX_PROJECT_LENGTH,
@@ -25,8 +28,6 @@ from headwater.inputs import (
     field_problem,
 )
 from headwater.models import Channel, PackageFile, PackageType
-from headwater.services.channels import get_channel
-from headwater.services.mirror_contents import bulk_insert_files, python_row
 from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
 from headwater.services.pypi_pages import with_metadata
 from headwater.storage import BlobStore, StagedBlob, content_key
@@ -45,135 +46,104 @@ def stage_upload(store: BlobStore, stream: BinaryIO) -> StagedBlob:
     return staged
 
 
-def _find_file(
-    session: Session, channel: Channel, subdir: str, filename: str
-) -> PackageFile | None:
-    return session.scalar(
-        select(PackageFile).where(
-            PackageFile.channel_id == channel.id,
-            PackageFile.subdir == subdir,
-            PackageFile.filename == filename,
-        )
-    )
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file whose archive was read and checked: the row a channel will hold."""
+
+    filename: str
+    staged: StagedBlob
+    package_type: PackageType
+    subdir: str  # a conda file's subdir, a PyPI file's project
+    name: str
+    version: str
+    build: str
+    timestamp: int | None
+    record: bytes
+    core_metadata: bytes | None = None  # a wheel's METADATA, served as its .metadata
 
 
-def _refuse_duplicate(
-    session: Session, channel: Channel, subdir: str, filename: str, *, shown: str
-) -> None:
-    if _find_file(session, channel, subdir, filename) is not None:
-        raise PackageFileExistsError(f"{shown} is already in channel {channel.name!r}")
-
-
-def _refuse_same_bytes(session: Session, channel: Channel, filename: str, sha256: str) -> None:
-    """The same file uploaded again: refused before its archive is read (a different file of
-    that name may still be uploaded to another subdir; that is known only from its metadata)."""
-    found = session.scalar(
-        select(PackageFile.subdir).where(
-            PackageFile.channel_id == channel.id,
-            PackageFile.filename == filename,
-            PackageFile.sha256 == sha256,
-        )
-    )
-    if found is not None:
-        raise PackageFileExistsError(f"{found}/{filename} is already in channel {channel.name!r}")
-
-
-def add_conda_package(
-    session: Session,
+def upload_package(
+    db: Database,
     store: BlobStore,
-    channel_name: str,
-    filename: str,
-    staged: StagedBlob,
-    *,
-    uploaded_by: str,
-) -> PackageFile:
-    """Add an uploaded conda package to a channel and publish its subdir.
-
-    The metadata comes from the archive itself, read within limits with every member checked;
-    a broken or unsafe archive raises PackageArchiveError and nothing is stored. A file the
-    channel already holds is refused (409) before the archive is opened. The caller commits.
-    """
-    channel = get_channel(session, channel_name)
-    _refuse_same_bytes(session, channel, filename, staged.sha256)
-    index = read_index_json(staged.path, filename, inspect=True)
-    lock_channel(session, channel.id)
-    subdir = index["subdir"]
-    _refuse_duplicate(session, channel, subdir, filename, shown=f"{subdir}/{filename}")
-    record = record_from_index_json(index, sha256=staged.sha256, md5=staged.md5, size=staged.size)
-    file = PackageFile(
-        channel_id=channel.id,
-        mirror_id=None,
-        package_type=PackageType.conda,
-        subdir=subdir,
-        filename=filename,
-        name=index["name"],
-        version=index["version"],
-        build=index["build"],
-        sha256=staged.sha256,
-        size=staged.size,
-        timestamp=timestamp_ms(index.get("timestamp")),
-        record=record,
-        uploaded_by=uploaded_by,
-    )
-    session.add(file)
-    session.flush()
-    store.commit(staged, content_key(staged.sha256))
-    publish_subdirs(session, store, channel.id, [subdir])
-    return file
-
-
-def add_package(
-    session: Session,
-    store: BlobStore,
-    channel_name: str,
-    filename: str,
-    staged: StagedBlob,
-    *,
-    uploaded_by: str,
-) -> PackageFile:
-    """Add an uploaded file, conda package or Python distribution by its name, to a channel."""
-    if parse_dist_filename(filename) is not None and not filename.endswith(".tar.bz2"):
-        return add_python_package(
-            session, store, channel_name, filename, staged, uploaded_by=uploaded_by
-        )
-    return add_conda_package(
-        session, store, channel_name, filename, staged, uploaded_by=uploaded_by
-    )
-
-
-def add_python_package(
-    session: Session,
-    store: BlobStore,
-    channel_name: str,
+    channel_of: Callable[[Session], Channel],
     filename: str,
     staged: StagedBlob,
     *,
     uploaded_by: str,
     expected_sha256: str | None = None,
+    python_only: bool = False,
 ) -> PackageFile:
-    """Add an uploaded wheel or sdist; its name and version come from its own core metadata,
-    which must agree with its file name. A file the channel already has is refused (409)."""
+    """Add an uploaded package to the channel `channel_of` finds (and checks the caller may
+    change), and publish it. In the order that keeps the database free for everyone else:
+    whether the channel holds the file already (a read, before the archive is opened), the
+    archive read and checked within limits (no transaction open), then one short write. A
+    file the channel has is refused with 409; a broken or unsafe archive with 422, storing
+    nothing."""
+    with staged:
+        with db.reading() as session:
+            _refuse_known(session, channel_of(session), filename, staged.sha256)
+        upload = read_upload(filename, staged, expected_sha256, python_only=python_only)
+        with db.writing() as session:
+            return _add(session, store, channel_of(session), upload, uploaded_by)
+
+
+def read_upload(
+    filename: str,
+    staged: StagedBlob,
+    expected_sha256: str | None = None,
+    *,
+    python_only: bool = False,
+) -> Upload:
+    """What an uploaded file is, from its own archive: a wheel or sdist by its name, else a
+    conda package. Reads the archive; touches no database."""
+    if expected_sha256 and expected_sha256.lower() != staged.sha256:
+        raise PackageArchiveError(
+            f"{filename}: the upload's sha256 is {staged.sha256}, not {expected_sha256} as sent"
+        )
+    if _is_python(filename):
+        return _read_python(filename, staged)
+    if python_only:
+        raise PackageArchiveError(f"{filename!r} is not a wheel or sdist file name")
+    return _read_conda(filename, staged)
+
+
+def _is_python(filename: str) -> bool:
+    return parse_dist_filename(filename) is not None and not filename.endswith(".tar.bz2")
+
+
+def _read_conda(filename: str, staged: StagedBlob) -> Upload:
+    index = read_index_json(staged.path, filename, inspect=True)
+    return Upload(
+        filename=filename,
+        staged=staged,
+        package_type=PackageType.conda,
+        subdir=index["subdir"],
+        name=index["name"],
+        version=index["version"],
+        build=index["build"],
+        timestamp=timestamp_ms(index.get("timestamp")),
+        record=record_from_index_json(
+            index, sha256=staged.sha256, md5=staged.md5, size=staged.size
+        ),
+    )
+
+
+def _read_python(filename: str, staged: StagedBlob) -> Upload:
+    """A wheel or sdist; its name and version come from its own core metadata, which must
+    agree with its file name."""
     dist = parse_dist_filename(filename)
     problem = field_problem(filename, "the file name", MAX_FILENAME_LENGTH)
     if dist is None or problem is not None:
         raise PackageArchiveError(problem or f"{filename!r} is not a wheel or sdist file name")
     if len(dist.project) > MAX_PROJECT_LENGTH or len(dist.version) > MAX_VERSION_LENGTH:
         raise PackageArchiveError(f"{filename}: its project name or version is too long")
-    if expected_sha256 and expected_sha256.lower() != staged.sha256:
-        raise PackageArchiveError(
-            f"{filename}: the upload's sha256 is {staged.sha256}, not {expected_sha256} as sent"
-        )
-    channel = get_channel(session, channel_name)
-    _refuse_duplicate(session, channel, dist.project, filename, shown=filename)
     content = read_metadata_bytes(staged.path, filename, inspect=True)
     metadata = parse_core_metadata(content)
     if metadata.name is None or canonicalize_name(metadata.name) != dist.project:
         raise PackageArchiveError(f"{filename}: its metadata names project {metadata.name!r}")
     if metadata.version is None or parse_version(metadata.version) != parse_version(dist.version):
         raise PackageArchiveError(f"{filename}: its metadata says version {metadata.version!r}")
-    lock_channel(session, channel.id)
-    _refuse_duplicate(session, channel, dist.project, filename, shown=filename)
-    metadata_sha256 = hashlib.sha256(content).hexdigest() if dist.kind == "wheel" else None
+    wheel = dist.kind == "wheel"
     record = with_metadata(
         PythonRecord(
             filename=filename,
@@ -187,14 +157,83 @@ def add_python_package(
             timestamp=int(time.time() * 1000),
         ),
         metadata,
-        core_metadata=metadata_sha256,
+        core_metadata=hashlib.sha256(content).hexdigest() if wheel else None,
     )
-    bulk_insert_files(session, [python_row(channel.id, None, record)])
-    bump_simple_revision(session, channel.id)
-    if metadata_sha256 is not None and not store.has_content(metadata_sha256):
-        store.put(content_key(metadata_sha256), content)
+    return Upload(
+        filename=filename,
+        staged=staged,
+        package_type=PackageType.python,
+        subdir=dist.project,
+        name=dist.project,
+        version=dist.version,
+        build="",
+        timestamp=record.timestamp,
+        record=encode_record(record),
+        core_metadata=content if wheel else None,
+    )
+
+
+def _refuse_known(session: Session, channel: Channel, filename: str, sha256: str) -> None:
+    """A file the channel holds already: the same bytes under the same name, or a wheel or
+    sdist of that name (a different conda file of one name may go into another subdir; that
+    is known only from its metadata, after the archive is read)."""
+    same = PackageFile.sha256 == sha256
+    if _is_python(filename):
+        same = same | (PackageFile.subdir == parse_dist_filename(filename).project)  # type: ignore[union-attr]
+    found = session.scalar(
+        select(PackageFile.subdir).where(
+            PackageFile.channel_id == channel.id, PackageFile.filename == filename, same
+        )
+    )
+    if found is not None:
+        raise PackageFileExistsError(_already(channel, found, filename))
+
+
+def _add(
+    session: Session, store: BlobStore, channel: Channel, upload: Upload, uploaded_by: str
+) -> PackageFile:
+    """The upload's row, under the channel's lock, and its subdir published (conda) or its
+    simple pages renewed (PyPI). The caller's transaction commits it."""
+    lock_channel(session, channel.id)
+    taken = session.scalar(
+        select(PackageFile.id).where(
+            PackageFile.channel_id == channel.id,
+            PackageFile.subdir == upload.subdir,
+            PackageFile.filename == upload.filename,
+        )
+    )
+    if taken is not None:
+        raise PackageFileExistsError(_already(channel, upload.subdir, upload.filename))
+    staged = upload.staged
+    file = PackageFile(
+        channel_id=channel.id,
+        mirror_id=None,
+        package_type=upload.package_type,
+        subdir=upload.subdir,
+        filename=upload.filename,
+        name=upload.name,
+        version=upload.version,
+        build=upload.build,
+        sha256=staged.sha256,
+        size=staged.size,
+        timestamp=upload.timestamp,
+        record=upload.record,
+        uploaded_by=uploaded_by,
+    )
+    session.add(file)
+    session.flush()
+    if upload.core_metadata is not None:
+        digest = hashlib.sha256(upload.core_metadata).hexdigest()
+        if not store.has_content(digest):
+            store.put(content_key(digest), upload.core_metadata)
     store.commit(staged, content_key(staged.sha256))
-    added = _find_file(session, channel, dist.project, filename)
-    assert added is not None
-    added.uploaded_by = uploaded_by
-    return added
+    if upload.package_type == PackageType.conda:
+        publish_subdirs(session, store, channel.id, [upload.subdir])
+    else:
+        bump_simple_revision(session, channel.id)
+    return file
+
+
+def _already(channel: Channel, subdir: str, filename: str) -> str:
+    shown = filename if _is_python(filename) else f"{subdir}/{filename}"
+    return f"{shown} is already in channel {channel.name!r}"

@@ -17,7 +17,7 @@ from functools import lru_cache
 import anyio
 import httpcore
 
-from headwater.allowlist import IPAddress, Network, named_addresses, parse_networks
+from headwater.allowlist import IPAddress, Network, ip_literal, named_addresses, parse_networks
 from headwater.errors import UpstreamError
 
 # What httpcore passes for socket options, passed on untouched.
@@ -32,9 +32,9 @@ class AddressNotAllowedError(UpstreamError):
 
 @dataclass(frozen=True)
 class AddressPolicy:
-    """Public addresses are permitted; others only where an allowlist entry names the address,
-    a configured private network holds it, or the host is one the operator trusts outright
-    (the proxies of HEADWATER_PROXY_ALLOWLIST)."""
+    """Public addresses are permitted; others only where an allowlist entry names the address
+    and the URL's host is that address itself, a configured private network holds it, or the
+    host is one the operator trusts outright (the proxies of HEADWATER_PROXY_ALLOWLIST)."""
 
     named: frozenset[IPAddress]
     networks: tuple[Network, ...] = ()
@@ -45,7 +45,9 @@ class AddressPolicy:
             return True
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
-        if address in self.named or any(address in network for network in self.networks):
+        if address in self.named and ip_literal(host) == address:
+            return True  # an entry names this address, and the URL asked for it by it
+        if any(address in network for network in self.networks):
             return True
         return address.is_global and not address.is_multicast
 

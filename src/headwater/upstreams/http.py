@@ -173,7 +173,11 @@ def guarded_transport(
 ) -> httpx.AsyncHTTPTransport:
     """httpx's transport, with every connection made through the address policy."""
     transport = httpx.AsyncHTTPTransport(limits=limits, proxy=proxy, trust_env=False)
-    pool = transport._pool
+    # httpx offers no way to hand its pool a network backend; its pool (httpcore's) keeps the
+    # one it was given here. Fail loudly should either ever change, rather than go unguarded.
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("httpx/httpcore changed: cannot guard the addresses it connects to")
     pool._network_backend = GuardedBackend(pool._network_backend, policy.addresses(proxy))
     return transport
 

@@ -46,9 +46,12 @@ async def login(request: Request) -> Response:
         )
     except (NotAuthenticatedError, TooManyRequestsError) as error:
         context = {"next": target, "error": error.message, "username": username}
-        return render(
+        page = render(
             request, "auth/login.html", context, identity=None, status_code=error.status_code
         )
+        if isinstance(error, TooManyRequestsError):
+            page.headers["Retry-After"] = str(error.retry_after)
+        return page
     response = redirect(target)
     response.set_cookie(
         SESSION_COOKIE,

@@ -15,7 +15,7 @@ from headwater.formats.conda import (
     is_package_filename,
     record_problem,
 )
-from headwater.inputs import field_problem
+from headwater.inputs import MAX_BUILD_NUMBER, count_problem, field_problem, finite_number
 
 INDEX_JSON = "info/index.json"
 
@@ -68,9 +68,10 @@ def _extract_index(path: Path, filename: str, inspect: bool) -> dict[str, Any]:
 def _field_problem(index: dict[str, Any]) -> str | None:
     """What in an index.json no repodata record (or column) can hold, or None."""
     build_number, timestamp = index.get("build_number", 0), index.get("timestamp")
-    if not _whole(build_number):
-        return "build_number is not a whole number"
-    if timestamp is not None and (isinstance(timestamp, bool) or not _number(timestamp)):
+    problem = count_problem(build_number, "build_number", MAX_BUILD_NUMBER)
+    if problem is not None:
+        return problem
+    if timestamp is not None and not finite_number(timestamp):
         return f"timestamp {timestamp!r} is not a time"
     problem = record_problem(
         index["name"], index["version"], index["build"], build_number, 0, timestamp
@@ -88,11 +89,3 @@ def _field_problem(index: dict[str, Any]) -> str | None:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             return f"{key} is not a list of text"
     return None
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

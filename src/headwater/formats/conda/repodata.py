@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
@@ -12,11 +11,11 @@ import orjson
 
 from headwater.errors import UpstreamFormatError
 from headwater.formats.conda import is_package_filename, record_problem, timestamp_ms
+from headwater.inputs import SHA256
 
 # Keys that conda adds when it re-serialises repodata, pointing back to where it came from.
 # Published records must not carry them: clients would follow them to the upstream.
 _ORIGIN_KEYS = ("url", "channel")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class _RecordFields(msgspec.Struct):
@@ -137,7 +136,7 @@ def _make_record(
         except msgspec.DecodeError as error:
             skipped.append(f"{filename}: unreadable record ({error})")
             return None
-    if fields.sha256 is None or not _SHA256.fullmatch(fields.sha256) or fields.size is None:
+    if fields.sha256 is None or not SHA256.fullmatch(fields.sha256) or fields.size is None:
         skipped.append(f"{filename}: record has no sha256 or size to verify the file against")
         return None
     problem = _record_problem(fields)

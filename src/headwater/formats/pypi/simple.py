@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -16,8 +15,8 @@ import msgspec
 import orjson
 
 from headwater.errors import UpstreamFormatError
+from headwater.inputs import sha256_hex
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 JSON_MEDIA = "application/vnd.pypi.simple.v1+json"
 HTML_MEDIA = "application/vnd.pypi.simple.v1+html"
 API_VERSION = "1.1"
@@ -64,15 +63,6 @@ def _metadata_hash(value: bool | dict[str, str] | None) -> str | None:
     if value is True:
         return ""
     return sha256_hex(value.get("sha256")) or ""
-
-
-def sha256_hex(value: object) -> str | None:
-    """A sha256 as an index gives it, lower-cased, or None when it is not 64 hex digits (an
-    upstream's digest names a blob: anything else must never reach the blob store)."""
-    if not isinstance(value, str):
-        return None
-    value = value.lower()
-    return value if _HEX64.fullmatch(value) else None
 
 
 def parse_project_json(body: bytes, page_url: str) -> list[FileLink]:
