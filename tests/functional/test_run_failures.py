@@ -88,9 +88,10 @@ def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(
 
 
 def test_passive_corruption_found_midway_cuts_the_body_short(
-    headwater: Headwater, token: str, tmp_path: Path
+    headwater: Headwater, token: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A large file already streaming when the mismatch shows: the client never gets it whole."""
+    """A large file already streaming when the mismatch shows: the client never gets it whole,
+    and the log says why in a line (anyone could fill it with tracebacks otherwise)."""
     big = PackageSpec("hw-big", "1.0", random_bytes=2_000_000)
     build_channel(tmp_path / "big", [big])
     with serve_directory(tmp_path / "big") as upstream, headwater.client(token) as client:
@@ -112,6 +113,8 @@ def test_passive_corruption_found_midway_cuts_the_body_short(
         assert 0 < len(received) < len(original)
         sha256 = repodata(client, "big", "linux-64")["packages.conda"][big.filename]["sha256"]
         assert not headwater.resources.store.has_content(sha256)  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for an upstream's fault"
+    assert any("checksum mismatch for hw-big" in r.getMessage() for r in caplog.records)
 
 
 def test_a_stalled_client_does_not_hold_back_other_clients(

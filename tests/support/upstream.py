@@ -24,6 +24,8 @@ class Fault:
     times: int | None = None  # apply this many times, then serve normally
     trickle: float = 0.0  # send the body in 16 KiB pieces, sleeping this long between them
     redirect: str | None = None  # answer 302 to this URL
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the answer
+    drip: float = 0.0  # send the body a byte at a time, sleeping this long between bytes
 
 
 @dataclass
@@ -89,7 +91,13 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             target = (upstream.root / path.lstrip("/")).resolve()
             if fault and fault.body is not None:
                 self._send(
-                    200, fault.body, "application/octet-stream", head=head, trickle=fault.trickle
+                    200,
+                    fault.body,
+                    "application/octet-stream",
+                    head=head,
+                    trickle=fault.trickle,
+                    extra=fault.headers,
+                    drip=fault.drip,
                 )
                 return
             if not target.is_relative_to(upstream.root.resolve()):
@@ -130,10 +138,14 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             etag: str | None = None,
             modified: str | None = None,
             trickle: float = 0.0,
+            extra: dict[str, str] | None = None,
+            drip: float = 0.0,
         ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", media)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
             if etag:
                 self.send_header("ETag", etag)
             if modified:
@@ -142,6 +154,12 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             if head:
                 return
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if drip:
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(drip)
+                    return
                 if not trickle:
                     self.wfile.write(body)
                     return

@@ -76,6 +76,8 @@ def serve(
         port=config.port,
         log_level="info",
         access_log=config.access_log,
+        # Requests still open then (a slow preview) do not hold a stop or a restart.
+        timeout_graceful_shutdown=30,
     )
 
 

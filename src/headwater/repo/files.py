@@ -3,11 +3,14 @@ the first time a client asks (passive mirrors)."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Send
 
-from headwater.errors import PackageFileNotFoundError
+from headwater.errors import HeadwaterError, PackageFileNotFoundError
 from headwater.repo.access import ChannelAccess
 from headwater.repo.responses import IMMUTABLE_CACHE_CONTROL, blob_response, not_modified
 from headwater.resources import Resources
@@ -15,6 +18,7 @@ from headwater.services.packages import ServableFile
 from headwater.storage import content_key
 
 PACKAGE = "application/octet-stream"
+log = logging.getLogger(__name__)
 
 
 def etag_of(sha256: str) -> str:
@@ -58,4 +62,24 @@ async def serve_file(
     headers = {"ETag": etag, "Cache-Control": cache_control}
     if file.size is not None:
         headers["Content-Length"] = str(file.size)
-    return StreamingResponse(stream, headers=headers, media_type=media_type)
+    return FetchedResponse(stream, headers=headers, media_type=media_type)
+
+
+class FetchedResponse(StreamingResponse):
+    """A file streamed while it is fetched from upstream. A fetch that fails midway (the bytes
+    do not match the index, the upstream stops) ends the response without its last message:
+    the server cuts the connection, so the client never takes a short body for the file, and
+    the log gets one line saying why, not a traceback anyone could fill it with."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        try:
+            async for chunk in self.body_iterator:
+                assert isinstance(chunk, bytes)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except HeadwaterError as error:
+            log.warning("a passive fetch failed while it was served: %s", error.message)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -15,11 +15,11 @@ from headwater.db import Database
 from headwater.errors import InvalidInputError, UpstreamError
 from headwater.services.cve_matching import MatchReport, load_matcher, rematch
 from headwater.services.cves import ImportReport, import_advisories
+from headwater.upstreams.bodies import raw_chunks, too_large
 from headwater.upstreams.http import (
     HttpPolicy,
     describe_transport_error,
     status_error,
-    too_large,
     upstream_client,
 )
 
@@ -68,9 +68,11 @@ async def _fetch(source: str, policy: HttpPolicy, target: Path, limit: int) -> N
             async with client.stream("GET", source) as response:
                 if response.status_code != 200:
                     raise status_error(response)
+                if response.headers.get("content-encoding", "identity") != "identity":
+                    raise UpstreamError(f"{source} came compressed, which was not asked for")
                 written = 0
                 with target.open("wb") as out:
-                    async for chunk in response.aiter_bytes(1 << 20):
+                    async for chunk in raw_chunks(response, policy.timeout):
                         written += len(chunk)
                         if written > limit:
                             raise too_large(source, limit)

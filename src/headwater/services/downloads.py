@@ -13,6 +13,7 @@ from headwater.errors import ChecksumMismatchError, UpstreamError
 from headwater.services import provenance
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore, StagedBlob, content_key
+from headwater.upstreams.bodies import raw_chunks
 from headwater.upstreams.http import (
     HttpPolicy,
     TransientStatusError,
@@ -75,7 +76,7 @@ async def download_to_store(
     try:
         async for attempt in retrying(policy):
             with attempt:
-                return await _download_once(client, store, expected, on_bytes)
+                return await _download_once(client, policy, store, expected, on_bytes)
     except (httpx.TransportError, TransientStatusError) as error:
         raise describe_failure(error, expected.url, policy.attempts) from None
     raise AssertionError("unreachable")
@@ -83,6 +84,7 @@ async def download_to_store(
 
 async def _download_once(
     client: httpx.AsyncClient,
+    policy: HttpPolicy,
     store: BlobStore,
     expected: ExpectedFile,
     on_bytes: Callable[[int], None] | None,
@@ -92,7 +94,7 @@ async def _download_once(
             raise_for_transient(response)
             if response.status_code != 200:
                 raise status_error(response)
-            async for chunk in response.aiter_bytes():
+            async for chunk in raw_chunks(response, policy.timeout):
                 staged.write(chunk)
                 check_length(staged, expected)
                 if on_bytes is not None:

@@ -18,6 +18,7 @@ from headwater.services import provenance
 from headwater.services.downloads import ExpectedFile, check_length, verify
 from headwater.services.provenance import Delivery
 from headwater.storage import BlobStore, StagedBlob, content_key
+from headwater.upstreams.bodies import raw_chunks
 from headwater.upstreams.http import (
     HttpPolicy,
     TransientStatusError,
@@ -226,7 +227,7 @@ class PassiveFetcher:
             if response.status_code != 200:
                 raise status_error(response)
             fetch.started.set_result(None)
-            async for chunk in response.aiter_bytes():
+            async for chunk in raw_chunks(response, self.policy.timeout):
                 staged.write(chunk)
                 staged.flush()  # clients read the staging file as it grows
                 check_length(staged, expected)

@@ -31,6 +31,8 @@ from headwater.upstreams.http import HttpPolicy, upstream_client
 from headwater.upstreams.pypi import PyPIUpstream
 
 Show = Literal["all", "taken", "dropped"]
+# However slowly an upstream answers, a preview (a person waits for it) ends by then.
+PREVIEW_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,16 @@ async def preview_mirror(
     """What the mirror would take and drop, and why, from the upstream's metadata alone. An
     upstream that cannot be read makes the preview fail with PreviewFailedError saying why."""
     try:
-        if request.mirror_type == "python_simple":
-            return await preview_python_mirror(request, policy, query, transport)
-        return await preview_conda_mirror(request, policy, query, transport)
+        async with asyncio.timeout(PREVIEW_SECONDS):
+            if request.mirror_type == "python_simple":
+                return await preview_python_mirror(request, policy, query, transport)
+            return await preview_conda_mirror(request, policy, query, transport)
     except UpstreamError as error:
         raise PreviewFailedError(f"cannot preview: {error.message}") from None
+    except TimeoutError:
+        raise PreviewFailedError(
+            f"cannot preview: the upstream did not answer in {PREVIEW_SECONDS} seconds"
+        ) from None
 
 
 async def preview_conda_mirror(

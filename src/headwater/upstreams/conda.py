@@ -13,6 +13,7 @@ import zstandard
 from headwater.allowlist import url_allowed
 from headwater.errors import UpstreamError, UpstreamFormatError
 from headwater.formats.conda import KNOWN_SUBDIRS
+from headwater.upstreams.bodies import too_large
 from headwater.upstreams.http import (
     HttpPolicy,
     TransientStatusError,
@@ -22,7 +23,6 @@ from headwater.upstreams.http import (
     get_capped,
     raise_for_transient,
     retrying,
-    too_large,
 )
 
 # Repodata beyond this is refused rather than exhausting memory: conda-forge's largest subdir
@@ -34,7 +34,7 @@ MAX_REPODATA_BYTES = 2 << 30
 class RepodataDownload:
     subdir: str
     url: str
-    body: bytes | None  # None when the upstream said 304 Not Modified
+    body: bytes | bytearray | None  # None when the upstream said 304 Not Modified
     etag: str | None
     last_modified: str | None
 
@@ -104,7 +104,7 @@ class CondaUpstream:
                     subdir, url, None, validators.etag, validators.last_modified
                 )
             if name.endswith(".zst"):
-                body = _decompress(body, url)
+                body = await asyncio.to_thread(_decompress, body, url)
             return RepodataDownload(
                 subdir=subdir,
                 url=url,
@@ -115,8 +115,9 @@ class CondaUpstream:
         return None
 
 
-def _decompress(body: bytes, url: str) -> bytes:
-    """Decompress in pieces, so a small file that expands without bound cannot exhaust memory."""
+def _decompress(body: bytes | bytearray, url: str) -> bytearray:
+    """Decompress in pieces, so a small file that expands without bound cannot exhaust memory
+    (and without copying what came out: repodata may be a couple of gigabytes)."""
     output = bytearray()
     try:
         with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body)) as reader:
@@ -126,4 +127,4 @@ def _decompress(body: bytes, url: str) -> bytes:
                     raise too_large(url, MAX_REPODATA_BYTES)
     except zstandard.ZstdError as error:
         raise UpstreamFormatError(f"{url} is not valid zstd: {error}") from None
-    return bytes(output)
+    return output

@@ -18,6 +18,7 @@ from headwater.allowlist import PROXY_SCHEMES, locate, url_allowed
 from headwater.errors import UpstreamError, UpstreamNotAllowedError
 from headwater.inputs import has_control_characters
 from headwater.upstreams.addresses import AddressPolicy, GuardedBackend, address_policy
+from headwater.upstreams.bodies import DOCUMENT_ENCODINGS, read_document
 
 USER_AGENT = f"headwater/{__version__}"
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -203,7 +204,8 @@ async def upstream_client(
         timeout=httpx.Timeout(policy.timeout),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
-        headers={"User-Agent": USER_AGENT},
+        # Files are asked for as they are stored; index requests ask for what bodies.py decodes.
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         transport=transport or guarded_transport(policy, proxy, limits),
         trust_env=False,
         event_hooks={"request": [_stay_inside(policy.allowlist)]},
@@ -275,10 +277,6 @@ def status_error(response: httpx.Response) -> UpstreamError:
     return UpstreamError(f"upstream answered {status_text(response.status_code)} for {shown}")
 
 
-def too_large(url: str, limit: int) -> UpstreamError:
-    return UpstreamError(f"{url} is larger than {limit >> 20} MiB; refusing it")
-
-
 async def get_capped(
     client: httpx.AsyncClient,
     policy: HttpPolicy,
@@ -286,26 +284,24 @@ async def get_capped(
     headers: dict[str, str] | None,
     *,
     limit: int,
-) -> tuple[int, httpx.Headers, bytes]:
-    """GET with retries, reading at most `limit` bytes of body: (status, headers, body).
+) -> tuple[int, httpx.Headers, bytearray]:
+    """GET an index document with retries, reading at most `limit` bytes of it once decoded
+    (upstreams/bodies.py): (status, headers, body).
 
     304 and 404 come back with an empty body; other answers than 200 raise UpstreamError.
     """
+    asked = {**(headers or {}), "Accept-Encoding": DOCUMENT_ENCODINGS}
     try:
         async for attempt in retrying(policy):
             with attempt:
-                async with client.stream("GET", url, headers=headers) as response:
+                async with client.stream("GET", url, headers=asked) as response:
                     raise_for_transient(response)
                     if response.status_code in (304, 404):
-                        return response.status_code, response.headers, b""
+                        return response.status_code, response.headers, bytearray()
                     if response.status_code != 200:
                         raise status_error(response)
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > limit:
-                            raise too_large(url, limit)
-                    return 200, response.headers, bytes(body)
+                    body = await read_document(response, policy.timeout, limit)
+                    return 200, response.headers, body
     except (httpx.TransportError, TransientStatusError) as error:
         raise describe_failure(error, url, policy.attempts) from None
     raise AssertionError("unreachable")

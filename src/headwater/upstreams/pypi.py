@@ -80,7 +80,8 @@ class PyPIUpstream:
                 f"checksum mismatch for {link.filename}.metadata from {url}: the page says sha256 "
                 f"{link.core_metadata}"
             )
-        return body, parse_core_metadata(body)
+        content = bytes(body)
+        return content, parse_core_metadata(content)
 
     async def has_project(self, project: str) -> bool | None:
         """Whether the index has the project: True, False, or None when it could not tell

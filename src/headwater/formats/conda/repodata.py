@@ -88,7 +88,9 @@ _repodata_decoder = msgspec.json.Decoder(_Repodata)
 _fields_decoder = msgspec.json.Decoder(_RepodataFields)
 
 
-def parse_repodata(body: bytes, subdir: str, *, keep_raw: bool = True) -> ParsedRepodata:
+def parse_repodata(
+    body: bytes | bytearray, subdir: str, *, keep_raw: bool = True
+) -> ParsedRepodata:
     """Parse an upstream subdir's repodata.json; records without sha256 and size are skipped.
 
     `keep_raw=False` leaves each record's JSON out (`raw` is empty), for readers that only

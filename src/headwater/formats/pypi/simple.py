@@ -65,7 +65,7 @@ def _metadata_hash(value: bool | dict[str, str] | None) -> str | None:
     return sha256_hex(value.get("sha256")) or ""
 
 
-def parse_project_json(body: bytes, page_url: str) -> list[FileLink]:
+def parse_project_json(body: bytes | bytearray, page_url: str) -> list[FileLink]:
     try:
         page = msgspec.json.decode(body, type=_JsonPage)
     except msgspec.DecodeError as error:
