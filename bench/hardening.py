@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from tests.support.archives import Member, index_json, tar_bz2_bomb, wheel_bomb
 from tests.support.conda_packages import PackageSpec, build_package
-from tests.support.server import free_port
+from tests.support.server import free_port, memory_kib, reset_peak_memory
 
 from bench.harness import ROOT
 
@@ -186,8 +186,8 @@ def bombs(source: Path, scratch: Path) -> dict[str, Any]:
     data.mkdir()
     with serve(data, source) as (url, pid), _admin(url) as admin:
         admin.post("/api/channels", json={"name": "bench"})
-        idle = _status(pid)["VmRSS"]
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        idle = memory_kib(pid)["VmRSS"]
+        reset_peak_memory(pid)
         for label, path in made:
             started = time.perf_counter()
             with path.open("rb") as stream:
@@ -199,21 +199,11 @@ def bombs(source: Path, scratch: Path) -> dict[str, Any]:
                 "status": answer.status_code,
                 "refused_in_s": round(time.perf_counter() - started, 2),
             }
-        figures["peak above idle, MiB"] = round((_status(pid)["VmHWM"] - idle) / 1024, 1)
+        figures["peak above idle, MiB"] = round((memory_kib(pid)["VmHWM"] - idle) / 1024, 1)
         figures["idle, MiB"] = round(idle / 1024, 1)
     return figures
 
 
-def _status(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
-@contextmanager
 def checkout(revision: str) -> Any:
     """Another revision's source tree, for a measurement in the same run."""
     with tempfile.TemporaryDirectory() as place:

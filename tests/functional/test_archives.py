@@ -25,7 +25,15 @@ from tests.support.archives import (
     with_zip_entry_patched,
 )
 from tests.support.flows import create_channel
-from tests.support.server import ADMIN, PASSWORD, Headwater, run_headwater, serve_process
+from tests.support.server import (
+    ADMIN,
+    PASSWORD,
+    Headwater,
+    memory_kib,
+    reset_peak_memory,
+    run_headwater,
+    serve_process,
+)
 
 INDEX = "info/index.json"
 
@@ -216,16 +224,6 @@ def test_bodies_past_the_upload_limit_are_refused_at_once(tmp_path: Path) -> Non
 # --- memory ------------------------------------------------------------------------------------
 
 
-def _memory(pid: int) -> dict[str, int]:
-    """The process's own figures, in kB: VmRSS now, VmHWM the peak since it was last reset."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
 def test_a_bomb_costs_the_server_little_memory(tmp_path: Path) -> None:
     with serve_process(tmp_path / "var", embedded_scheduler="false") as served:
         _upload_bombs(served.url, served.pid, tmp_path)
@@ -248,9 +246,9 @@ def _upload_bombs(url: str, pid: int, tmp_path: Path) -> None:
             "up",
             tar_bz2(tmp_path / "warm-1.0-0.tar.bz2", [Member(INDEX, index_json("warm"))]),
         )
-        idle = _memory(pid)["VmRSS"]
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak starts again from now
+        idle = memory_kib(pid)["VmRSS"]
+        reset_peak_memory(pid)
         for bomb in bombs:
             assert upload(client, "up", bomb).status_code == 422
-        peak = _memory(pid)["VmHWM"]
+        peak = memory_kib(pid)["VmHWM"]
     assert peak - idle < 100 * 1024, f"peak {peak} kB, idle {idle} kB"

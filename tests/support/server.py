@@ -129,3 +129,19 @@ def serve_process(data_dir: Path, **settings: str) -> Iterator[ServeProcess]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """A process's own memory figures in KiB: VmRSS now, VmHWM the peak since the last
+    `reset_peak_memory` (or since it started)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def reset_peak_memory(pid: int) -> None:
+    """Start the process's VmHWM again from its present size (Linux `clear_refs`)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")

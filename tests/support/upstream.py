@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import socket
+import socketserver
 import sys
 import threading
 import time
@@ -197,19 +199,26 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 @contextmanager
+def _serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Run `server` on a daemon thread until the block ends, then stop it and free its port."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def serve_directory(root: Path) -> Iterator[Upstream]:
     """Serve `root` on a free loopback port until the block ends."""
     state = Upstream(root=root, url="")
     server = _QuietServer(("127.0.0.1", 0), _handler(state))
     host, port = server.server_address[:2]
     state.url = f"http://{host}:{port}/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -268,13 +277,8 @@ def forward_proxy() -> Iterator[Proxy]:
 
     server = _QuietServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -290,9 +294,6 @@ class Listener:
 
 @contextmanager
 def listener(banner: bytes = b"-ERR secret-banner-7f3a internal service\r\n") -> Iterator[Listener]:
-    import socket
-    import socketserver
-
     state = Listener(url="", port=0, banner=banner)
 
     class Handler(socketserver.BaseRequestHandler):
@@ -311,10 +312,5 @@ def listener(banner: bytes = b"-ERR secret-banner-7f3a internal service\r\n") ->
     server = Server(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
     state.url = f"http://127.0.0.1:{state.port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
