@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from headwater import __version__, api, repo, web
 from headwater.errors import HeadwaterError
-from headwater.guards import BodyLimits, RequestGuard
+from headwater.guards import BodyLimits, RequestGuard, SecurityHeaders
 from headwater.logs import keep_tokens_out_of_access_logs
 from headwater.repo.fast_path import SimplePagesFastPath
 from headwater.resources import (
@@ -19,6 +22,7 @@ from headwater.resources import (
     bootstrap,
     cve_names,
     http_policy,
+    oidc_provider,
     open_blob_store,
     sign_in_guard,
     worker_config,
@@ -30,6 +34,7 @@ from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+TOKEN_USE_INTERVAL = 30.0  # seconds between writes of the tokens' last use
 
 
 class Background:
@@ -95,15 +100,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             PassiveFetcher(store, policy, db),
             cve_names=cve_names(settings),
             sign_in=sign_in_guard(settings),
+            oidc=oidc_provider(settings),
         )
         app.state.resources = resources
         background = Background(resources)
         background.start()
+        token_uses = asyncio.create_task(_write_token_uses(resources))
         try:
             yield
         finally:
+            token_uses.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await token_uses
+            await run_in_threadpool(resources.token_uses.flush, db)
             background.stop()
             await resources.fetcher.close()
+            if resources.oidc is not None:
+                await resources.oidc.close()
             db.dispose()
 
     app = FastAPI(title="Headwater", version=__version__, lifespan=lifespan)
@@ -111,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(repo.router)
     web.install(app)
     app.add_exception_handler(HeadwaterError, _error_for_audience)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(SimplePagesFastPath)
     app.add_middleware(
         RequestGuard,
@@ -121,6 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     return app
+
+
+async def _write_token_uses(resources: Resources) -> None:
+    while True:
+        await asyncio.sleep(TOKEN_USE_INTERVAL)
+        try:
+            await run_in_threadpool(resources.token_uses.flush, resources.db)
+        except Exception:  # a busy database: they are written with the next batch
+            log.exception("could not write when tokens were last used")
 
 
 async def _error_for_audience(request: Request, error: Exception) -> Response:

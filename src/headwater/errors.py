@@ -72,6 +72,10 @@ class IndexNotFoundError(NotFoundError):
     pass
 
 
+class CveMatchNotFoundError(NotFoundError):
+    pass
+
+
 # --- state that forbids the request ----------------------------------------------------------
 
 

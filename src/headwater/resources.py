@@ -8,9 +8,12 @@ from headwater.cves.names import CondaNames, load_mapping
 from headwater.db import Database
 from headwater.migrations import upgrade
 from headwater.page_cache import PageCache, PublicChannels
-from headwater.services.auth import ensure_admin
+from headwater.services.access.ldap import Directory, LdapConfig
+from headwater.services.access.oidc import OidcConfig, OidcProvider
+from headwater.services.access.sign_in import SignInGuard, SignInLimits
+from headwater.services.access.tokens import TokenUses
+from headwater.services.access.users import ensure_admin
 from headwater.services.passive import PassiveFetcher
-from headwater.services.sign_in import SignInGuard, SignInLimits
 from headwater.settings import Settings
 from headwater.storage import BlobStore, LocalBlobStore
 from headwater.upstreams.http import HttpPolicy
@@ -28,6 +31,8 @@ class Resources:
     public_channels: PublicChannels = field(default_factory=PublicChannels)
     cve_names: CondaNames = field(default_factory=CondaNames)
     sign_in: SignInGuard = field(default_factory=lambda: SignInGuard(SignInLimits()))
+    token_uses: TokenUses = field(default_factory=TokenUses)
+    oidc: OidcProvider | None = None
 
 
 def http_policy(settings: Settings) -> HttpPolicy:
@@ -48,6 +53,46 @@ def sign_in_guard(settings: Settings) -> SignInGuard:
             per_account=settings.sign_in_limit_per_account,
             per_address=settings.sign_in_limit_per_address,
             storage=settings.rate_limit_storage,
+        ),
+        directory(settings),
+    )
+
+
+def directory(settings: Settings) -> Directory | None:
+    """The LDAP directory users sign in against, when one is set."""
+    if not settings.ldap_url:
+        return None
+    secret = settings.ldap_bind_password
+    return Directory(
+        LdapConfig(
+            url=settings.ldap_url,
+            user_dn_template=settings.ldap_user_dn_template,
+            bind_dn=settings.ldap_bind_dn,
+            bind_password=secret.get_secret_value() if secret else None,
+            user_search_base=settings.ldap_user_search_base,
+            user_filter=settings.ldap_user_filter,
+            group_search_base=settings.ldap_group_search_base,
+            group_filter=settings.ldap_group_filter,
+            group_name_attribute=settings.ldap_group_name_attribute,
+            email_attribute=settings.ldap_email_attribute,
+            start_tls=settings.ldap_start_tls,
+        )
+    )
+
+
+def oidc_provider(settings: Settings) -> OidcProvider | None:
+    """The OpenID Connect provider users may sign in through, when one is set."""
+    if not settings.oidc_issuer:
+        return None
+    secret = settings.oidc_client_secret
+    return OidcProvider(
+        OidcConfig(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            scopes=settings.oidc_scopes,
+            username_claim=settings.oidc_username_claim,
+            groups_claim=settings.oidc_groups_claim,
         )
     )
 

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
 
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
-    token_ttl_days: int = Field(default=30, ge=1)
+    token_ttl_days: int = Field(default=30, ge=1)  # sessions: signing in, `headwater login`
+    max_token_days: int = Field(default=365, ge=1)  # personal tokens: the longest they may last
     # Sign-in limits (`limits` notation; docs/operations.md).
     sign_in_limit_per_account: str = "10 per 5 minutes"
     sign_in_limit_per_address: str = "60 per minute"
@@ -59,6 +60,30 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1 << 20, ge=1024)  # JSON and form bodies
     max_upload_bytes: int = Field(default=4 << 30, ge=1 << 20)  # package files
     max_import_bytes: int = Field(default=1 << 30, ge=1 << 20)  # advisory uploads and feeds
+
+    # Single sign-on (docs/operations.md): OpenID Connect when an issuer is set, LDAP when a
+    # URL is set; local accounts sign in with their passwords either way.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "headwater"
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_username_claim: str = "preferred_username"
+    oidc_groups_claim: str = "groups"
+    oidc_label: str = "single sign-on"
+    ldap_url: str | None = None
+    ldap_user_dn_template: str | None = None
+    ldap_bind_dn: str | None = None
+    ldap_bind_password: SecretStr | None = None
+    ldap_user_search_base: str | None = None
+    ldap_user_filter: str = "(uid={username})"
+    ldap_group_search_base: str | None = None
+    ldap_group_filter: str = "(|(member={dn})(uniqueMember={dn})(memberUid={username}))"
+    ldap_group_name_attribute: str = "cn"
+    ldap_email_attribute: str = "mail"
+    ldap_start_tls: bool = False
+    # Where browsers reach this server (https://headwater.corp): the address the identity
+    # provider sends them back to. Unset, it is taken from each request.
+    public_url: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -200,10 +200,7 @@ def test_an_upload_is_answered_before_its_body_is_read(
     assert answer("/api/channels/up/files", None).startswith(b"HTTP/1.1 401")
     assert answer("/api/cves/import", None).startswith(b"HTTP/1.1 401")
     assert answer("/api/repo/up/", None).startswith(b"HTTP/1.1 401")
-    with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
-        from headwater.services.auth import add_user
-
-        add_user(session, "bob", "bobs password", is_admin=False)
+    headwater.add_user("bob", "bobs password")
     bob = headwater.login("bob", "bobs password")
     assert answer("/api/cves/import", bob).startswith(b"HTTP/1.1 403")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from headwater.services.auth import add_user
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, run_mirror
 from tests.support.python_packages import Dist, build_dist, build_index
@@ -26,8 +25,7 @@ JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 @contextmanager
 def bob(headwater: Headwater) -> Iterator[httpx.Client]:
     """A signed-in user who is not an administrator and may not read channel `vault`."""
-    with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
-        add_user(session, "bob", "bobs password", is_admin=False)
+    headwater.add_user("bob", "bobs password")
     with headwater.client(headwater.login("bob", "bobs password")) as client:
         yield client
 

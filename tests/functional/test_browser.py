@@ -28,8 +28,11 @@ def test_sign_in_create_channel_and_mirror_run_now_and_see_it_completed(
     with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(20_000)
+        # Anyone sees the public channels; a page that needs more sends them to sign in.
         page.goto(headwater.url + "/")
-        expect(page).to_have_url(headwater.url + "/login?next=%2Fchannels")
+        expect(page.get_by_role("heading", name="Channels")).to_be_visible()
+        page.goto(headwater.url + "/mirrors")
+        expect(page).to_have_url(headwater.url + "/login?next=%2Fmirrors")
 
         page.get_by_label("Username").fill(ADMIN)
         page.get_by_label("Password").fill("wrong")
@@ -37,7 +40,8 @@ def test_sign_in_create_channel_and_mirror_run_now_and_see_it_completed(
         expect(page.get_by_role("alert")).to_have_text("wrong username or password")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Channels")).to_be_visible()
+        expect(page.get_by_role("heading", name="All Repository Mirrors")).to_be_visible()
+        page.get_by_role("link", name="Channels", exact=True).click()
 
         page.get_by_label("Name").fill("forge")
         page.get_by_label("Description").fill("our conda-forge")

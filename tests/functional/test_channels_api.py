@@ -25,21 +25,19 @@ def test_sign_in_gives_a_token_that_works_in_either_header(headwater: Headwater)
             "/api/auth/login",
             json={"username": "admin", "password": "correct horse battery staple"},
         ).json()["token"]
+        assert client.get("/api/account", headers={"X-Auth": token}).json()["username"] == "admin"
         assert (
-            client.get("/api/auth/whoami", headers={"X-Auth": token}).json()["username"] == "admin"
-        )
-        assert (
-            client.get("/api/auth/whoami", headers={"Authorization": f"Bearer {token}"}).status_code
+            client.get("/api/account", headers={"Authorization": f"Bearer {token}"}).status_code
             == 200
         )
-        assert client.get("/api/auth/whoami", headers={"X-Auth": "forged"}).status_code == 401
+        assert client.get("/api/account", headers={"X-Auth": "forged"}).status_code == 401
 
 
 def test_managing_channels_needs_a_signed_in_user(headwater: Headwater) -> None:
     with headwater.client() as client:
         refused = client.post("/api/channels", json={"name": "forge"})
         assert refused.status_code == 401
-        assert "sign in first" in refused.json()["detail"]
+        assert refused.json()["detail"].startswith("sign in to create channels")
         assert client.get("/api/channels").json() == {"items": [], "total_count": 0}
 
 
@@ -227,8 +225,15 @@ def test_serving_validators_head_noarch_and_clear_404s(
         head_file = anonymous.head("/api/repo/srv/linux-64/srv-1.0-0.conda")
         assert int(head_file.headers["content-length"]) == package.stat().st_size
 
+        # A channel nobody has is one an anonymous caller may not see: sign in (401).
+        nope = anonymous.get("/api/repo/nope/linux-64/repodata.json")
+        assert nope.status_code == 401
+        assert nope.headers["www-authenticate"] == 'Basic realm="headwater"'
+        with headwater.client(token) as signed_in:
+            missing = signed_in.get("/api/repo/nope/linux-64/repodata.json")
+            assert missing.status_code == 404
+            assert missing.json()["detail"] == "channel 'nope' does not exist"
         for path, words in [
-            ("/api/repo/nope/linux-64/repodata.json", "channel 'nope' does not exist"),
             ("/api/repo/srv/linux-65/repodata.json", "'linux-65' is not a conda subdir"),
             ("/api/repo/srv/osx-64/repodata.json", "has no packages for osx-64"),
             (

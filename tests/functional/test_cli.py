@@ -1,41 +1,22 @@
-"""The `headwater` command, run as a user would, against the same database as a running server."""
+"""The `headwater` command, run as a user would: signed in to a running server over HTTP, with
+the rights of whoever signed in; and the commands that run on the server itself."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import Cli, signed_in
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.server import ADMIN, PASSWORD, Headwater
 from tests.support.upstream import serve_directory
 
 
-def headwater_cli(
-    server: Headwater, *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HEADWATER_")}
-    env.update(
-        HEADWATER_DATA_DIR=str(server.settings.data_dir),
-        HEADWATER_ADMIN_USER=ADMIN,
-        HEADWATER_ADMIN_PASSWORD=PASSWORD,
-        HEADWATER_UPSTREAM_ALLOWLIST="http://127.0.0.1:*",
-        COLUMNS="200",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "headwater", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
+@pytest.fixture
+def cli(headwater: Headwater, tmp_path: Path) -> Cli:
+    return signed_in(headwater, tmp_path / "home")
 
 
 @pytest.fixture
@@ -46,20 +27,16 @@ def upstream(tmp_path: Path):
 
 
 def test_channels_uploads_and_mirrors_from_the_command_line(
-    headwater: Headwater, upstream, tmp_path: Path
+    headwater: Headwater, cli: Cli, upstream, tmp_path: Path
 ) -> None:
     created = json.loads(
-        headwater_cli(
-            headwater, "channel", "create", "cli", "--description", "from the shell", "--json"
-        ).stdout
+        cli("channel", "create", "cli", "--description", "from the shell", "--json").stdout
     )
     assert created["name"] == "cli" and created["owner"] == ADMIN
-    assert "cli" in headwater_cli(headwater, "channel", "list").stdout
+    assert "cli" in cli("channel", "list").stdout
 
     package = build_package(PackageSpec("cli-tool", "1.0"), tmp_path)
-    uploaded = json.loads(
-        headwater_cli(headwater, "channel", "upload", "cli", str(package), "--json").stdout
-    )
+    uploaded = json.loads(cli("channel", "upload", "cli", str(package), "--json").stdout)
     assert uploaded[0]["filename"] == "cli-tool-1.0-0.conda"
     with headwater.client() as client:
         assert (
@@ -69,13 +46,12 @@ def test_channels_uploads_and_mirrors_from_the_command_line(
 
     broken = tmp_path / "broken-1.0-0.conda"
     broken.write_bytes(b"not a zip")
-    refused = headwater_cli(headwater, "channel", "upload", "cli", str(broken), check=False)
+    refused = cli("channel", "upload", "cli", str(broken), check=False)
     assert refused.returncode == 1
     assert "error: broken-1.0-0.conda is not a readable conda package" in refused.stderr
 
     mirror = json.loads(
-        headwater_cli(
-            headwater,
+        cli(
             "mirror",
             "create",
             "cli",
@@ -98,8 +74,7 @@ def test_channels_uploads_and_mirrors_from_the_command_line(
     assert mirror["warnings"], "an hourly schedule is warned about"
 
     preview = json.loads(
-        headwater_cli(
-            headwater,
+        cli(
             "mirror",
             "preview",
             "cli",
@@ -113,8 +88,7 @@ def test_channels_uploads_and_mirrors_from_the_command_line(
     )
     assert preview["counts"]["by_reason"] == {"channel filter": 1}  # hw-tool is GPL-3
     assert preview["files"]["total_count"] == len(CHAIN)
-    draft = headwater_cli(
-        headwater,
+    draft = cli(
         "mirror",
         "preview",
         "cli",
@@ -126,53 +100,47 @@ def test_channels_uploads_and_mirrors_from_the_command_line(
     assert "1 records upstream: 1 taken, 0 dropped" in draft
 
     # The server's embedded worker executes the run the CLI queues; --wait follows it.
-    run = json.loads(
-        headwater_cli(
-            headwater, "mirror", "run", "cli", str(mirror["id"]), "--wait", "--json"
-        ).stdout
-    )
+    run = json.loads(cli("mirror", "run", "cli", str(mirror["id"]), "--wait", "--json").stdout)
     assert run["state"] == "completed", run["error"]
     assert run["counters"]["downloaded"] == len(CHAIN)
     assert "claimed by worker" in " ".join(line["message"] for line in run["log"])
 
-    history = headwater_cli(headwater, "mirror", "runs", "cli", str(mirror["id"])).stdout
+    history = cli("mirror", "runs", "cli", str(mirror["id"])).stdout
     assert "completed" in history
-    listed = json.loads(headwater_cli(headwater, "mirror", "list", "--json").stdout)
+    listed = json.loads(cli("mirror", "list", "--json").stdout)
     assert [(m["channel"], m["state"]) for m in listed] == [("cli", "completed")]
 
     edited = json.loads(
-        headwater_cli(
-            headwater, "mirror", "edit", "cli", str(mirror["id"]), "--cron", "0 2 * * *", "--json"
-        ).stdout
+        cli("mirror", "edit", "cli", str(mirror["id"]), "--cron", "0 2 * * *", "--json").stdout
     )
     assert edited["cron"] == "0 2 * * *" and edited["warnings"] == []
-    bad = headwater_cli(
-        headwater, "mirror", "edit", "cli", str(mirror["id"]), "--cron", "every day", check=False
-    )
+    bad = cli("mirror", "edit", "cli", str(mirror["id"]), "--cron", "every day", check=False)
     assert bad.returncode == 1 and "cron 'every day'" in bad.stderr
 
-    headwater_cli(headwater, "mirror", "delete", "cli", str(mirror["id"]), "--yes")
-    headwater_cli(headwater, "channel", "delete", "cli", "--yes")
-    with headwater.client() as client:
+    cli("mirror", "delete", "cli", str(mirror["id"]), "--yes")
+    cli("channel", "delete", "cli", "--yes")
+    with headwater.client(headwater.login()) as client:
         assert client.get("/api/channels/cli").status_code == 404
 
 
-def test_pypi_upload_and_mirror_from_the_command_line(headwater: Headwater, tmp_path: Path) -> None:
+def test_pypi_upload_and_mirror_from_the_command_line(
+    headwater: Headwater, cli: Cli, tmp_path: Path
+) -> None:
     from tests.support.python_packages import Dist, build_dist, build_index
 
     wheel = build_dist(tmp_path / "dist", Dist("zeta", "1.0", license_expression="MIT"))
-    headwater_cli(headwater, "channel", "create", "mixed")
-    uploaded = headwater_cli(headwater, "channel", "upload", "mixed", str(wheel.path))
-    assert f"uploaded simple/zeta/{wheel.path.name}" in uploaded.stdout
-    again = headwater_cli(headwater, "channel", "upload", "mixed", str(wheel.path), check=False)
+    cli("channel", "create", "mixed")
+    uploaded = cli("channel", "upload", "mixed", str(wheel.path))
+    assert f"uploaded /api/repo/mixed/simple/zeta/{wheel.path.name}" in uploaded.stdout
+    again = cli("channel", "upload", "mixed", str(wheel.path), check=False)
     assert again.returncode != 0 and "already in channel 'mixed'" in again.stderr
 
     build_index(tmp_path / "index", [Dist("eta", "2.0"), Dist("eta", "2.1b1")])
     with serve_directory(tmp_path / "index") as upstream:
         source = upstream.url + "simple/"
         previewed = json.loads(
-            headwater_cli(
-                headwater, "mirror", "preview", "mixed", "--source", source,
+            cli(
+                "mirror", "preview", "mixed", "--source", source,
                 "--type", "python_simple", "--filters", '{"projects": ["eta"]}', "--json",
             ).stdout
         )  # fmt: skip
@@ -183,21 +151,126 @@ def test_pypi_upload_and_mirror_from_the_command_line(headwater: Headwater, tmp_
             "by_reason": {"spec": 1},
         }
         created = json.loads(
-            headwater_cli(
-                headwater, "mirror", "create", "mixed", "--name", "pypi", "--source", source,
+            cli(
+                "mirror", "create", "mixed", "--name", "pypi", "--source", source,
                 "--type", "python_simple", "--project", "ETA", "--project", "missing", "--json",
             ).stdout
         )  # fmt: skip
         assert created["filters"]["projects"] == ["eta", "missing"]
         assert created["warnings"] == [f"project 'missing' was not found at {source}"]
         run = json.loads(
-            headwater_cli(
-                headwater, "mirror", "run", "mixed", str(created["id"]), "--wait", "--json"
-            ).stdout
+            cli("mirror", "run", "mixed", str(created["id"]), "--wait", "--json").stdout
         )
         assert run["state"] == "completed", run["error"]
-    listing = headwater_cli(headwater, "channel", "packages", "mixed", "--json").stdout
+    listing = cli("channel", "packages", "mixed", "--json").stdout
     assert {(p["name"], tuple(p["package_types"])) for p in json.loads(listing)["items"]} == {
         ("eta", ("python",)),
         ("zeta", ("python",)),
     }
+
+
+def test_login_keeps_the_token_for_its_owner_only_and_logout_ends_the_session(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path / "home")
+    refused = cli("login", headwater.url, "--username", ADMIN, input="wrong\n", check=False)
+    assert refused.returncode == 1 and "wrong username or password" in refused.stderr
+    assert not cli.credentials.exists()
+    not_yet = cli("channel", "list", check=False)
+    assert not_yet.returncode == 1 and "headwater login" in not_yet.stderr
+
+    cli("login", headwater.url, "--username", ADMIN, input=PASSWORD + "\n")
+    assert cli.credentials.stat().st_mode & 0o777 == 0o600
+    assert cli.credentials.parent.stat().st_mode & 0o077 == 0
+    token = json.loads(cli.credentials.read_text())["token"]
+    assert f"{ADMIN} on {headwater.url}" in cli("whoami").stdout
+
+    cli("logout")
+    assert not cli.credentials.exists()
+    with headwater.client(token) as client:
+        assert client.get("/api/account").status_code == 401  # revoked on the server too
+
+
+def test_the_cli_acts_with_the_rights_of_whoever_signed_in(
+    headwater: Headwater, cli: Cli, tmp_path: Path
+) -> None:
+    cli("channel", "create", "open")
+    cli("channel", "create", "vault", "--privacy", "private")
+    headwater.add_user("bob", "bobs password")
+    bob = signed_in(headwater, tmp_path / "bob", "bob", "bobs password")
+
+    listed = json.loads(bob("channel", "list", "--json").stdout)
+    assert [c["name"] for c in listed] == ["open"]
+    hidden = bob("channel", "show", "vault", check=False)
+    assert hidden.returncode == 1 and "channel 'vault' does not exist" in hidden.stderr
+    edit = bob("channel", "edit", "open", "--description", "mine", check=False)
+    assert edit.returncode == 1 and "it needs the manage role" in edit.stderr
+    admin_only = bob("user", "create", "eve", "--password", "x", check=False)
+    assert (
+        admin_only.returncode == 1 and "only administrators may manage users" in admin_only.stderr
+    )
+
+    cli("channel", "role", "grant", "vault", "read", "--user", "bob")
+    assert [c["name"] for c in json.loads(bob("channel", "list", "--json").stdout)] == [
+        "open",
+        "vault",
+    ]
+
+
+def test_personal_tokens_from_the_command_line(headwater: Headwater, cli: Cli) -> None:
+    cli("channel", "create", "vault", "--privacy", "private")
+    created = json.loads(
+        cli("token", "create", "ci", "--channel", "vault:read", "--days", "7", "--json").stdout
+    )
+    assert created["resources"] == [{"channel": "vault", "role": "read"}]
+    with headwater.client(created["token"]) as client:
+        assert client.get("/api/repo/vault/noarch/repodata.json").status_code == 200
+        assert client.get("/api/channels/vault/mirrors").status_code == 403
+    listing = cli("token", "list").stdout
+    assert "ci" in listing and "vault:read" in listing and "(this one)" in listing
+    cli("token", "revoke", str(created["id"]))
+    with headwater.client(created["token"]) as client:
+        assert client.get("/api/repo/vault/noarch/repodata.json").status_code == 401
+
+
+def test_following_a_run_shows_files_and_bytes(
+    headwater: Headwater, cli: Cli, upstream, tmp_path: Path
+) -> None:
+    cli("channel", "create", "active")
+    mirror = json.loads(
+        cli(
+            "mirror", "create", "active", "--name", "up", "--source", upstream.url,
+            "--mode", "active", "--json",
+        ).stdout
+    )  # fmt: skip
+    followed = cli("mirror", "run", "active", str(mirror["id"]), "--wait")
+    assert "None" not in followed.stdout
+    assert f"downloaded {len(CHAIN)} (" in followed.stdout
+    from headwater.cli.mirrors import progress_line
+
+    run = {
+        "state": "running",
+        "step": "downloading",
+        "progress": {"done": 2, "total": 5, "bytes_total": 3 << 20},
+        "counters": {"downloaded": 2, "bytes": 1 << 20},
+    }
+    assert progress_line(run) == ("running: downloading", 2, 5, "2 files, 1.0 MiB of 3.0 MiB")
+    run["progress"] = {"done": 0, "total": 0, "bytes_total": 0}
+    assert progress_line(run)[2] is None  # a step that counts nothing has no total, not "None"
+
+
+def test_the_commands_that_run_on_the_server(headwater: Headwater, tmp_path: Path) -> None:
+    on_server = Cli(
+        tmp_path / "server-home", {"HEADWATER_DATA_DIR": str(headwater.settings.data_dir)}
+    )
+    for command in ("migrate", "create-admin", "rematch-cves"):
+        assert "On the server" in on_server(command, "--help").stdout
+    on_server("create-admin", "root", input="a new password\na new password\n")
+    assert headwater.login("root", "a new password")
+    headwater.add_user("bob", "bobs password")
+    bob = headwater.login("bob", "bobs password")
+    on_server("create-admin", "bob", input="bobs new one\nbobs new one\n")
+    with headwater.client(bob) as client:
+        assert client.get("/api/account").status_code == 401  # the old password's tokens end
+    with headwater.client(headwater.login("bob", "bobs new one")) as client:
+        assert client.get("/api/account").json()["is_admin"] is True

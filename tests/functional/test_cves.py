@@ -20,6 +20,7 @@ from tests.support.advisories import (
     zip_of,
     zip_of_files,
 )
+from tests.support.cli import signed_in
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
 from tests.support.python_packages import Dist, build_dist
@@ -298,34 +299,31 @@ def test_a_curated_match_lets_a_file_back_in(headwater: Headwater, token: str, u
 
 
 def test_cli_imports_lists_and_curates(headwater: Headwater, token: str, tmp_path: Path) -> None:
-    from tests.functional.test_cli import headwater_cli
-
+    headwater_cli = signed_in(headwater, tmp_path / "home")
     folder = tmp_path / "advisories"
     folder.mkdir()
     for name, document in ADVISORIES.items():
         (folder / name).write_text(json.dumps(document))
     wheel = build_dist(tmp_path / "dist", Dist("scorepkg", "1.0"))
-    headwater_cli(headwater, "channel", "create", "cli")
-    headwater_cli(headwater, "channel", "upload", "cli", str(wheel.path))
-    imported = json.loads(headwater_cli(headwater, "cve", "import", str(folder), "--json").stdout)
+    headwater_cli("channel", "create", "cli")
+    headwater_cli("channel", "upload", "cli", str(wheel.path))
+    imported = json.loads(headwater_cli("cve", "import", str(folder), "--json").stdout)
     assert imported["advisories"] == 2 and imported["matching"]["added"] == 2
-    listed = json.loads(
-        headwater_cli(headwater, "cve", "list", "--channel", "cli", "--json").stdout
-    )
+    listed = json.loads(headwater_cli("cve", "list", "--channel", "cli", "--json").stdout)
     assert [c["id"] for c in listed["items"]] == ["CVE-2099-0001", "CVE-2099-0002"]
-    files = json.loads(headwater_cli(headwater, "cve", "files", "CVE-2099-0001", "--json").stdout)
+    files = json.loads(headwater_cli("cve", "files", "CVE-2099-0001", "--json").stdout)
     match_id = files["items"][0]["id"]
     curated = json.loads(
         headwater_cli(
-            headwater, "cve", "curate", str(match_id), "--status", "disputed", "--note", "n/a",
+            "cve", "curate", str(match_id), "--status", "disputed", "--note", "n/a",
             "--json",
         ).stdout
     )  # fmt: skip
     assert curated["status"] == "disputed" and curated["curated"]
-    shown = headwater_cli(headwater, "cve", "show", "CVE-2099-0001").stdout
+    shown = headwater_cli("cve", "show", "CVE-2099-0001").stdout
     assert "Critical" in shown and "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" in shown
-    refused = headwater_cli(headwater, "cve", "import", str(tmp_path / "nowhere"), check=False)
-    assert refused.returncode == 1 and "is not a file, a directory or a zip" in refused.stderr
+    refused = headwater_cli("cve", "import", str(tmp_path / "nowhere"), check=False)
+    assert refused.returncode == 1 and "is not a file, a directory or a URL" in refused.stderr
 
 
 def test_feeds_are_imported_from_urls_and_a_failing_feed_does_not_stop_the_others(

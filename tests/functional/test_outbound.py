@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from headwater.models import Mirror
-from headwater.services.auth import add_user
 from tests.conftest import make_settings
 from tests.support.conda_packages import CHAIN, build_channel
 from tests.support.flows import create_channel, create_mirror, run_mirror
@@ -47,8 +46,7 @@ def headwater(tmp_path: Path, upstream: Upstream) -> Iterator[Headwater]:
 @contextmanager
 def bob(headwater: Headwater) -> Iterator[httpx.Client]:
     """A signed-in user who is not an administrator, owning channel `bobs`."""
-    with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
-        add_user(session, "bob", "bobs password", is_admin=False)
+    headwater.add_user("bob", "bobs password")
     with headwater.client(headwater.login("bob", "bobs password")) as client:
         create_channel(client, "bobs")
         yield client

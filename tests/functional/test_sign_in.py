@@ -4,19 +4,16 @@ token at once, and no token is ever written to a log line."""
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from headwater.services.auth import add_user
 from tests.conftest import make_settings
+from tests.support.cli import signed_in
 from tests.support.conda_packages import PackageSpec, build_package
-from tests.support.flows import create_channel
+from tests.support.flows import create_channel, sign_in_page
 from tests.support.server import ADMIN, PASSWORD, Headwater, run_headwater, serve_process
 
 
@@ -33,8 +30,7 @@ def attempt(client: httpx.Client, username: str, password: str, address: str) ->
 @pytest.fixture
 def headwater(tmp_path: Path) -> Iterator[Headwater]:
     with run_headwater(make_settings(tmp_path / "var")) as server:
-        with server.resources.db.writing() as session:  # type: ignore[attr-defined]
-            add_user(session, "bob", "bobs password", is_admin=False)
+        server.add_user("bob", "bobs password")
         yield server
 
 
@@ -71,9 +67,9 @@ def test_attempts_count_per_address_whatever_the_account(headwater: Headwater) -
 def test_the_sign_in_page_is_limited_too(headwater: Headwater) -> None:
     with headwater.client() as browser:
         for _ in range(10):
-            response = browser.post("/login", data={"username": "bob", "password": "no"})
+            response = sign_in_page(browser, "bob", "no")
             assert response.status_code == 401
-        response = browser.post("/login", data={"username": "bob", "password": "bobs password"})
+        response = sign_in_page(browser, "bob", "bobs password")
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
     assert "too many sign-in attempts" in response.text
@@ -98,7 +94,7 @@ def test_a_password_change_revokes_every_token(headwater: Headwater, tmp_path: P
         assert changed.status_code == 200, changed.text
         fresh = changed.json()["token"]
         for old in (first, second):
-            assert client.get("/api/auth/whoami", headers={"X-Auth": old}).status_code == 401
+            assert client.get("/api/account", headers={"X-Auth": old}).status_code == 401
             assert client.get(repodata, headers={"X-Auth": old}).status_code == 401
             assert client.get(f"/api/repo/t/{old}/vault/noarch/repodata.json").status_code == 401
             pip = base64.b64encode(f"{old}:x-auth-token".encode()).decode()
@@ -114,20 +110,14 @@ def test_a_password_change_revokes_every_token(headwater: Headwater, tmp_path: P
         assert wrong.status_code == 401
 
 
-def test_a_password_set_by_the_cli_revokes_every_token(headwater: Headwater) -> None:
+def test_a_password_set_by_the_cli_revokes_every_token(
+    headwater: Headwater, tmp_path: Path
+) -> None:
     token = headwater.login("bob", "bobs password")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
-    env["HEADWATER_DATA_DIR"] = str(headwater.settings.data_dir)
-    done = subprocess.run(
-        [sys.executable, "-m", "headwater", "user", "set-password", "bob", "--password", "other"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    cli = signed_in(headwater, tmp_path / "home")
+    cli("user", "set-password", "bob", "--password", "other")
     with headwater.client(token) as client:
-        assert client.get("/api/auth/whoami").status_code == 401
+        assert client.get("/api/account").status_code == 401
     assert headwater.login("bob", "other")
 
 
@@ -138,13 +128,13 @@ def test_an_administrator_disables_a_user(headwater: Headwater) -> None:
         headwater.client(headwater.login()) as admin,
         headwater.client(token) as client,
     ):
-        signed_in = browser.post("/login", data={"username": "bob", "password": "bobs password"})
+        signed_in = sign_in_page(browser, "bob", "bobs password")
         assert signed_in.status_code == 303
         assert client.patch("/api/users/bob", json={"disabled": True}).status_code == 403
         response = admin.patch("/api/users/bob", json={"disabled": True})
-        assert response.json() == {"username": "bob", "is_admin": False, "disabled": True}
-        assert client.get("/api/auth/whoami").status_code == 401
-        assert browser.get("/channels").status_code == 303  # the UI session ended too
+        assert response.json()["disabled"] is True and response.json()["is_admin"] is False
+        assert client.get("/api/account").status_code == 401
+        assert browser.get("/account").status_code == 303  # the UI session ended too
         refused = attempt(admin, "bob", "bobs password", "10.4.0.1")
         assert refused.status_code == 401
         assert "this account is disabled" in refused.json()["detail"]

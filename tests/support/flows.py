@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -53,3 +54,16 @@ def repodata(client: httpx.Client, channel: str, subdir: str) -> dict[str, Any]:
 
 def filenames(document: dict[str, Any]) -> set[str]:
     return set(document.get("packages", {})) | set(document.get("packages.conda", {}))
+
+
+def form_proof(client: httpx.Client, page: str = "/login") -> str:
+    """The CSRF value a page's forms carry, as a browser would find it in the page."""
+    found = re.search(r'name="csrf" value="([^"]*)"', client.get(page).text)
+    assert found, f"{page} has no form proof"
+    return found.group(1)
+
+
+def sign_in_page(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    """Sign in through the UI's form, as a browser does (the page first, for its form proof)."""
+    data = {"username": username, "password": password, "csrf": form_proof(client)}
+    return client.post("/login", data=data)

@@ -47,6 +47,14 @@ class Headwater:
             response.raise_for_status()
             return str(response.json()["token"])
 
+    def add_user(self, username: str, password: str, *, admin: bool = False) -> None:
+        """A user created as an administrator does it, through the API."""
+        with self.client(self.login()) as client:
+            created = client.post(
+                "/api/users", json={"username": username, "password": password, "is_admin": admin}
+            )
+            assert created.status_code == 201, created.text
+
     @property
     def resources(self) -> object:
         return self.app.state.resources  # type: ignore[attr-defined]

@@ -7,8 +7,7 @@ import base64
 import pytest
 from starlette.requests import Request
 
-from headwater.credentials import SESSION_COOKIE, repository_token, request_token
-from headwater.services.auth import csrf_token
+from headwater.credentials import SESSION_COOKIE, csrf_token, request_token
 
 
 def request(
@@ -38,12 +37,16 @@ def test_cookie_needs_the_csrf_header_for_unsafe_methods() -> None:
     )
 
 
-def test_pip_basic_auth_and_path_tokens() -> None:
+def test_pip_and_twine_basic_auth_and_path_tokens() -> None:
     basic = base64.b64encode(b"tok:x-auth-token").decode()
-    assert repository_token(request(headers={"Authorization": f"Basic {basic}"}), None) == "tok"
+    assert request_token(request(headers={"Authorization": f"Basic {basic}"})) == "tok"
+    twine = base64.b64encode(b"__token__:tok2").decode()
+    assert request_token(request(headers={"Authorization": f"Basic {twine}"})) == "tok2"
     other = base64.b64encode(b"user:password").decode()
-    assert repository_token(request(headers={"Authorization": f"Basic {other}"}), None) is None
-    assert repository_token(request(), "from-path") == "from-path"
+    assert request_token(request(headers={"Authorization": f"Basic {other}"})) is None
+    in_path = request()
+    in_path.scope["path_params"] = {"token": "from-path"}
+    assert request_token(in_path) == "from-path"
 
 
 TOKEN = "Jx9v_Q2k-pL8mZ3rT6wY1cB4nF7hD0sA5eG2uK8iO1q"  # as secrets.token_urlsafe(32) makes

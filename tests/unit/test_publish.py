@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from headwater.db import Database
 from headwater.formats.conda.shards import read_shard_index
 from headwater.migrations import upgrade
-from headwater.models import Channel, PackageFile
+from headwater.models import Channel, PackageFile, User
 from headwater.services.mirror_contents import bulk_insert_files
 from headwater.services.publish import find_shard, publish_subdirs
 from headwater.storage import LocalBlobStore
@@ -22,7 +22,10 @@ def setup(tmp_path: Path) -> tuple[Database, LocalBlobStore, int]:
     db = Database(f"sqlite:///{tmp_path / 'p.sqlite3'}")
     upgrade(db.engine)
     with db.writing() as session:
-        channel = Channel(name="c", owner="t")
+        owner = User(username="t", password_hash=None)
+        session.add(owner)
+        session.flush()
+        channel = Channel(name="c", owner_user_id=owner.id)
         session.add(channel)
         session.flush()
         return db, LocalBlobStore(tmp_path / "blobs"), channel.id

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from headwater.db import Database
 from headwater.errors import MirrorBusyError
 from headwater.migrations import upgrade
-from headwater.models import Channel, Mirror, Run, RunState, RunTrigger
+from headwater.models import Channel, Mirror, Run, RunState, RunTrigger, User
 from headwater.services import runs
 
 
@@ -33,7 +33,10 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def mirror_id(db: Database) -> int:
     with db.writing() as session:
-        channel = Channel(name="c", owner="t")
+        owner = User(username="t", password_hash=None)
+        session.add(owner)
+        session.flush()
+        channel = Channel(name="c", owner_user_id=owner.id)
         session.add(channel)
         session.flush()
         mirror = Mirror(
@@ -98,7 +101,7 @@ def test_a_claim_is_taken_once_and_a_silent_worker_is_reaped(db: Database, mirro
             claim.run_id,
             "worker-a",
             step="x",
-            progress=(0, 0),
+            progress=(0, 0, 0),
             counters={},
             excluded_reasons={},
             log_lines=[],
@@ -132,7 +135,7 @@ def test_stopping_a_run_a_worker_just_claimed_asks_it_to_stop_instead(
             claim.run_id,
             "worker-a",
             step="x",
-            progress=(0, 0),
+            progress=(0, 0, 0),
             counters={},
             excluded_reasons={},
             log_lines=[],

@@ -12,8 +12,10 @@ import pytest
 from headwater.db import Database
 from headwater.errors import NotAuthenticatedError, TooManyRequestsError
 from headwater.migrations import upgrade
-from headwater.services import auth
-from headwater.services.sign_in import SignInGuard, SignInLimits
+from headwater.services.access import passwords, users
+from headwater.services.access.audit import Actor
+from headwater.services.access.rules import Identity
+from headwater.services.access.sign_in import SignInGuard, SignInLimits
 
 
 @pytest.fixture
@@ -21,7 +23,9 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'auth.sqlite3'}")
     upgrade(database.engine)
     with database.writing() as session:
-        auth.add_user(session, "carol", "carols password", is_admin=False)
+        users.add_user(
+            session, "carol", "carols password", is_admin=False, actor=Actor.server("test")
+        )
     yield database
     database.dispose()
 
@@ -30,16 +34,16 @@ def test_an_unknown_user_costs_one_password_check_like_a_known_one(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checks: list[str] = []
-    real = auth.verify_password
+    real = passwords.verify_password
 
-    def counted(password: str, stored: str) -> bool:
+    def counted(password: str, stored: str | None) -> tuple[bool, str | None]:
         checks.append(password)
         return real(password, stored)
 
-    monkeypatch.setattr(auth, "verify_password", counted)
+    monkeypatch.setattr(users, "verify_password", counted)
     for username in ("carol", "nobody"):
-        with db.writing() as session, pytest.raises(NotAuthenticatedError) as refused:
-            auth.login(session, username, "wrong", ttl_days=1)
+        with db.reading() as session, pytest.raises(NotAuthenticatedError) as refused:
+            users.check_credentials(session, username, "wrong")
         assert refused.value.message == "wrong username or password"
     assert checks == ["wrong", "wrong"]
 
@@ -97,7 +101,7 @@ def test_a_burst_of_guesses_gets_no_more_tries_than_the_account_limit(db: Databa
 
 def test_the_current_password_is_guessed_under_the_same_limits(db: Database) -> None:
     guard = SignInGuard(SignInLimits(per_account="2 per minute", per_address="1000 per minute"))
-    carol = auth.Identity(user_id=1, username="carol", is_admin=False)
+    carol = Identity(user_id=1, username="carol", is_admin=False)
 
     async def guesses() -> list[str]:
         answers = []

@@ -8,16 +8,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headwater.api import auth, channels, cves, mirrors, runs, users
+from headwater.api import account, audit, auth, channels, cves, mirrors, organizations, runs, users
 from headwater.errors import HeadwaterError, NotAuthenticatedError, TooManyRequestsError
 
 ROUTERS = (
     auth.router,
+    account.router,
     channels.router,
     mirrors.router,
     runs.router,
     cves.router,
     users.router,
+    organizations.router,
+    audit.router,
 )
 
 
@@ -55,13 +58,18 @@ def _body_is_not_json(problems: list[dict[str, Any]]) -> bool:
 async def headwater_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HeadwaterError)
     return JSONResponse(
-        {"detail": error.message}, status_code=error.status_code, headers=error_headers(error)
+        {"detail": error.message},
+        status_code=error.status_code,
+        headers=error_headers(error, request.url.path),
     )
 
 
-def error_headers(error: HeadwaterError) -> dict[str, str] | None:
+def error_headers(error: HeadwaterError, path: str) -> dict[str, str] | None:
     if isinstance(error, NotAuthenticatedError):
-        return {"WWW-Authenticate": "Bearer"}
+        # Package managers (pip, uv, conda, twine) answer a Basic challenge with the
+        # credentials they hold for the index; scripts and the CLI send bearer tokens.
+        scheme = "Basic" if path.startswith("/api/repo/") else "Bearer"
+        return {"WWW-Authenticate": f'{scheme} realm="headwater"'}
     if isinstance(error, TooManyRequestsError):
         return {"Retry-After": str(error.retry_after)}
     return None

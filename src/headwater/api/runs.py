@@ -1,18 +1,19 @@
-"""REST for runs: the history of mirrors and channels, one run with its log, stopping."""
+"""REST for runs: the history of mirrors and channels, one run with its log."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from headwater.api.deps import ResourcesDep, SignedIn
+from headwater.api.deps import ResourcesDep
 from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, PagingDep
 from headwater.models import Run
 from headwater.params import RowId
+from headwater.requires import Allowed, requires
 from headwater.schemas.runs import RunDetail, RunOut
-from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
+from headwater.services.access.rules import Action
 
 router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
@@ -25,12 +26,11 @@ def runs_page(runs: list[Run], total: int, names: dict[int, str]) -> Page[RunOut
 
 @router.get("/api/channels/{channel}/runs")
 def channel_runs(
-    channel: str, resources: ResourcesDep, page: PagingDep, identity: SignedIn
+    resources: ResourcesDep, page: PagingDep, allowed: Allowed = requires(Action.read_mirrors)
 ) -> Page[RunOut]:
     """Every run of every mirror of the channel, newest first."""
     with resources.db.reading() as session:
-        access.managed_channel(session, channel, identity)
-        mirrors = mirror_service.list_channel_mirrors(session, channel)
+        mirrors = mirror_service.list_channel_mirrors(session, allowed.channel)
         names = {mirror.id: mirror.mirror_name for mirror in mirrors}
         runs, total = run_service.list_runs(
             session, mirror_ids=list(names), offset=page.offset, limit=page.limit
@@ -40,11 +40,13 @@ def channel_runs(
 
 @router.get("/api/channels/{channel}/mirrors/{mirror_id}/runs")
 def mirror_runs(
-    channel: str, mirror_id: RowId, resources: ResourcesDep, page: PagingDep, identity: SignedIn
+    mirror_id: RowId,
+    resources: ResourcesDep,
+    page: PagingDep,
+    allowed: Allowed = requires(Action.read_mirrors),
 ) -> Page[RunOut]:
     with resources.db.reading() as session:
-        access.managed_channel(session, channel, identity)
-        mirror = mirror_service.get_mirror(session, channel, mirror_id)
+        mirror = mirror_service.get_mirror(session, allowed.channel, mirror_id)
         runs, total = run_service.list_runs(
             session, mirror_ids=[mirror.id], offset=page.offset, limit=page.limit
         )
@@ -52,8 +54,10 @@ def mirror_runs(
 
 
 @router.get("/api/runs/{run_id}")
-def show_run(run_id: RowId, resources: ResourcesDep, identity: SignedIn) -> RunDetail:
+def show_run(
+    run_id: RowId,
+    resources: ResourcesDep,
+    allowed: Allowed = requires(Action.read_mirrors, "run_id"),
+) -> RunDetail:
     with resources.db.reading() as session:
-        description = run_service.describe_run(session, run_id)
-        access.managed_channel(session, description.channel.name, identity)
-        return RunDetail.describe(description)
+        return RunDetail.describe(run_service.describe_run(session, run_id))

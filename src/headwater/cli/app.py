@@ -1,14 +1,11 @@
-"""The `headwater` command: run the server or a worker, and manage channels and mirrors.
-
-Management commands work on the database and blob store the settings name, the same ones the
-server uses; they call the services directly, as the REST API does.
-"""
+"""The `headwater` command: a client of a Headwater server (after `headwater login`), and the
+commands that run on the server itself (serve, worker, scheduler, migrate, create-admin)."""
 
 from __future__ import annotations
 
 import typer
 
-from headwater.cli import channels, cves, mirrors, runs, server, users
+from headwater.cli import account, channels, cves, mirrors, organizations, runs, server, users
 
 app = typer.Typer(
     help="Headwater: a package repository for conda and PyPI packages.",
@@ -16,8 +13,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
-app.add_typer(channels.app, name="channel", help="Channels and their packages.")
+account.register(app)
+app.add_typer(channels.app, name="channel", help="Channels, their packages and roles.")
 app.add_typer(mirrors.app, name="mirror", help="Mirrors of upstream channels, and their runs.")
 app.add_typer(runs.app, name="run", help="One run of a mirror.")
-app.add_typer(users.app, name="user", help="Users who can sign in.")
 app.add_typer(cves.app, name="cve", help="The CVE database: import, list, curate.")
+app.add_typer(users.app, name="user", help="Users (administrators).")
+app.add_typer(organizations.app, name="org", help="Organizations, their members and groups.")

@@ -1,55 +1,55 @@
-"""`headwater channel ...`"""
+"""`headwater channel ...`: channels, their packages, uploads, and roles on them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import typer
 
-from headwater.cli.context import (
+from headwater.cli.client import Client
+from headwater.cli.output import (
     JsonOption,
-    acting_user,
-    blob_store,
-    conda_names,
     console,
-    database,
     parse_json_option,
+    print_fields,
     print_json,
     print_table,
     reports_errors,
-    writing,
 )
-from headwater.schemas.channels import ChannelOut, FileOut
-from headwater.services import channels as channel_service
-from headwater.services import packages as package_service
-from headwater.services import uploads
-from headwater.services.cve_matching import match_channel
 
 app = typer.Typer(no_args_is_help=True)
+roles = typer.Typer(no_args_is_help=True)
+app.add_typer(roles, name="role", help="Who holds which role on a channel.")
 
 
-def _channel_out(name: str) -> ChannelOut:
-    with database().reading() as session:
-        channel = channel_service.get_channel(session, name)
-        stats = channel_service.channel_stats(session, [channel.id])[channel.id]
-        return ChannelOut.of(channel, stats)
+def channel_path(name: str) -> str:
+    return f"/api/channels/{quote(name, safe='')}"
 
 
 @app.command("list")
 @reports_errors
 def list_channels(as_json: bool = JsonOption) -> None:
-    """List every channel."""
-    with database().reading() as session:
-        channels, _ = channel_service.list_channels(session, offset=0, limit=100_000)
-        stats = channel_service.channel_stats(session, [channel.id for channel in channels])
-        items = [ChannelOut.of(channel, stats[channel.id]) for channel in channels]
+    """The channels you may read."""
+    with Client() as client:
+        items = list(client.pages("/api/channels"))
     if as_json:
         print_json(items)
         return
     print_table(
         "Channels",
-        ["name", "privacy", "files", "mirrors", "description"],
-        [[c.name, c.privacy, c.file_count, c.mirror_count, c.description] for c in items],
+        ["name", "privacy", "owner", "files", "mirrors", "description"],
+        [
+            [
+                c["name"],
+                c["privacy"],
+                c["owner"],
+                c["file_count"],
+                c["mirror_count"],
+                c["description"],
+            ]
+            for c in items
+        ],
     )
 
 
@@ -59,38 +59,39 @@ def create(
     name: str,
     description: str = typer.Option("", help="A line saying what the channel is for."),
     privacy: str = typer.Option("public", help="public, authenticated or private."),
+    organization: str = typer.Option(
+        None, help="The organization that owns it (you, when not given)."
+    ),
     filters: str = typer.Option(
         None, help='Channel filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'
     ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a channel."""
-    with writing() as session:
-        channel_service.create_channel(
-            session,
-            name,
-            owner=acting_user(),
-            description=description,
-            privacy=privacy,
-            filters=parse_json_option(filters, "--filters"),
-        )
-    _show(name, as_json)
+    body = {
+        "name": name,
+        "description": description,
+        "privacy": privacy,
+        "organization": organization,
+        "filters": parse_json_option(filters, "--filters"),
+    }
+    with Client() as client:
+        _show(client.post("/api/channels", body), as_json)
 
 
 @app.command()
 @reports_errors
 def show(name: str, as_json: bool = JsonOption) -> None:
     """Show one channel."""
-    _show(name, as_json)
+    with Client() as client:
+        _show(client.get(channel_path(name)), as_json)
 
 
-def _show(name: str, as_json: bool) -> None:
-    channel = _channel_out(name)
+def _show(channel: dict[str, object], as_json: bool) -> None:
     if as_json:
         print_json(channel)
-        return
-    for key, value in channel.model_dump().items():
-        console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    else:
+        print_fields(channel)
 
 
 @app.command()
@@ -99,6 +100,7 @@ def edit(
     name: str,
     description: str = typer.Option(None),
     privacy: str = typer.Option(None, help="public, authenticated or private."),
+    organization: str = typer.Option(None, help="Give the channel to this organization."),
     filters: str = typer.Option(
         None, help="Filters to merge as JSON; a key set to null removes it; 'null' clears all."
     ),
@@ -106,15 +108,17 @@ def edit(
 ) -> None:
     """Edit a channel; only the options given change."""
     changes: dict[str, object] = {}
-    if description is not None:
-        changes["description"] = description
-    if privacy is not None:
-        changes["privacy"] = privacy
+    for key, value in (
+        ("description", description),
+        ("privacy", privacy),
+        ("organization", organization),
+    ):
+        if value is not None:
+            changes[key] = value
     if filters is not None:
         changes["filters"] = parse_json_option(filters, "--filters")
-    with writing() as session:
-        channel_service.update_channel(session, name, changes)
-    _show(name, as_json)
+    with Client() as client:
+        _show(client.patch(channel_path(name), changes), as_json)
 
 
 @app.command()
@@ -123,8 +127,8 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask.
     """Delete a channel with its mirrors, history and files."""
     if not yes:
         typer.confirm(f"Delete channel {name} and everything in it?", abort=True)
-    with writing() as session:
-        channel_service.delete_channel(session, blob_store(), name)
+    with Client() as client:
+        client.delete(channel_path(name))
     console.print(f"deleted channel {name}")
 
 
@@ -136,26 +140,13 @@ def upload(
     as_json: bool = JsonOption,
 ) -> None:
     """Upload conda packages (.conda, .tar.bz2) and Python wheels and sdists into a channel."""
-    store = blob_store()
     added = []
-    for path in files:
-        with path.open("rb") as stream:
-            staged = uploads.stage_upload(store, stream)
-        file = uploads.upload_package(
-            database(),
-            store,
-            lambda session: channel_service.get_channel(session, name),
-            path.name,
-            staged,
-            uploaded_by=acting_user(),
-        )
-        added.append(FileOut.of(name, file))
-        if not as_json:
-            console.print(f"uploaded {file.repo_path}")
-    if added:
-        with database().reading() as session:
-            channel_id = channel_service.get_channel(session, name).id
-        match_channel(database(), conda_names(), channel_id)
+    with Client() as client:
+        for path in files:
+            file = client.upload(f"{channel_path(name)}/files", path)
+            added.append(file)
+            if not as_json:
+                console.print(f"uploaded {file['url']}", highlight=False)
     if as_json:
         print_json(added)
 
@@ -164,24 +155,75 @@ def upload(
 @reports_errors
 def packages(name: str, search: str = typer.Option(None), as_json: bool = JsonOption) -> None:
     """List the packages of a channel."""
-    with database().reading() as session:
-        summaries, _ = package_service.list_packages(
-            session, name, offset=0, limit=100_000, search=search
-        )
+    with Client() as client:
+        items = list(client.pages(f"{channel_path(name)}/packages", search=search))
     if as_json:
-        print_json({"items": [vars(summary) for summary in summaries]})
+        print_json({"items": items, "total_count": len(items)})
         return
     print_table(
         f"Packages in {name}",
         ["name", "type", "latest version", "files", "subdirs"],
         [
             [
-                s.name,
-                ", ".join("PyPI" if t == "python" else t for t in s.package_types),
-                s.latest_version,
-                s.file_count,
-                ", ".join(s.subdirs),
+                p["name"],
+                ", ".join("PyPI" if t == "python" else t for t in p["package_types"]),
+                p["latest_version"],
+                p["file_count"],
+                ", ".join(p["subdirs"]),
             ]
-            for s in summaries
+            for p in items
         ],
     )
+
+
+def _grantee(user: str | None, group: str | None) -> str:
+    if (user is None) == (group is None):
+        raise typer.BadParameter("name either --user or --group (organization/group)")
+    if user is not None:
+        return f"users/{quote(user, safe='')}"
+    assert group is not None
+    organization, _, name = group.partition("/")
+    return f"groups/{quote(organization, safe='')}/{quote(name, safe='')}"
+
+
+@roles.command("list")
+@reports_errors
+def list_roles(name: str, as_json: bool = JsonOption) -> None:
+    """Who holds a role on the channel (besides its owner and administrators)."""
+    with Client() as client:
+        items = list(client.pages(f"{channel_path(name)}/roles"))
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        f"Roles on {name}",
+        ["kind", "name", "role"],
+        [[r["kind"], r["name"], r["role"]] for r in items],
+    )
+
+
+@roles.command("grant")
+@reports_errors
+def grant_role(
+    name: str,
+    role: str = typer.Argument(..., help="read, write or manage."),
+    user: str = typer.Option(None, "--user"),
+    group: str = typer.Option(None, "--group", help="organization/group"),
+) -> None:
+    """Give a user or a group a role on the channel."""
+    with Client() as client:
+        granted = client.put(f"{channel_path(name)}/roles/{_grantee(user, group)}", {"role": role})
+    console.print(f"{granted['kind']} {granted['name']} holds {granted['role']} on {name}")
+
+
+@roles.command("revoke")
+@reports_errors
+def revoke_role(
+    name: str,
+    user: str = typer.Option(None, "--user"),
+    group: str = typer.Option(None, "--group", help="organization/group"),
+) -> None:
+    """Take a user's or a group's role on the channel away."""
+    with Client() as client:
+        client.delete(f"{channel_path(name)}/roles/{_grantee(user, group)}")
+    console.print(f"role on {name} revoked")

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
 import typer
 
-from headwater.cli.context import (
-    JsonOption,
-    acting_user,
-    conda_names,
-    console,
-    database,
-    print_json,
-    print_table,
-    reports_errors,
-    settings,
-    upstream_policy,
-    writing,
-)
-from headwater.models import Channel, PackageFile
-from headwater.schemas.cves import CveDetail, CveOut, ImportOut, MatchOut
-from headwater.services import cves as cve_service
-from headwater.services.channels import get_channel
-from headwater.services.cve_import import import_reading, read_source
-from headwater.services.cve_matching import match_everything
+from headwater.cli.client import Client
+from headwater.cli.output import JsonOption, console, print_json, print_table, reports_errors
+from headwater.errors import HeadwaterError
 
 app = typer.Typer(no_args_is_help=True)
+MAX_DOWNLOAD_BYTES = 1 << 30
 
 
 @app.command("import")
@@ -35,26 +29,67 @@ def import_(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Import advisories (offline, for air-gapped sites), then match every file again."""
-    reading = read_source(source, upstream_policy(), limit=settings().max_import_bytes)
-    outcome = import_reading(database(), conda_names(), reading)
-    out = ImportOut.of(outcome.files, outcome.imported, outcome.matched)
+    """Import advisories into the server's CVE database (administrators; for air-gapped sites,
+    from files), then every file is matched again."""
+    with _advisory_file(source) as path, Client() as client:
+        out = client.upload("/api/cves/import", path)
     if as_json:
         print_json(out)
         return
     console.print(
-        f"read {out.advisories} advisories from {out.files} files: {out.added} new, "
-        f"{out.updated} updated, {out.unchanged} unchanged, {out.withdrawn} withdrawn",
+        f"read {out['advisories']} advisories from {out['files']} files: {out['added']} new, "
+        f"{out['updated']} updated, {out['unchanged']} unchanged, {out['withdrawn']} withdrawn",
         highlight=False,
     )
-    if out.matching:
+    matching = out.get("matching")
+    if matching:
         console.print(
-            f"matched {out.matching['files']} files: {out.matching['matches']} matches "
-            f"({out.matching['added']} new, {out.matching['removed']} gone)",
+            f"matched {matching['files']} files: {matching['matches']} matches "
+            f"({matching['added']} new, {matching['removed']} gone)",
             highlight=False,
         )
-    for problem in out.problems:
+    for problem in out["problems"]:
         console.print(f"[yellow]skipped:[/yellow] {problem}", highlight=False)
+
+
+@contextmanager
+def _advisory_file(source: str) -> Iterator[Path]:
+    """What to upload: the file itself; a directory zipped; a URL downloaded first."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if source.startswith(("http://", "https://")):
+            yield _download(source, Path(scratch))
+            return
+        path = Path(source)
+        if path.is_dir():
+            archive = Path(scratch) / f"{path.name or 'advisories'}.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+                for member in sorted(path.rglob("*")):
+                    if member.is_file():
+                        bundle.write(member, member.relative_to(path).as_posix())
+            yield archive
+            return
+        if not path.is_file():
+            raise HeadwaterError(f"{source} is not a file, a directory or a URL")
+        yield path
+
+
+def _download(url: str, scratch: Path) -> Path:
+    name = Path(urlsplit(url).path).name or "advisories.json"
+    target = scratch / name
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
+            if response.status_code != 200:
+                raise HeadwaterError(f"{url} answered {response.status_code}")
+            written = 0
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    written += len(chunk)
+                    if written > MAX_DOWNLOAD_BYTES:
+                        raise HeadwaterError(f"{url} is larger than 1 GiB")
+                    out.write(chunk)
+    except httpx.HTTPError as error:
+        raise HeadwaterError(f"could not fetch {url}: {error}") from None
+    return target
 
 
 @app.command("list")
@@ -66,29 +101,27 @@ def list_(
     limit: int = typer.Option(50, help="How many to list."),
     as_json: bool = JsonOption,
 ) -> None:
-    """CVEs, best scored first, with how many files each matches."""
-    with database().reading() as session:
-        channel_ids = None
-        if channel is not None:
-            channel_ids = [get_channel(session, channel).id]
-        summaries, total = cve_service.list_cves(
-            session,
-            channel_ids=channel_ids,
-            status=status,
-            min_score=min_score,
-            limit=limit,
-            matched_only=channel is not None,
+    """CVEs, best scored first, with how many files each matches in channels you may read."""
+    with Client() as client:
+        page = client.get(
+            "/api/cves", channel=channel, status=status, min_score=min_score, limit=limit
         )
-        items = [CveOut.of(s) for s in summaries]
     if as_json:
-        print_json({"items": [i.model_dump(mode="json") for i in items], "total_count": total})
+        print_json(page)
         return
     print_table(
-        f"{total} CVEs",
+        f"{page['total_count']} CVEs",
         ["id", "score", "severity", "files", "statuses", "summary"],
         [
-            [i.id, i.score, i.severity, i.matched_files, _statuses(i.statuses), i.summary]
-            for i in items
+            [
+                i["id"],
+                i["score"],
+                i["severity"],
+                i["matched_files"],
+                _statuses(i["statuses"]),
+                i["summary"],
+            ]
+            for i in page["items"]
         ],
     )
 
@@ -101,39 +134,44 @@ def _statuses(statuses: dict[str, int] | None) -> str:
 @reports_errors
 def show(cve_id: str, as_json: bool = JsonOption) -> None:
     """One CVE: description, CVSS v3 and v2 scores and vectors, dates, references."""
-    with database().reading() as session:
-        detail = CveDetail.of_cve(cve_service.get_cve(session, cve_id))
+    with Client() as client:
+        detail: dict[str, Any] = client.get(f"/api/cves/{quote(cve_id, safe='')}")
     if as_json:
         print_json(detail)
         return
-    console.print(f"[bold]{detail.id}[/bold] {detail.severity} {detail.score or ''}")
+    console.print(f"[bold]{detail['id']}[/bold] {detail['severity']} {detail['score'] or ''}")
     for label, value in (
-        ("summary", detail.summary),
-        ("CVSS v3", f"{detail.cvss3_score} {detail.cvss3_vector} ({detail.cvss3_source})"),
-        ("CVSS v2", f"{detail.cvss2_score} {detail.cvss2_vector}"),
-        ("published", detail.published),
-        ("aliases", ", ".join(detail.aliases)),
+        ("summary", detail["summary"]),
+        (
+            "CVSS v3",
+            f"{detail['cvss3_score']} {detail['cvss3_vector']} ({detail['cvss3_source']})",
+        ),
+        ("CVSS v2", f"{detail['cvss2_score']} {detail['cvss2_vector']}"),
+        ("published", detail["published"]),
+        ("aliases", ", ".join(detail["aliases"])),
     ):
         console.print(f"{label}: {value}", highlight=False)
-    console.print(detail.description or "", highlight=False)
-    for reference in detail.references:
+    console.print(detail["description"] or "", highlight=False)
+    for reference in detail["references"]:
         console.print(f"  {reference}", highlight=False)
 
 
 @app.command()
 @reports_errors
 def files(cve_id: str, as_json: bool = JsonOption) -> None:
-    """The files a CVE matches, with each match's id, status and note."""
-    with database().reading() as session:
-        cve_service.get_cve(session, cve_id)
-        items = [MatchOut.of_matched(m) for m in cve_service.cve_files(session, cve_id, None)]
+    """The files a CVE matches in channels you may read, with each match's id and status."""
+    with Client() as client:
+        page = client.get(f"/api/cves/{quote(cve_id, safe='')}/files")
     if as_json:
-        print_json({"items": [i.model_dump(mode="json") for i in items], "total_count": len(items)})
+        print_json(page)
         return
     print_table(
         f"Files matched by {cve_id}",
         ["match", "channel", "file", "version", "status", "note"],
-        [[i.id, i.channel, i.filename, i.version, i.status, i.note] for i in items],
+        [
+            [i["id"], i["channel"], i["filename"], i["version"], i["status"], i["note"]]
+            for i in page["items"]
+        ],
     )
 
 
@@ -145,28 +183,12 @@ def curate(
     note: str = typer.Option(None, help="Why."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Set a CVE match's status, with a note."""
-    with writing() as session:
-        match = cve_service.get_match(session, match_id)
-        cve_service.curate(session, match, status, note, curated_by=acting_user())
-        session.flush()
-        file = session.get(PackageFile, match.file_id)
-        assert file is not None
-        channel = session.get(Channel, file.channel_id)
-        assert channel is not None
-        out = MatchOut.of(match, file, channel.name)
+    """Set a CVE match's status, with a note (those who manage the file's channel)."""
+    with Client() as client:
+        out = client.put(f"/api/cves/matches/{match_id}", {"status": status, "note": note})
     if as_json:
         print_json(out)
     else:
-        console.print(f"match {out.id} ({out.cve_id} on {out.filename}) is now {out.status}")
-
-
-@app.command()
-@reports_errors
-def rematch(as_json: bool = JsonOption) -> None:
-    """Match every file against the CVE database again."""
-    report = match_everything(database(), conda_names())
-    if as_json:
-        print_json(vars(report))
-    else:
-        console.print(report.describe(), highlight=False)
+        console.print(
+            f"match {out['id']} ({out['cve_id']} on {out['filename']}) is now {out['status']}"
+        )

@@ -2,82 +2,54 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import replace
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from headwater.cli.context import (
+from headwater.cli.channels import channel_path
+from headwater.cli.client import Client
+from headwater.cli.output import (
     JsonOption,
-    acting_user,
-    blob_store,
-    conda_names,
     console,
-    database,
     parse_json_option,
+    print_fields,
     print_json,
     print_table,
     reports_errors,
-    upstream_policy,
-    writing,
+    size,
 )
-from headwater.cli.runs import print_run, run_detail
-from headwater.filters import parse_filter_set
-from headwater.models import RunTrigger
-from headwater.schemas.mirrors import MirrorOut, MirrorSaved
-from headwater.schemas.previews import PreviewOut
-from headwater.schemas.runs import RunOut
-from headwater.services import mirrors as mirror_service
-from headwater.services import runs as run_service
-from headwater.services.preview import PreviewQuery, preview_mirror
+from headwater.cli.runs import print_run
 
 app = typer.Typer(no_args_is_help=True)
 
 
-def _mirror_out(channel: str, mirror_id: int) -> MirrorOut:
-    with database().reading() as session:
-        mirror = mirror_service.get_mirror(session, channel, mirror_id)
-        latest = run_service.latest_runs(session, [mirror.id]).get(mirror.id)
-        return MirrorOut.of(mirror, channel, latest)
+def mirror_path(channel: str, mirror_id: int) -> str:
+    return f"{channel_path(channel)}/mirrors/{mirror_id}"
 
 
-def _print_saved(channel: str, change: mirror_service.MirrorChange, as_json: bool) -> None:
-    asyncio.run(mirror_service.check_projects(change, upstream_policy()))
-    out = _mirror_out(channel, change.mirror.id)
-    run = RunOut.of(change.run, change.mirror.mirror_name) if change.run else None
-    saved = MirrorSaved(**out.model_dump(), warnings=change.warnings, run=run)
+def _print_saved(saved: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(saved)
         return
-    _print_mirror(saved)
-    for warning in change.warnings:
+    print_fields(saved, skip=("last_run", "warnings", "run"))
+    for warning in saved.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    if run:
-        console.print(f"queued run #{run.id}")
-
-
-def _print_mirror(mirror: MirrorOut) -> None:
-    for key, value in mirror.model_dump(exclude={"last_run"}).items():
-        console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    if saved.get("run"):
+        console.print(f"queued run #{saved['run']['id']}")
 
 
 @app.command("list")
 @reports_errors
 def list_mirrors(
-    channel: str = typer.Argument(None, help="A channel; every channel's mirrors when omitted."),
+    channel: str = typer.Argument(None, help="A channel; the mirrors you may see when omitted."),
     as_json: bool = JsonOption,
 ) -> None:
     """List mirrors with their state, step, last and next run."""
-    with database().reading() as session:
-        if channel:
-            rows = [(m, channel) for m in mirror_service.list_channel_mirrors(session, channel)]
-        else:
-            rows, _ = mirror_service.list_all_mirrors(session, offset=0, limit=100_000)
-        latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
-        items = [MirrorOut.of(mirror, name, latest.get(mirror.id)) for mirror, name in rows]
+    with Client() as client:
+        path = f"{channel_path(channel)}/mirrors" if channel else "/api/mirrors"
+        items = list(client.pages(path))
     if as_json:
         print_json(items)
         return
@@ -86,15 +58,15 @@ def list_mirrors(
         ["channel", "id", "name", "type", "mode", "source", "state", "step", "next run"],
         [
             [
-                m.channel,
-                m.id,
-                m.mirror_name,
-                m.mirror_type,
-                m.mirror_mode,
-                m.source_root,
-                m.state or "never run",
-                m.step,
-                m.next_run_at,
+                m["channel"],
+                m["id"],
+                m["mirror_name"],
+                m["mirror_type"],
+                m["mirror_mode"],
+                m["source_root"],
+                m["state"] or "never run",
+                m["step"],
+                m["next_run_at"],
             ]
             for m in items
         ],
@@ -122,7 +94,7 @@ def create(
     ),
     mirror_mode: str = typer.Option("passive", "--mode", help="active or passive."),
     cron: str = typer.Option("0 0 * * *", help="When to run, five-field cron in UTC."),
-    proxy: str = typer.Option(None, help="An http(s) or socks5 proxy for this upstream."),
+    proxy: str = typer.Option(None, help="A proxy of the server's allowlist (administrators)."),
     filters: str = typer.Option(
         None, help='Filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'
     ),
@@ -133,9 +105,8 @@ def create(
     mirror_filters = parse_json_option(filters, "--filters")
     if projects:
         mirror_filters = {**(mirror_filters or {}), "projects": projects}
-    fields: dict[str, Any] = {
+    body: dict[str, Any] = {
         "mirror_name": mirror_name,
-        "source_root": source_root,
         "mirror_type": mirror_type,
         "mirror_mode": mirror_mode,
         "cron": cron,
@@ -143,27 +114,24 @@ def create(
         "filters": mirror_filters,
         "run_now": run_now,
     }
-    with writing() as session:
-        change = mirror_service.create_mirror(
-            session,
-            channel,
-            fields,
-            policy=upstream_policy(),
-            requested_by=acting_user(),
-            proxy_allowed=True,  # the CLI acts as the administrator
-        )
-    _print_saved(channel, change, as_json)
+    if source_root is not None:
+        body["source_root"] = source_root
+    elif mirror_type == "python_simple":
+        body["source_root"] = "https://pypi.org/simple/"
+    with Client() as client:
+        _print_saved(client.post(f"{channel_path(channel)}/mirrors", body), as_json)
 
 
 @app.command()
 @reports_errors
 def show(channel: str, mirror_id: int, as_json: bool = JsonOption) -> None:
     """Show one mirror."""
-    mirror = _mirror_out(channel, mirror_id)
+    with Client() as client:
+        mirror = client.get(mirror_path(channel, mirror_id))
     if as_json:
         print_json(mirror)
     else:
-        _print_mirror(mirror)
+        print_fields(mirror, skip=("last_run",))
 
 
 @app.command()
@@ -199,17 +167,8 @@ def edit(
         changes["filters"] = parse_json_option(filters, "--filters")
     if run_now:
         changes["run_now"] = True
-    with writing() as session:
-        change = mirror_service.update_mirror(
-            session,
-            channel,
-            mirror_id,
-            changes,
-            policy=upstream_policy(),
-            requested_by=acting_user(),
-            proxy_allowed=True,  # the CLI acts as the administrator
-        )
-    _print_saved(channel, change, as_json)
+    with Client() as client:
+        _print_saved(client.patch(mirror_path(channel, mirror_id), changes), as_json)
 
 
 @app.command()
@@ -218,9 +177,8 @@ def delete(channel: str, mirror_id: int, yes: bool = typer.Option(False, "--yes"
     """Delete a mirror with its history; the files it brought leave the channel."""
     if not yes:
         typer.confirm(f"Delete mirror {mirror_id} of {channel}?", abort=True)
-    store = blob_store()
-    with writing() as session:
-        mirror_service.delete_mirror(session, store, channel, mirror_id)
+    with Client() as client:
+        client.delete(mirror_path(channel, mirror_id))
     console.print(f"deleted mirror {mirror_id}")
 
 
@@ -235,46 +193,58 @@ def run(
     as_json: bool = JsonOption,
 ) -> None:
     """Run now: queue a run for a worker (the server's, or `headwater worker`)."""
-    with writing() as session:
-        mirror = mirror_service.get_mirror(session, channel, mirror_id)
-        queued = run_service.request_run(
-            session, mirror, trigger=RunTrigger.manual, requested_by=acting_user()
-        )
-        session.flush()
-        run_id = queued.id
-    if not wait:
-        if as_json:
-            print_json(run_detail(run_id))
-        else:
-            console.print(f"queued run #{run_id}")
-        return
-    detail = _follow(run_id, quiet=as_json)
+    with Client() as client:
+        queued = client.post(f"{mirror_path(channel, mirror_id)}/run")
+        if not wait:
+            if as_json:
+                print_json(queued)
+            else:
+                console.print(f"queued run #{queued['id']}")
+            return
+        detail = _follow(client, queued["id"], quiet=as_json)
     if as_json:
         print_json(detail)
     else:
         print_run(detail)
-    if detail.state == "failed":
+    if detail["state"] == "failed":
         raise typer.Exit(1)
 
 
-def _follow(run_id: int, *, quiet: bool) -> Any:
+def progress_line(run: dict[str, Any]) -> tuple[str, int, int | None, str]:
+    """What the progress bar shows of a run: its state and step, the things done of the
+    step's total (None: not counted), and the files and bytes it downloaded so far."""
+    progress, counters = run["progress"], run["counters"]
+    files = f"{counters['downloaded']} files"
+    downloaded = size(counters["bytes"])
+    if progress.get("bytes_total"):
+        downloaded += f" of {size(progress['bytes_total'])}"
+    total = progress["total"] or None
+    return f"{run['state']}: {run['step']}", progress["done"], total, f"{files}, {downloaded}"
+
+
+def _follow(client: Client, run_id: int, *, quiet: bool) -> dict[str, Any]:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[counted]}"),
+        TextColumn("{task.fields[moved]}"),
         console=console,
         disable=quiet,
     ) as bar:
-        task = bar.add_task("queued", total=None)
+        task = bar.add_task("queued", total=None, counted="", moved="")
         while True:
-            detail = run_detail(run_id)
+            detail: dict[str, Any] = client.get(f"/api/runs/{run_id}")
+            description, done, total, moved = progress_line(detail)
+            counted = f"{done}/{total}" if total else (f"{done}" if done else "")
             bar.update(
                 task,
-                description=f"{detail.state}: {detail.step}",
-                completed=detail.progress.done,
-                total=detail.progress.total or None,
+                description=description,
+                completed=done,
+                total=total,
+                counted=counted,
+                moved=moved,
             )
-            if detail.state in ("completed", "failed"):
+            if detail["state"] in ("completed", "failed"):
                 return detail
             time.sleep(0.5)
 
@@ -297,61 +267,64 @@ def preview(
     as_json: bool = JsonOption,
 ) -> None:
     """What a mirror would take and drop, and why, reading only the upstream's metadata."""
+    query = {"show": show, "reason": reason, "limit": limit}
     draft_channel_filters = parse_json_option(channel_filters, "--channel-filters")
-    with database().reading() as session:
+    with Client() as client:
         if mirror_id is not None:
-            request = mirror_service.preview_request(session, channel, mirror_id, conda_names())
-            if draft_channel_filters is not None:
-                request = replace(request, channel_filters=parse_filter_set(draft_channel_filters))
-        else:
-            request = mirror_service.draft_preview_request(
-                session,
-                channel,
-                {
-                    "source_root": source_root,
-                    "mirror_type": mirror_type,
-                    "mirror_mode": mirror_mode,
-                    "filters": parse_json_option(filters, "--filters"),
-                },
-                policy=upstream_policy(),
-                proxy_allowed=True,
-                channel_filters=draft_channel_filters,
-                cve_names=conda_names(),
+            body: dict[str, Any] | None = (
+                {"channel_filters": draft_channel_filters}
+                if draft_channel_filters is not None
+                else None
             )
-    query = PreviewQuery(show=show, reason=reason, limit=limit)  # type: ignore[arg-type]
-    result = PreviewOut.of(request, asyncio.run(preview_mirror(request, upstream_policy(), query)))
+            path = f"{mirror_path(channel, mirror_id)}/preview"
+        else:
+            body = {
+                "source_root": source_root,
+                "mirror_type": mirror_type,
+                "mirror_mode": mirror_mode,
+                "filters": parse_json_option(filters, "--filters"),
+                "channel_filters": draft_channel_filters,
+            }
+            path = f"{channel_path(channel)}/mirrors/preview"
+        params = {key: value for key, value in query.items() if value is not None}
+        result = client.post(path, body, params=params)
     if as_json:
         print_json(result)
         return
-    counts = result.counts
+    _print_preview(result, show)
+
+
+def _print_preview(result: dict[str, Any], show: str) -> None:
+    counts = result["counts"]
     console.print(
-        f"{counts.seen} records upstream: {counts.taken} taken, {counts.dropped} dropped",
+        f"{counts['seen']} records upstream: {counts['taken']} taken, {counts['dropped']} dropped",
         highlight=False,
     )
-    for reason_name, count in sorted(counts.by_reason.items()):
+    for reason_name, count in sorted(counts["by_reason"].items()):
         console.print(f"  dropped by {reason_name}: {count}", highlight=False)
-    for warning in result.warnings:
+    for warning in result["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     print_table(
         "By subdir",
         ["subdir", "seen", "taken", "dropped", "reasons"],
         [
             [
-                s.subdir + (" (missing upstream)" if s.missing else ""),
-                s.seen,
-                s.taken,
-                s.dropped,
-                ", ".join(f"{k}: {v}" for k, v in sorted(s.by_reason.items())),
+                s["subdir"] + (" (missing upstream)" if s["missing"] else ""),
+                s["seen"],
+                s["taken"],
+                s["dropped"],
+                ", ".join(f"{k}: {v}" for k, v in sorted(s["by_reason"].items())),
             ]
-            for s in result.subdirs
+            for s in result["subdirs"]
         ],
     )
+    files = result["files"]
     print_table(
-        f"Files ({show}, {len(result.files.items)} of {result.files.total_count})",
+        f"Files ({show}, {len(files['items'])} of {files['total_count']})",
         ["subdir", "file", "license", "taken", "why"],
         [
-            [f.subdir, f.filename, f.license, "yes" if f.taken else "no", f.detail]
-            for f in result.files.items
+            [f["subdir"], f["filename"], f["license"], "yes" if f["taken"] else "no", f["detail"]]
+            for f in files["items"]
         ],
     )
 
@@ -360,13 +333,10 @@ def preview(
 @reports_errors
 def stop(channel: str, mirror_id: int) -> None:
     """Stop the mirror's pending or running run."""
-    with writing() as session:
-        mirror = mirror_service.get_mirror(session, channel, mirror_id)
-        stopped = run_service.stop_run(session, mirror, stopped_by=acting_user())
-        run_id, state = stopped.id, stopped.state
-    console.print(
-        f"run #{run_id} {'stopped' if state == 'failed' else 'will stop at its next heartbeat'}"
-    )
+    with Client() as client:
+        stopped = client.post(f"{mirror_path(channel, mirror_id)}/stop")
+    state = "stopped" if stopped["state"] == "failed" else "will stop at its next heartbeat"
+    console.print(f"run #{stopped['id']} {state}")
 
 
 @app.command()
@@ -378,10 +348,8 @@ def runs(
     as_json: bool = JsonOption,
 ) -> None:
     """The mirror's history, newest first."""
-    with database().reading() as session:
-        mirror = mirror_service.get_mirror(session, channel, mirror_id)
-        history, _ = run_service.list_runs(session, mirror_ids=[mirror.id], offset=0, limit=limit)
-        items = [RunOut.of(run, mirror.mirror_name) for run in history]
+    with Client() as client:
+        items = client.get(f"{mirror_path(channel, mirror_id)}/runs", limit=limit)["items"]
     if as_json:
         print_json(items)
         return
@@ -401,16 +369,16 @@ def runs(
         ],
         [
             [
-                r.id,
-                r.state,
-                r.step,
-                r.started_at,
-                r.finished_at,
-                r.counters.seen,
-                r.counters.added,
-                r.counters.removed,
-                r.counters.excluded,
-                r.error,
+                r["id"],
+                r["state"],
+                r["step"],
+                r["started_at"],
+                r["finished_at"],
+                r["counters"]["seen"],
+                r["counters"]["added"],
+                r["counters"]["removed"],
+                r["counters"]["excluded"],
+                r["error"],
             ]
             for r in items
         ],

@@ -1,27 +1,39 @@
-"""`headwater serve`, `headwater worker` and `headwater migrate`."""
+"""The commands that run on the server itself, on the database and blob store its settings
+name: `serve`, `worker`, `scheduler`, `migrate`, `create-admin`, `rematch-cves`."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from functools import cache
 from types import FrameType
 
 import typer
 import uvicorn
 
-from headwater.cli.context import console, settings
+from headwater.cli.output import console, reports_errors
 from headwater.logs import keep_tokens_out_of_access_logs
 from headwater.resources import (
     bootstrap,
     cve_names,
     http_policy,
     open_blob_store,
+    open_database,
     worker_config,
 )
+from headwater.services.access import users
+from headwater.services.access.audit import Actor
+from headwater.services.cve_matching import match_everything
+from headwater.settings import Settings
 from headwater.worker.cve_feeds import CveFeeds
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
+
+
+@cache
+def settings() -> Settings:
+    return Settings()
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +41,8 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(scheduler)
     app.command()(migrate)
+    app.command("create-admin")(create_admin)
+    app.command("rematch-cves")(rematch_cves)
 
 
 def serve(
@@ -56,15 +70,14 @@ def serve(
     if generated:
         console.print(
             f"Sign in as [bold]{config.admin_user}[/bold] with the password "
-            f"[bold]{generated}[/bold] (shown once; change it with "
-            f"`headwater user set-password {config.admin_user}`)."
+            f"[bold]{generated}[/bold] (shown once; change it on your Account page, {url}account)."
         )
     elif config.admin_password:
         console.print(f"Sign in as [bold]{config.admin_user}[/bold] with HEADWATER_ADMIN_PASSWORD.")
     else:
         console.print(
             f"Sign in as [bold]{config.admin_user}[/bold] with the password printed at first start "
-            f"(reset it with `headwater user set-password {config.admin_user}`)."
+            f"(reset it with `headwater create-admin {config.admin_user}`)."
         )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -121,11 +134,38 @@ def scheduler() -> None:
 
 
 def migrate() -> None:
-    """Create or upgrade the database schema, and the first administrator."""
+    """On the server: create or upgrade the database schema, and the first administrator."""
     _, generated = bootstrap(settings())
     console.print("database is up to date")
     if generated:
         console.print(f"created administrator {settings().admin_user} with password {generated}")
+
+
+@reports_errors
+def create_admin(
+    username: str,
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+) -> None:
+    """On the server: create an administrator, or make a user one with a new password."""
+    actor = Actor.server("headwater create-admin")
+    with open_database(settings()).writing() as session:
+        found = users.find_user(session, username)
+        if found is None:
+            users.add_user(session, username, password, is_admin=True, actor=actor)
+            console.print(f"created administrator {username}")
+            return
+        users.set_admin(session, username, True, actor=actor)
+        users.set_password(session, username, password, actor=actor)
+        users.set_disabled(session, username, False, actor=actor)
+    console.print(f"{username} is an administrator with the new password")
+
+
+@reports_errors
+def rematch_cves() -> None:
+    """On the server: match every file against the CVE database again."""
+    config = settings()
+    report = match_everything(open_database(config), cve_names(config))
+    console.print(report.describe(), highlight=False)
 
 
 def _stop_on_signals(stop: object) -> None:

@@ -1,25 +1,42 @@
 """SQLAlchemy models, one module per noun. Importing this package registers every table."""
 
+from headwater.models.audit import AuditEvent
 from headwater.models.blob import BlobSource
-from headwater.models.channel import Channel, ChannelIndex, Privacy
+from headwater.models.channel import Channel, ChannelIndex, ChannelRole, ChannelRoleName, Privacy
 from headwater.models.cve import Advisory, Cve, CveMatch
 from headwater.models.file import PackageFile, PackageType
 from headwater.models.mirror import Mirror, MirrorMode, MirrorSubdirState, MirrorType
+from headwater.models.organization import (
+    Group,
+    GroupMember,
+    Membership,
+    Organization,
+    OrganizationRole,
+)
 from headwater.models.run import Run, RunLogLine, RunState, RunTrigger
-from headwater.models.user import ApiToken, User
+from headwater.models.user import ApiToken, ApiTokenChannel, TokenKind, User, UserSource
 
 __all__ = [
     "Advisory",
     "ApiToken",
+    "ApiTokenChannel",
+    "AuditEvent",
     "BlobSource",
     "Channel",
     "ChannelIndex",
+    "ChannelRole",
+    "ChannelRoleName",
     "Cve",
     "CveMatch",
+    "Group",
+    "GroupMember",
+    "Membership",
     "Mirror",
     "MirrorMode",
     "MirrorSubdirState",
     "MirrorType",
+    "Organization",
+    "OrganizationRole",
     "PackageFile",
     "PackageType",
     "Privacy",
@@ -27,5 +44,7 @@ __all__ = [
     "RunLogLine",
     "RunState",
     "RunTrigger",
+    "TokenKind",
     "User",
+    "UserSource",
 ]

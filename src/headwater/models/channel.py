@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk, updated_at
@@ -19,20 +19,57 @@ class Privacy(StrEnum):
     private = "private"
 
 
+class ChannelRoleName(StrEnum):
+    """What a role on a channel allows, each including the ones before it."""
+
+    read = "read"  # packages, files, CVEs
+    write = "write"  # upload and delete files
+    manage = "manage"  # settings, filters, roles, mirrors and their history, curation
+
+
 class Channel(Base):
+    """A channel is owned by one user or one organization; its name is global."""
+
     __tablename__ = "channels"
-    __table_args__ = NEVER_REUSE_IDS
+    __table_args__ = (
+        CheckConstraint("(owner_user_id IS NULL) <> (owner_org_id IS NULL)", name="one_owner"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(default="")
     privacy: Mapped[Privacy] = mapped_column(String(20), default=Privacy.public)
-    owner: Mapped[str] = mapped_column(String(64), default="")
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     filters: Mapped[FilterSet] = mapped_column(FilterSetColumn(), default=FilterSet)
     # Bumped whenever the channel's PyPI files change: servers cache simple pages by it.
     simple_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
+
+
+class ChannelRole(Base):
+    """A role on a channel granted to one user or to one group."""
+
+    __tablename__ = "channel_roles"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "user_id", name="uq_channel_roles_channel_user"),
+        UniqueConstraint("channel_id", "group_id", name="uq_channel_roles_channel_group"),
+        CheckConstraint("(user_id IS NULL) <> (group_id IS NULL)", name="one_grantee"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[intpk]
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[ChannelRoleName] = mapped_column(String(16))
+    created_at: Mapped[created_at]
 
 
 class ChannelIndex(Base):

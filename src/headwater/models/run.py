@@ -58,6 +58,8 @@ class Run(Base):
     step: Mapped[str] = mapped_column(default="")
     progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
     progress_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The bytes the current step expects to download (0 when it downloads nothing).
+    bytes_expected: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     seen: Mapped[int] = mapped_column(default=0)
     added: Mapped[int] = mapped_column(default=0)

@@ -13,7 +13,7 @@ from headwater.formats.conda import KNOWN_SUBDIRS, is_package_filename
 from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import SHARD_INDEX_NAME
 from headwater.models import ChannelIndex
-from headwater.repo.access import ChannelAccess
+from headwater.repo.access import cache_control
 from headwater.repo.files import serve_file
 from headwater.repo.responses import (
     IMMUTABLE_CACHE_CONTROL,
@@ -23,6 +23,7 @@ from headwater.repo.responses import (
 )
 from headwater.resources import Resources
 from headwater.services import packages
+from headwater.services.access.decisions import ChannelRef
 from headwater.services.publish import find_shard, repodata_key, repodata_zst_key, shard_index_key
 
 JSON = "application/json"
@@ -42,35 +43,35 @@ def _etag(sha256: str) -> str:
 
 
 async def serve(
-    request: Request, resources: Resources, access: ChannelAccess, rest: list[str]
+    request: Request, resources: Resources, channel: ChannelRef, rest: list[str]
 ) -> Response:
     subdir, names = rest[0], rest[1:]
     if subdir not in KNOWN_SUBDIRS:
-        raise IndexNotFoundError(f"{subdir!r} is not a conda subdir of channel {access.name!r}")
+        raise IndexNotFoundError(f"{subdir!r} is not a conda subdir of channel {channel.name!r}")
     if not names:
         raise IndexNotFoundError(
-            f"channel {access.name!r} serves /api/repo/{access.name}/{subdir}/repodata.json"
+            f"channel {channel.name!r} serves /api/repo/{channel.name}/{subdir}/repodata.json"
         )
     if names in (["repodata.json"], ["repodata.json.zst"], [SHARD_INDEX_NAME]):
-        return await run_in_threadpool(_serve_index, request, resources, access, subdir, names[0])
+        return await run_in_threadpool(_serve_index, request, resources, channel, subdir, names[0])
     if len(names) == 2 and names[0] == "shards" and names[1].endswith(".msgpack.zst"):
-        return await run_in_threadpool(_serve_shard, request, resources, access, subdir, names[1])
+        return await run_in_threadpool(_serve_shard, request, resources, channel, subdir, names[1])
     if len(names) == 1 and is_package_filename(names[0]):
-        return await _serve_package(request, resources, access, subdir, names[0])
+        return await _serve_package(request, resources, channel, subdir, names[0])
     raise PackageFileNotFoundError(
-        f"channel {access.name!r} has no file {subdir}/{'/'.join(names)}"
+        f"channel {channel.name!r} has no file {subdir}/{'/'.join(names)}"
     )
 
 
 def _serve_index(
-    request: Request, resources: Resources, access: ChannelAccess, subdir: str, name: str
+    request: Request, resources: Resources, channel: ChannelRef, subdir: str, name: str
 ) -> Response:
     with resources.db.reading() as session:
-        index = packages.find_index(session, access.channel_id, subdir)
+        index = packages.find_index(session, channel.id, subdir)
     if index is None:
         if subdir != "noarch":
-            raise IndexNotFoundError(f"channel {access.name!r} has no packages for {subdir}")
-        return _serve_empty(request, access, name)
+            raise IndexNotFoundError(f"channel {channel.name!r} has no packages for {subdir}")
+        return _serve_empty(request, channel, name)
     key, sha, size, media = _artifact(index, name)
     return blob_response(
         request,
@@ -79,7 +80,7 @@ def _serve_index(
         etag=_etag(sha),
         size=size,
         media_type=media,
-        cache_control=access.cache_control(INDEX_CACHE_CONTROL),
+        cache_control=cache_control(channel, INDEX_CACHE_CONTROL),
         modified=index.published_at,
     )
 
@@ -96,7 +97,7 @@ def _artifact(index: ChannelIndex, name: str) -> tuple[str, str, int, str]:
     return shard_index_key(channel_id, subdir, sha), sha, index.shard_index_size, MSGPACK_ZSTD
 
 
-def _serve_empty(request: Request, access: ChannelAccess, name: str) -> Response:
+def _serve_empty(request: Request, channel: ChannelRef, name: str) -> Response:
     built = empty_index("noarch")
     content = {
         "repodata.json": built.repodata,
@@ -109,38 +110,38 @@ def _serve_empty(request: Request, access: ChannelAccess, name: str) -> Response
         content,
         etag=_etag(hashlib.sha256(content).hexdigest()),
         media_type=media,
-        cache_control=access.cache_control(INDEX_CACHE_CONTROL),
+        cache_control=cache_control(channel, INDEX_CACHE_CONTROL),
     )
 
 
 def _serve_shard(
-    request: Request, resources: Resources, access: ChannelAccess, subdir: str, name: str
+    request: Request, resources: Resources, channel: ChannelRef, subdir: str, name: str
 ) -> Response:
     digest = name.removesuffix(".msgpack.zst")
     with resources.db.reading() as session:
-        index = packages.find_index(session, access.channel_id, subdir)
+        index = packages.find_index(session, channel.id, subdir)
     shard = find_shard(resources.store, index, digest) if index is not None else None
     if shard is None:
         raise PackageFileNotFoundError(
-            f"channel {access.name!r} has no shard {subdir}/shards/{name}"
+            f"channel {channel.name!r} has no shard {subdir}/shards/{name}"
         )
     return bytes_response(
         request,
         shard,
         etag=_etag(digest),
         media_type=MSGPACK_ZSTD,
-        cache_control=access.cache_control(IMMUTABLE_CACHE_CONTROL),
+        cache_control=cache_control(channel, IMMUTABLE_CACHE_CONTROL),
     )
 
 
 async def _serve_package(
-    request: Request, resources: Resources, access: ChannelAccess, subdir: str, filename: str
+    request: Request, resources: Resources, channel: ChannelRef, subdir: str, filename: str
 ) -> Response:
     def find() -> packages.ServableFile | None:
         with resources.db.reading() as session:
-            return packages.find_file(session, access.channel_id, subdir, filename)
+            return packages.find_file(session, channel.id, subdir, filename)
 
     file = await run_in_threadpool(find)
     if file is None:
-        raise PackageFileNotFoundError(f"channel {access.name!r} has no file {subdir}/{filename}")
-    return await serve_file(request, resources, access, file)
+        raise PackageFileNotFoundError(f"channel {channel.name!r} has no file {subdir}/{filename}")
+    return await serve_file(request, resources, channel, file)

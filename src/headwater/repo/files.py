@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Send
 
 from headwater.errors import HeadwaterError, PackageFileNotFoundError
-from headwater.repo.access import ChannelAccess
+from headwater.repo.access import cache_control
 from headwater.repo.responses import IMMUTABLE_CACHE_CONTROL, blob_response, not_modified
 from headwater.resources import Resources
+from headwater.services.access.decisions import ChannelRef
 from headwater.services.packages import ServableFile
 from headwater.storage import content_key
 
@@ -28,15 +29,15 @@ def etag_of(sha256: str) -> str:
 async def serve_file(
     request: Request,
     resources: Resources,
-    access: ChannelAccess,
+    channel: ChannelRef,
     file: ServableFile,
     media_type: str = PACKAGE,
 ) -> Response:
     key = content_key(file.sha256)
     etag = etag_of(file.sha256)
-    cache_control = access.cache_control(IMMUTABLE_CACHE_CONTROL)
+    caching = cache_control(channel, IMMUTABLE_CACHE_CONTROL)
     if not_modified(request, etag, None):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": caching})
     stored_size = await run_in_threadpool(resources.store.size, key)
     # Stored bytes are this file's only if its upstream delivered them (or it was uploaded).
     usable = stored_size is not None and file.delivered
@@ -57,9 +58,9 @@ async def serve_file(
             etag=etag,
             size=size,
             media_type=media_type,
-            cache_control=cache_control,
+            cache_control=caching,
         )
-    headers = {"ETag": etag, "Cache-Control": cache_control}
+    headers = {"ETag": etag, "Cache-Control": caching}
     if file.size is not None:
         headers["Content-Length"] = str(file.size)
     return FetchedResponse(stream, headers=headers, media_type=media_type)

@@ -21,45 +21,46 @@ from headwater.formats.pypi.simple import (
     render_project_json,
     wants_json,
 )
-from headwater.repo.access import ChannelAccess
+from headwater.repo.access import cache_control
 from headwater.repo.files import serve_file
 from headwater.repo.responses import INDEX_CACHE_CONTROL, bytes_response
 from headwater.resources import Resources
 from headwater.services import packages
+from headwater.services.access.decisions import ChannelRef
 from headwater.services.packages import ServableFile
 
 
 async def serve(
     request: Request,
     resources: Resources,
-    access: ChannelAccess,
+    channel: ChannelRef,
     rest: list[str],
     trailing_slash: bool,
 ) -> Response:
     """`rest` is what follows `simple`: nothing, a project, or a project and a file."""
     if not rest:
         if not trailing_slash:
-            return _redirect(request, f"/api/repo/{access.name}/simple/")
-        return await run_in_threadpool(_index_page, request, resources, access)
+            return _redirect(request, f"/api/repo/{channel.name}/simple/")
+        return await run_in_threadpool(_index_page, request, resources, channel)
     project = rest[0]
     normalized = canonicalize_name(project)
     if len(rest) == 1:
         if project != normalized or not trailing_slash:
-            return _redirect(request, f"{_base(request, access)}{normalized}/")
-        return await run_in_threadpool(_project_page, request, resources, access, normalized)
+            return _redirect(request, f"{_base(request, channel)}{normalized}/")
+        return await run_in_threadpool(_project_page, request, resources, channel, normalized)
     if len(rest) == 2:
-        return await _serve_file(request, resources, access, normalized, rest[1])
-    raise PackageFileNotFoundError(f"channel {access.name!r} has no {'/'.join(rest)}")
+        return await _serve_file(request, resources, channel, normalized, rest[1])
+    raise PackageFileNotFoundError(f"channel {channel.name!r} has no {'/'.join(rest)}")
 
 
-def _base(request: Request, access: ChannelAccess) -> str:
+def _base(request: Request, channel: ChannelRef) -> str:
     """The simple index's path as the client asked for it (keeping a token in the path)."""
     path = request.url.path
-    marker = f"/{access.name}/simple/"
+    marker = f"/{channel.name}/simple/"
     return (
         path[: path.index(marker) + len(marker)]
         if marker in path
-        else f"/api/repo/{access.name}/simple/"
+        else f"/api/repo/{channel.name}/simple/"
     )
 
 
@@ -68,7 +69,7 @@ def _redirect(request: Request, target: str) -> Response:
 
 
 def _page_response(
-    request: Request, access: ChannelAccess, page: tuple[str, bytes], as_json: bool
+    request: Request, channel: ChannelRef, page: tuple[str, bytes], as_json: bool
 ) -> Response:
     etag, body = page
     response = bytes_response(
@@ -76,7 +77,7 @@ def _page_response(
         body,
         etag=f'"{etag}"',
         media_type=JSON_MEDIA if as_json else "text/html",
-        cache_control=access.cache_control(INDEX_CACHE_CONTROL),
+        cache_control=cache_control(channel, INDEX_CACHE_CONTROL),
     )
     response.headers["Vary"] = "Accept"
     return response
@@ -86,30 +87,30 @@ def _rendered(body: bytes) -> tuple[str, bytes]:
     return hashlib.sha256(body).hexdigest()[:32], body
 
 
-def _index_page(request: Request, resources: Resources, access: ChannelAccess) -> Response:
+def _index_page(request: Request, resources: Resources, channel: ChannelRef) -> Response:
     as_json = wants_json(request.headers.get("accept"))
-    key = (access.channel_id, access.simple_revision, "", as_json)
+    key = (channel.id, channel.simple_revision, "", as_json)
     page = resources.pages.get(key)
     if page is None:
         with resources.db.reading() as session:
-            names = packages.python_projects(session, access.channel_id)
+            names = packages.python_projects(session, channel.id)
         page = _rendered(render_index_json(names) if as_json else render_index_html(names))
         resources.pages.put(key, page)
-    return _page_response(request, access, page, as_json)
+    return _page_response(request, channel, page, as_json)
 
 
 def _project_page(
-    request: Request, resources: Resources, access: ChannelAccess, project: str
+    request: Request, resources: Resources, channel: ChannelRef, project: str
 ) -> Response:
     as_json = wants_json(request.headers.get("accept"))
-    key = (access.channel_id, access.simple_revision, project, as_json)
+    key = (channel.id, channel.simple_revision, project, as_json)
     page = resources.pages.get(key)
     if page is None:
         with resources.db.reading() as session:
-            files = packages.python_project_files(session, access.channel_id, project)
+            files = packages.python_project_files(session, channel.id, project)
         if not files:
             raise PackageFileNotFoundError(
-                f"channel {access.name!r} has no PyPI project {project!r}"
+                f"channel {channel.name!r} has no PyPI project {project!r}"
             )
         served = [_served(file) for file in files]
         if as_json:
@@ -118,7 +119,7 @@ def _project_page(
         else:
             page = _rendered(render_project_html(project, served))
         resources.pages.put(key, page)
-    return _page_response(request, access, page, as_json)
+    return _page_response(request, channel, page, as_json)
 
 
 def _served(file: packages.PythonFile) -> ServedFile:
@@ -144,7 +145,7 @@ def _upload_time(timestamp: int | None) -> str | None:
 
 
 async def _serve_file(
-    request: Request, resources: Resources, access: ChannelAccess, project: str, filename: str
+    request: Request, resources: Resources, channel: ChannelRef, project: str, filename: str
 ) -> Response:
     metadata = filename.endswith(".metadata")
     dist = filename.removesuffix(".metadata")
@@ -152,11 +153,11 @@ async def _serve_file(
     def find() -> ServableFile | None:
         with resources.db.reading() as session:
             if metadata:
-                return packages.find_core_metadata(session, access.channel_id, project, dist)
-            return packages.find_file(session, access.channel_id, project, dist)
+                return packages.find_core_metadata(session, channel.id, project, dist)
+            return packages.find_file(session, channel.id, project, dist)
 
     file = await run_in_threadpool(find)
     if file is None:
-        raise PackageFileNotFoundError(f"channel {access.name!r} has no file {project}/{filename}")
+        raise PackageFileNotFoundError(f"channel {channel.name!r} has no file {project}/{filename}")
     media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-    return await serve_file(request, resources, access, file, media_type=media)
+    return await serve_file(request, resources, channel, file, media_type=media)

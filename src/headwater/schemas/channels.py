@@ -16,7 +16,8 @@ class ChannelOut(BaseModel):
     name: str
     description: str
     privacy: str
-    owner: str
+    owner: str  # a username, or an organization's name
+    owner_kind: str  # "user" or "organization"
     filters: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -30,7 +31,8 @@ class ChannelOut(BaseModel):
             name=channel.name,
             description=channel.description,
             privacy=channel.privacy,
-            owner=channel.owner,
+            owner=stats.owner,
+            owner_kind=stats.owner_kind,
             filters=channel.filters.to_json(),
             created_at=channel.created_at,
             updated_at=channel.updated_at,

@@ -11,8 +11,12 @@ from headwater.services.runs import RunDescription
 
 
 class Progress(BaseModel):
+    """The current step's progress: things done of its total (0: not counted), and the bytes
+    it downloads (`bytes_total` 0 when it downloads nothing; `counters.bytes` is how many came)."""
+
     done: int
     total: int
+    bytes_total: int = 0
 
 
 class Counters(BaseModel):
@@ -57,7 +61,9 @@ class RunOut(BaseModel):
             finished_at=run.finished_at,
             heartbeat_at=run.heartbeat_at,
             step=run.step,
-            progress=Progress(done=run.progress_done, total=run.progress_total),
+            progress=Progress(
+                done=run.progress_done, total=run.progress_total, bytes_total=run.bytes_expected
+            ),
             counters=Counters(
                 seen=run.seen,
                 added=run.added,

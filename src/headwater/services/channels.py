@@ -18,7 +18,9 @@ from headwater.errors import (
 )
 from headwater.filters import FilterSet, parse_filter_set
 from headwater.inputs import check_text
-from headwater.models import Channel, Mirror, PackageFile, Privacy
+from headwater.models import Channel, Mirror, Organization, PackageFile, Privacy, User
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef, OrganizationRef
 from headwater.storage import BlobStore
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -32,6 +34,8 @@ MAX_DESCRIPTION_LENGTH = 2000
 class ChannelStats:
     file_count: int
     mirror_count: int
+    owner: str  # a username, or an organization's name
+    owner_kind: str  # "user" or "organization"
 
 
 def validate_channel_name(name: str) -> str:
@@ -63,23 +67,44 @@ def create_channel(
     session: Session,
     name: str,
     *,
-    owner: str,
+    actor: Actor,
+    organization: OrganizationRef | None = None,
     description: str = "",
     privacy: str = Privacy.public,
     filters: dict[str, Any] | None = None,
 ) -> Channel:
+    """A channel owned by `organization`, or by the user creating it. (Who may create a
+    channel in an organization is decided before: its owners and administrators.)"""
     validate_channel_name(name)
     if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
         raise ChannelExistsError(f"channel {name!r} already exists")
     channel = Channel(
         name=name,
-        owner=owner,
+        owner_user_id=None if organization else actor.user_id,
+        owner_org_id=organization.id if organization else None,
         description=check_description(description),
         privacy=parse_privacy(privacy),
         filters=parse_filter_set(filters),
     )
     add_unique(session, channel, ChannelExistsError(f"channel {name!r} already exists"))
+    record(
+        session,
+        actor,
+        "channel.create",
+        name,
+        organization=organization.name if organization else None,
+        privacy=channel.privacy,
+        filters=channel.filters.to_json(),
+    )
     return channel
+
+
+def load_channel(session: Session, channel: ChannelRef) -> Channel:
+    """The row of a channel access was decided on (gone if it was deleted since)."""
+    row = session.get(Channel, channel.id)
+    if row is None:
+        raise ChannelNotFoundError(f"channel {channel.name!r} does not exist")
+    return row
 
 
 def find_channel(session: Session, name: str) -> Channel | None:
@@ -120,25 +145,60 @@ def channel_stats(session: Session, channel_ids: list[int]) -> dict[int, Channel
             .group_by(Mirror.channel_id)
         ).all()
     )
+    owners = {
+        channel_id: (user or organization or "", "user" if user else "organization")
+        for channel_id, user, organization in session.execute(
+            select(Channel.id, User.username, Organization.name)
+            .outerjoin(User, User.id == Channel.owner_user_id)
+            .outerjoin(Organization, Organization.id == Channel.owner_org_id)
+            .where(Channel.id.in_(channel_ids))
+        )
+    }
     return {
         channel_id: ChannelStats(
-            file_count=files.get(channel_id, 0), mirror_count=mirrors.get(channel_id, 0)
+            file_count=files.get(channel_id, 0),
+            mirror_count=mirrors.get(channel_id, 0),
+            owner=owners.get(channel_id, ("", "user"))[0],
+            owner_kind=owners.get(channel_id, ("", "user"))[1],
         )
         for channel_id in channel_ids
     }
 
 
-def update_channel(session: Session, name: str, changes: dict[str, Any]) -> Channel:
+def update_channel(
+    session: Session, channel: ChannelRef, changes: dict[str, Any], *, actor: Actor
+) -> Channel:
     """Apply the fields sent; `filters` merge with the stored ones, a null key removes a rule."""
-    channel = get_channel(session, name)
+    row = load_channel(session, channel)
+    changed: dict[str, Any] = {}
     if "description" in changes and changes["description"] is not None:
-        channel.description = check_description(changes["description"])
+        description = check_description(changes["description"])
+        if description != row.description:
+            row.description = changed["description"] = description
     if "privacy" in changes and changes["privacy"] is not None:
-        channel.privacy = parse_privacy(changes["privacy"])
+        privacy = parse_privacy(changes["privacy"])
+        if privacy != row.privacy:
+            row.privacy = changed["privacy"] = privacy
     if "filters" in changes:
-        channel.filters = merge_filters(channel.filters, changes["filters"])
+        filters = merge_filters(row.filters, changes["filters"])
+        if filters.to_json() != row.filters.to_json():
+            row.filters = filters
+            record(session, actor, "channel.filters", channel.name, filters=filters.to_json())
+    if changed:
+        record(session, actor, "channel.update", channel.name, **changed)
     session.flush()
-    return channel
+    return row
+
+
+def give_channel(
+    session: Session, channel: ChannelRef, organization: OrganizationRef, *, actor: Actor
+) -> Channel:
+    """Make an organization the channel's owner (its owners then manage it)."""
+    row = load_channel(session, channel)
+    row.owner_user_id, row.owner_org_id = None, organization.id
+    record(session, actor, "channel.owner", channel.name, organization=organization.name)
+    session.flush()
+    return row
 
 
 def merge_filters(stored: FilterSet, changes: dict[str, Any] | None) -> FilterSet:
@@ -148,9 +208,11 @@ def merge_filters(stored: FilterSet, changes: dict[str, Any] | None) -> FilterSe
     return stored.merged(changes)
 
 
-def delete_channel(session: Session, store: BlobStore, name: str) -> None:
-    channel = get_channel(session, name)
-    session.delete(channel)
+def delete_channel(
+    session: Session, store: BlobStore, channel: ChannelRef, *, actor: Actor
+) -> None:
+    session.delete(load_channel(session, channel))
+    record(session, actor, "channel.delete", channel.name)
     session.flush()
     prefix = index_prefix(channel.id)
     after_commit(session, lambda: store.delete_prefix(prefix))

@@ -13,6 +13,7 @@ from headwater.cves.names import CondaNames
 from headwater.cves.sources import Reading, read_path
 from headwater.db import Database
 from headwater.errors import InvalidInputError, UpstreamError
+from headwater.services.access.audit import Actor, record
 from headwater.services.cve_matching import MatchReport, load_matcher, rematch
 from headwater.services.cves import ImportReport, import_advisories
 from headwater.upstreams.bodies import raw_chunks, too_large
@@ -31,8 +32,16 @@ class ImportOutcome:
     matched: MatchReport | None  # None when no CVE changed
 
 
-def import_reading(db: Database, names: CondaNames, reading: Reading) -> ImportOutcome:
-    """Store what a reading found; when any CVE changed, match every file again."""
+def import_reading(
+    db: Database,
+    names: CondaNames,
+    reading: Reading,
+    *,
+    actor: Actor | None = None,
+    source: str = "",
+) -> ImportOutcome:
+    """Store what a reading found; when any CVE changed, match every file again. An import an
+    administrator made (`actor`) is written to the audit log; the feeds' refreshes are not."""
     if not reading.advisories and reading.problems:
         raise InvalidInputError(
             f"no advisory could be read: {'; '.join(reading.problems[:5])}"
@@ -45,6 +54,16 @@ def import_reading(db: Database, names: CondaNames, reading: Reading) -> ImportO
         matched = None
         if imported.changed_cves:
             matched = rematch(session, load_matcher(session, names))
+        if actor is not None:
+            record(
+                session,
+                actor,
+                "cve.import",
+                source,
+                read=imported.read,
+                added=imported.added,
+                updated=imported.updated,
+            )
     imported.problems.extend(reading.problems)
     return ImportOutcome(reading.files, imported, matched)
 

@@ -21,11 +21,11 @@ from headwater.cves.advisories import Advisory as ParsedAdvisory
 from headwater.cves.advisories import Score
 from headwater.cves.scoring import MatchStatus, file_score, severity
 from headwater.db import utcnow
-from headwater.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from headwater.errors import CveMatchNotFoundError, InvalidInputError, NotFoundError
 from headwater.inputs import check_text
 from headwater.models import Advisory, Channel, Cve, CveMatch, PackageFile
-from headwater.services import access
-from headwater.services.auth import Identity
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef
 
 _CHUNK = 500
 
@@ -374,7 +374,7 @@ def file_matches(session: Session, file_id: int) -> list[tuple[CveMatch, Cve]]:
 def get_match(session: Session, match_id: int) -> CveMatch:
     match = session.get(CveMatch, match_id)
     if match is None:
-        raise NotFoundError(f"no CVE match {match_id}")
+        raise CveMatchNotFoundError(f"CVE match {match_id} does not exist")
     return match
 
 
@@ -386,24 +386,34 @@ class Curated:
 
 
 def curate_match(
-    session: Session, match_id: int, identity: Identity, status: str, note: str | None
+    session: Session,
+    channel: ChannelRef,
+    match_id: int,
+    status: str,
+    note: str | None,
+    *,
+    actor: Actor,
 ) -> Curated:
-    """Curate a match as `identity`: administrators and the owner of the file's channel may; to
-    anyone who may not even read the channel, the match does not exist."""
+    """Curate a match of a file of `channel` (whose managers may: decided before)."""
     match = get_match(session, match_id)
     file = session.get(PackageFile, match.file_id)
-    channel = session.get(Channel, file.channel_id) if file is not None else None
-    assert file is not None and channel is not None
-    if not access.can_read(identity, channel):
-        raise NotFoundError(f"no CVE match {match_id}")
-    if not access.can_manage(identity, channel):
-        raise PermissionDeniedError(
-            f"only the owner of channel {channel.name!r} or an administrator can curate its "
-            "CVE matches"
-        )
-    curate(session, match, status, note, curated_by=identity.username)
+    row = session.get(Channel, file.channel_id) if file is not None else None
+    if file is None or row is None or row.id != channel.id:
+        raise CveMatchNotFoundError(f"CVE match {match_id} does not exist")
+    curate(session, match, status, note, curated_by=actor.username)
+    record(
+        session,
+        actor,
+        "cve.curate",
+        channel.name,
+        match_id=match.id,
+        cve=match.cve_id,
+        file=file.filename,
+        status=match.status,
+        note=match.note,
+    )
     session.flush()
-    return Curated(match, file, channel)
+    return Curated(match, file, row)
 
 
 MAX_NOTE_LENGTH = 10_000

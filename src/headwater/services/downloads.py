@@ -136,7 +136,8 @@ class Downloader:
         """Every file whose bytes the upstream has not delivered (or the store lost),
         `policy.concurrency` at a time; the first failure stops the rest and is raised."""
         wanted = await asyncio.to_thread(self._missing, list(files))
-        self.progress.step("downloading", total=len(wanted))
+        expected_bytes = sum(expected.size or 0 for expected in wanted)
+        self.progress.step("downloading", total=len(wanted), bytes_total=expected_bytes)
         queue = iter(wanted)
 
         async def download_worker() -> None:

@@ -42,7 +42,9 @@ from headwater.models import (
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.schedule import parse_schedule
 from headwater.services import runs
-from headwater.services.channels import get_channel, merge_filters
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef
+from headwater.services.channels import load_channel, merge_filters
 from headwater.services.cve_matching import CveOracle, load_matcher
 from headwater.services.preview import PreviewRequest
 from headwater.services.publish import lock_channel, publish_removal
@@ -118,11 +120,11 @@ def _mirror_type(value: Any) -> MirrorType:
 
 def create_mirror(
     session: Session,
-    channel_name: str,
+    channel: ChannelRef,
     fields: dict[str, Any],
     *,
     policy: HttpPolicy,
-    requested_by: str | None,
+    actor: Actor,
     proxy_allowed: bool = False,
 ) -> MirrorChange:
     """Create a mirror from the DESIGN.md fields; `run_now` queues its first run at once.
@@ -133,7 +135,7 @@ def create_mirror(
     transaction is over, as it goes over the network). Only callers with `proxy_allowed`
     (administrators) may give a proxy.
     """
-    channel = get_channel(session, channel_name)
+    row = load_channel(session, channel)
     unknown = set(fields) - {*EDITABLE_FIELDS, "mirror_type", "run_now"}
     if unknown:
         raise InvalidInputError(f"unknown mirror field {', '.join(map(repr, sorted(unknown)))}")
@@ -157,12 +159,53 @@ def create_mirror(
     _ensure_unique_name(session, channel.id, mirror.mirror_name, None)
     mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
     add_unique(session, mirror, _name_taken(mirror.mirror_name))
-    change = MirrorChange(mirror, warnings=_warnings(mirror, channel))
+    record(session, actor, "mirror.create", _target(channel, mirror), **_described(mirror))
+    change = MirrorChange(mirror, warnings=_warnings(mirror, row))
     if fields.get("run_now"):
-        change.run = runs.request_run(
-            session, mirror, trigger=RunTrigger.manual, requested_by=requested_by
-        )
+        change.run = _request_run(session, channel, mirror, actor)
     return change
+
+
+def _target(channel: ChannelRef, mirror: Mirror) -> str:
+    return f"{channel.name}/{mirror.mirror_name}"
+
+
+def _described(mirror: Mirror) -> dict[str, Any]:
+    """What the audit log keeps of a mirror's settings (its proxy without a password)."""
+    return {
+        "mirror_id": mirror.id,
+        "mirror_type": mirror.mirror_type,
+        "source_root": shown_url(mirror.source_root),
+        "mirror_mode": mirror.mirror_mode,
+        "cron": mirror.cron,
+        "proxy": shown_url(mirror.proxy),
+        "filters": mirror.filters.to_json(),
+    }
+
+
+def _request_run(session: Session, channel: ChannelRef, mirror: Mirror, actor: Actor) -> Run:
+    run = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by=actor.username)
+    session.flush()
+    record(session, actor, "mirror.run", _target(channel, mirror), run_id=run.id)
+    return run
+
+
+def run_now(
+    session: Session, channel: ChannelRef, mirror_id: int, *, actor: Actor
+) -> tuple[Mirror, Run]:
+    """Run now: queue a run at once, without changing the schedule."""
+    mirror = get_mirror(session, channel, mirror_id)
+    return mirror, _request_run(session, channel, mirror, actor)
+
+
+def stop(
+    session: Session, channel: ChannelRef, mirror_id: int, *, actor: Actor
+) -> tuple[Mirror, Run]:
+    """Stop the mirror's run: a pending one fails at once, a running one at its heartbeat."""
+    mirror = get_mirror(session, channel, mirror_id)
+    run = runs.stop_run(session, mirror, stopped_by=actor.username)
+    record(session, actor, "mirror.stop", _target(channel, mirror), run_id=run.id)
+    return mirror, run
 
 
 def mirror_filters(filters: FilterSet, mirror_type: MirrorType) -> FilterSet:
@@ -251,29 +294,29 @@ def _name_taken(name: str) -> MirrorExistsError:
     return MirrorExistsError(f"the channel already has a mirror named {name!r}")
 
 
-def get_mirror(session: Session, channel_name: str, mirror_id: int) -> Mirror:
-    channel = get_channel(session, channel_name)
+def get_mirror(session: Session, channel: ChannelRef, mirror_id: int) -> Mirror:
     mirror = session.get(Mirror, mirror_id)
     if mirror is None or mirror.channel_id != channel.id:
-        raise MirrorNotFoundError(f"channel {channel_name!r} has no mirror {mirror_id}")
+        raise MirrorNotFoundError(f"channel {channel.name!r} has no mirror {mirror_id}")
     return mirror
 
 
 def update_mirror(
     session: Session,
-    channel_name: str,
+    channel: ChannelRef,
     mirror_id: int,
     changes: dict[str, Any],
     *,
     policy: HttpPolicy,
-    requested_by: str | None,
+    actor: Actor,
     proxy_allowed: bool = False,
 ) -> MirrorChange:
     """Apply the fields sent. Filters merge with the stored ones; a key set to null removes it.
 
     Changes take effect at the next run; `run_now` asks for that run at once.
     """
-    mirror = get_mirror(session, channel_name, mirror_id)
+    mirror = get_mirror(session, channel, mirror_id)
+    before = _described(mirror)
     unknown = set(changes) - {*EDITABLE_FIELDS, "mirror_type", "run_now"}
     if unknown:
         raise InvalidInputError(f"unknown mirror field {', '.join(map(repr, sorted(unknown)))}")
@@ -303,22 +346,25 @@ def update_mirror(
         mirror.cron = _cron(changes["cron"])
         mirror.next_run_at = parse_schedule(mirror.cron).next_run(utcnow())
     session.flush()
-    channel = session.get(Channel, mirror.channel_id)
-    assert channel is not None
-    change = MirrorChange(mirror, warnings=_warnings(mirror, channel))
+    after = _described(mirror)
+    changed = {key: value for key, value in after.items() if before[key] != value}
+    if changed:
+        action = "mirror.filters" if set(changed) == {"filters"} else "mirror.update"
+        record(session, actor, action, _target(channel, mirror), **changed)
+    change = MirrorChange(mirror, warnings=_warnings(mirror, load_channel(session, channel)))
     if changes.get("run_now"):
-        change.run = runs.request_run(
-            session, mirror, trigger=RunTrigger.manual, requested_by=requested_by
-        )
+        change.run = _request_run(session, channel, mirror, actor)
     return change
 
 
-def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_id: int) -> None:
+def delete_mirror(
+    session: Session, store: BlobStore, channel: ChannelRef, mirror_id: int, *, actor: Actor
+) -> None:
     """Delete a mirror, its history, and the files it brought; the channel is republished.
 
     A mirror with a run under way is refused: stop the run first.
     """
-    mirror = get_mirror(session, channel_name, mirror_id)
+    mirror = get_mirror(session, channel, mirror_id)
     current = runs.active_run(session, mirror.id)
     if current is not None and current.state == RunState.running:
         raise MirrorBusyError(
@@ -335,13 +381,13 @@ def delete_mirror(session: Session, store: BlobStore, channel_name: str, mirror_
     ]
     session.execute(delete(PackageFile).where(PackageFile.mirror_id == mirror.id))
     session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
+    record(session, actor, "mirror.delete", _target(channel, mirror), mirror_id=mirror.id)
     session.delete(mirror)
     session.flush()
     publish_removal(session, store, mirror.channel_id, removed)
 
 
-def list_channel_mirrors(session: Session, channel_name: str) -> list[Mirror]:
-    channel = get_channel(session, channel_name)
+def list_channel_mirrors(session: Session, channel: ChannelRef) -> list[Mirror]:
     return list(
         session.scalars(select(Mirror).where(Mirror.channel_id == channel.id).order_by(Mirror.id))
     )
@@ -376,11 +422,11 @@ def upcoming_runs(mirror: Mirror, count: int = 3) -> list[dt.datetime]:
 
 
 def preview_request(
-    session: Session, channel_name: str, mirror_id: int, cve_names: CondaNames | None = None
+    session: Session, channel_ref: ChannelRef, mirror_id: int, cve_names: CondaNames | None = None
 ) -> PreviewRequest:
     """What to preview for a saved mirror: its upstream, its filters and its channel's."""
-    mirror = get_mirror(session, channel_name, mirror_id)
-    channel = get_channel(session, channel_name)
+    mirror = get_mirror(session, channel_ref, mirror_id)
+    channel = load_channel(session, channel_ref)
     return PreviewRequest(
         mirror_type=mirror.mirror_type,
         source_root=mirror.source_root,
@@ -407,7 +453,7 @@ def _cve_oracle(
 
 def draft_preview_request(
     session: Session,
-    channel_name: str,
+    channel_ref: ChannelRef,
     fields: dict[str, Any],
     *,
     policy: HttpPolicy,
@@ -419,7 +465,7 @@ def draft_preview_request(
 
     `channel_filters`, when given, stands in for the channel's own, to try a draft of those.
     """
-    channel = get_channel(session, channel_name)
+    channel = load_channel(session, channel_ref)
     mirror_type = _mirror_type(fields.get("mirror_type") or MirrorType.conda)
     source_root = fields.get("source_root") or (
         DEFAULT_PYPI_ROOT if mirror_type == MirrorType.python_simple else None

@@ -15,7 +15,8 @@ from headwater.filters.python_specs import parse_version
 from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile, PackageType
 from headwater.services import provenance
-from headwater.services.channels import get_channel
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef
 from headwater.services.downloads import ExpectedFile
 from headwater.services.publish import lock_channel, publish_removal
 from headwater.storage import BlobStore
@@ -124,10 +125,9 @@ def find_core_metadata(
 
 
 def list_packages(
-    session: Session, channel_name: str, *, offset: int, limit: int, search: str | None = None
+    session: Session, channel: ChannelRef, *, offset: int, limit: int, search: str | None = None
 ) -> tuple[list[PackageSummary], int]:
     """Package names in the channel with how many files each has, alphabetically."""
-    channel = get_channel(session, channel_name)
     condition = PackageFile.channel_id == channel.id
     if search:
         condition = condition & PackageFile.name.contains(search.lower(), autoescape=True)
@@ -195,22 +195,26 @@ class _Comparable:
         return self.text < other.text
 
 
-def get_package_files(session: Session, channel_name: str, name: str) -> list[PackageFile]:
-    channel = get_channel(session, channel_name)
+def get_package_files(session: Session, channel: ChannelRef, name: str) -> list[PackageFile]:
     files = package_files(session, channel.id, name)
     if not files:
-        raise PackageFileNotFoundError(f"channel {channel_name!r} has no package {name!r}")
+        raise PackageFileNotFoundError(f"channel {channel.name!r} has no package {name!r}")
     return files
 
 
 def delete_file(
-    session: Session, store: BlobStore, channel_name: str, subdir: str, filename: str
+    session: Session,
+    store: BlobStore,
+    channel: ChannelRef,
+    subdir: str,
+    filename: str,
+    *,
+    actor: Actor,
 ) -> None:
     """Remove one file from a channel and republish its subdir.
 
     A file a mirror brought comes back at that mirror's next run unless its filters exclude it.
     """
-    channel = get_channel(session, channel_name)
     lock_channel(session, channel.id)
     kind = session.scalar(
         delete(PackageFile)
@@ -222,7 +226,8 @@ def delete_file(
         .returning(PackageFile.package_type)
     )
     if kind is None:
-        raise PackageFileNotFoundError(f"channel {channel_name!r} has no file {subdir}/{filename}")
+        raise PackageFileNotFoundError(f"channel {channel.name!r} has no file {subdir}/{filename}")
+    record(session, actor, "file.delete", channel.name, subdir=subdir, filename=filename)
     publish_removal(session, store, channel.id, [(kind, subdir)])
 
 

@@ -20,7 +20,7 @@ class LogEntry:
 @dataclass
 class Snapshot:
     step: str
-    progress: tuple[int, int]
+    progress: tuple[int, int, int]  # done and total of the step, and the bytes it expects
     counters: dict[str, int]
     excluded_reasons: dict[str, int]
     log_lines: list[LogEntry] = field(default_factory=list)
@@ -36,16 +36,19 @@ class RunProgress:
         self._step = "starting"
         self._done = 0
         self._total = 0
+        self._bytes_total = 0
         self._counters: Counter[str] = Counter()
         self._excluded: Counter[str] = Counter()
         self._log: list[LogEntry] = []
         self._deliveries: list[tuple[str, str]] = []
 
-    def step(self, name: str, total: int = 0) -> None:
+    def step(self, name: str, total: int = 0, bytes_total: int = 0) -> None:
+        """A new step, with how many things it does and (downloading) how many bytes."""
         with self._lock:
             self._step = name
             self._done = 0
             self._total = total
+            self._bytes_total = bytes_total
             self._log.append(LogEntry(dt.datetime.now(dt.UTC), "info", name))
 
     def advance(self, amount: int = 1) -> None:
@@ -90,7 +93,7 @@ class RunProgress:
             deliveries, self._deliveries = self._deliveries, []
             return Snapshot(
                 step=self._step,
-                progress=(self._done, self._total),
+                progress=(self._done, self._total, self._bytes_total),
                 counters={name: self._counters[name] for name in COUNTERS},
                 excluded_reasons=dict(self._excluded),
                 log_lines=lines,

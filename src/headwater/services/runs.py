@@ -223,7 +223,7 @@ def heartbeat(
     worker_id: str,
     *,
     step: str,
-    progress: tuple[int, int],
+    progress: tuple[int, int, int],
     counters: dict[str, int],
     excluded_reasons: dict[str, int],
     log_lines: Sequence[LogEntry],
@@ -238,6 +238,7 @@ def heartbeat(
             step=step,
             progress_done=progress[0],
             progress_total=progress[1],
+            bytes_expected=progress[2],
             excluded_reasons=excluded_reasons,
             **counters,
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -28,6 +27,9 @@ from headwater.inputs import (
     field_problem,
 )
 from headwater.models import Channel, PackageFile, PackageType
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef
+from headwater.services.channels import load_channel
 from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
 from headwater.services.pypi_pages import with_metadata
 from headwater.storage import BlobStore, StagedBlob, content_key
@@ -65,26 +67,35 @@ class Upload:
 def upload_package(
     db: Database,
     store: BlobStore,
-    channel_of: Callable[[Session], Channel],
+    channel: ChannelRef,
     filename: str,
     staged: StagedBlob,
     *,
-    uploaded_by: str,
+    actor: Actor,
     expected_sha256: str | None = None,
     python_only: bool = False,
 ) -> PackageFile:
-    """Add an uploaded package to the channel `channel_of` finds (and checks the caller may
-    change), and publish it. In the order that keeps the database free for everyone else:
-    whether the channel holds the file already (a read, before the archive is opened), the
-    archive read and checked within limits (no transaction open), then one short write. A
-    file the channel has is refused with 409; a broken or unsafe archive with 422, storing
-    nothing."""
+    """Add an uploaded package to a channel the caller may upload to, and publish it. In the
+    order that keeps the database free for everyone else: whether the channel holds the file
+    already (a read, before the archive is opened), the archive read and checked within
+    limits (no transaction open), then one short write. A file the channel has is refused
+    with 409; a broken or unsafe archive with 422, storing nothing."""
     with staged:
         with db.reading() as session:
-            _refuse_known(session, channel_of(session), filename, staged.sha256)
+            _refuse_known(session, load_channel(session, channel), filename, staged.sha256)
         upload = read_upload(filename, staged, expected_sha256, python_only=python_only)
         with db.writing() as session:
-            return _add(session, store, channel_of(session), upload, uploaded_by)
+            file = _add(session, store, load_channel(session, channel), upload, actor.username)
+            record(
+                session,
+                actor,
+                "file.upload",
+                channel.name,
+                subdir=file.subdir,
+                filename=file.filename,
+                sha256=file.sha256,
+            )
+            return file
 
 
 def read_upload(

@@ -1,5 +1,5 @@
 """Channel pages: the list with its create form, and a channel's Packages, Mirrors, History and
-Settings tabs."""
+Settings tabs (with who holds which role on it)."""
 
 from __future__ import annotations
 
@@ -9,54 +9,56 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError
-from headwater.models import Channel, Privacy
+from headwater.models import Channel, ChannelRoleName, Privacy
 from headwater.params import Offset
-from headwater.services import access
+from headwater.requires import Allowed, requires
 from headwater.services import channels as channel_service
 from headwater.services import cves as cve_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import packages as package_service
 from headwater.services import runs as run_service
-from headwater.services.auth import Identity
+from headwater.services.access import roles as role_service
+from headwater.services.access.decisions import require_organization
+from headwater.services.access.identities import channels_where
+from headwater.services.access.organizations import list_organizations
+from headwater.services.access.rules import Action, Role
 from headwater.web.filter_form import filter_context, filters_from_form
-from headwater.web.session import (
-    check_csrf,
-    managed,
-    read_form,
-    redirect,
-    render,
-    require_browser_identity,
-    resources_of,
-)
+from headwater.web.session import redirect, render, resources_of, submitted
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
 
 
 @router.get("/channels")
-def channel_list(request: Request) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    return _channel_list(request, identity, error=None, form={})
+def channel_list(
+    request: Request, allowed: Allowed = requires(Action.list_channels)
+) -> HTMLResponse:
+    return _channel_list(request, allowed, error=None, form={})
 
 
 def _channel_list(
     request: Request,
-    identity: Identity,
+    allowed: Allowed,
     *,
     error: str | None,
     form: dict[str, str],
     status_code: int = 200,
 ) -> HTMLResponse:
+    identity = allowed.identity
     with resources_of(request).db.reading() as session:
         channels, total = channel_service.list_channels(
-            session, offset=0, limit=1000, where=access.readable_condition(identity)
+            session, offset=0, limit=1000, where=channels_where(identity, Action.read_channel)
         )
         stats = channel_service.channel_stats(session, [channel.id for channel in channels])
+        organizations = (
+            list_organizations(session, identity, offset=0, limit=1000)[0] if identity else []
+        )
     context = {
         "channels": channels,
         "stats": stats,
         "total": total,
         "privacies": [privacy.value for privacy in Privacy],
+        "organizations": [o.name for o in organizations],
         "error": error,
         "form": form,
     }
@@ -64,63 +66,69 @@ def _channel_list(
 
 
 @router.post("/channels")
-async def create_channel(request: Request) -> Response:
-    identity = require_browser_identity(request)
-    form = await read_form(request)
-    check_csrf(request, form)
-    fields = {key: str(form.get(key, "")) for key in ("name", "description", "privacy")}
+def create_channel(
+    request: Request, allowed: Allowed = requires(Action.create_channel)
+) -> Response:
+    form = submitted(request)
+    fields = {
+        key: str(form.get(key, "")).strip()
+        for key in ("name", "description", "privacy", "organization")
+    }
     try:
         with resources_of(request).db.writing() as session:
+            organization = None
+            if fields["organization"]:
+                organization = require_organization(
+                    session, allowed.user, Action.manage_organization, fields["organization"]
+                )
             channel_service.create_channel(
                 session,
-                fields["name"].strip(),
-                owner=identity.username,
+                fields["name"],
+                actor=allowed.actor,
+                organization=organization,
                 description=fields["description"],
                 privacy=fields["privacy"] or Privacy.public,
             )
     except HeadwaterError as error:
         return _channel_list(
-            request, identity, error=error.message, form=fields, status_code=error.status_code
+            request, allowed, error=error.message, form=fields, status_code=error.status_code
         )
-    return redirect(
-        f"/channels/{fields['name'].strip()}/mirrors", f"Channel {fields['name'].strip()} created."
-    )
+    return redirect(f"/channels/{fields['name']}/mirrors", f"Channel {fields['name']} created.")
 
 
-@router.get("/channels/{name}")
-def channel_home(request: Request, name: str) -> Response:
-    return redirect(f"/channels/{name}/packages")
+@router.get("/channels/{channel}")
+def channel_home(allowed: Allowed = requires(Action.read_channel)) -> Response:
+    return redirect(f"/channels/{allowed.channel.name}/packages")
 
 
-def channel_context(
-    request: Request, name: str, identity: Identity, *, manage: bool = False
-) -> dict[str, object]:
+def channel_context(request: Request, allowed: Allowed) -> dict[str, Any]:
+    """What every tab of a channel shows: the channel, its counts, the tabs the caller has."""
+    ref = allowed.channel
     with resources_of(request).db.reading() as session:
-        if manage:
-            channel = access.managed_channel(session, name, identity)
-        else:
-            channel = access.readable_channel(session, name, identity)
-        stats = channel_service.channel_stats(session, [channel.id])[channel.id]
-        subdirs = package_service.published_subdirs(session, channel.id)
-        cve_count = cve_service.channel_cve_count(session, channel.id)
+        channel = session.get_one(Channel, ref.id)
+        stats = channel_service.channel_stats(session, [ref.id])[ref.id]
+        subdirs = package_service.published_subdirs(session, ref.id)
+        cve_count = cve_service.channel_cve_count(session, ref.id)
     return {
         "channel": channel,
         "stats": stats,
         "subdirs": subdirs,
         "cve_count": cve_count,
-        "can_manage": access.can_manage(identity, channel),
+        "can_manage": ref.role >= Role.manage,
     }
 
 
-@router.get("/channels/{name}/packages")
+@router.get("/channels/{channel}/packages")
 def packages_tab(
-    request: Request, name: str, q: str | None = None, offset: Offset = 0
+    request: Request,
+    q: str | None = None,
+    offset: Offset = 0,
+    allowed: Allowed = requires(Action.read_channel),
 ) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    context = channel_context(request, name, identity)
+    context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
         summaries, total = package_service.list_packages(
-            session, name, offset=max(offset, 0), limit=PAGE_SIZE, search=q
+            session, allowed.channel, offset=offset, limit=PAGE_SIZE, search=q
         )
     context.update(
         tab="packages",
@@ -130,40 +138,41 @@ def packages_tab(
         offset=offset,
         page_size=PAGE_SIZE,
     )
-    return render(request, "channel/packages.html", context, identity=identity)
+    return render(request, "channel/packages.html", context, identity=allowed.identity)
 
 
-@router.get("/channels/{name}/packages/{package}")
-def package_page(request: Request, name: str, package: str) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    context = channel_context(request, name, identity)
+@router.get("/channels/{channel}/packages/{package}")
+def package_page(
+    request: Request, package: str, allowed: Allowed = requires(Action.read_channel)
+) -> HTMLResponse:
+    context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
-        files = package_service.get_package_files(session, name, package)
+        files = package_service.get_package_files(session, allowed.channel, package)
         cves = cve_service.file_cves(session, [file.id for file in files])
     context.update(tab="packages", package=package, files=files, cves=cves)
-    return render(request, "channel/package.html", context, identity=identity)
+    return render(request, "channel/package.html", context, identity=allowed.identity)
 
 
-@router.get("/channels/{name}/mirrors")
-def mirrors_tab(request: Request, name: str) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    context = channel_context(request, name, identity, manage=True)
+@router.get("/channels/{channel}/mirrors")
+def mirrors_tab(request: Request, allowed: Allowed = requires(Action.read_mirrors)) -> HTMLResponse:
+    context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
-        mirrors = mirror_service.list_channel_mirrors(session, name)
+        mirrors = mirror_service.list_channel_mirrors(session, allowed.channel)
         latest = run_service.latest_runs(session, [mirror.id for mirror in mirrors])
     context.update(tab="mirrors", mirrors=mirrors, latest=latest)
-    return render(request, "channel/mirrors.html", context, identity=identity)
+    return render(request, "channel/mirrors.html", context, identity=allowed.identity)
 
 
-@router.get("/channels/{name}/history")
-def history_tab(request: Request, name: str, offset: Offset = 0) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    context = channel_context(request, name, identity, manage=True)
+@router.get("/channels/{channel}/history")
+def history_tab(
+    request: Request, offset: Offset = 0, allowed: Allowed = requires(Action.read_mirrors)
+) -> HTMLResponse:
+    context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
-        mirrors = mirror_service.list_channel_mirrors(session, name)
+        mirrors = mirror_service.list_channel_mirrors(session, allowed.channel)
         names = {mirror.id: mirror.mirror_name for mirror in mirrors}
         history, total = run_service.list_runs(
-            session, mirror_ids=list(names), offset=max(offset, 0), limit=PAGE_SIZE
+            session, mirror_ids=list(names), offset=offset, limit=PAGE_SIZE
         )
     context.update(
         tab="history",
@@ -173,94 +182,130 @@ def history_tab(request: Request, name: str, offset: Offset = 0) -> HTMLResponse
         offset=offset,
         page_size=PAGE_SIZE,
     )
-    return render(request, "channel/history.html", context, identity=identity)
+    return render(request, "channel/history.html", context, identity=allowed.identity)
 
 
 def _settings_page(
     request: Request,
-    name: str,
-    identity: Identity,
+    allowed: Allowed,
     *,
     error: str | None = None,
     filter_error: str | None = None,
+    role_error: str | None = None,
     filters: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    context = channel_context(request, name, identity, manage=True)
+    context = channel_context(request, allowed)
     channel = context["channel"]
     assert isinstance(channel, Channel)
+    with resources_of(request).db.reading() as session:
+        granted = role_service.list_roles(session, allowed.channel)
     context.update(
         tab="settings",
         privacies=[privacy.value for privacy in Privacy],
+        roles=[role.value for role in ChannelRoleName],
+        granted=granted,
         error=error,
         filter_error=filter_error,
+        role_error=role_error,
         filters=filters if filters is not None else channel.filters.to_json(),
         **filter_context(),
     )
     return render(
-        request, "channel/settings.html", context, identity=identity, status_code=status_code
+        request,
+        "channel/settings.html",
+        context,
+        identity=allowed.identity,
+        status_code=status_code,
     )
 
 
-@router.get("/channels/{name}/settings")
-def settings_tab(request: Request, name: str) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    return _settings_page(request, name, identity)
+@router.get("/channels/{channel}/settings")
+def settings_tab(
+    request: Request, allowed: Allowed = requires(Action.edit_channel)
+) -> HTMLResponse:
+    return _settings_page(request, allowed)
 
 
-@router.post("/channels/{name}/settings")
-async def save_settings(request: Request, name: str) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
+@router.post("/channels/{channel}/settings")
+def save_settings(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
+    form = submitted(request)
     changes = {
         "description": str(form.get("description", "")),
         "privacy": str(form.get("privacy", "")),
     }
     try:
         with resources_of(request).db.writing() as session:
-            channel_service.update_channel(session, name, changes)
+            channel_service.update_channel(session, allowed.channel, changes, actor=allowed.actor)
     except HeadwaterError as error:
-        return _settings_page(
-            request, name, identity, error=error.message, status_code=error.status_code
-        )
-    return redirect(f"/channels/{name}/settings", "Channel saved.")
+        return _settings_page(request, allowed, error=error.message, status_code=error.status_code)
+    return redirect(f"/channels/{allowed.channel.name}/settings", "Channel saved.")
 
 
-@router.post("/channels/{name}/filters")
-async def save_filters(request: Request, name: str) -> Response:
+@router.post("/channels/{channel}/filters")
+def save_filters(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
     """The channel's whole filter set, as the form shows it."""
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
+    form = submitted(request)
     filters = filters_from_form(form)
     try:
         with resources_of(request).db.writing() as session:
-            channel_service.update_channel(session, name, {"filters": filters})
+            channel_service.update_channel(
+                session, allowed.channel, {"filters": filters}, actor=allowed.actor
+            )
     except HeadwaterError as error:
         shown = {key: value for key, value in filters.items() if value is not None}
         return _settings_page(
             request,
-            name,
-            identity,
+            allowed,
             filter_error=error.message,
             filters=shown,
             status_code=error.status_code,
         )
     return redirect(
-        f"/channels/{name}/settings", "Filters saved; they apply from each mirror's next run."
+        f"/channels/{allowed.channel.name}/settings",
+        "Filters saved; they apply from each mirror's next run.",
     )
 
 
-@router.post("/channels/{name}/delete")
-async def delete_channel(request: Request, name: str) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
+@router.post("/channels/{channel}/roles")
+def grant_role(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
+    """Give a user or a group (organization/group) a role on the channel."""
+    form = submitted(request)
+    kind = str(form.get("kind", "user"))
+    name = str(form.get("name", "")).strip()
+    role = str(form.get("role", ""))
+    try:
+        with resources_of(request).db.writing() as session:
+            role_service.grant_role(session, allowed.channel, kind, name, role, actor=allowed.actor)
+    except HeadwaterError as error:
+        return _settings_page(
+            request, allowed, role_error=error.message, status_code=error.status_code
+        )
+    return redirect(
+        f"/channels/{allowed.channel.name}/settings", f"{name} now holds the {role} role."
+    )
+
+
+@router.post("/channels/{channel}/roles/remove")
+def revoke_role(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
+    form = submitted(request)
+    kind = str(form.get("kind", "user"))
+    name = str(form.get("name", ""))
+    try:
+        with resources_of(request).db.writing() as session:
+            role_service.revoke_role(session, allowed.channel, kind, name, actor=allowed.actor)
+    except HeadwaterError as error:
+        return _settings_page(
+            request, allowed, role_error=error.message, status_code=error.status_code
+        )
+    return redirect(f"/channels/{allowed.channel.name}/settings", f"{name}'s role removed.")
+
+
+@router.post("/channels/{channel}/delete")
+def delete_channel(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
     resources = resources_of(request)
     with resources.db.writing() as session:
-        channel_service.delete_channel(session, resources.store, name)
-    return redirect("/channels", f"Channel {name} deleted.")
+        channel_service.delete_channel(
+            session, resources.store, allowed.channel, actor=allowed.actor
+        )
+    return redirect("/channels", f"Channel {allowed.channel.name} deleted.")

@@ -10,17 +10,12 @@ from headwater.cves.scoring import BANDS, MatchStatus
 from headwater.errors import NotFoundError
 from headwater.models import Channel, PackageFile
 from headwater.params import RowId
-from headwater.services import access
+from headwater.requires import Allowed, requires
 from headwater.services import cves as cve_service
+from headwater.services.access.identities import channel_ids_where, channels_where
+from headwater.services.access.rules import Action
 from headwater.web.channels import channel_context
-from headwater.web.session import (
-    check_csrf,
-    read_form,
-    redirect,
-    render,
-    require_browser_identity,
-    resources_of,
-)
+from headwater.web.session import redirect, render, resources_of, safe_target, submitted
 
 router = APIRouter(include_in_schema=False)
 STATUSES = [status.value for status in MatchStatus]
@@ -33,12 +28,14 @@ def _score(text: str | None) -> float | None:
         return None
 
 
-@router.get("/channels/{name}/cves")
+@router.get("/channels/{channel}/cves")
 def channel_cves(
-    request: Request, name: str, status: str | None = None, min_score: str | None = None
+    request: Request,
+    status: str | None = None,
+    min_score: str | None = None,
+    allowed: Allowed = requires(Action.read_channel),
 ) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    context = channel_context(request, name, identity)
+    context = channel_context(request, allowed)
     channel = context["channel"]
     assert isinstance(channel, Channel)
     chosen = status if status in STATUSES else None
@@ -63,19 +60,20 @@ def channel_cves(
         bands=BANDS,
         chart_max=max(by_severity.values(), default=0) or 1,
     )
-    return render(request, "channel/cves.html", context, identity=identity)
+    return render(request, "channel/cves.html", context, identity=allowed.identity)
 
 
-@router.get("/channels/{name}/files/{file_id}/cves")
-def file_cves(request: Request, name: str, file_id: RowId) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    context = channel_context(request, name, identity)
+@router.get("/channels/{channel}/files/{file_id}/cves")
+def file_cves(
+    request: Request, file_id: RowId, allowed: Allowed = requires(Action.read_channel)
+) -> HTMLResponse:
+    context = channel_context(request, allowed)
     channel = context["channel"]
     assert isinstance(channel, Channel)
     with resources_of(request).db.reading() as session:
         file = session.get(PackageFile, file_id)
         if file is None or file.channel_id != channel.id:
-            raise NotFoundError(f"channel {name!r} has no file {file_id}")
+            raise NotFoundError(f"channel {channel.name!r} has no file {file_id}")
         matches = cve_service.file_matches(session, file_id)
         score = cve_service.file_cves(session, [file_id])[file_id]
     context.update(
@@ -86,17 +84,20 @@ def file_cves(request: Request, name: str, file_id: RowId) -> HTMLResponse:
         statuses=STATUSES,
         back=request.url.path,
     )
-    return render(request, "channel/file_cves.html", context, identity=identity)
+    return render(request, "channel/file_cves.html", context, identity=allowed.identity)
 
 
 @router.get("/cves")
 def all_cves(
-    request: Request, status: str | None = None, min_score: str | None = None, q: str | None = None
+    request: Request,
+    status: str | None = None,
+    min_score: str | None = None,
+    q: str | None = None,
+    allowed: Allowed = requires(Action.read_cves),
 ) -> HTMLResponse:
-    identity = require_browser_identity(request)
     chosen = status if status in STATUSES else None
     with resources_of(request).db.reading() as session:
-        readable = access.readable_channel_ids(session, identity)
+        readable = channel_ids_where(session, allowed.identity, Action.read_channel)
         summaries, total = cve_service.list_cves(
             session,
             channel_ids=readable,
@@ -113,19 +114,23 @@ def all_cves(
         "q": q or "",
         "statuses": STATUSES,
     }
-    return render(request, "cve/list.html", context, identity=identity)
+    return render(request, "cve/list.html", context, identity=allowed.identity)
 
 
 @router.get("/cves/{cve_id}")
-def cve_page(request: Request, cve_id: str) -> HTMLResponse:
-    identity = require_browser_identity(request)
+def cve_page(
+    request: Request, cve_id: str, allowed: Allowed = requires(Action.read_cves)
+) -> HTMLResponse:
+    identity = allowed.identity
     with resources_of(request).db.reading() as session:
         cve = cve_service.get_cve(session, cve_id)
-        readable = access.readable_channel_ids(session, identity)
+        readable = channel_ids_where(session, identity, Action.read_channel)
         matched = cve_service.cve_files(session, cve_id, readable)
         names = {m.channel for m in matched}
-        channels = session.scalars(select(Channel).where(Channel.name.in_(names)))
-        managed = {c.name for c in channels if access.can_manage(identity, c)}
+        curatable = channels_where(identity, Action.curate_cves)
+        managed = set(
+            session.scalars(select(Channel.name).where(Channel.name.in_(names), curatable))
+        )
     context = {
         "cve": cve,
         "matched": matched,
@@ -137,16 +142,18 @@ def cve_page(request: Request, cve_id: str) -> HTMLResponse:
 
 
 @router.post("/cves/matches/{match_id}/curate")
-async def curate(request: Request, match_id: RowId) -> Response:
-    identity = require_browser_identity(request)
-    form = await read_form(request)
-    check_csrf(request, form)
-    back = str(form.get("back", "/cves"))
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/cves"
+def curate(
+    request: Request,
+    match_id: RowId,
+    allowed: Allowed = requires(Action.curate_cves, "match_id"),
+) -> Response:
+    form = submitted(request)
+    back = safe_target(form.get("back"), "/cves")
     note = str(form.get("note", "")).strip() or None
     status = str(form.get("status", ""))
     with resources_of(request).db.writing() as session:
-        done = cve_service.curate_match(session, match_id, identity, status, note)
+        done = cve_service.curate_match(
+            session, allowed.channel, match_id, status, note, actor=allowed.actor
+        )
         message = f"{done.match.cve_id} on {done.file.filename} is now {done.match.status}."
     return redirect(back, message)

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from headwater.db import utcnow
 from headwater.errors import HeadwaterError
 from headwater.filters import nothing_passes, parse_filter_set
-from headwater.models import Mirror, MirrorMode, RunTrigger
+from headwater.models import Channel, Mirror, MirrorMode
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.params import RowId
+from headwater.requires import Allowed, requires
 from headwater.schedule import parse_schedule
 from headwater.schemas.previews import PreviewOut
-from headwater.services import access
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
-from headwater.services.auth import Identity
+from headwater.services.access.identities import channels_where
+from headwater.services.access.rules import Action, may_set_proxy
 from headwater.services.preview import PreviewQuery, preview_mirror
 from headwater.upstreams.http import shown_url
 from headwater.web.filter_form import filter_context, filters_from_form
-from headwater.web.session import (
-    check_csrf,
-    managed,
-    read_form,
-    redirect,
-    render,
-    require_browser_identity,
-    resources_of,
-)
+from headwater.web.session import redirect, render, resources_of, safe_target, submitted
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,8 +47,7 @@ def form_fields(form: FormData) -> dict[str, Any]:
 
 def _form_page(
     request: Request,
-    identity: Identity,
-    channel_name: str,
+    allowed: Allowed,
     fields: dict[str, Any],
     *,
     mirror: Mirror | None,
@@ -61,7 +55,7 @@ def _form_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
-        channel = access.managed_channel(session, channel_name, identity)
+        channel = session.get_one(Channel, allowed.channel.id)
     schedule_preview = _schedule_preview(fields.get("cron") or DEFAULT_CRON)
     filters = {
         key: value for key, value in (fields.get("filters") or {}).items() if value is not None
@@ -78,7 +72,9 @@ def _form_page(
         "tab": "mirrors",
         **filter_context(),
     }
-    return render(request, "mirror/form.html", context, identity=identity, status_code=status_code)
+    return render(
+        request, "mirror/form.html", context, identity=allowed.identity, status_code=status_code
+    )
 
 
 def _schedule_preview(cron: str) -> dict[str, Any]:
@@ -95,46 +91,49 @@ def _schedule_preview(cron: str) -> dict[str, Any]:
     }
 
 
-@router.get("/channels/{name}/mirrors/new")
-def new_mirror(request: Request, name: str) -> HTMLResponse:
-    identity = require_browser_identity(request)
+@router.get("/channels/{channel}/mirrors/new")
+def new_mirror(request: Request, allowed: Allowed = requires(Action.edit_mirrors)) -> HTMLResponse:
     fields = {"mirror_type": "conda", "mirror_mode": "passive", "cron": DEFAULT_CRON, "filters": {}}
-    return _form_page(request, identity, name, fields, mirror=None)
+    return _form_page(request, allowed, fields, mirror=None)
 
 
-@router.post("/channels/{name}/mirrors/new")
-async def create_mirror(request: Request, name: str) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
-    fields = form_fields(form)
+@router.post("/channels/{channel}/mirrors/new")
+async def create_mirror(
+    request: Request, allowed: Allowed = requires(Action.edit_mirrors)
+) -> Response:
+    fields = form_fields(submitted(request))
     resources = resources_of(request)
-    try:
+
+    def create() -> mirror_service.MirrorChange:
         with resources.db.writing() as session:
-            change = mirror_service.create_mirror(
+            return mirror_service.create_mirror(
                 session,
-                name,
+                allowed.channel,
                 fields,
                 policy=resources.policy,
-                requested_by=identity.username,
-                proxy_allowed=access.may_set_proxy(identity),
+                actor=allowed.actor,
+                proxy_allowed=may_set_proxy(allowed.identity),
             )
+
+    try:
+        change = await run_in_threadpool(create)
     except HeadwaterError as error:
-        return _form_page(
-            request,
-            identity,
-            name,
-            fields,
-            mirror=None,
-            error=error.message,
-            status_code=error.status_code,
+        return await run_in_threadpool(
+            partial(
+                _form_page,
+                request,
+                allowed,
+                fields,
+                mirror=None,
+                error=error.message,
+                status_code=error.status_code,
+            )
         )
     await mirror_service.check_projects(change, resources.policy)
     message = f"Mirror {change.mirror.mirror_name} created."
     if change.warnings:
         message += " " + " ".join(change.warnings)
-    return redirect(f"/channels/{name}/mirrors", message)
+    return redirect(f"/channels/{allowed.channel.name}/mirrors", message)
 
 
 def _fields_of(mirror: Mirror) -> dict[str, Any]:
@@ -149,158 +148,162 @@ def _fields_of(mirror: Mirror) -> dict[str, Any]:
     }
 
 
-@router.get("/channels/{name}/mirrors/{mirror_id}/edit")
-def edit_mirror(request: Request, name: str, mirror_id: RowId) -> HTMLResponse:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
+@router.get("/channels/{channel}/mirrors/{mirror_id}/edit")
+def edit_mirror(
+    request: Request, mirror_id: RowId, allowed: Allowed = requires(Action.edit_mirrors)
+) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
-        mirror = mirror_service.get_mirror(session, name, mirror_id)
-    return _form_page(request, identity, name, _fields_of(mirror), mirror=mirror)
+        mirror = mirror_service.get_mirror(session, allowed.channel, mirror_id)
+    return _form_page(request, allowed, _fields_of(mirror), mirror=mirror)
 
 
-@router.post("/channels/{name}/mirrors/{mirror_id}/edit")
-async def save_mirror(request: Request, name: str, mirror_id: RowId) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
-    fields = form_fields(form)
+@router.post("/channels/{channel}/mirrors/{mirror_id}/edit")
+async def save_mirror(
+    request: Request, mirror_id: RowId, allowed: Allowed = requires(Action.edit_mirrors)
+) -> Response:
+    fields = form_fields(submitted(request))
     resources = resources_of(request)
-    try:
+
+    def update() -> mirror_service.MirrorChange:
         with resources.db.writing() as session:
-            change = mirror_service.update_mirror(
+            return mirror_service.update_mirror(
                 session,
-                name,
+                allowed.channel,
                 mirror_id,
                 fields,
                 policy=resources.policy,
-                requested_by=identity.username,
-                proxy_allowed=access.may_set_proxy(identity),
+                actor=allowed.actor,
+                proxy_allowed=may_set_proxy(allowed.identity),
             )
+
+    try:
+        change = await run_in_threadpool(update)
     except HeadwaterError as error:
-        with resources.db.reading() as session:
-            mirror = mirror_service.get_mirror(session, name, mirror_id)
-        return _form_page(
-            request,
-            identity,
-            name,
-            fields,
-            mirror=mirror,
-            error=error.message,
-            status_code=error.status_code,
+        return await run_in_threadpool(
+            partial(_form_again, request, allowed, mirror_id, fields, error)
         )
     await mirror_service.check_projects(change, resources.policy)
     message = f"Mirror {change.mirror.mirror_name} saved; the changes apply from its next run."
     if change.warnings:
         message += " " + " ".join(change.warnings)
-    return redirect(f"/channels/{name}/mirrors", message)
+    return redirect(f"/channels/{allowed.channel.name}/mirrors", message)
 
 
-@router.post("/channels/{name}/mirrors/{mirror_id}/run")
-async def run_now(request: Request, name: str, mirror_id: RowId) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
+def _form_again(
+    request: Request,
+    allowed: Allowed,
+    mirror_id: int,
+    fields: dict[str, Any],
+    error: HeadwaterError,
+) -> HTMLResponse:
+    with resources_of(request).db.reading() as session:
+        mirror = mirror_service.get_mirror(session, allowed.channel, mirror_id)
+    return _form_page(
+        request, allowed, fields, mirror=mirror, error=error.message, status_code=error.status_code
+    )
+
+
+@router.post("/channels/{channel}/mirrors/{mirror_id}/run")
+def run_now(
+    request: Request, mirror_id: RowId, allowed: Allowed = requires(Action.edit_mirrors)
+) -> Response:
+    form = submitted(request)
+    name = allowed.channel.name
     try:
         with resources_of(request).db.writing() as session:
-            mirror = mirror_service.get_mirror(session, name, mirror_id)
-            run_service.request_run(
-                session, mirror, trigger=RunTrigger.manual, requested_by=identity.username
+            mirror, _ = mirror_service.run_now(
+                session, allowed.channel, mirror_id, actor=allowed.actor
             )
     except HeadwaterError as error:
         return redirect(_back(form, name), error.message)
     return redirect(f"/channels/{name}/history", f"Run of {mirror.mirror_name} queued.")
 
 
-@router.post("/channels/{name}/mirrors/{mirror_id}/stop")
-async def stop(request: Request, name: str, mirror_id: RowId) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
+@router.post("/channels/{channel}/mirrors/{mirror_id}/stop")
+def stop(
+    request: Request, mirror_id: RowId, allowed: Allowed = requires(Action.edit_mirrors)
+) -> Response:
+    form = submitted(request)
+    name = allowed.channel.name
     try:
         with resources_of(request).db.writing() as session:
-            mirror = mirror_service.get_mirror(session, name, mirror_id)
-            run_service.stop_run(session, mirror, stopped_by=identity.username)
+            mirror, _ = mirror_service.stop(
+                session, allowed.channel, mirror_id, actor=allowed.actor
+            )
     except HeadwaterError as error:
         return redirect(_back(form, name), error.message)
     return redirect(_back(form, name), f"Stopping the run of {mirror.mirror_name}.")
 
 
-@router.post("/channels/{name}/mirrors/{mirror_id}/delete")
-async def delete(request: Request, name: str, mirror_id: RowId) -> Response:
-    identity = require_browser_identity(request)
-    managed(request, name, identity)
-    form = await read_form(request)
-    check_csrf(request, form)
+@router.post("/channels/{channel}/mirrors/{mirror_id}/delete")
+def delete(
+    request: Request, mirror_id: RowId, allowed: Allowed = requires(Action.edit_mirrors)
+) -> Response:
     resources = resources_of(request)
+    name = allowed.channel.name
     try:
         with resources.db.writing() as session:
-            mirror_service.delete_mirror(session, resources.store, name, mirror_id)
+            mirror_service.delete_mirror(
+                session, resources.store, allowed.channel, mirror_id, actor=allowed.actor
+            )
     except HeadwaterError as error:
         return redirect(f"/channels/{name}/mirrors", error.message)
     return redirect(f"/channels/{name}/mirrors", "Mirror deleted.")
 
 
 def _back(form: FormData, name: str) -> str:
-    target = str(form.get("back", ""))
-    return (
-        target
-        if target.startswith("/") and not target.startswith("//")
-        else f"/channels/{name}/mirrors"
-    )
+    return safe_target(form.get("back"), f"/channels/{name}/mirrors")
 
 
 @router.get("/mirrors")
-def all_mirrors(request: Request) -> HTMLResponse:
-    identity = require_browser_identity(request)
+def all_mirrors(request: Request, allowed: Allowed = requires(Action.list_mirrors)) -> HTMLResponse:
+    where = channels_where(allowed.identity, Action.read_mirrors)
     with resources_of(request).db.reading() as session:
-        rows, total = mirror_service.list_all_mirrors(
-            session, offset=0, limit=1000, where=access.managed_condition(identity)
-        )
+        rows, total = mirror_service.list_all_mirrors(session, offset=0, limit=1000, where=where)
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
     context = {"rows": rows, "latest": latest, "total": total}
-    return render(request, "mirror/all.html", context, identity=identity)
+    return render(request, "mirror/all.html", context, identity=allowed.identity)
 
 
-@router.post("/channels/{name}/mirrors/preview")
-async def preview(request: Request, name: str) -> HTMLResponse:
+@router.post("/channels/{channel}/mirrors/preview")
+async def preview(
+    request: Request, allowed: Allowed = requires(Action.edit_mirrors)
+) -> HTMLResponse:
     """The Preview button: the form as it stands, judged against the upstream's metadata."""
-    identity = require_browser_identity(request)
-    form = await read_form(request)
-    check_csrf(request, form)
-    fields = form_fields(form)
+    fields = form_fields(submitted(request))
     resources = resources_of(request)
-    try:
+
+    def draft() -> Any:
         with resources.db.reading() as session:
-            access.managed_channel(session, name, identity)
-            draft = mirror_service.draft_preview_request(
+            return mirror_service.draft_preview_request(
                 session,
-                name,
+                allowed.channel,
                 fields,
                 policy=resources.policy,
                 cve_names=resources.cve_names,
-                proxy_allowed=access.may_set_proxy(identity),
+                proxy_allowed=may_set_proxy(allowed.identity),
             )
+
+    try:
+        drafted = await run_in_threadpool(draft)
         query = PreviewQuery(show="dropped", limit=50)
-        result = PreviewOut.of(draft, await preview_mirror(draft, resources.policy, query))
+        result = PreviewOut.of(drafted, await preview_mirror(drafted, resources.policy, query))
     except HeadwaterError as error:
-        return render(request, "mirror/_preview.html", {"error": error.message}, identity=identity)
-    return render(
-        request, "mirror/_preview.html", {"preview": result, "error": None}, identity=identity
-    )
+        context: dict[str, Any] = {"error": error.message}
+        return render(request, "mirror/_preview.html", context, identity=allowed.identity)
+    context = {"preview": result, "error": None}
+    return render(request, "mirror/_preview.html", context, identity=allowed.identity)
 
 
-@router.post("/channels/{name}/filters/check")
-async def check_filters(request: Request, name: str) -> JSONResponse:
+@router.post("/channels/{channel}/filters/check")
+def check_filters(
+    request: Request, allowed: Allowed = requires(Action.read_mirrors)
+) -> JSONResponse:
     """Whether the filters in the form, with the channel's (or the mirrors'), leave anything."""
-    identity = require_browser_identity(request)
-    form = await read_form(request)
-    check_csrf(request, form)
+    form = submitted(request)
     with resources_of(request).db.reading() as session:
-        channel = access.managed_channel(session, name, identity)
-        mirrors = mirror_service.list_channel_mirrors(session, name)
+        channel = session.get_one(Channel, allowed.channel.id)
+        mirrors = mirror_service.list_channel_mirrors(session, allowed.channel)
     try:
         drafted = parse_filter_set(filters_from_form(form))
     except HeadwaterError as error:

@@ -1,31 +1,35 @@
-"""The browser's session: the token cookie, the CSRF value forms echo, flash messages."""
+"""The browser's session: its cookie, the proof every form carries (CSRF), flash messages, and
+rendering a page for whoever is signed in."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from headwater.credentials import SESSION_COOKIE
+from headwater.credentials import (
+    CSRF_FIELD,
+    FORM_COOKIE,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    form_proof,
+    form_proven,
+    request_token,
+)
 from headwater.errors import InvalidInputError, PermissionDeniedError
 from headwater.inputs import has_control_characters
-from headwater.models import Channel
 from headwater.resources import Resources
-from headwater.services import access
-from headwater.services.auth import Identity, csrf_token, identify
+from headwater.services.access.identities import identify
+from headwater.services.access.rules import Identity
 
 FLASH_COOKIE = "headwater_flash"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-
-
-class SignInRequired(Exception):
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
 
 
 def resources_of(request: Request) -> Resources:
@@ -33,25 +37,12 @@ def resources_of(request: Request) -> Resources:
 
 
 def browser_identity(request: Request) -> Identity | None:
-    token = request.cookies.get(SESSION_COOKIE)
+    """Who is signed in, for pages that show it whatever happened (the error page)."""
+    token = request_token(request)
     if not token:
         return None
     with resources_of(request).db.reading() as session:
         return identify(session, token)
-
-
-def require_browser_identity(request: Request) -> Identity:
-    identity = browser_identity(request)
-    if identity is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(quote(target, safe=""))
-    return identity
-
-
-def managed(request: Request, name: str, identity: Identity) -> Channel:
-    """The channel, if this user may change it (see services/access.py)."""
-    with resources_of(request).db.reading() as session:
-        return access.managed_channel(session, name, identity)
 
 
 async def read_form(request: Request) -> FormData:
@@ -65,10 +56,41 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
-def check_csrf(request: Request, form: Any) -> None:
-    token = request.cookies.get(SESSION_COOKIE, "")
-    if not token or form.get("csrf") != csrf_token(token):
+async def prove_form(request: Request) -> None:
+    """Every form the UI submits carries the proof its page was given (bound to the session,
+    or before signing in to the form cookie): a form another site makes the browser send does
+    not have it. Declared by the UI's router, so it runs before any page's own rule."""
+    if request.method in SAFE_METHODS:
+        return
+    form = await read_form(request)
+    if not form_proven(request, form.get(CSRF_FIELD)):
         raise PermissionDeniedError("the form expired; reload the page and try again")
+    request.state.form_proven = True
+    request.state.form = form
+
+
+def submitted(request: Request) -> FormData:
+    """The form of a page's POST, read and proven before the page's handler runs (so that
+    handlers can be plain functions, run off the event loop)."""
+    form: FormData = request.state.form
+    return form
+
+
+def secure_cookies(request: Request) -> bool:
+    """Cookies are Secure whenever the browser reached Headwater over TLS (behind a proxy,
+    uvicorn takes the scheme from X-Forwarded-Proto when the proxy is trusted)."""
+    return request.url.scheme == "https"
+
+
+def set_session(response: Response, request: Request, token: str, ttl_days: int) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ttl_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+    )
 
 
 def render(
@@ -79,22 +101,35 @@ def render(
     identity: Identity | None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    token = request.cookies.get(SESSION_COOKIE, "")
     flash = unquote(request.cookies.get(FLASH_COOKIE) or "") or None
+    proof = form_proof(request)
+    fresh = None
+    if not proof:  # not signed in and no form cookie yet: the sign-in form needs one
+        proof = fresh = secrets.token_urlsafe(32)
     response = templates.TemplateResponse(
         request,
         template,
         {
             "identity": identity,
-            "csrf": csrf_token(token) if token else "",
+            "csrf": proof,
             "flash": flash,
+            "oidc_label": _oidc_label(request),
             **context,
         },
         status_code=status_code,
     )
+    if fresh:
+        response.set_cookie(
+            FORM_COOKIE, fresh, httponly=True, samesite="strict", secure=secure_cookies(request)
+        )
     if flash:
         response.delete_cookie(FLASH_COOKIE)
     return response
+
+
+def _oidc_label(request: Request) -> str | None:
+    resources = resources_of(request)
+    return resources.settings.oidc_label if resources.oidc is not None else None
 
 
 def redirect(url: str, message: str | None = None) -> RedirectResponse:
@@ -102,3 +137,10 @@ def redirect(url: str, message: str | None = None) -> RedirectResponse:
     if message:
         response.set_cookie(FLASH_COOKIE, quote(message), max_age=60, httponly=True, samesite="lax")
     return response
+
+
+def safe_target(value: object, default: str) -> str:
+    """A place on this site to go back to: a path, never another site (`//host`, `/\\host`)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return default

@@ -23,7 +23,15 @@ function watch() {
   }
 }
 
+// Bars whose length the page gives as data (the content security policy forbids inline styles).
+function sizeBars() {
+  for (const bar of document.querySelectorAll("[data-width]")) {
+    bar.style.width = `${Number(bar.dataset.width)}%`;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  sizeBars();
   window.setInterval(watch, REFRESH_MS);
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (event) => {

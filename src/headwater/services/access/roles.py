@@ -1,0 +1,110 @@
+"""Roles on a channel granted to users and groups: listing, granting, taking back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.errors import InvalidInputError, NotFoundError
+from headwater.models import (
+    ChannelRole,
+    ChannelRoleName,
+    Group,
+    Organization,
+    User,
+)
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef
+from headwater.services.access.users import get_user
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """`user` is a username; `group` is `organization/group`."""
+
+    kind: str  # "user" or "group"
+    name: str
+    role: ChannelRoleName
+
+
+def parse_channel_role(value: str) -> ChannelRoleName:
+    try:
+        return ChannelRoleName(value)
+    except ValueError:
+        raise InvalidInputError(f"role {value!r} is not one of read, write, manage") from None
+
+
+def list_roles(session: Session, channel: ChannelRef) -> list[Grantee]:
+    users = session.execute(
+        select(User.username, ChannelRole.role)
+        .join(ChannelRole, ChannelRole.user_id == User.id)
+        .where(ChannelRole.channel_id == channel.id)
+        .order_by(User.username)
+    )
+    groups = session.execute(
+        select(Organization.name, Group.name, ChannelRole.role)
+        .join(Group, Group.organization_id == Organization.id)
+        .join(ChannelRole, ChannelRole.group_id == Group.id)
+        .where(ChannelRole.channel_id == channel.id)
+        .order_by(Organization.name, Group.name)
+    )
+    return [Grantee("user", name, ChannelRoleName(role)) for name, role in users] + [
+        Grantee("group", f"{organization}/{group}", ChannelRoleName(role))
+        for organization, group, role in groups
+    ]
+
+
+def find_group_by_path(session: Session, path: str) -> Group:
+    """A group named `organization/group`."""
+    organization, _, name = path.partition("/")
+    group = session.scalar(
+        select(Group)
+        .join(Organization, Organization.id == Group.organization_id)
+        .where(Organization.name == organization, Group.name == name)
+    )
+    if group is None:
+        raise NotFoundError(f"group {path!r} does not exist (name it organization/group)")
+    return group
+
+
+def grant_role(
+    session: Session, channel: ChannelRef, kind: str, name: str, role: str, *, actor: Actor
+) -> Grantee:
+    """Give a user (`kind` "user") or a group (`kind` "group", `name` organization/group) a
+    role on the channel, replacing the one they had."""
+    chosen = parse_channel_role(role)
+    row = _find(session, channel, kind, name)
+    if row is None:
+        row = ChannelRole(channel_id=channel.id, role=chosen)
+        if kind == "user":
+            row.user_id = get_user(session, name).id
+        else:
+            row.group_id = find_group_by_path(session, name).id
+        session.add(row)
+    row.role = chosen
+    record(session, actor, "channel.role", channel.name, **{kind: name, "role": chosen.value})
+    session.flush()
+    return Grantee(kind, name, chosen)
+
+
+def revoke_role(
+    session: Session, channel: ChannelRef, kind: str, name: str, *, actor: Actor
+) -> None:
+    row = _find(session, channel, kind, name)
+    if row is None:
+        raise NotFoundError(f"{kind} {name} has no role on channel {channel.name!r}")
+    session.delete(row)
+    record(session, actor, "channel.role_remove", channel.name, **{kind: name})
+    session.flush()
+
+
+def _find(session: Session, channel: ChannelRef, kind: str, name: str) -> ChannelRole | None:
+    if kind == "user":
+        grantee = ChannelRole.user_id == get_user(session, name).id
+    elif kind == "group":
+        grantee = ChannelRole.group_id == find_group_by_path(session, name).id
+    else:
+        raise InvalidInputError(f"roles are granted to a user or a group, not a {kind!r}")
+    return session.scalar(select(ChannelRole).where(ChannelRole.channel_id == channel.id, grantee))

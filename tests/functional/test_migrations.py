@@ -1,0 +1,122 @@
+"""Upgrading a database that holds data: nothing is lost, and owners become users."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from headwater.db import Database
+from headwater.migrations import alembic_config, upgrade
+
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def _at_revision(engine: Engine, revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def _fill_0005(engine: Engine) -> None:
+    """What a Headwater from before organizations holds: two users, channels owned by name
+    (one by a user who is gone), a file, mirrors, a token that never expires."""
+    with engine.begin() as connection:
+        for user_id, name, admin in ((1, "root", True), (2, "alice", False)):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, password_hash, is_admin, created_at) "
+                    "VALUES (:id, :name, 'scrypt$x$y', :admin, :now)"
+                ),
+                {"id": user_id, "name": name, "admin": admin, "now": NOW},
+            )
+        for channel_id, name, owner in ((1, "tools", "alice"), (2, "orphan", "gone")):
+            connection.execute(
+                text(
+                    "INSERT INTO channels (id, name, description, privacy, owner, filters, "
+                    "simple_revision, created_at, updated_at) VALUES (:id, :name, '', "
+                    "'private', :owner, '{}', 0, :now, :now)"
+                ),
+                {"id": channel_id, "name": name, "owner": owner, "now": NOW},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO package_files (id, channel_id, package_type, subdir, filename, "
+                "name, version, build, sha256, size, record, created_at) VALUES (1, 1, 'conda', "
+                "'noarch', 'a-1-0.conda', 'a', '1', '0', :sha, 1, :record, :now)"
+            ),
+            {"sha": "0" * 64, "record": b"{}", "now": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO api_tokens (id, user_id, token_sha256, description, created_at, "
+                "expires_at) VALUES (1, 2, :sha, 'login', :now, NULL)"
+            ),
+            {"sha": "1" * 64, "now": NOW},
+        )
+
+
+def _check_upgraded(engine: Engine) -> None:
+    with engine.connect() as connection:
+        owners = dict(connection.execute(text("SELECT name, owner_user_id FROM channels")).all())
+        assert owners == {"tools": 2, "orphan": 1}  # the user, else the first administrator
+        assert connection.execute(text("SELECT count(*) FROM package_files")).scalar() == 1
+        token = connection.execute(text("SELECT kind, name, expires_at FROM api_tokens")).one()
+        assert token.kind == "session" and token.name == "login"
+        assert token.expires_at is not None
+
+
+def test_upgrading_sqlite_keeps_every_row(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    _at_revision(engine, "0005")
+    _fill_0005(engine)
+    engine.dispose()
+    database = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(database.engine)
+    _check_upgraded(database.engine)
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.postgres
+def test_upgrading_postgresql_keeps_every_row(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    _at_revision(engine, "0005")
+    _fill_0005(engine)
+    upgrade(engine)
+    _check_upgraded(engine)
+
+
+@pytest.mark.postgres
+def test_the_audit_log_refuses_changes_on_postgresql(postgres_url: str) -> None:
+    _refuses_changes(Database(postgres_url).engine)
+
+
+def test_the_audit_log_refuses_changes_on_sqlite(tmp_path: Path) -> None:
+    _refuses_changes(Database(f"sqlite:///{tmp_path / 'new.sqlite3'}").engine)
+
+
+def _refuses_changes(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (at, actor, address, action, target, details) "
+                "VALUES (:now, 'root', '127.0.0.1', 'channel.create', 'tools', '{}')"
+            ),
+            {"now": NOW},
+        )
+    for statement in (
+        "UPDATE audit_events SET actor = 'someone else'",
+        "DELETE FROM audit_events",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(statement))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT actor FROM audit_events")).scalar() == "root"
