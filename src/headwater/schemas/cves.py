@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from headwater.cves.scoring import severity
 from headwater.models import Cve, CveMatch, PackageFile
@@ -136,5 +136,7 @@ class ImportOut(BaseModel):
 
 
 class CurationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: str
     note: str | None = None

@@ -76,6 +76,7 @@ class Rule:
     role: Role = Role.none
     owner: bool = False  # organization actions: its owners only (else any member)
     admin: bool = False  # instance actions: administrators only
+    anonymous: bool = False  # instance actions anyone may do (a credential, if sent, must work)
     scopes: frozenset[Scope] | None = None
 
 
@@ -144,7 +145,7 @@ RULES: Mapping[Action, Rule] = {
     Action.create_channel: Rule(
         Target.instance, "create channels", scopes=_scopes(Scope.channel_edit)
     ),
-    Action.list_channels: Rule(Target.anyone, "list channels"),
+    Action.list_channels: Rule(Target.instance, "list channels", anonymous=True),
     Action.list_mirrors: Rule(Target.instance, "list mirrors"),
     Action.read_cves: Rule(
         Target.instance, "read the CVE database", scopes=_scopes(Scope.artifact_view)
@@ -298,7 +299,7 @@ def channel_role_word(identity: Identity, channel: ChannelFacts, rule: Rule) -> 
 def decide_instance(identity: Identity | None, action: Action) -> None:
     rule = RULES[action]
     assert rule.target in (Target.instance, Target.anyone), action
-    if rule.target is Target.anyone:
+    if rule.target is Target.anyone or (identity is None and rule.anonymous):
         return
     if identity is None:
         raise NotAuthenticatedError(
