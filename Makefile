@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test check lint typecheck bench chromium clean
+.PHONY: run test check lint typecheck bench chromium slapd clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,15 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/headwater serve
 
-## Every test, including the browser tests (Chromium comes from Debian's packages).
-test: $(INSTALLED) chromium
+## Every test, including the browser tests (Chromium and slapd come from Debian's packages).
+test: $(INSTALLED) chromium slapd
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 chromium:
 	@scripts/ensure-chromium $(CHROMIUM)
+
+slapd:
+	@scripts/ensure-slapd
 
 ## Lint and type check.
 check: lint typecheck

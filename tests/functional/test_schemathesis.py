@@ -121,5 +121,7 @@ def test_no_generated_request_gets_a_5xx(seeded: tuple[Headwater, str], identity
 
     answered_without_a_5xx()
     assert sum(answers.values()) >= 1000, answers
-    # The cases reached real data too (anonymous callers, only what is public).
-    assert answers[200] + answers[201] > (50 if identity == "administrator" else 20), answers
+    # The cases reached real data too (anonymous callers, only what is public: any channel
+    # they may not read, existing or not, answers 401 before its parameters are looked at,
+    # so most of their cases end there).
+    assert answers[200] + answers[201] > (50 if identity == "administrator" else 10), answers

@@ -40,7 +40,7 @@ async def serve(
     """`rest` is what follows `simple`: nothing, a project, or a project and a file."""
     if not rest:
         if not trailing_slash:
-            return _redirect(request, f"/api/repo/{channel.name}/simple/")
+            return _redirect(request, _base(request, channel))
         return await run_in_threadpool(_index_page, request, resources, channel)
     project = rest[0]
     normalized = canonicalize_name(project)
@@ -54,8 +54,9 @@ async def serve(
 
 
 def _base(request: Request, channel: ChannelRef) -> str:
-    """The simple index's path as the client asked for it (keeping a token in the path)."""
-    path = request.url.path
+    """The simple index's path as the client asked for it (keeping a token in the path),
+    with its trailing slash whether or not the client sent it."""
+    path = request.url.path + "/"
     marker = f"/{channel.name}/simple/"
     return (
         path[: path.index(marker) + len(marker)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import dataclass
 
 from ldap3 import NONE, SUBTREE, Connection, Server
@@ -70,14 +72,25 @@ class Directory:
             self._server(),
             user=dn,
             password=password,
-            receive_timeout=self.config.timeout,
+            # A whole number of seconds: ldap3 packs it into SO_RCVTIMEO as an integer, and a
+            # float fails every connection on Linux (struct.error).
+            receive_timeout=math.ceil(self.config.timeout),
             raise_exceptions=False,
             read_only=True,
         )
-        if self.config.start_tls:
-            connection.open()
-            connection.start_tls()
-        return connection if connection.bind() else None
+        bound = False
+        try:
+            if self.config.start_tls:
+                connection.open()
+                connection.start_tls()
+            bound = connection.bind()
+        finally:
+            if not bound:
+                # A refused bind leaves the socket open until the collector finds the
+                # connection: one held connection to the directory per wrong password.
+                with contextlib.suppress(LDAPException):
+                    connection.unbind()
+        return connection if bound else None
 
     def _authenticate(self, username: str, password: str) -> DirectoryUser:
         dn = self._user_dn(username)
@@ -87,7 +100,7 @@ class Directory:
         if connection is None:
             raise NotAuthenticatedError("wrong username or password")
         try:
-            email = self._email(connection, dn)
+            dn, email = self._entry(connection, dn)
             groups = self._groups(connection, dn, username)
         finally:
             connection.unbind()
@@ -115,15 +128,21 @@ class Directory:
         finally:
             service.unbind()
 
-    def _email(self, connection: Connection, dn: str) -> str | None:
+    def _entry(self, connection: Connection, dn: str) -> tuple[str, str | None]:
+        """The user's DN as the directory spells it, and their email. A DN built from the
+        template is spelled as the user typed their name, and names are matched without
+        regard to case: `ALICE` binds as `alice`, and must be the same account here (else
+        signing in as `ALICE` makes a second one, past an administrator's disabling)."""
         connection.search(
             dn, "(objectClass=*)", search_scope="BASE", attributes=[self.config.email_attribute]
         )
         for entry in connection.response or []:
+            if entry.get("type") != "searchResEntry":
+                continue
             values = entry.get("attributes", {}).get(self.config.email_attribute)
-            if values:
-                return str(values[0] if isinstance(values, list) else values)
-        return None
+            email = str(values[0] if isinstance(values, list) else values) if values else None
+            return str(entry.get("dn") or dn), email
+        return dn, None
 
     def _groups(self, connection: Connection, dn: str, username: str) -> list[str]:
         config = self.config
