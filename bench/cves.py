@@ -29,12 +29,11 @@ import orjson
 from sqlalchemy import select
 
 from bench.data import SHARED, expanded_channel, require_shared_data
-from bench.harness import bench_settings, in_child, peak_rss_mib
+from bench.harness import AsAdministrator, bench_settings, in_child, peak_rss_mib
 from headwater.cves.names import CondaNames
 from headwater.cves.sources import read_path
 from headwater.models import PackageFile
 from headwater.resources import bootstrap
-from headwater.services import channels
 from headwater.services.cve_import import import_reading
 from headwater.services.cve_matching import load_matcher, rematch
 from headwater.services.mirror_contents import bulk_insert_files
@@ -86,7 +85,7 @@ def _dense_rows(channel_id: int) -> list[tuple[Any, ...]]:
             found.update(package.versions)
             found.update(v for events in package.ranges for _, v in events if v != "0")
     pairs = sorted((name, v) for name, vs in versions.items() for v in vs)
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     build = 0
     while len(rows) < DENSE_FILES:
         for name, version in pairs:
@@ -106,10 +105,10 @@ def _row(channel_id: int, subdir: str, filename: str, name: str, version: str) -
 def setup_child(scratch: str, dataset: str) -> None:
     """The channel's files, written in a process of their own so that the matching process's
     peak memory is the matching's."""
-    db, _ = bootstrap(bench_settings(Path(scratch) / "var"))
+    settings = bench_settings(Path(scratch) / "var")
+    db, _ = bootstrap(settings)
     with db.writing() as session:
-        channel = channels.create_channel(session, dataset, owner="bench")
-        session.flush()
+        channel = AsAdministrator(session, settings).create_channel(dataset)
         rows = _expanded_rows(channel.id) if dataset == "expanded" else _dense_rows(channel.id)
         bulk_insert_files(session, rows)
         print(json.dumps({"channel_id": channel.id, "files": len(rows)}))

@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tests.support.upstream import serve_directory
 
@@ -111,7 +112,7 @@ def measure_throughput(channel: Path) -> dict[str, object]:
     }
 
 
-async def preview_latency(channel: Path, subdir: str) -> dict[str, float]:
+async def preview_latency(channel: Path, subdir: str) -> dict[str, Any]:
     with serve_directory(channel) as upstream:
         request = PreviewRequest(
             mirror_type="conda",

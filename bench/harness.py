@@ -16,6 +16,9 @@ from headwater.db import Database
 from headwater.models import RunTrigger
 from headwater.resources import bootstrap, http_policy, open_blob_store, worker_config
 from headwater.services import channels, mirrors, runs
+from headwater.services.access import decisions, identities, tokens, users
+from headwater.services.access.audit import Actor
+from headwater.services.access.rules import Action
 from headwater.settings import Settings
 from headwater.worker.runner import Worker
 
@@ -46,6 +49,24 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class AsAdministrator:
+    """The benchmarks act as the first administrator, through the same access decisions as
+    the REST API: a session token, its identity, and the channel it resolves to."""
+
+    def __init__(self, session: Any, settings: Settings) -> None:
+        admin = users.get_user(session, settings.admin_user)
+        token = tokens.issue_session(session, admin, ttl_days=1, name="bench")
+        session.flush()
+        self.session = session
+        self.identity = identities.identify(session, token)
+        self.actor = Actor(user_id=admin.id, username=admin.username, address="bench")
+
+    def create_channel(self, name: str) -> decisions.ChannelRef:
+        channels.create_channel(self.session, name, actor=self.actor)
+        self.session.flush()
+        return decisions.require_channel(self.session, self.identity, Action.edit_mirrors, name)
+
+
 def setup_mirror(
     settings: Settings,
     source_root: str,
@@ -55,10 +76,10 @@ def setup_mirror(
 ) -> int:
     db, _ = bootstrap(settings)
     with db.writing() as session:
-        channels.create_channel(session, "bench", owner="bench")
+        admin = AsAdministrator(session, settings)
         change = mirrors.create_mirror(
             session,
-            "bench",
+            admin.create_channel("bench"),
             {
                 "mirror_name": "bench",
                 "mirror_type": mirror_type,
@@ -67,7 +88,7 @@ def setup_mirror(
                 "filters": filters,
             },
             policy=http_policy(settings),
-            requested_by="bench",
+            actor=admin.actor,
         )
         return change.mirror.id
 
@@ -77,6 +98,7 @@ def execute_one_run(settings: Settings, mirror_id: int) -> dict[str, Any]:
     db = Database(settings.resolved_database_url)
     with db.writing() as session:
         mirror = session.get(mirrors.Mirror, mirror_id)
+        assert mirror is not None
         run = runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by="bench")
         session.flush()
         run_id = run.id
@@ -120,4 +142,4 @@ def in_child(module: str, *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", module, *args], env=env, check=True, capture_output=True, text=True
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(done.stdout.strip().splitlines()[-1])

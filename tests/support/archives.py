@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def tar_bz2(path: Path, members: list[Member]) -> Path:
     return path
 
 
-def tar_bz2_bomb(path: Path, bomb: str, size: int = GIB, after: list[Member] = ()) -> Path:
+def tar_bz2_bomb(path: Path, bomb: str, size: int = GIB, after: Sequence[Member] = ()) -> Path:
     """A .tar.bz2 of a few kilobytes whose member `bomb` expands to `size` bytes of zeros:
     bzip2 streams may follow each other, so one compressed 64 MiB of zeros is repeated."""
     assert size % (64 << 20) == 0

@@ -215,8 +215,8 @@ def serve_directory(root: Path) -> Iterator[Upstream]:
     """Serve `root` on a free loopback port until the block ends."""
     state = Upstream(root=root, url="")
     server = _QuietServer(("127.0.0.1", 0), _handler(state))
-    host, port = server.server_address[:2]
-    state.url = f"http://{host}:{port}/"
+    port = server.server_address[1]
+    state.url = f"http://127.0.0.1:{port}/"
     with _serving(server):
         yield state
 
