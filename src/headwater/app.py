@@ -21,6 +21,7 @@ from headwater.resources import (
     Resources,
     bootstrap,
     cve_names,
+    deployment_jobs,
     http_policy,
     oidc_provider,
     open_blob_store,
@@ -29,7 +30,6 @@ from headwater.resources import (
 )
 from headwater.services.passive import PassiveFetcher
 from headwater.settings import Settings
-from headwater.worker.cve_feeds import CveFeeds
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
 
@@ -42,20 +42,12 @@ class Background:
 
     def __init__(self, resources: Resources) -> None:
         settings = resources.settings
-        self.services: list[Worker | Scheduler | CveFeeds] = []
+        self.services: list[Worker | Scheduler] = []
         if settings.embedded_scheduler:
-            self.services.append(Scheduler(resources.db, settings.scheduler_interval))
-            if settings.cve_feeds:
-                self.services.append(
-                    CveFeeds(
-                        resources.db,
-                        resources.cve_names,
-                        settings.cve_feeds,
-                        settings.cve_refresh_cron,
-                        resources.policy,
-                        settings.max_import_bytes,
-                    )
-                )
+            scheduler = Scheduler(
+                resources.db, settings.scheduler_interval, deployment_jobs(settings)
+            )
+            self.services.append(scheduler)
         if settings.embedded_worker:
             self.services.append(
                 Worker(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from headwater.cves.names import CondaNames, load_mapping
 from headwater.db import Database
 from headwater.migrations import upgrade
+from headwater.models import JobKind
 from headwater.page_cache import PageCache, PublicChannels
 from headwater.services.access.ldap import Directory, LdapConfig
 from headwater.services.access.oidc import OidcConfig, OidcProvider
@@ -18,6 +19,7 @@ from headwater.settings import Settings
 from headwater.storage import BlobStore, LocalBlobStore
 from headwater.upstreams.http import HttpPolicy
 from headwater.worker.runner import WorkerConfig
+from headwater.worker.scheduler import DeploymentJob
 
 
 @dataclass
@@ -104,7 +106,17 @@ def worker_config(settings: Settings, names: CondaNames | None = None) -> Worker
         heartbeat_interval=settings.heartbeat_interval,
         heartbeat_timeout=settings.heartbeat_timeout,
         cve_names=names if names is not None else cve_names(settings),
+        import_limit=settings.max_import_bytes,
     )
+
+
+def deployment_jobs(settings: Settings) -> list[DeploymentJob]:
+    """The jobs of the whole deployment the scheduler queues on their cron: the CVE feeds'
+    refresh, when feeds are set."""
+    if not settings.cve_feeds:
+        return []
+    feeds = {"feeds": list(settings.cve_feeds)}
+    return [DeploymentJob(JobKind.cve_refresh, settings.cve_refresh_cron, feeds)]
 
 
 def cve_names(settings: Settings) -> CondaNames:

@@ -120,7 +120,7 @@ def expected(action: str, caller: str, privacy: str) -> Outcome:
         if role is None:
             return HIDDEN
         return ALLOWED if action == "organization:read" or role == "owner" else FORBIDDEN
-    if action in ("cve:import", "user:admin", "organization:create", "audit:read"):
+    if action in ("cve:import", "user:admin", "organization:create", "audit:read", "job:read"):
         return ALLOWED if caller == "administrator" else FORBIDDEN
     if action == "account:manage":  # sessions, not personal tokens without the admin scope
         return ALLOWED if caller in SESSIONS else FORBIDDEN
@@ -188,6 +188,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ),
     ("GET", "/api/audit"): p("audit:read"),
     ("GET", "/api/audit/export"): p("audit:read"),
+    ("GET", "/api/jobs"): p("job:read"),
     # REST: channels and what is in them
     ("GET", "/api/channels"): p("channel:list"),
     ("POST", "/api/channels"): p("channel:create", 422, json=PROBE),
@@ -318,6 +319,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/admin/users"): p("user:admin", 422, form={"username": ""}),
     ("POST", "/admin/users/{username}"): p("user:admin", 422, form={"change": "x"}),
     ("GET", "/admin/audit"): p("audit:read"),
+    ("GET", "/admin/jobs"): p("job:read"),
 }
 
 

@@ -326,28 +326,6 @@ def test_cli_imports_lists_and_curates(headwater: Headwater, token: str, tmp_pat
     assert refused.returncode == 1 and "is not a file, a directory or a URL" in refused.stderr
 
 
-def test_feeds_are_imported_from_urls_and_a_failing_feed_does_not_stop_the_others(
-    headwater: Headwater, token: str, tmp_path: Path
-) -> None:
-    from headwater.worker.cve_feeds import refresh_feeds
-
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    (feeds / "all.zip").write_bytes(zip_of(ADVISORIES))
-    resources = headwater.resources
-    with serve_directory(feeds) as server:
-        refresh_feeds(
-            resources.db,  # type: ignore[attr-defined]
-            resources.cve_names,  # type: ignore[attr-defined]
-            (server.url + "missing.zip", server.url + "all.zip"),
-            resources.policy,  # type: ignore[attr-defined]
-            limit=1 << 20,
-        )
-    with headwater.client(token) as client:
-        assert client.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
-        assert client.get("/api/cves/CVE-2099-0002").status_code == 200
-
-
 def test_a_curation_follows_an_advisory_given_a_cve_id_later(
     headwater: Headwater, token: str, tmp_path: Path
 ) -> None:

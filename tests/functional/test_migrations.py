@@ -1,4 +1,5 @@
-"""Upgrading a database that holds data: nothing is lost, and owners become users."""
+"""Upgrading a database that holds data: nothing is lost, owners become users, and runs of
+mirrors become runs of the job kind `mirror` with the same one-at-a-time rule."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from headwater.db import Database
+import headwater.models  # noqa: F401  (the tables, for Base.metadata)
+from headwater.db import Base, Database
 from headwater.migrations import alembic_config, upgrade
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -60,6 +62,32 @@ def _fill_0005(engine: Engine) -> None:
             ),
             {"sha": "1" * 64, "now": NOW},
         )
+        connection.execute(
+            text(
+                "INSERT INTO mirrors (id, channel_id, mirror_name, mirror_type, source_root, "
+                "mirror_mode, cron, filters, created_at, updated_at) VALUES (1, 1, 'forge', "
+                "'conda', 'https://conda.anaconda.org/conda-forge', 'passive', '', '{}', :now, "
+                ":now)"
+            ),
+            {"now": NOW},
+        )
+        for run_id, state in ((1, "completed"), (2, "running")):
+            connection.execute(
+                text(
+                    'INSERT INTO runs (id, mirror_id, state, "trigger", created_at, step, '
+                    "progress_done, progress_total, seen, added, removed, unchanged, excluded, "
+                    "excluded_reasons, downloaded, bytes_downloaded) VALUES (:id, 1, :state, "
+                    "'manual', :now, '', 0, 0, 5, 5, 0, 0, 0, '{}', 0, 0)"
+                ),
+                {"id": run_id, "state": state, "now": NOW},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO run_log_lines (run_id, at, level, message) "
+                "VALUES (1, :now, 'info', 'claimed by worker w')"
+            ),
+            {"now": NOW},
+        )
 
 
 def _check_upgraded(engine: Engine) -> None:
@@ -70,6 +98,26 @@ def _check_upgraded(engine: Engine) -> None:
         token = connection.execute(text("SELECT kind, name, expires_at FROM api_tokens")).one()
         assert token.kind == "session" and token.name == "login"
         assert token.expires_at is not None
+        runs = connection.execute(
+            text("SELECT id, kind, concurrency_key, mirror_id, state, seen FROM runs ORDER BY id")
+        ).all()
+        assert [tuple(run) for run in runs] == [
+            (1, "mirror", "mirror:1", 1, "completed", 5),
+            (2, "mirror", "mirror:1", 1, "running", 5),
+        ]
+        assert connection.execute(text("SELECT count(*) FROM run_log_lines")).scalar() == 1
+    # Still one pending-or-running run per mirror: the database refuses a second.
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO runs (id, kind, concurrency_key, mirror_id, params, state, "
+                '"trigger", created_at, step, progress_done, progress_total, bytes_expected, '
+                "seen, added, removed, unchanged, excluded, excluded_reasons, downloaded, "
+                "bytes_downloaded) VALUES (3, 'mirror', 'mirror:1', 1, '{}', 'pending', "
+                "'manual', :now, '', 0, 0, 0, 0, 0, 0, 0, 0, '{}', 0, 0)"
+            ),
+            {"now": NOW},
+        )
 
 
 def test_upgrading_sqlite_keeps_every_row(tmp_path: Path) -> None:
@@ -82,6 +130,26 @@ def test_upgrading_sqlite_keeps_every_row(tmp_path: Path) -> None:
     _check_upgraded(database.engine)
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    _never_reuse_ids(database.engine)
+
+
+def test_a_new_sqlite_database_never_reuses_ids(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    upgrade(database.engine)
+    _never_reuse_ids(database.engine)
+
+
+def _never_reuse_ids(engine: Engine) -> None:
+    """Every table whose model says ids are never given twice (a deleted channel's id must not
+    name a new one: caches and tokens keyed by it) is AUTOINCREMENT on SQLite, however the
+    migrations rebuilt it."""
+    with engine.connect() as connection:
+        made = dict(connection.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
+    wanted = [
+        t.name for t in Base.metadata.sorted_tables if t.dialect_options["sqlite"]["autoincrement"]
+    ]
+    assert {"users", "channels", "api_tokens", "package_files", "runs"} <= set(wanted)
+    assert [name for name in wanted if "AUTOINCREMENT" not in made[name]] == []
 
 
 @pytest.mark.postgres

@@ -45,16 +45,27 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "headwater", "worker"],
-            env=worker_env(settings),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(count)
-    ]
+    """`count` worker processes, once each has started (cleaned up after crashes and begun to
+    poll): a worker still starting would fail the runs of a killed one as orphaned, at once,
+    where the test means to see the heartbeat timeout do it."""
+    logs = [settings.data_dir / f"worker-{index}.log" for index in range(count)]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for log in logs:
+        with log.open("wb") as output:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "headwater", "worker"],
+                    env=worker_env(settings),
+                    stdout=subprocess.DEVNULL,
+                    stderr=output,
+                )
+            )
     try:
+        deadline = time.monotonic() + 60
+        while not all("started" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, [log.read_text()[-500:] for log in logs]
+            time.sleep(0.05)
         yield processes
     finally:
         for process in processes:

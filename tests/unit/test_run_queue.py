@@ -13,7 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from headwater.db import Database
 from headwater.errors import MirrorBusyError
 from headwater.migrations import upgrade
-from headwater.models import Channel, Mirror, Run, RunState, RunTrigger, User
+from headwater.models import (
+    Channel,
+    JobKind,
+    Mirror,
+    Run,
+    RunState,
+    RunTrigger,
+    User,
+    mirror_key,
+)
 from headwater.services import runs
 
 
@@ -51,15 +60,50 @@ def mirror_id(db: Database) -> int:
         return mirror.id
 
 
+def _mirror_run(mirror_id: int, state: RunState) -> Run:
+    return Run(
+        mirror_id=mirror_id,
+        concurrency_key=mirror_key(mirror_id),
+        trigger=RunTrigger.manual,
+        state=state,
+    )
+
+
 def test_the_database_refuses_a_second_active_run(db: Database, mirror_id: int) -> None:
     with db.writing() as session:
-        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.pending))
+        session.add(_mirror_run(mirror_id, RunState.pending))
     with pytest.raises(IntegrityError), db.writing() as session:
-        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.running))
+        session.add(_mirror_run(mirror_id, RunState.running))
     with db.writing() as session:  # finished runs do not count
         session.execute(update(Run).values(state=RunState.completed))
-        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.pending))
-        session.add(Run(mirror_id=mirror_id, trigger=RunTrigger.manual, state=RunState.failed))
+        session.add(_mirror_run(mirror_id, RunState.pending))
+        session.add(_mirror_run(mirror_id, RunState.failed))
+
+
+def test_a_deployment_job_runs_once_at_a_time_beside_mirrors_runs(
+    db: Database, mirror_id: int
+) -> None:
+    feeds = {"feeds": ["https://example.org/all.zip"]}
+    with db.writing() as session:
+        runs.request_run(
+            session, session.get(Mirror, mirror_id), trigger=RunTrigger.manual, requested_by=None
+        )
+        first = runs.queue_job(
+            session, JobKind.cve_refresh, feeds, trigger=RunTrigger.schedule, requested_by=None
+        )
+        assert first is not None
+        again = runs.queue_job(
+            session, JobKind.cve_refresh, feeds, trigger=RunTrigger.manual, requested_by="a"
+        )
+        assert again is None
+        session.flush()
+        assert runs.active_job(session, JobKind.cve_refresh) is first
+    with db.writing() as session:
+        claimed = [runs.claim_next_run(session, "w1"), runs.claim_next_run(session, "w1")]
+    assert [(c.kind, c.params) for c in claimed if c is not None] == [
+        (JobKind.mirror, {}),
+        (JobKind.cve_refresh, feeds),
+    ]
 
 
 def test_request_run_names_the_run_under_way(db: Database, mirror_id: int) -> None:

@@ -8,7 +8,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headwater.api import account, audit, auth, channels, cves, mirrors, organizations, runs, users
+from headwater.api import (
+    account,
+    audit,
+    auth,
+    channels,
+    cves,
+    jobs,
+    mirrors,
+    organizations,
+    runs,
+    users,
+)
 from headwater.errors import HeadwaterError, NotAuthenticatedError, TooManyRequestsError
 
 ROUTERS = (
@@ -21,6 +32,7 @@ ROUTERS = (
     users.router,
     organizations.router,
     audit.router,
+    jobs.router,
 )
 
 

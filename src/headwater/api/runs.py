@@ -19,9 +19,13 @@ router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
 
 def runs_page(runs: list[Run], total: int, names: dict[int, str]) -> Page[RunOut]:
-    return Page(
-        items=[RunOut.of(run, names.get(run.mirror_id, "")) for run in runs], total_count=total
-    )
+    """Runs of mirrors, each with its mirror's name from `names`."""
+    return Page(items=[_named(run, names) for run in runs], total_count=total)
+
+
+def _named(run: Run, names: dict[int, str]) -> RunOut:
+    assert run.mirror_id is not None, "only mirrors' runs are listed here"
+    return RunOut.of(run, names.get(run.mirror_id, ""))
 
 
 @router.get("/api/channels/{channel}/runs")

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import account, channels, cves, mirrors, organizations, runs, server, users
+from headwater.cli import (
+    account,
+    channels,
+    cves,
+    jobs,
+    mirrors,
+    organizations,
+    runs,
+    server,
+    users,
+)
 
 app = typer.Typer(
     help="Headwater: a package repository for conda and PyPI packages.",
@@ -17,6 +27,7 @@ account.register(app)
 app.add_typer(channels.app, name="channel", help="Channels, their packages and roles.")
 app.add_typer(mirrors.app, name="mirror", help="Mirrors of upstream channels, and their runs.")
 app.add_typer(runs.app, name="run", help="One run of a mirror.")
+app.add_typer(jobs.app, name="job", help="Runs of every job of the deployment (administrators).")
 app.add_typer(cves.app, name="cve", help="The CVE database: import, list, curate.")
 app.add_typer(users.app, name="user", help="Users (administrators).")
 app.add_typer(organizations.app, name="org", help="Organizations, their members and groups.")

@@ -17,6 +17,7 @@ from headwater.logs import keep_tokens_out_of_access_logs
 from headwater.resources import (
     bootstrap,
     cve_names,
+    deployment_jobs,
     http_policy,
     open_blob_store,
     open_database,
@@ -26,7 +27,6 @@ from headwater.services.access import users
 from headwater.services.access.audit import Actor
 from headwater.services.cve_matching import match_everything
 from headwater.settings import Settings
-from headwater.worker.cve_feeds import CveFeeds
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
 
@@ -111,23 +111,10 @@ def scheduler() -> None:
     """Turn mirror schedules into pending runs, and refresh the CVE feeds, until stopped."""
     config = settings()
     db, _ = bootstrap(config)
-    loop = Scheduler(db, config.scheduler_interval)
-    feeds = None
-    if config.cve_feeds:
-        feeds = CveFeeds(
-            db,
-            cve_names(config),
-            config.cve_feeds,
-            config.cve_refresh_cron,
-            http_policy(config),
-            config.max_import_bytes,
-        )
-        threading.Thread(target=feeds.run_forever, name="CveFeeds", daemon=True).start()
+    loop = Scheduler(db, config.scheduler_interval, deployment_jobs(config))
 
     def stop() -> None:
         loop.shutdown()
-        if feeds is not None:
-            feeds.shutdown()
 
     _stop_on_signals(stop)
     loop.run_forever()

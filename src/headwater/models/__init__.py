@@ -13,7 +13,15 @@ from headwater.models.organization import (
     Organization,
     OrganizationRole,
 )
-from headwater.models.run import Run, RunLogLine, RunState, RunTrigger
+from headwater.models.run import (
+    JobKind,
+    JobSchedule,
+    Run,
+    RunLogLine,
+    RunState,
+    RunTrigger,
+    mirror_key,
+)
 from headwater.models.user import ApiToken, ApiTokenChannel, TokenKind, User, UserSource
 
 __all__ = [
@@ -30,6 +38,8 @@ __all__ = [
     "CveMatch",
     "Group",
     "GroupMember",
+    "JobKind",
+    "JobSchedule",
     "Membership",
     "Mirror",
     "MirrorMode",
@@ -47,4 +57,5 @@ __all__ = [
     "TokenKind",
     "User",
     "UserSource",
+    "mirror_key",
 ]

@@ -1,4 +1,6 @@
-"""Runs of mirrors, the queue workers claim from, and their log lines."""
+"""The queue workers claim from: runs of jobs of several kinds (a mirror's run, a refresh of
+the CVE feeds), their history and their log lines; and the schedules of jobs that belong to
+no mirror."""
 
 from __future__ import annotations
 
@@ -28,13 +30,25 @@ class RunTrigger(StrEnum):
     manual = "manual"
 
 
+class JobKind(StrEnum):
+    """What a run does. Each kind has one executor (worker/jobs.py)."""
+
+    mirror = "mirror"  # a mirror's run: its mirror_id is set
+    cve_refresh = "cve-refresh"  # import the CVE feeds (HEADWATER_CVE_FEEDS)
+
+
+def mirror_key(mirror_id: int) -> str:
+    return f"mirror:{mirror_id}"
+
+
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        # The database, not the code, guarantees that one mirror never has two runs at once.
+        # The database, not the code, guarantees that two runs of one job (a mirror's, the CVE
+        # refresh) are never pending or running at once.
         Index(
-            "uq_runs_one_active_per_mirror",
-            "mirror_id",
+            "uq_runs_one_active_per_key",
+            "concurrency_key",
             unique=True,
             sqlite_where=_ACTIVE_CONDITION,
             postgresql_where=_ACTIVE_CONDITION,
@@ -44,7 +58,16 @@ class Run(Base):
     )
 
     id: Mapped[intpk]
-    mirror_id: Mapped[int] = mapped_column(ForeignKey("mirrors.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[JobKind] = mapped_column(
+        String(20), default=JobKind.mirror, server_default=JobKind.mirror.value
+    )
+    # "mirror:<id>" for a mirror's runs, the kind for jobs of the whole deployment.
+    concurrency_key: Mapped[str] = mapped_column(String(100))
+    mirror_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mirrors.id", ondelete="CASCADE"), index=True
+    )
+    # What the job was asked to do, as queued (the feeds of a CVE refresh).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[RunState] = mapped_column(String(20), default=RunState.pending)
     trigger: Mapped[RunTrigger] = mapped_column(String(20))
     requested_by: Mapped[str | None] = mapped_column(String(64))
@@ -82,3 +105,14 @@ class RunLogLine(Base):
     at: Mapped[created_at]
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
+
+
+class JobSchedule(Base):
+    """When a job of the whole deployment fires next. Schedulers in every process move
+    `next_run_at` with a conditional update, so each firing is queued once."""
+
+    __tablename__ = "job_schedules"
+
+    kind: Mapped[JobKind] = mapped_column(String(20), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(200))
+    next_run_at: Mapped[dt.datetime]

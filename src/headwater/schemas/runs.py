@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel
 
 from headwater.models import Run, RunLogLine
 from headwater.services.runs import RunDescription
+from headwater.upstreams.http import shown_url
 
 
 class Progress(BaseModel):
@@ -29,10 +31,10 @@ class Counters(BaseModel):
     bytes: int
 
 
-class RunOut(BaseModel):
+class RunCommon(BaseModel):
+    """What every run shows, whatever its job."""
+
     id: int
-    mirror_id: int
-    mirror_name: str
     state: str
     trigger: str
     requested_by: str | None
@@ -41,26 +43,30 @@ class RunOut(BaseModel):
     finished_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
     step: str
-    progress: Progress
-    counters: Counters
-    excluded_reasons: dict[str, int]
     error: str | None
     stop_requested_by: str | None
 
+    @staticmethod
+    def fields_of(run: Run) -> dict[str, Any]:
+        return {name: getattr(run, name) for name in RunCommon.model_fields}
+
+
+class RunOut(RunCommon):
+    """A mirror's run."""
+
+    mirror_id: int
+    mirror_name: str
+    progress: Progress
+    counters: Counters
+    excluded_reasons: dict[str, int]
+
     @classmethod
     def of(cls, run: Run, mirror_name: str) -> RunOut:
+        assert run.mirror_id is not None, "a mirror's run"
         return cls(
-            id=run.id,
+            **cls.fields_of(run),
             mirror_id=run.mirror_id,
             mirror_name=mirror_name,
-            state=run.state,
-            trigger=run.trigger,
-            requested_by=run.requested_by,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            heartbeat_at=run.heartbeat_at,
-            step=run.step,
             progress=Progress(
                 done=run.progress_done, total=run.progress_total, bytes_total=run.bytes_expected
             ),
@@ -74,8 +80,6 @@ class RunOut(BaseModel):
                 bytes=run.bytes_downloaded,
             ),
             excluded_reasons=dict(run.excluded_reasons or {}),
-            error=run.error,
-            stop_requested_by=run.stop_requested_by,
         )
 
 
@@ -100,3 +104,33 @@ class RunDetail(RunOut):
             channel=description.channel.name,
             log=[LogLine.of(line) for line in description.log],
         )
+
+
+class JobOut(RunCommon):
+    """A run of any kind of job, as administrators see the queue (`GET /api/jobs`)."""
+
+    kind: str
+    mirror_id: int | None
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, run: Run) -> JobOut:
+        return cls(
+            **cls.fields_of(run),
+            kind=run.kind,
+            mirror_id=run.mirror_id,
+            params=_shown_params(run.params or {}),
+        )
+
+
+def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
+    """What a job was queued with, as people may see it: URLs without their passwords."""
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, str) and "://" in value:
+            return shown_url(value)
+        if isinstance(value, list):
+            return [shown(item) for item in value]
+        return value
+
+    return {key: shown(value) for key, value in params.items()}

@@ -1,19 +1,31 @@
-"""Runs of mirrors: asking for one, stopping one, reading the history, and the workers' queue."""
+"""Runs of jobs: asking for a mirror's run, stopping one, queueing the deployment's own jobs
+(the CVE refresh), reading the history, and the workers' queue."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from headwater.db import database_now, utcnow
 from headwater.errors import MirrorBusyError, RunNotActiveError, RunNotFoundError
 from headwater.inputs import printable
-from headwater.models import Channel, Mirror, Run, RunLogLine, RunState, RunTrigger
+from headwater.models import (
+    Channel,
+    JobKind,
+    Mirror,
+    Run,
+    RunLogLine,
+    RunState,
+    RunTrigger,
+    mirror_key,
+)
 from headwater.models.run import ACTIVE_RUN_STATES
 from headwater.services.progress import LogEntry
 
@@ -38,17 +50,59 @@ def request_run(
     current = active_run(session, mirror.id)
     if current is not None:
         raise MirrorBusyError(busy_message(mirror, current))
-    run = Run(mirror_id=mirror.id, trigger=trigger, requested_by=requested_by, step="queued")
+    run = _queue(
+        session,
+        Run(
+            kind=JobKind.mirror,
+            concurrency_key=mirror_key(mirror.id),
+            mirror_id=mirror.id,
+            trigger=trigger,
+            requested_by=requested_by,
+        ),
+    )
+    if run is None:
+        # Another process queued one between our check and our insert; the index caught it.
+        current = active_run(session, mirror.id)
+        raise MirrorBusyError(busy_message(mirror, current) if current else "mirror is busy")
+    return run
+
+
+def queue_job(
+    session: Session,
+    kind: JobKind,
+    params: dict[str, Any],
+    *,
+    trigger: RunTrigger,
+    requested_by: str | None,
+) -> Run | None:
+    """Queue a run of one of the deployment's own jobs; None when one is already pending or
+    running (the database refuses a second)."""
+    return _queue(
+        session,
+        Run(
+            kind=kind,
+            concurrency_key=kind.value,
+            params=params,
+            trigger=trigger,
+            requested_by=requested_by,
+        ),
+    )
+
+
+def _queue(session: Session, run: Run) -> Run | None:
+    run.step = "queued"
     try:
         with session.begin_nested():
             session.add(run)
     except IntegrityError:
-        # Another process queued one between our check and our insert; the index caught it.
-        current = active_run(session, mirror.id)
-        raise MirrorBusyError(
-            busy_message(mirror, current) if current else "mirror is busy"
-        ) from None
+        return None
     return run
+
+
+def active_job(session: Session, kind: JobKind) -> Run | None:
+    return session.scalar(
+        select(Run).where(Run.concurrency_key == kind.value, Run.state.in_(ACTIVE_RUN_STATES))
+    )
 
 
 def stop_run(session: Session, mirror: Mirror, *, stopped_by: str) -> Run:
@@ -121,7 +175,10 @@ class RunDescription:
 
 
 def describe_run(session: Session, run_id: int) -> RunDescription:
+    """A mirror's run (runs of other jobs are described by `list_jobs`)."""
     run = get_run(session, run_id)
+    if run.mirror_id is None:
+        raise RunNotFoundError(f"run {run_id} is not a mirror's run")
     mirror = session.get(Mirror, run.mirror_id)
     assert mirror is not None
     channel = session.get(Channel, mirror.channel_id)
@@ -143,16 +200,7 @@ def list_runs(
     session: Session, *, mirror_ids: Sequence[int], offset: int, limit: int
 ) -> tuple[list[Run], int]:
     """Runs of the given mirrors, newest first."""
-    condition = Run.mirror_id.in_(mirror_ids)
-    total = session.scalar(select(func.count(Run.id)).where(condition)) or 0
-    runs = session.scalars(
-        select(Run)
-        .where(condition)
-        .order_by(Run.created_at.desc(), Run.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(runs), total
+    return _newest_first(session, Run.mirror_id.in_(mirror_ids), offset, limit)
 
 
 def latest_runs(session: Session, mirror_ids: Sequence[int]) -> dict[int, Run]:
@@ -164,7 +212,29 @@ def latest_runs(session: Session, mirror_ids: Sequence[int]) -> dict[int, Run]:
         .subquery()
     )
     runs = session.scalars(select(Run).join(newest, Run.id == newest.c.run_id))
-    return {run.mirror_id: run for run in runs}
+    return {run.mirror_id: run for run in runs if run.mirror_id is not None}
+
+
+def list_jobs(
+    session: Session, *, kind: JobKind | None, offset: int, limit: int
+) -> tuple[list[Run], int]:
+    """Runs of every kind (or of one), newest first: what administrators see of the queue."""
+    condition = Run.kind == kind if kind is not None else Run.id.is_not(None)
+    return _newest_first(session, condition, offset, limit)
+
+
+def _newest_first(
+    session: Session, condition: ColumnElement[bool], offset: int, limit: int
+) -> tuple[list[Run], int]:
+    total = session.scalar(select(func.count(Run.id)).where(condition)) or 0
+    runs = session.scalars(
+        select(Run)
+        .where(condition)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(runs), total
 
 
 # --- the queue, as workers see it --------------------------------------------------------------
@@ -173,7 +243,9 @@ def latest_runs(session: Session, mirror_ids: Sequence[int]) -> dict[int, Run]:
 @dataclass(frozen=True)
 class Claim:
     run_id: int
-    mirror_id: int
+    kind: JobKind
+    mirror_id: int | None
+    params: dict[str, Any]
 
 
 def claim_next_run(session: Session, worker_id: str) -> Claim | None:
@@ -183,7 +255,7 @@ def claim_next_run(session: Session, worker_id: str) -> Claim | None:
     writers, so the conditional update alone makes the claim exclusive.
     """
     candidate = (
-        select(Run.id, Run.mirror_id)
+        select(Run.id, Run.kind, Run.mirror_id, Run.params)
         .where(Run.state == RunState.pending)
         .order_by(Run.created_at, Run.id)
         .limit(1)
@@ -206,7 +278,9 @@ def claim_next_run(session: Session, worker_id: str) -> Claim | None:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     add_log(session, row.id, f"claimed by worker {worker_id}")
-    return Claim(run_id=row.id, mirror_id=row.mirror_id)
+    return Claim(
+        run_id=row.id, kind=JobKind(row.kind), mirror_id=row.mirror_id, params=row.params or {}
+    )
 
 
 @dataclass(frozen=True)

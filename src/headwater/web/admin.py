@@ -1,4 +1,5 @@
-"""Administrators' pages: users (created, disabled, made administrators) and the audit log."""
+"""Administrators' pages: users (created, disabled, made administrators), the audit log, and
+the jobs of the deployment."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError, InvalidInputError
+from headwater.models import JobKind
 from headwater.params import Offset
 from headwater.requires import Allowed, requires
 from headwater.services.access import users
 from headwater.services.access.audit import AuditQuery, list_events
 from headwater.services.access.rules import Action
+from headwater.services.runs import list_jobs
 from headwater.web.session import redirect, render, resources_of, submitted
 
 router = APIRouter(include_in_schema=False)
@@ -122,3 +125,24 @@ def audit_page(
 
 def _query(values: dict[str, Any]) -> str:
     return urlencode(values)
+
+
+@router.get("/admin/jobs")
+def jobs_page(
+    request: Request,
+    kind: str | None = None,
+    offset: Offset = 0,
+    allowed: Allowed = requires(Action.read_jobs),
+) -> HTMLResponse:
+    chosen = JobKind(kind) if kind in set(JobKind) else None
+    with resources_of(request).db.reading() as session:
+        jobs, total = list_jobs(session, kind=chosen, offset=offset, limit=PAGE_SIZE)
+    context: dict[str, Any] = {
+        "jobs": jobs,
+        "total": total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "kinds": list(JobKind),
+        "kind": chosen,
+    }
+    return render(request, "admin/jobs.html", context, identity=allowed.identity)

@@ -1,4 +1,4 @@
-"""The worker: claim a pending run, execute it with a heartbeat, record how it ended."""
+"""The worker: claim a pending run of any job, execute it with a heartbeat, record how it ended."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import httpx
 
 from headwater.cves.names import CondaNames
 from headwater.db import Database
-from headwater.errors import HeadwaterError
-from headwater.models import MirrorType
+from headwater.errors import HeadwaterError, RunStoppedError, UpstreamError
+from headwater.models import JobKind, MirrorType
 from headwater.process import is_gone, process_name
 from headwater.services import provenance, runs
 from headwater.services.mirror_job import load_job
@@ -24,6 +24,7 @@ from headwater.services.pypi_sync import sync_python_mirror
 from headwater.services.sync import sync_conda_mirror
 from headwater.storage import BlobStore
 from headwater.upstreams.http import HttpPolicy
+from headwater.worker.cve_feeds import refresh_feeds
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class WorkerConfig:
     staging_sweep_interval: float = 600.0
     staging_grace: float = 3600.0  # a staging file untouched this long belongs to no one
     cve_names: CondaNames = field(default_factory=CondaNames)
+    import_limit: int = 1 << 30  # the largest CVE feed a refresh reads (MAX_IMPORT_BYTES)
 
 
 def new_worker_id() -> str:
@@ -91,13 +93,13 @@ class Worker:
             log.info("removed %d staging files left by crashed processes", removed)
 
     def run_forever(self) -> None:
-        log.info("worker %s started", self.worker_id)
         try:
             self.clean_up_after_crashes()
         except Exception:
             log.exception(
                 "worker %s: cleaning up after a crash failed; carrying on", self.worker_id
             )
+        log.info("worker %s started", self.worker_id)  # cleaned up, and claiming from now on
         while not self._shutdown.is_set():
             try:
                 if time.monotonic() >= self._next_sweep:
@@ -185,7 +187,16 @@ class _Execution:
         return error
 
     async def _run(self) -> None:
+        match self.claim.kind:
+            case JobKind.mirror:
+                await self._mirror()
+            case JobKind.cve_refresh:
+                await self._refresh_cve_feeds()
+
+    async def _mirror(self) -> None:
+        """A mirror's run completes in its publishing transaction (services/mirror_contents)."""
         worker = self.worker
+        assert self.claim.mirror_id is not None
         with worker.db.reading() as session:
             job = load_job(
                 session,
@@ -199,6 +210,33 @@ class _Execution:
         )
         sync = SYNCS[MirrorType(job.mirror_type)]
         await sync(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
+
+    async def _refresh_cve_feeds(self) -> None:
+        """Each feed the run was queued with, in turn; what imported stays imported whatever
+        happens to the others, and a feed that failed fails the run, naming it."""
+        worker = self.worker
+        feeds = tuple(str(feed) for feed in self.claim.params.get("feeds", ()))
+        self.progress.step("importing CVE feeds", total=len(feeds))
+        failures = await asyncio.to_thread(
+            refresh_feeds,
+            worker.db,
+            worker.config.cve_names,
+            feeds,
+            worker.policy,
+            worker.config.import_limit,
+            self.progress,
+        )
+        if failures:
+            failed = f"{len(failures)} of {len(feeds)} CVE feeds failed: "
+            raise UpstreamError(failed + "; ".join(failures))
+        snapshot = self.progress.drain()
+        with worker.db.writing() as session:
+            runs.add_log_entries(session, self.claim.run_id, snapshot.log_lines)
+            completed = runs.complete_run(
+                session, self.claim.run_id, worker.worker_id, counters={}, excluded_reasons={}
+            )
+            if not completed:
+                raise RunStoppedError("the run was stopped or lost its claim")
 
     def _beat(self) -> None:
         while not self._finished.wait(self.worker.config.heartbeat_interval):

@@ -106,6 +106,7 @@ class Action(StrEnum):
     read_organization = "organization:read"
     manage_organization = "organization:manage"
     read_audit = "audit:read"
+    read_jobs = "job:read"
 
 
 RULES: Mapping[Action, Rule] = {
@@ -166,6 +167,9 @@ RULES: Mapping[Action, Rule] = {
     Action.list_organizations: Rule(Target.instance, "list organizations"),
     Action.read_audit: Rule(
         Target.instance, "read the audit log", admin=True, scopes=_scopes(Scope.admin)
+    ),
+    Action.read_jobs: Rule(
+        Target.instance, "see the deployment's jobs", admin=True, scopes=_scopes(Scope.admin)
     ),
     # on an organization
     Action.read_organization: Rule(Target.organization, "see it"),

@@ -1,0 +1,129 @@
+"""The queue carries more than mirrors' runs: the CVE feeds' refresh is a job, queued by the
+scheduler once per firing for the whole deployment, executed by one worker, kept in the
+history and shown to administrators."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import make_settings
+from tests.functional.test_cves import ADVISORIES
+from tests.support.advisories import zip_of
+from tests.support.cli import signed_in
+from tests.support.server import Headwater, ServeProcess, run_headwater, serve_process
+from tests.support.upstream import Upstream, serve_directory
+
+NEVER_AGAIN = "0 0 1 1 *"  # after the first firing at start, not within a test
+
+
+def refreshes(client: httpx.Client) -> list[dict[str, Any]]:
+    answer = client.get("/api/jobs", params={"kind": "cve-refresh"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"]  # type: ignore[no-any-return]
+
+
+def wait_until(
+    check: Callable[[], list[dict[str, Any]]], timeout: float = 60
+) -> list[dict[str, Any]]:
+    """`check()` once it lists a run that ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if any(job["state"] in ("completed", "failed") for job in found):
+            return found
+        assert time.monotonic() < deadline, f"no refresh ended in {timeout}s: {found}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def feeds(tmp_path: Path) -> Upstream:
+    directory = tmp_path / "feeds"
+    directory.mkdir()
+    (directory / "all.zip").write_bytes(zip_of(ADVISORIES))
+    with serve_directory(directory) as server:
+        yield server  # type: ignore[misc]
+
+
+def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
+    tmp_path: Path, feeds: Upstream
+) -> None:
+    # A feed behind basic auth: its password is for fetching, not for showing.
+    host = feeds.url.removeprefix("http://")
+    missing, present = f"http://reader:feed-secret@{host}missing.zip", feeds.url + "all.zip"
+    shown_missing = f"http://reader:***@{host}missing.zip"
+    settings = make_settings(
+        tmp_path / "var", cve_feeds=(missing, present), cve_refresh_cron=NEVER_AGAIN
+    )
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as admin:
+        [refresh] = wait_until(lambda: refreshes(admin))
+        assert refresh["state"] == "failed", refresh
+        assert refresh["trigger"] == "schedule"
+        assert refresh["params"] == {"feeds": [shown_missing, present]}
+        assert refresh["error"].startswith(f"1 of 2 CVE feeds failed: {shown_missing}: ")
+        # The other feed imported all the same.
+        assert admin.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
+        # It is a job, not a mirror's run: the mirrors' history does not list it.
+        assert admin.get(f"/api/runs/{refresh['id']}").status_code == 404
+        everything = admin.get("/api/jobs").json()
+        assert [job["kind"] for job in everything["items"]] == ["cve-refresh"]
+
+        # The same from the CLI, and on the administrators' Jobs page.
+        cli = signed_in(headwater, tmp_path / "home")
+        listed = json.loads(cli("job", "list", "--kind", "cve-refresh", "--json").stdout)
+        assert [(job["id"], job["state"]) for job in listed] == [(refresh["id"], "failed")]
+        printed = cli("job", "list").stdout
+        assert f"#{refresh['id']}" in printed and "cve-refresh" in printed
+        page = admin.get("/admin/jobs", params={"kind": "cve-refresh"})
+        assert page.status_code == 200
+        assert 'data-kind="cve-refresh" data-state="failed"' in page.text
+        assert "1 of 2 CVE feeds failed" in page.text
+        assert "feed-secret" not in page.text + printed + json.dumps(everything)
+
+
+def test_only_administrators_see_the_jobs(headwater: Headwater) -> None:
+    headwater.add_user("bob", "bobs password")
+    with headwater.client() as anonymous:
+        assert anonymous.get("/api/jobs").status_code == 401
+    with headwater.client(headwater.login("bob", "bobs password")) as bob:
+        refused = bob.get("/api/jobs")
+        assert refused.status_code == 403
+        assert "administrators" in refused.json()["detail"]
+    with headwater.client(headwater.login()) as admin:
+        assert admin.get("/api/jobs").json() == {"items": [], "total_count": 0}
+        assert admin.get("/api/jobs", params={"kind": "nonsense"}).status_code == 422
+
+
+@pytest.mark.postgres
+def test_two_serve_processes_refresh_the_feeds_once(
+    tmp_path: Path, feeds: Upstream, postgres_url: str
+) -> None:
+    settings = {
+        "database_url": postgres_url,
+        "upstream_allowlist": "http://127.0.0.1:*",
+        "cve_feeds": feeds.url + "all.zip",
+        "cve_refresh_cron": NEVER_AGAIN,
+        "scheduler_interval": "0.2",
+        "worker_poll_interval": "0.1",
+        "heartbeat_interval": "0.2",
+    }
+    with (
+        serve_process(tmp_path / "one", **settings) as one,
+        serve_process(tmp_path / "two", **settings) as two,
+    ):
+        servers: list[ServeProcess] = [one, two]
+        clients = [httpx.Client(base_url=s.url, headers={"X-Auth": s.login()}) for s in servers]
+        wait_until(lambda: refreshes(clients[0]))
+        time.sleep(3)  # fifteen more ticks of both schedulers, and polls of both workers
+        for client in clients:
+            [refresh] = refreshes(client)
+            assert refresh["state"] == "completed", refresh
+            assert client.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
+            client.close()
+    assert feeds.requests["/all.zip"] == 1, feeds.requests
