@@ -120,7 +120,14 @@ def expected(action: str, caller: str, privacy: str) -> Outcome:
         if role is None:
             return HIDDEN
         return ALLOWED if action == "organization:read" or role == "owner" else FORBIDDEN
-    if action in ("cve:import", "user:admin", "organization:create", "audit:read", "job:read"):
+    if action in (
+        "cve:import",
+        "user:admin",
+        "organization:create",
+        "audit:read",
+        "job:read",
+        "job:stop",
+    ):
         return ALLOWED if caller == "administrator" else FORBIDDEN
     if action == "account:manage":  # sessions, not personal tokens without the admin scope
         return ALLOWED if caller in SESSIONS else FORBIDDEN
@@ -189,6 +196,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/audit"): p("audit:read"),
     ("GET", "/api/audit/export"): p("audit:read"),
     ("GET", "/api/jobs"): p("job:read"),
+    ("POST", "/api/jobs/{run_id}/stop"): p("job:stop", 404, says="does not exist"),
     # REST: channels and what is in them
     ("GET", "/api/channels"): p("channel:list"),
     ("POST", "/api/channels"): p("channel:create", 422, json=PROBE),
@@ -320,6 +328,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/admin/users/{username}"): p("user:admin", 422, form={"change": "x"}),
     ("GET", "/admin/audit"): p("audit:read"),
     ("GET", "/admin/jobs"): p("job:read"),
+    ("POST", "/admin/jobs/{run_id}/stop"): p("job:stop", 303, form={}),
 }
 
 
@@ -519,10 +528,15 @@ def _fill(path: str, world: World, privacy: str, caller: str) -> str:
 
 
 def _destructive_ids(method: str, path: str) -> bool:
-    """Routes whose probe names a mirror that does not exist (so that nothing is deleted, run
-    or stopped)."""
+    """Routes whose probe names a mirror or a run that does not exist (so that nothing is
+    deleted, run or stopped)."""
     return (method == "DELETE" and path.endswith("/mirrors/{mirror_id}")) or path.endswith(
-        ("/mirrors/{mirror_id}/run", "/mirrors/{mirror_id}/stop", "/mirrors/{mirror_id}/delete")
+        (
+            "/mirrors/{mirror_id}/run",
+            "/mirrors/{mirror_id}/stop",
+            "/mirrors/{mirror_id}/delete",
+            "/jobs/{run_id}/stop",
+        )
     )
 
 
@@ -537,7 +551,9 @@ def _call(
     world: World, method: str, path: str, probe: Probe, privacy: str, caller: str
 ) -> httpx.Response:
     url = _fill(path, world, privacy, caller)
-    if _destructive_ids(method, path):
+    if _destructive_ids(method, path) and "{run_id}" in path:
+        url = url.replace(f"/{world.targets[CHANNEL[privacy]].run_id}/stop", "/999999/stop", 1)
+    elif _destructive_ids(method, path):
         url = url.replace(f"/{world.targets[CHANNEL[privacy]].mirror_id}", "/999999", 1)
     if path.startswith("/api/repo/") and method == "POST" and path.endswith("{rest:path}"):
         url = url.replace("/noarch/repodata.json", "/elsewhere")

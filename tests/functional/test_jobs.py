@@ -17,7 +17,7 @@ from tests.conftest import make_settings
 from tests.functional.test_cves import ADVISORIES
 from tests.support.advisories import zip_of
 from tests.support.cli import signed_in
-from tests.support.server import Headwater, ServeProcess, run_headwater, serve_process
+from tests.support.server import ADMIN, Headwater, ServeProcess, run_headwater, serve_process
 from tests.support.upstream import Upstream, serve_directory
 
 NEVER_AGAIN = "0 0 1 1 *"  # after the first firing at start, not within a test
@@ -71,6 +71,9 @@ def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
         assert admin.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
         # It is a job, not a mirror's run: the mirrors' history does not list it.
         assert admin.get(f"/api/runs/{refresh['id']}").status_code == 404
+        ended = admin.post(f"/api/jobs/{refresh['id']}/stop")
+        assert ended.status_code == 409
+        assert "only a pending or running run can be stopped" in ended.json()["detail"]
         everything = admin.get("/api/jobs").json()
         assert [job["kind"] for job in everything["items"]] == ["cve-refresh"]
 
@@ -87,6 +90,34 @@ def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
         assert "feed-secret" not in page.text + printed + json.dumps(everything)
 
 
+def test_a_pending_refresh_is_stopped_at_once_and_the_stop_is_audited(
+    tmp_path: Path, feeds: Upstream
+) -> None:
+    settings = make_settings(
+        tmp_path / "var",
+        cve_feeds=(feeds.url + "all.zip",),
+        cve_refresh_cron=NEVER_AGAIN,
+        embedded_worker=False,  # nobody claims it: it stays pending
+    )
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as admin:
+        deadline = time.monotonic() + 30
+        while not (queued := refreshes(admin)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        [pending] = queued
+        assert pending["state"] == "pending"
+        page = admin.get("/admin/jobs")
+        assert f'action="/admin/jobs/{pending["id"]}/stop"' in page.text  # a Stop button
+        stopped = admin.post(f"/api/jobs/{pending['id']}/stop")
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["state"] == "failed"
+        assert stopped.json()["error"] == f"stopped by {ADMIN} before it started"
+        assert admin.post("/api/jobs/999999/stop").status_code == 404
+        [event] = admin.get("/api/audit", params={"action": "job.stop"}).json()["items"]
+        assert (event["actor"], event["target"]) == (ADMIN, f"run {pending['id']}")
+    assert feeds.requests["/all.zip"] == 0
+
+
 def test_only_administrators_see_the_jobs(headwater: Headwater) -> None:
     headwater.add_user("bob", "bobs password")
     with headwater.client() as anonymous:
@@ -95,6 +126,7 @@ def test_only_administrators_see_the_jobs(headwater: Headwater) -> None:
         refused = bob.get("/api/jobs")
         assert refused.status_code == 403
         assert "administrators" in refused.json()["detail"]
+        assert bob.post("/api/jobs/1/stop").status_code == 403
     with headwater.client(headwater.login()) as admin:
         assert admin.get("/api/jobs").json() == {"items": [], "total_count": 0}
         assert admin.get("/api/jobs", params={"kind": "nonsense"}).status_code == 422

@@ -8,6 +8,7 @@ from headwater.api.deps import ResourcesDep
 from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, PagingDep
 from headwater.models import JobKind
+from headwater.params import RowId
 from headwater.requires import Allowed, requires
 from headwater.schemas.runs import JobOut
 from headwater.services import runs as run_service
@@ -29,3 +30,13 @@ def list_jobs(
             session, kind=kind, offset=page.offset, limit=page.limit
         )
         return Page(items=[JobOut.of(job) for job in jobs], total_count=total)
+
+
+@router.post("/{run_id}/stop")
+def stop_job(
+    run_id: RowId, resources: ResourcesDep, allowed: Allowed = requires(Action.stop_jobs)
+) -> JobOut:
+    """Stop a run of any job: a pending one fails at once, a running one at its heartbeat
+    (a CVE refresh keeps the feeds it imported before)."""
+    with resources.db.writing() as session:
+        return JobOut.of(run_service.stop_job(session, run_id, actor=allowed.actor))

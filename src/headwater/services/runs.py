@@ -27,6 +27,7 @@ from headwater.models import (
     mirror_key,
 )
 from headwater.models.run import ACTIVE_RUN_STATES
+from headwater.services.access.audit import Actor, record
 from headwater.services.progress import LogEntry
 
 
@@ -112,6 +113,22 @@ def stop_run(session: Session, mirror: Mirror, *, stopped_by: str) -> Run:
         raise RunNotActiveError(
             f"mirror {mirror.mirror_name!r} has no pending or running run to stop"
         )
+    return _stop(session, run, stopped_by)
+
+
+def stop_job(session: Session, run_id: int, *, actor: Actor) -> Run:
+    """Stop a run of any job, as `stop_run` does a mirror's (administrators' view of the
+    queue)."""
+    run = get_run(session, run_id)
+    if run.state not in ACTIVE_RUN_STATES:
+        raise RunNotActiveError(
+            f"run {run_id} is {run.state}; only a pending or running run can be stopped"
+        )
+    record(session, actor, "job.stop", f"run {run.id}", kind=run.kind)
+    return _stop(session, run, actor.username)
+
+
+def _stop(session: Session, run: Run, stopped_by: str) -> Run:
     error = f"stopped by {stopped_by} before it started"
     # Conditional on still being pending: a worker may claim it between our read and this write.
     failed = session.execute(

@@ -12,12 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError, InvalidInputError
 from headwater.models import JobKind
-from headwater.params import Offset
+from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
 from headwater.services.access import users
 from headwater.services.access.audit import AuditQuery, list_events
 from headwater.services.access.rules import Action
 from headwater.services.runs import list_jobs
+from headwater.services.runs import stop_job as stop_job_run
 from headwater.web.session import redirect, render, resources_of, submitted
 
 router = APIRouter(include_in_schema=False)
@@ -146,3 +147,16 @@ def jobs_page(
         "kind": chosen,
     }
     return render(request, "admin/jobs.html", context, identity=allowed.identity)
+
+
+@router.post("/admin/jobs/{run_id}/stop")
+def stop_job(
+    request: Request, run_id: RowId, allowed: Allowed = requires(Action.stop_jobs)
+) -> Response:
+    submitted(request)  # proven before the handler runs
+    try:
+        with resources_of(request).db.writing() as session:
+            stop_job_run(session, run_id, actor=allowed.actor)
+    except HeadwaterError as error:
+        return redirect("/admin/jobs", error.message)
+    return redirect("/admin/jobs", f"Stopping run #{run_id}.")

@@ -29,6 +29,11 @@ from headwater.worker.cve_feeds import refresh_feeds
 log = logging.getLogger(__name__)
 
 SYNCS = {MirrorType.conda: sync_conda_mirror, MirrorType.python_simple: sync_python_mirror}
+# What a stopped run leaves behind, by kind.
+STOPPED = {
+    JobKind.mirror: "nothing was published",
+    JobKind.cve_refresh: "the feeds imported before it stay imported",
+}
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ class _Execution:
                 self._task.cancel()
             self._loop.run_until_complete(self._task)
         except asyncio.CancelledError:
-            error = f"{self._stop_reason or 'cancelled'}; nothing was published"
+            error = f"{self._stop_reason or 'cancelled'}; {STOPPED[self.claim.kind]}"
         except HeadwaterError as failure:
             error = failure.message
         except Exception as failure:  # a bug: record it so the history says what happened

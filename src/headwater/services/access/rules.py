@@ -107,6 +107,7 @@ class Action(StrEnum):
     manage_organization = "organization:manage"
     read_audit = "audit:read"
     read_jobs = "job:read"
+    stop_jobs = "job:stop"
 
 
 RULES: Mapping[Action, Rule] = {
@@ -170,6 +171,9 @@ RULES: Mapping[Action, Rule] = {
     ),
     Action.read_jobs: Rule(
         Target.instance, "see the deployment's jobs", admin=True, scopes=_scopes(Scope.admin)
+    ),
+    Action.stop_jobs: Rule(
+        Target.instance, "stop the deployment's jobs", admin=True, scopes=_scopes(Scope.admin)
     ),
     # on an organization
     Action.read_organization: Rule(Target.organization, "see it"),
