@@ -98,3 +98,37 @@ def test_only_owners_and_administrators_change_a_channel(
     with headwater.client(token) as admin:
         assert admin.get("/api/channels/open").json()["description"] == ""
         assert admin.put("/api/channels/bobs", json={"privacy": "private"}).status_code == 200
+
+
+def test_a_group_of_another_organization_cannot_be_granted_nor_told_apart(
+    headwater: Headwater, token: str, bob: str
+) -> None:
+    """alice is in no organization: acme's groups do not exist for her, exactly as a group
+    nobody made. bob, a member of acme, may give acme's groups a role on his own channel."""
+    headwater.add_user("alice", "alices password")
+    alice = headwater.login("alice", "alices password")
+    with headwater.client(token) as admin:
+        assert admin.post("/api/organizations", json={"name": "acme"}).status_code == 201
+        assert admin.post("/api/organizations/acme/groups", json={"name": "devs"}).is_success
+        assert admin.put("/api/organizations/acme/members/bob", json={"role": "member"}).is_success
+    with headwater.client(alice) as client:
+        create_channel(client, "alices")
+        answers = [
+            client.put(f"/api/channels/alices/roles/groups/{path}", json={"role": "read"})
+            for path in ("acme/devs", "acme/nobody", "nowhere/nobody")
+        ]
+        assert [answer.status_code for answer in answers] == [404, 404, 404]
+        details = [answer.json()["detail"].split("'")[2] for answer in answers]
+        assert len(set(details)) == 1, details  # the same words but for the name
+        assert client.get("/api/channels/alices/roles").json()["items"] == []
+    with headwater.client(bob) as client:
+        create_channel(client, "bobs")
+        granted = client.put("/api/channels/bobs/roles/groups/acme/devs", json={"role": "read"})
+        assert granted.status_code == 200, granted.text
+    # A role an administrator gave a group of another organization on alice's channel is
+    # hers to take back: she sees every role on what she manages.
+    with headwater.client(token) as admin:
+        given = admin.put("/api/channels/alices/roles/groups/acme/devs", json={"role": "read"})
+        assert given.status_code == 200
+    with headwater.client(alice) as client:
+        assert client.delete("/api/channels/alices/roles/groups/acme/devs").status_code == 204

@@ -268,7 +268,7 @@ def revoke_group_role(
 def _grant(resources: ResourcesDep, allowed: Allowed, kind: str, name: str, role: str) -> RoleOut:
     with resources.db.writing() as session:
         granted = role_service.grant_role(
-            session, allowed.channel, kind, name, role, actor=allowed.actor
+            session, allowed.channel, kind, name, role, actor=allowed.actor, granter=allowed.user
         )
     return RoleOut(kind=granted.kind, name=granted.name, role=granted.role.value)
 

@@ -276,7 +276,15 @@ def grant_role(request: Request, allowed: Allowed = requires(Action.edit_channel
     role = str(form.get("role", ""))
     try:
         with resources_of(request).db.writing() as session:
-            role_service.grant_role(session, allowed.channel, kind, name, role, actor=allowed.actor)
+            role_service.grant_role(
+                session,
+                allowed.channel,
+                kind,
+                name,
+                role,
+                actor=allowed.actor,
+                granter=allowed.user,
+            )
     except HeadwaterError as error:
         return _settings_page(
             request, allowed, role_error=error.message, status_code=error.status_code

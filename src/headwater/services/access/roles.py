@@ -17,6 +17,7 @@ from headwater.models import (
 )
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
+from headwater.services.access.rules import Identity
 from headwater.services.access.users import get_user
 
 
@@ -56,32 +57,50 @@ def list_roles(session: Session, channel: ChannelRef) -> list[Grantee]:
     ]
 
 
-def find_group_by_path(session: Session, path: str) -> Group:
-    """A group named `organization/group`."""
+def find_group_by_path(session: Session, path: str, seen_by: Identity | None = None) -> Group:
+    """A group named `organization/group`; with `seen_by`, only one of an organization that
+    caller belongs to (administrators see every one): to anyone else, a group of another
+    organization does not exist, as the organization itself does not."""
     organization, _, name = path.partition("/")
     group = session.scalar(
         select(Group)
         .join(Organization, Organization.id == Group.organization_id)
         .where(Organization.name == organization, Group.name == name)
     )
-    if group is None:
+    hidden = (
+        seen_by is not None
+        and group is not None
+        and not seen_by.is_admin
+        and group.organization_id not in seen_by.organizations
+    )
+    if group is None or hidden:
         raise NotFoundError(f"group {path!r} does not exist (name it organization/group)")
     return group
 
 
 def grant_role(
-    session: Session, channel: ChannelRef, kind: str, name: str, role: str, *, actor: Actor
+    session: Session,
+    channel: ChannelRef,
+    kind: str,
+    name: str,
+    role: str,
+    *,
+    actor: Actor,
+    granter: Identity,
 ) -> Grantee:
     """Give a user (`kind` "user") or a group (`kind` "group", `name` organization/group) a
-    role on the channel, replacing the one they had."""
+    role on the channel, replacing the one they had. Groups are those of the granter's
+    organizations. (Taking a role back needs no such thing: whoever manages the channel sees
+    every role on it.)"""
     chosen = parse_channel_role(role)
+    group = find_group_by_path(session, name, seen_by=granter) if kind == "group" else None
     row = _find(session, channel, kind, name)
     if row is None:
         row = ChannelRole(channel_id=channel.id, role=chosen)
-        if kind == "user":
-            row.user_id = get_user(session, name).id
+        if group is not None:
+            row.group_id = group.id
         else:
-            row.group_id = find_group_by_path(session, name).id
+            row.user_id = get_user(session, name).id
         session.add(row)
     row.role = chosen
     record(session, actor, "channel.role", channel.name, **{kind: name, "role": chosen.value})
