@@ -18,6 +18,8 @@ from pydantic_settings import (
 )
 
 from headwater.allowlist import PROXY_SCHEMES, AllowedPrefix, parse_networks
+from headwater.errors import InvalidCronError
+from headwater.schedule import parse_schedule
 
 DEFAULT_UPSTREAM_ALLOWLIST = (
     "https://conda.anaconda.org/",
@@ -136,6 +138,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_limit(cls, value: str) -> str:
         parse_limit(value)  # ValueError says what is wrong
+        return value
+
+    @field_validator("cve_refresh_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        try:
+            parse_schedule(value)
+        except InvalidCronError as error:
+            raise ValueError(error.message) from None
         return value
 
     @field_validator("upstream_private_networks")

@@ -132,3 +132,12 @@ def test_a_group_of_another_organization_cannot_be_granted_nor_told_apart(
         assert given.status_code == 200
     with headwater.client(alice) as client:
         assert client.delete("/api/channels/alices/roles/groups/acme/devs").status_code == 204
+        # Taking back a role nobody holds says nothing of whether the group exists.
+        answers = [
+            client.delete(f"/api/channels/alices/roles/groups/{path}")
+            for path in ("acme/devs", "acme/nobody")
+        ]
+        assert [answer.status_code for answer in answers] == [404, 404]
+        assert [answer.json()["detail"].split(" has ")[1] for answer in answers] == [
+            "no role on channel 'alices'"
+        ] * 2

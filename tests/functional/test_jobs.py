@@ -12,13 +12,21 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from tests.conftest import make_settings
 from tests.functional.test_cves import ADVISORIES
 from tests.support.advisories import zip_of
 from tests.support.cli import signed_in
-from tests.support.server import ADMIN, Headwater, ServeProcess, run_headwater, serve_process
-from tests.support.upstream import Upstream, serve_directory
+from tests.support.server import (
+    ADMIN,
+    Headwater,
+    ServeProcess,
+    free_port,
+    run_headwater,
+    serve_process,
+)
+from tests.support.upstream import Fault, Upstream, serve_directory
 
 NEVER_AGAIN = "0 0 1 1 *"  # after the first firing at start, not within a test
 
@@ -54,10 +62,11 @@ def feeds(tmp_path: Path) -> Upstream:
 def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
     tmp_path: Path, feeds: Upstream
 ) -> None:
-    # A feed behind basic auth: its password is for fetching, not for showing.
-    host = feeds.url.removeprefix("http://")
-    missing, present = f"http://reader:feed-secret@{host}missing.zip", feeds.url + "all.zip"
-    shown_missing = f"http://reader:***@{host}missing.zip"
+    # A feed behind basic auth, whose server is down: its password is for fetching it, not
+    # for any message about it.
+    host = f"127.0.0.1:{free_port()}"
+    missing, present = f"http://reader:feed-secret@{host}/all.zip", feeds.url + "all.zip"
+    shown_missing = f"http://reader:***@{host}/all.zip"
     settings = make_settings(
         tmp_path / "var", cve_feeds=(missing, present), cve_refresh_cron=NEVER_AGAIN
     )
@@ -88,6 +97,41 @@ def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
         assert 'data-kind="cve-refresh" data-state="failed"' in page.text
         assert "1 of 2 CVE feeds failed" in page.text
         assert "feed-secret" not in page.text + printed + json.dumps(everything)
+
+
+def test_a_running_refresh_stops_after_the_feed_it_is_importing(
+    tmp_path: Path, feeds: Upstream
+) -> None:
+    (feeds.root / "slow.zip").write_bytes(zip_of(ADVISORIES))
+    feeds.faults["/slow.zip"] = Fault(delay=2.0, times=1)
+    settings = make_settings(
+        tmp_path / "var",
+        cve_feeds=(feeds.url + "slow.zip", feeds.url + "all.zip"),
+        cve_refresh_cron=NEVER_AGAIN,
+    )
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as admin:
+        deadline = time.monotonic() + 30
+        while feeds.requests["/slow.zip"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        [running] = refreshes(admin)
+        assert running["state"] == "running"
+        assert admin.post(f"/api/jobs/{running['id']}/stop").status_code == 200
+        [stopped] = wait_until(lambda: refreshes(admin))
+        assert stopped["state"] == "failed"
+        assert stopped["error"] == (
+            f"stopped by {ADMIN}; the feeds imported before it stay imported"
+        )
+        # The feed under way when the stop came finished importing; the next never started,
+        # and nothing goes on importing behind the ended run.
+        assert admin.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
+        time.sleep(1)
+        assert feeds.requests["/all.zip"] == 0
+
+
+def test_a_bad_refresh_cron_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="must have five fields"):
+        make_settings(tmp_path / "var", cve_refresh_cron="0 * * *")
 
 
 def test_a_pending_refresh_is_stopped_at_once_and_the_stop_is_audited(

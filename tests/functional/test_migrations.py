@@ -71,7 +71,7 @@ def _fill_0005(engine: Engine) -> None:
             ),
             {"now": NOW},
         )
-        for run_id, state in ((1, "completed"), (2, "running")):
+        for run_id, state in ((1, "completed"), (2, "running"), (3, "completed")):
             connection.execute(
                 text(
                     'INSERT INTO runs (id, mirror_id, state, "trigger", created_at, step, '
@@ -81,6 +81,7 @@ def _fill_0005(engine: Engine) -> None:
                 ),
                 {"id": run_id, "state": state, "now": NOW},
             )
+        connection.execute(text("DELETE FROM runs WHERE id = 3"))  # its id is spent
         connection.execute(
             text(
                 "INSERT INTO run_log_lines (run_id, at, level, message) "
@@ -131,6 +132,9 @@ def test_upgrading_sqlite_keeps_every_row(tmp_path: Path) -> None:
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     _never_reuse_ids(database.engine)
+    with database.engine.connect() as connection:  # run 3 was deleted: the next is 4
+        spent = "SELECT seq FROM sqlite_sequence WHERE name = 'runs'"
+        assert connection.exec_driver_sql(spent).scalar() == 3
 
 
 def test_a_new_sqlite_database_never_reuses_ids(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ class RunTrigger(StrEnum):
 
 
 class JobKind(StrEnum):
-    """What a run does. Each kind has one executor (worker/jobs.py)."""
+    """What a run does. Each kind has its executor in worker/runner.py."""
 
     mirror = "mirror"  # a mirror's run: its mirror_id is set
     cve_refresh = "cve-refresh"  # import the CVE feeds (HEADWATER_CVE_FEEDS)

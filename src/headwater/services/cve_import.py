@@ -20,6 +20,7 @@ from headwater.upstreams.bodies import raw_chunks, too_large
 from headwater.upstreams.http import (
     HttpPolicy,
     describe_transport_error,
+    shown_url,
     status_error,
     upstream_client,
 )
@@ -82,21 +83,22 @@ def read_source(source: str, policy: HttpPolicy, *, limit: int) -> Reading:
 
 
 async def _fetch(source: str, policy: HttpPolicy, target: Path, limit: int) -> None:
+    shown = shown_url(source)  # a feed's password is for fetching it, not for messages
     async with upstream_client(policy) as client:
         try:
             async with client.stream("GET", source) as response:
                 if response.status_code != 200:
                     raise status_error(response)
                 if response.headers.get("content-encoding", "identity") != "identity":
-                    raise UpstreamError(f"{source} came compressed, which was not asked for")
+                    raise UpstreamError(f"{shown} came compressed, which was not asked for")
                 written = 0
                 with target.open("wb") as out:
                     async for chunk in raw_chunks(response, policy.timeout):
                         written += len(chunk)
                         if written > limit:
-                            raise too_large(source, limit)
+                            raise too_large(str(shown), limit)
                         out.write(chunk)
         except httpx.HTTPError as error:
             raise UpstreamError(
-                f"could not fetch {source}: {describe_transport_error(error)}"
+                f"could not fetch {shown}: {describe_transport_error(error)}"
             ) from None

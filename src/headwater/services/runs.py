@@ -30,6 +30,12 @@ from headwater.models.run import ACTIVE_RUN_STATES
 from headwater.services.access.audit import Actor, record
 from headwater.services.progress import LogEntry
 
+# What a run that ended before completing leaves behind, by kind.
+LEFT_BEHIND = {
+    JobKind.mirror: "nothing it did was published",
+    JobKind.cve_refresh: "the feeds imported before it stay imported",
+}
+
 
 def active_run(session: Session, mirror_id: int) -> Run | None:
     return session.scalar(
@@ -369,7 +375,7 @@ def reap_stale_runs(session: Session, *, timeout: float) -> list[int]:
             run,
             error=(
                 f"worker {run.worker_id} stopped sending heartbeats (last at {last}, timeout "
-                f"{timeout:g}s); the run was abandoned and nothing it did was published"
+                f"{timeout:g}s); the run was abandoned and {LEFT_BEHIND[JobKind(run.kind)]}"
             ),
         )
     return [run.id for run in stale]
@@ -388,7 +394,7 @@ def fail_orphaned_runs(session: Session, gone: Callable[[str], bool]) -> list[in
             run,
             error=(
                 f"the process of worker {run.worker_id} ended while the run was under way (the "
-                "server was restarted or killed); nothing it did was published"
+                f"server was restarted or killed); {LEFT_BEHIND[JobKind(run.kind)]}"
             ),
         )
     return [run.id for run in orphaned]

@@ -4,6 +4,7 @@ queued by the scheduler on HEADWATER_CVE_REFRESH_CRON and executed by one worker
 from __future__ import annotations
 
 import logging
+import threading
 
 from headwater.cves.names import CondaNames
 from headwater.db import Database
@@ -22,11 +23,15 @@ def refresh_feeds(
     policy: HttpPolicy,
     limit: int,
     progress: RunProgress,
+    stopping: threading.Event,
 ) -> list[str]:
-    """Import each feed in turn; a feed that fails is reported and the others still import.
-    Returns what failed, one line per feed."""
+    """Import each feed in turn, until `stopping` is set; a feed that fails is reported and
+    the others still import. Returns what failed, one line per feed."""
     failures = []
     for feed in feeds:
+        if stopping.is_set():
+            progress.log("stopped before the next feed")
+            break
         shown = shown_url(feed)
         try:
             outcome = import_reading(db, names, read_source(feed, policy, limit=limit))

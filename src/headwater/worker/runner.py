@@ -29,11 +29,6 @@ from headwater.worker.cve_feeds import refresh_feeds
 log = logging.getLogger(__name__)
 
 SYNCS = {MirrorType.conda: sync_conda_mirror, MirrorType.python_simple: sync_python_mirror}
-# What a stopped run leaves behind, by kind.
-STOPPED = {
-    JobKind.mirror: "nothing was published",
-    JobKind.cve_refresh: "the feeds imported before it stay imported",
-}
 
 
 @dataclass(frozen=True)
@@ -156,12 +151,18 @@ class _Execution:
         self._loop = asyncio.new_event_loop()
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: str | None = None
+        self._stopping = threading.Event()
         self._finished = threading.Event()
 
     def stop(self, reason: str) -> None:
+        """A mirror's run is cancelled where it awaits; a CVE refresh, whose imports run on a
+        thread that cannot be cancelled, stops once the feed it is importing is in."""
         if self._stop_reason is None:
             self._stop_reason = reason
+        self._stopping.set()
         task = self._task
+        if self.claim.kind is JobKind.cve_refresh:
+            return
         if task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(task.cancel)
 
@@ -178,7 +179,7 @@ class _Execution:
                 self._task.cancel()
             self._loop.run_until_complete(self._task)
         except asyncio.CancelledError:
-            error = f"{self._stop_reason or 'cancelled'}; {STOPPED[self.claim.kind]}"
+            error = f"{self._stop_reason or 'cancelled'}; nothing was published"
         except HeadwaterError as failure:
             error = failure.message
         except Exception as failure:  # a bug: record it so the history says what happened
@@ -230,7 +231,10 @@ class _Execution:
             worker.policy,
             worker.config.import_limit,
             self.progress,
+            self._stopping,
         )
+        if self._stopping.is_set():
+            raise RunStoppedError(f"{self._stop_reason}; {runs.LEFT_BEHIND[JobKind.cve_refresh]}")
         if failures:
             failed = f"{len(failures)} of {len(feeds)} CVE feeds failed: "
             raise UpstreamError(failed + "; ".join(failures))

@@ -143,14 +143,18 @@ class Scheduler:
     def run_forever(self) -> None:
         scheduled = False
         while not self._shutdown.is_set():
+            # Each on its own: a failing deployment job never holds back the mirrors' runs.
+            try:
+                enqueue_due_runs(self.db)
+            except Exception:
+                log.exception("scheduler: queueing mirrors' runs failed; carrying on")
             try:
                 if not scheduled:
                     keep_schedules(self.db, self.jobs)
                     scheduled = True
-                enqueue_due_runs(self.db)
                 enqueue_due_jobs(self.db, self.jobs)
             except Exception:
-                log.exception("scheduler: unexpected error; carrying on")
+                log.exception("scheduler: queueing the deployment's jobs failed; carrying on")
             self._shutdown.wait(self.interval)
 
     def shutdown(self) -> None:

@@ -27,10 +27,14 @@ REBUILT_IN_0006 = ("users", "api_tokens", "channels", "package_files")
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
         for table in REBUILT_IN_0006:
             with op.batch_alter_table(table, recreate="always", table_kwargs=KEEP_AUTOINCREMENT):
                 pass
+    # A rebuild counts ids again from the highest row left: a deleted last run's id would
+    # be given again. The counter is kept across it.
+    last_run_id = _sequence("runs") if sqlite else None
     with op.batch_alter_table("runs", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.add_column(
             sa.Column("kind", sa.String(length=20), nullable=False, server_default="mirror")
@@ -53,6 +57,14 @@ def upgrade() -> None:
             postgresql_where=ACTIVE,
         )
 
+    if last_run_id is not None:
+        for statement in (
+            "UPDATE sqlite_sequence SET seq = :seq WHERE name = 'runs' AND seq < :seq",
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'runs', :seq "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'runs')",
+        ):
+            op.execute(sa.text(statement).bindparams(seq=last_run_id))
+
     op.create_table(
         "job_schedules",
         sa.Column("kind", sa.String(length=20), nullable=False),
@@ -60,6 +72,15 @@ def upgrade() -> None:
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", name=op.f("pk_job_schedules")),
     )
+
+
+def _sequence(table: str) -> int | None:
+    """SQLite's AUTOINCREMENT counter of `table`: the highest id it ever gave."""
+    found = op.get_bind().execute(
+        sa.text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table}
+    )
+    value = found.scalar()
+    return int(value) if value is not None else None
 
 
 def downgrade() -> None:

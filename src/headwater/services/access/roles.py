@@ -111,12 +111,29 @@ def grant_role(
 def revoke_role(
     session: Session, channel: ChannelRef, kind: str, name: str, *, actor: Actor
 ) -> None:
-    row = _find(session, channel, kind, name)
+    row = _held(session, channel, name) if kind == "group" else _find(session, channel, kind, name)
     if row is None:
         raise NotFoundError(f"{kind} {name} has no role on channel {channel.name!r}")
     session.delete(row)
     record(session, actor, "channel.role_remove", channel.name, **{kind: name})
     session.flush()
+
+
+def _held(session: Session, channel: ChannelRef, path: str) -> ChannelRole | None:
+    """The role on the channel of the group named `organization/group`, among the roles the
+    channel's managers see: a group of another organization that has none answers as one
+    that does not exist."""
+    organization, _, name = path.partition("/")
+    return session.scalar(
+        select(ChannelRole)
+        .join(Group, Group.id == ChannelRole.group_id)
+        .join(Organization, Organization.id == Group.organization_id)
+        .where(
+            ChannelRole.channel_id == channel.id,
+            Organization.name == organization,
+            Group.name == name,
+        )
+    )
 
 
 def _find(session: Session, channel: ChannelRef, kind: str, name: str) -> ChannelRole | None:
