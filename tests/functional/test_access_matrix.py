@@ -196,6 +196,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/audit"): p("audit:read"),
     ("GET", "/api/audit/export"): p("audit:read"),
     ("GET", "/api/jobs"): p("job:read"),
+    ("GET", "/api/jobs/{run_id}"): p("job:read"),
     ("POST", "/api/jobs/{run_id}/stop"): p("job:stop", 404, says="does not exist"),
     # REST: channels and what is in them
     ("GET", "/api/channels"): p("channel:list"),
@@ -219,7 +220,7 @@ PROBES: dict[tuple[str, str], Probe] = {
         "channel:edit", 422, json=PROBE
     ),
     ("DELETE", "/api/channels/{channel}/roles/groups/{organization}/{group}"): p(
-        "channel:edit", 404, says="group 'acme/nothing' does not exist"
+        "channel:edit", 404, says="group acme/nothing has no role on channel"
     ),
     ("GET", "/api/channels/{channel}/cves"): p("channel:read"),
     ("GET", "/api/channels/{channel}/mirrors"): p("mirror:read"),

@@ -80,6 +80,11 @@ def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
         assert admin.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
         # It is a job, not a mirror's run: the mirrors' history does not list it.
         assert admin.get(f"/api/runs/{refresh['id']}").status_code == 404
+        detail = admin.get(f"/api/jobs/{refresh['id']}").json()
+        said = [line["message"] for line in detail["log"]]
+        assert any(m.startswith(f"CVE feed {shown_missing}: could not fetch") for m in said), said
+        assert any(m.startswith(f"CVE feed {present}: 2 advisories") for m in said), said
+        assert "feed-secret" not in json.dumps(detail)
         ended = admin.post(f"/api/jobs/{refresh['id']}/stop")
         assert ended.status_code == 409
         assert "only a pending or running run can be stopped" in ended.json()["detail"]
@@ -92,6 +97,9 @@ def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
         assert [(job["id"], job["state"]) for job in listed] == [(refresh["id"], "failed")]
         printed = cli("job", "list").stdout
         assert f"#{refresh['id']}" in printed and "cve-refresh" in printed
+        shown = cli("job", "show", str(refresh["id"])).stdout
+        assert f"CVE feed {present}: 2 advisories" in shown
+        printed += shown
         page = admin.get("/admin/jobs", params={"kind": "cve-refresh"})
         assert page.status_code == 200
         assert 'data-kind="cve-refresh" data-state="failed"' in page.text

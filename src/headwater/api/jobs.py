@@ -10,7 +10,7 @@ from headwater.api.pagination import Page, PagingDep
 from headwater.models import JobKind
 from headwater.params import RowId
 from headwater.requires import Allowed, requires
-from headwater.schemas.runs import JobOut
+from headwater.schemas.runs import JobDetail, JobOut
 from headwater.services import runs as run_service
 from headwater.services.access.rules import Action
 
@@ -30,6 +30,16 @@ def list_jobs(
             session, kind=kind, offset=page.offset, limit=page.limit
         )
         return Page(items=[JobOut.of(job) for job in jobs], total_count=total)
+
+
+@router.get("/{run_id}")
+def show_job(
+    run_id: RowId, resources: ResourcesDep, allowed: Allowed = requires(Action.read_jobs)
+) -> JobDetail:
+    """A run of any job, with its log (a CVE refresh: what each feed brought, or why not)."""
+    with resources.db.reading() as session:
+        run = run_service.get_run(session, run_id)
+        return JobDetail.describe(run, run_service.run_log(session, run.id))
 
 
 @router.post("/{run_id}/stop")

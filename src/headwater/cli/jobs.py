@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from headwater.cli.client import Client
-from headwater.cli.output import JsonOption, print_json, print_table, reports_errors
+from headwater.cli.output import JsonOption, console, print_json, print_table, reports_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,3 +40,27 @@ def list_jobs(
             for job in items
         ],
     )
+
+
+@app.command()
+@reports_errors
+def show(run_id: int, as_json: bool = JsonOption) -> None:
+    """One run of any job, with its log."""
+    with Client() as client:
+        detail = client.get(f"/api/jobs/{run_id}")
+    if as_json:
+        print_json(detail)
+        return
+    console.print(
+        f"run #{detail['id']} ({detail['kind']}): [bold]{detail['state']}[/bold] "
+        f"({detail['step']})",
+        highlight=False,
+    )
+    if detail["error"]:
+        console.print(f"[red]error:[/red] {detail['error']}", highlight=False, markup=False)
+    for line in detail["log"]:
+        console.print(
+            f"  {line['at'][11:19]} {line['level']:7} {line['message']}",
+            highlight=False,
+            markup=False,
+        )

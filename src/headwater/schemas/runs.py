@@ -134,3 +134,13 @@ def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {key: shown(value) for key, value in params.items()}
+
+
+class JobDetail(JobOut):
+    """A run of any job with its log."""
+
+    log: list[LogLine]
+
+    @classmethod
+    def describe(cls, run: Run, log: list[RunLogLine]) -> JobDetail:
+        return cls(**JobOut.of(run).model_dump(), log=[LogLine.of(line) for line in log])
