@@ -11,6 +11,7 @@ BENCHMARKS = {
     "pypi": "bench.pypi",
     "cves": "bench.cves",
     "hardening": "bench.hardening",
+    "revisions": "bench.revisions",
 }
 
 

@@ -27,16 +27,17 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bench.data import SHARED, expanded_channel, require_shared_data
 from bench.harness import AsAdministrator, bench_settings, in_child, peak_rss_mib
 from headwater.cves.names import CondaNames
 from headwater.cves.sources import read_path
-from headwater.models import PackageFile
-from headwater.resources import bootstrap
+from headwater.models import PackageFile, RevisionCause
+from headwater.resources import bootstrap, open_blob_store
 from headwater.services.cve_import import import_reading
 from headwater.services.cve_matching import load_matcher, rematch
-from headwater.services.mirror_contents import bulk_insert_files
+from headwater.services.revisions import Change, Plan, apply_change
 
 PYSEC = SHARED / "osv" / "pypa-advisory-database" / "vulns"
 DENSE_FILES = 466_000
@@ -99,7 +100,36 @@ def _dense_rows(channel_id: int) -> list[tuple[Any, ...]]:
 
 def _row(channel_id: int, subdir: str, filename: str, name: str, version: str) -> tuple[Any, ...]:
     digest = f"{abs(hash((subdir, filename))):064x}"[:64]
-    return (channel_id, None, "conda", subdir, filename, name, version, "0", digest, 1, None, b"{}")
+    return (
+        channel_id,
+        None,
+        "conda",
+        subdir,
+        filename,
+        name,
+        version,
+        "0",
+        digest,
+        1,
+        None,
+        b"{}",
+        "bench",
+    )
+
+
+class _Fill(Change):
+    """The channel's files, landed as its first revision like any upload."""
+
+    cause = RevisionCause.upload
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def plan(self, session: Session, channel_id: int, head: int) -> Plan:
+        plan = Plan()
+        for row in self.rows:
+            plan.add(row)
+        return plan
 
 
 def setup_child(scratch: str, dataset: str) -> None:
@@ -107,11 +137,12 @@ def setup_child(scratch: str, dataset: str) -> None:
     peak memory is the matching's."""
     settings = bench_settings(Path(scratch) / "var")
     db, _ = bootstrap(settings)
+    store = open_blob_store(settings)
     with db.writing() as session:
         channel = AsAdministrator(session, settings).create_channel(dataset)
-        rows = _expanded_rows(channel.id) if dataset == "expanded" else _dense_rows(channel.id)
-        bulk_insert_files(session, rows)
-        print(json.dumps({"channel_id": channel.id, "files": len(rows)}))
+    rows = _expanded_rows(channel.id) if dataset == "expanded" else _dense_rows(channel.id)
+    apply_change(db, store, channel.id, _Fill(rows))
+    print(json.dumps({"channel_id": channel.id, "files": len(rows)}))
 
 
 def match_child(scratch: str, dataset: str, channel_text: str) -> None:

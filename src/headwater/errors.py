@@ -99,6 +99,14 @@ class RunNotActiveError(ConflictError):
     pass
 
 
+class ChannelBusyError(ConflictError):
+    """Other changes kept landing on the channel while this one was built."""
+
+
+class RevisionNotFoundError(NotFoundError):
+    pass
+
+
 class PackageFileExistsError(ConflictError):
     pass
 

@@ -10,7 +10,7 @@ _PAGES = 4096  # rendered pages kept per app
 
 
 class PageCache:
-    """Rendered simple pages, keyed by the channel's simple revision: a publish bumps the
+    """Rendered simple pages, keyed by the channel's head revision: a publish bumps the
     revision, so a stale page is never served and nothing needs invalidating."""
 
     def __init__(self, size: int = _PAGES) -> None:
@@ -48,14 +48,14 @@ class PublicChannels:
         self._channels: dict[str, tuple[int, int, float]] = {}
         self._refreshing: set[str] = set()
 
-    def remember(self, name: str, channel_id: int, simple_revision: int) -> None:
-        self._channels[name] = (channel_id, simple_revision, time.monotonic())
+    def remember(self, name: str, channel_id: int, head: int) -> None:
+        self._channels[name] = (channel_id, head, time.monotonic())
 
     def forget(self, name: str) -> None:
         self._channels.pop(name, None)
 
     def lookup(self, name: str) -> tuple[int, int, bool] | None:
-        """(channel id, simple revision, stale) unless unknown or older than `limit`."""
+        """(channel id, head revision, stale) unless unknown or older than `limit`."""
         found = self._channels.get(name)
         if found is None:
             return None

@@ -111,12 +111,14 @@ def worker_config(settings: Settings, names: CondaNames | None = None) -> Worker
 
 
 def deployment_jobs(settings: Settings) -> list[DeploymentJob]:
-    """The jobs of the whole deployment the scheduler queues on their cron: the CVE feeds'
-    refresh, when feeds are set."""
-    if not settings.cve_feeds:
-        return []
-    feeds = {"feeds": list(settings.cve_feeds)}
-    return [DeploymentJob(JobKind.cve_refresh, settings.cve_refresh_cron, feeds)]
+    """The jobs of the whole deployment the scheduler queues on their cron: pruning channels'
+    revisions, and the CVE feeds' refresh when feeds are set."""
+    kept = {"revisions_kept": settings.revisions_kept}
+    jobs = [DeploymentJob(JobKind.revision_prune, settings.revision_prune_cron, kept)]
+    if settings.cve_feeds:
+        feeds = {"feeds": list(settings.cve_feeds)}
+        jobs.append(DeploymentJob(JobKind.cve_refresh, settings.cve_refresh_cron, feeds))
+    return jobs
 
 
 def cve_names(settings: Settings) -> CondaNames:

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     cve_name_mapping: Path | None = None  # conda name → PyPI name, JSON (parselmouth's)
     cve_name_overrides: dict[str, str | None] = Field(default_factory=dict)
 
+    # Channel revisions (docs/architecture.md): how many of each channel's latest revisions
+    # stay pinnable (a channel may say otherwise), and when older ones are pruned.
+    revisions_kept: int = Field(default=30, ge=1, le=100_000)
+    revision_prune_cron: str = "30 * * * *"
+
     @field_validator(
         "upstream_allowlist",
         "upstream_private_networks",
@@ -140,7 +145,7 @@ class Settings(BaseSettings):
         parse_limit(value)  # ValueError says what is wrong
         return value
 
-    @field_validator("cve_refresh_cron")
+    @field_validator("cve_refresh_cron", "revision_prune_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         try:

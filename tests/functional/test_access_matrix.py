@@ -127,6 +127,7 @@ def expected(action: str, caller: str, privacy: str) -> Outcome:
         "audit:read",
         "job:read",
         "job:stop",
+        "job:run",
     ):
         return ALLOWED if caller == "administrator" else FORBIDDEN
     if action == "account:manage":  # sessions, not personal tokens without the admin scope
@@ -198,6 +199,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/jobs"): p("job:read"),
     ("GET", "/api/jobs/{run_id}"): p("job:read"),
     ("POST", "/api/jobs/{run_id}/stop"): p("job:stop", 404, says="does not exist"),
+    ("POST", "/api/jobs"): p("job:run", 422, json=PROBE),
     # REST: channels and what is in them
     ("GET", "/api/channels"): p("channel:list"),
     ("POST", "/api/channels"): p("channel:create", 422, json=PROBE),
@@ -223,6 +225,14 @@ PROBES: dict[tuple[str, str], Probe] = {
         "channel:edit", 404, says="group acme/nothing has no role on channel"
     ),
     ("GET", "/api/channels/{channel}/cves"): p("channel:read"),
+    ("GET", "/api/channels/{channel}/revisions"): p("channel:read"),
+    ("GET", "/api/channels/{channel}/revisions/{number}"): p(
+        "channel:read", 404, says="has no revision"
+    ),
+    ("PUT", "/api/channels/{channel}/revisions/{number}"): p("channel:edit", 422, json=PROBE),
+    ("POST", "/api/channels/{channel}/revisions/{number}/rollback"): p(
+        "channel:edit", 404, says="has no revision"
+    ),
     ("GET", "/api/channels/{channel}/mirrors"): p("mirror:read"),
     ("POST", "/api/channels/{channel}/mirrors"): p("mirror:edit", 422, json=PROBE),
     ("GET", "/api/channels/{channel}/mirrors/{mirror_id}"): p("mirror:read"),
@@ -255,6 +265,16 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/repo/{channel}/{rest:path}"): p("channel:read"),
     ("GET", "/api/repo/t/{token}/{channel}"): p("channel:read", 404, says="serves /api/repo/"),
     ("GET", "/api/repo/t/{token}/{channel}/{rest:path}"): p("channel:read"),
+    ("GET", "/api/repo/{channel}@{revision}"): p("channel:read", 404, says="has no revision"),
+    ("GET", "/api/repo/{channel}@{revision}/{rest:path}"): p(
+        "channel:read", 404, says="has no revision"
+    ),
+    ("GET", "/api/repo/t/{token}/{channel}@{revision}"): p(
+        "channel:read", 404, says="has no revision"
+    ),
+    ("GET", "/api/repo/t/{token}/{channel}@{revision}/{rest:path}"): p(
+        "channel:read", 404, says="has no revision"
+    ),
     ("POST", "/api/repo/{channel}"): p("file:upload", 422, form=NO_MULTIPART),
     ("POST", "/api/repo/{channel}/{rest:path}"): p("file:upload", 404, says="upload to"),
     ("POST", "/api/repo/t/{token}/{channel}"): p("file:upload", 422, form=NO_MULTIPART),
@@ -281,6 +301,9 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/channels/{channel}/packages/{package}"): p("channel:read"),
     ("GET", "/channels/{channel}/mirrors"): p("mirror:read"),
     ("GET", "/channels/{channel}/history"): p("mirror:read"),
+    ("GET", "/channels/{channel}/revisions"): p("channel:read"),
+    ("POST", "/channels/{channel}/revisions/{number}/rollback"): p("channel:edit", 303, form={}),
+    ("POST", "/channels/{channel}/revisions/{number}/keep"): p("channel:edit", 303, form={}),
     ("GET", "/channels/{channel}/settings"): p("channel:edit"),
     ("POST", "/channels/{channel}/settings"): p("channel:edit", 422, form={"privacy": ""}),
     ("POST", "/channels/{channel}/filters"): p("channel:edit", 303, form={}),
@@ -521,6 +544,8 @@ def _fill(path: str, world: World, privacy: str, caller: str) -> str:
         "subdir": "noarch",
         "filename": "nothing-1.0-0.conda",
         "rest:path": "noarch/repodata.json",
+        "number": "999999",  # no revision: nothing is rolled back or kept
+        "revision": "999999",
         "token": world.sessions.get(caller, "not-a-token"),
     }
     if path in ("/api/users/{username}", "/admin/users/{username}"):

@@ -57,6 +57,30 @@ def _fill_0005(engine: Engine) -> None:
         )
         connection.execute(
             text(
+                "INSERT INTO channel_indexes (channel_id, subdir, repodata_sha256, repodata_size, "
+                "repodata_zst_sha256, repodata_zst_size, shard_index_sha256, shard_index_size, "
+                "shard_pack_sha256, record_count, published_at) VALUES (1, 'noarch', :a, 10, :b, "
+                "5, :c, 3, :d, 1, :now)"
+            ),
+            {"a": "a" * 64, "b": "b" * 64, "c": "c" * 64, "d": "d" * 64, "now": NOW},
+        )
+        connection.execute(
+            text(
+                'INSERT INTO cves (id, withdrawn, other_scores, aliases, "references", '
+                "affected, updated_at) VALUES ('CVE-2026-1', false, '[]', '[]', '[]', '[]', :now)"
+            ),
+            {"now": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO cve_matches (id, cve_id, file_id, status, note, curated_by, "
+                "curated_at, created_at) VALUES (1, 'CVE-2026-1', 1, 'cleared', 'not used', "
+                "'root', :now, :now)"
+            ),
+            {"now": NOW},
+        )
+        connection.execute(
+            text(
                 "INSERT INTO api_tokens (id, user_id, token_sha256, description, created_at, "
                 "expires_at) VALUES (1, 2, :sha, 'login', :now, NULL)"
             ),
@@ -96,6 +120,26 @@ def _check_upgraded(engine: Engine) -> None:
         owners = dict(connection.execute(text("SELECT name, owner_user_id FROM channels")).all())
         assert owners == {"tools": 2, "orphan": 1}  # the user, else the first administrator
         assert connection.execute(text("SELECT count(*) FROM package_files")).scalar() == 1
+        # What each channel held is its revision 1, served by the index it was served by.
+        heads = dict(connection.execute(text("SELECT name, head FROM channels")).all())
+        assert heads == {"tools": 1, "orphan": 1}
+        revisions = connection.execute(
+            text(
+                "SELECT channel_id, number, cause, file_count FROM channel_revisions "
+                "ORDER BY channel_id"
+            )
+        ).all()
+        assert [tuple(r) for r in revisions] == [(1, 1, "migration", 1), (2, 1, "migration", 0)]
+        file = connection.execute(text("SELECT added_in, removed_in FROM package_files")).one()
+        assert tuple(file) == (1, None)
+        index = connection.execute(
+            text("SELECT channel_id, number, subdir, repodata_sha256 FROM revision_indexes")
+        ).one()
+        assert tuple(index) == (1, 1, "noarch", "a" * 64)
+        match = connection.execute(
+            text("SELECT file_id, status, note, curated_by FROM cve_matches")
+        ).one()
+        assert tuple(match) == (1, "cleared", "not used", "root")
         token = connection.execute(text("SELECT kind, name, expires_at FROM api_tokens")).one()
         assert token.kind == "session" and token.name == "login"
         assert token.expires_at is not None

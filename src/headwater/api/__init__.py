@@ -17,6 +17,7 @@ from headwater.api import (
     jobs,
     mirrors,
     organizations,
+    revisions,
     runs,
     users,
 )
@@ -33,6 +34,7 @@ ROUTERS = (
     organizations.router,
     audit.router,
     jobs.router,
+    revisions.router,
 )
 
 

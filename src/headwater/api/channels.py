@@ -23,7 +23,6 @@ from headwater.services.access import roles as role_service
 from headwater.services.access.decisions import ChannelRef, OrganizationRef, require_organization
 from headwater.services.access.identities import channels_where
 from headwater.services.access.rules import Action, Identity
-from headwater.services.cve_matching import match_channel
 
 router = APIRouter(prefix="/api/channels", tags=["channels"], route_class=StrictJsonRoute)
 
@@ -45,6 +44,7 @@ class ChannelUpdate(BaseModel):
     privacy: str | None = None
     filters: dict[str, Any] | None = None
     organization: str | None = None  # give the channel to this organization
+    revisions_kept: int | None = None  # latest revisions kept; null: the deployment's
 
 
 class RoleIn(BaseModel):
@@ -195,8 +195,8 @@ async def upload_file(
             file.filename or "",
             staged,
             actor=allowed.actor,
+            cve_names=resources.cve_names,
         )
-        match_channel(resources.db, resources.cve_names, added.channel_id)
         return FileOut.of(channel.name, added)
 
     return await run_in_threadpool(add)
@@ -209,10 +209,9 @@ def delete_file(
     resources: ResourcesDep,
     allowed: Allowed = requires(Action.delete_file),
 ) -> Response:
-    with resources.db.writing() as session:
-        package_service.delete_file(
-            session, resources.store, allowed.channel, subdir, filename, actor=allowed.actor
-        )
+    package_service.delete_file(
+        resources.db, resources.store, allowed.channel, subdir, filename, actor=allowed.actor
+    )
     return Response(status_code=204)
 
 

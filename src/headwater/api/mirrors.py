@@ -142,10 +142,9 @@ def delete_mirror(
     mirror_id: RowId, resources: ResourcesDep, allowed: Allowed = requires(Action.edit_mirrors)
 ) -> Response:
     """Delete a mirror with its history; the files it brought leave the channel."""
-    with resources.db.writing() as session:
-        mirror_service.delete_mirror(
-            session, resources.store, allowed.channel, mirror_id, actor=allowed.actor
-        )
+    mirror_service.delete_mirror(
+        resources.db, resources.store, allowed.channel, mirror_id, actor=allowed.actor
+    )
     return Response(status_code=204)
 
 

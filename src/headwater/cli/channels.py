@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import typer
@@ -174,6 +175,77 @@ def packages(name: str, search: str = typer.Option(None), as_json: bool = JsonOp
             for p in items
         ],
     )
+
+
+@app.command()
+@reports_errors
+def revisions(name: str, as_json: bool = JsonOption) -> None:
+    """The channel's revisions, newest first: what changed each time, why, and by whom."""
+    with Client() as client:
+        items = list(client.pages(f"{channel_path(name)}/revisions"))
+    if as_json:
+        print_json({"items": items, "total_count": len(items)})
+        return
+    print_table(
+        f"Revisions of {name}",
+        ["revision", "when", "cause", "by", "files", "added", "removed", "kept as"],
+        [
+            [
+                f"{r['number']}{' (head)' if r['head'] else ''}",
+                r["created_at"][:19].replace("T", " "),
+                _cause(r),
+                r["actor"] or "",
+                r["file_count"],
+                r["added"],
+                r["removed"],
+                r["keep"] or "",
+            ]
+            for r in items
+        ],
+    )
+
+
+def _cause(revision: dict[str, Any]) -> str:
+    if revision["rolled_back_to"] is not None:
+        return f"rollback to {revision['rolled_back_to']}"
+    if revision["run_id"] is not None:
+        return f"run #{revision['run_id']}"
+    return str(revision["cause"])
+
+
+@app.command()
+@reports_errors
+def rollback(name: str, revision: int, as_json: bool = JsonOption) -> None:
+    """Make a new head revision whose contents equal an older revision's."""
+    with Client() as client:
+        landed = client.post(f"{channel_path(name)}/revisions/{revision}/rollback")
+    if as_json:
+        print_json(landed)
+        return
+    console.print(
+        f"channel {name} is at revision {landed['number']}, with the contents of revision "
+        f"{revision} (+{landed['added']} -{landed['removed']} files)",
+        highlight=False,
+    )
+
+
+@app.command()
+@reports_errors
+def keep(
+    name: str,
+    revision: int,
+    keep_as: str = typer.Argument(None, help="The name to keep it under; leave out to let go."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Keep a revision past retention under a name clients can pin (<channel>@<name>)."""
+    with Client() as client:
+        kept = client.put(f"{channel_path(name)}/revisions/{revision}", {"keep": keep_as})
+    if as_json:
+        print_json(kept)
+    elif keep_as:
+        console.print(f"revision {revision} of {name} is kept as {keep_as}", highlight=False)
+    else:
+        console.print(f"revision {revision} of {name} is no longer kept", highlight=False)
 
 
 def _grantee(user: str | None, group: str | None) -> str:

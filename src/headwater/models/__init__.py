@@ -2,7 +2,16 @@
 
 from headwater.models.audit import AuditEvent
 from headwater.models.blob import BlobSource
-from headwater.models.channel import Channel, ChannelIndex, ChannelRole, ChannelRoleName, Privacy
+from headwater.models.channel import (
+    Channel,
+    ChannelRevision,
+    ChannelRole,
+    ChannelRoleName,
+    PendingRemoval,
+    Privacy,
+    RevisionCause,
+    RevisionIndex,
+)
 from headwater.models.cve import Advisory, Cve, CveMatch
 from headwater.models.file import PackageFile, PackageType
 from headwater.models.mirror import Mirror, MirrorMode, MirrorSubdirState, MirrorType
@@ -31,7 +40,7 @@ __all__ = [
     "AuditEvent",
     "BlobSource",
     "Channel",
-    "ChannelIndex",
+    "ChannelRevision",
     "ChannelRole",
     "ChannelRoleName",
     "Cve",
@@ -49,7 +58,10 @@ __all__ = [
     "OrganizationRole",
     "PackageFile",
     "PackageType",
+    "PendingRemoval",
     "Privacy",
+    "RevisionCause",
+    "RevisionIndex",
     "Run",
     "RunLogLine",
     "RunState",

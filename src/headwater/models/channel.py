@@ -1,11 +1,12 @@
-"""Channels and the conda index each one publishes per subdir."""
+"""Channels, their roles, and their revisions with the conda index of each revision's subdirs."""
 
 from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.db import NEVER_REUSE_IDS, Base, created_at, intpk, updated_at
@@ -43,8 +44,9 @@ class Channel(Base):
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     owner_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     filters: Mapped[FilterSet] = mapped_column(FilterSetColumn(), default=FilterSet)
-    # Bumped whenever the channel's PyPI files change: servers cache simple pages by it.
-    simple_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The revision clients get at the plain URL; 0 before the first change.
+    head: Mapped[int] = mapped_column(default=0, server_default="0")
+    revisions_kept: Mapped[int | None]  # None: the deployment's REVISIONS_KEPT
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 
@@ -72,18 +74,56 @@ class ChannelRole(Base):
     created_at: Mapped[created_at]
 
 
-class ChannelIndex(Base):
-    """The published conda index of one channel subdir: what clients see, switched atomically.
+class RevisionCause(StrEnum):
+    migration = "migration"  # what the channel held when revisions came in
+    run = "run"
+    upload = "upload"
+    deletion = "deletion"
+    mirror_deletion = "mirror deletion"
+    rollback = "rollback"
 
-    The artifacts live in the blob store under `artifact_prefix`; a publish writes new ones and
-    then swaps this row in the same transaction that changes the channel's files.
-    """
 
-    __tablename__ = "channel_indexes"
+class ChannelRevision(Base):
+    """One immutable state of a channel: which files it holds is recorded on the files
+    (`PackageFile.added_in` / `removed_in`); this row says when, why and by whom."""
+
+    __tablename__ = "channel_revisions"
+    __table_args__ = (UniqueConstraint("channel_id", "keep", name="uq_channel_revisions_keep"),)
 
     channel_id: Mapped[int] = mapped_column(
         ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
     )
+    number: Mapped[int] = mapped_column(primary_key=True)
+    parent: Mapped[int | None]
+    created_at: Mapped[created_at]
+    cause: Mapped[RevisionCause] = mapped_column(String(20))
+    run_id: Mapped[int | None]  # the run that made it, kept as a number once runs are pruned
+    actor: Mapped[str | None] = mapped_column(String(64))
+    rolled_back_to: Mapped[int | None]
+    file_count: Mapped[int]
+    added: Mapped[int]
+    removed: Mapped[int]
+    # {subdir or project: [added, removed]} of what changed
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    keep: Mapped[str | None] = mapped_column(String(64))
+
+
+class RevisionIndex(Base):
+    """The conda index of one subdir of one revision: the artifacts in the blob store.
+
+    Rows exist for the head and its parent (a request that read the old head finishes, and a
+    client holding the old shard index still finds its shards), and for an older revision once
+    a client pinned it and it was rendered again (`on_demand`); services/revisions.py and the
+    retention job drop the rest.
+    """
+
+    __tablename__ = "revision_indexes"
+    __table_args__ = (Index("ix_revision_indexes_channel_subdir", "channel_id", "subdir"),)
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(primary_key=True)
     subdir: Mapped[str] = mapped_column(String(32), primary_key=True)
     repodata_sha256: Mapped[str] = mapped_column(String(64))
     repodata_size: Mapped[int]
@@ -91,14 +131,19 @@ class ChannelIndex(Base):
     repodata_zst_size: Mapped[int]
     shard_index_sha256: Mapped[str] = mapped_column(String(64))
     shard_index_size: Mapped[int]
-    # The shards live concatenated in one pack per publish.
+    # The shards live concatenated in one pack per render.
     shard_pack_sha256: Mapped[str] = mapped_column(String(64))
-    # The index this one replaced keeps its artifacts for one more publish: requests that read
-    # the old row finish reading its files, and clients holding the old shard index still find
-    # its shards. Anything older is garbage (services/publish.collect_index_garbage).
-    previous_repodata_sha256: Mapped[str | None] = mapped_column(String(64))
-    previous_repodata_zst_sha256: Mapped[str | None] = mapped_column(String(64))
-    previous_shard_index_sha256: Mapped[str | None] = mapped_column(String(64))
-    previous_shard_pack_sha256: Mapped[str | None] = mapped_column(String(64))
     record_count: Mapped[int]
     published_at: Mapped[dt.datetime]
+    on_demand: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+
+
+class PendingRemoval(Base):
+    """A file a change in progress will remove when it lands (services/revisions.py)."""
+
+    __tablename__ = "pending_removals"
+
+    change_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("package_files.id", ondelete="CASCADE"), primary_key=True
+    )

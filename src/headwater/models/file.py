@@ -1,4 +1,4 @@
-"""Package files in channels: the rows every index is rendered from."""
+"""Package files in channels: the rows every revision's index is rendered from."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    and_,
+    func,
+    or_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.db import NEVER_REUSE_IDS, Base, UTCDateTime, intpk, utcnow
@@ -25,26 +36,47 @@ class PackageType(StrEnum):
     python = "python"
 
 
+IN_HEAD = text("removed_in IS NULL AND added_in IS NOT NULL")
+
+
 class PackageFile(Base):
-    """One file in one channel. Its bytes are the blob with its sha256, once fetched. A conda
-    file's `subdir` is its conda subdir; a PyPI file's is its project's normalized name.
+    """One file in one channel, over an interval of the channel's revisions. Its bytes are the
+    blob with its sha256, once fetched. A conda file's `subdir` is its conda subdir; a PyPI
+    file's is its project's normalized name.
 
     `record` is the index entry to publish, as JSON; what else a user may want to know of the
     file (md5, license, dependencies) is read from it. A file a passive mirror brought is
     fetched, the first time a client asks, from its mirror's `MirrorSubdirState.files_url`.
+
+    A row never changes but for `removed_in`, set once: the file is in revision n when
+    `added_in <= n` and `removed_in` is NULL or greater than n (services/revisions.py). A row
+    whose `added_in` is NULL is staged by the change `change_key`, not yet in any revision.
     """
 
     __tablename__ = "package_files"
     __table_args__ = (
-        UniqueConstraint("channel_id", "subdir", "filename"),
+        Index(
+            "uq_package_files_in_head",
+            "channel_id",
+            "subdir",
+            "filename",
+            unique=True,
+            sqlite_where=IN_HEAD,
+            postgresql_where=IN_HEAD,
+        ),
         Index("ix_package_files_channel_subdir_name", "channel_id", "subdir", "name"),
         Index("ix_package_files_mirror_subdir", "mirror_id", "subdir"),
+        Index("ix_package_files_channel_added_in", "channel_id", "added_in"),
+        Index("ix_package_files_channel_removed_in", "channel_id", "removed_in"),
+        Index("ix_package_files_change_key", "change_key"),
+        Index("ix_package_files_sha256", "sha256"),
         NEVER_REUSE_IDS,
     )
 
     id: Mapped[intpk]
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
-    mirror_id: Mapped[int | None] = mapped_column(ForeignKey("mirrors.id", ondelete="CASCADE"))
+    # NULL for an upload, and for a file whose mirror was deleted (older revisions keep it)
+    mirror_id: Mapped[int | None] = mapped_column(ForeignKey("mirrors.id", ondelete="SET NULL"))
     package_type: Mapped[PackageType] = mapped_column(String(10))
     subdir: Mapped[str] = mapped_column(String(MAX_PROJECT_LENGTH))
     filename: Mapped[str] = mapped_column(String(MAX_FILENAME_LENGTH))
@@ -56,9 +88,24 @@ class PackageFile(Base):
     timestamp: Mapped[int | None] = mapped_column(BigInteger)  # upstream publish time, ms
     record: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    added_in: Mapped[int | None]
+    removed_in: Mapped[int | None]
+    change_key: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
+
+    @classmethod
+    def in_head(cls) -> ColumnElement[bool]:
+        """The files clients get at the channel's plain URL."""
+        return and_(cls.added_in.is_not(None), cls.removed_in.is_(None))
+
+    @classmethod
+    def in_revision(cls, number: int | None) -> ColumnElement[bool]:
+        """The files of revision `number` (None: the head)."""
+        if number is None:
+            return cls.in_head()
+        return and_(cls.added_in <= number, or_(cls.removed_in.is_(None), cls.removed_in > number))
 
     @property
     def published_at(self) -> dt.datetime | None:
@@ -103,4 +150,6 @@ BULK_COLUMNS = (
     "size",
     "timestamp",
     "record",
+    "uploaded_by",
+    "change_key",
 )

@@ -35,6 +35,7 @@ class JobKind(StrEnum):
 
     mirror = "mirror"  # a mirror's run: its mirror_id is set
     cve_refresh = "cve-refresh"  # import the CVE feeds (HEADWATER_CVE_FEEDS)
+    revision_prune = "revision-prune"  # prune channels' revisions past retention
 
 
 def mirror_key(mirror_id: int) -> str:

@@ -12,8 +12,8 @@ from headwater.errors import IndexNotFoundError, PackageFileNotFoundError
 from headwater.formats.conda import KNOWN_SUBDIRS, is_package_filename
 from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import SHARD_INDEX_NAME
-from headwater.models import ChannelIndex
-from headwater.repo.access import cache_control
+from headwater.models import RevisionIndex
+from headwater.repo.access import Served, cache_control
 from headwater.repo.files import serve_file
 from headwater.repo.responses import (
     IMMUTABLE_CACHE_CONTROL,
@@ -23,8 +23,8 @@ from headwater.repo.responses import (
 )
 from headwater.resources import Resources
 from headwater.services import packages
-from headwater.services.access.decisions import ChannelRef
-from headwater.services.publish import find_shard, repodata_key, repodata_zst_key, shard_index_key
+from headwater.services.channel_revisions import pinned_index
+from headwater.services.indexes import find_shard, repodata_key, repodata_zst_key, shard_index_key
 
 JSON = "application/json"
 ZSTD = "application/zstd"
@@ -43,49 +43,62 @@ def _etag(sha256: str) -> str:
 
 
 async def serve(
-    request: Request, resources: Resources, channel: ChannelRef, rest: list[str]
+    request: Request, resources: Resources, served: Served, rest: list[str]
 ) -> Response:
+    name = served.segment
     subdir, names = rest[0], rest[1:]
     if subdir not in KNOWN_SUBDIRS:
-        raise IndexNotFoundError(f"{subdir!r} is not a conda subdir of channel {channel.name!r}")
+        raise IndexNotFoundError(f"{subdir!r} is not a conda subdir of channel {name!r}")
     if not names:
-        raise IndexNotFoundError(
-            f"channel {channel.name!r} serves /api/repo/{channel.name}/{subdir}/repodata.json"
-        )
+        raise IndexNotFoundError(f"channel {name!r} serves /api/repo/{name}/{subdir}/repodata.json")
     if names in (["repodata.json"], ["repodata.json.zst"], [SHARD_INDEX_NAME]):
-        return await run_in_threadpool(_serve_index, request, resources, channel, subdir, names[0])
+        return await run_in_threadpool(_serve_index, request, resources, served, subdir, names[0])
     if len(names) == 2 and names[0] == "shards" and names[1].endswith(".msgpack.zst"):
-        return await run_in_threadpool(_serve_shard, request, resources, channel, subdir, names[1])
+        return await run_in_threadpool(_serve_shard, request, resources, served, subdir, names[1])
     if len(names) == 1 and is_package_filename(names[0]):
-        return await _serve_package(request, resources, channel, subdir, names[0])
-    raise PackageFileNotFoundError(
-        f"channel {channel.name!r} has no file {subdir}/{'/'.join(names)}"
-    )
+        return await _serve_package(request, resources, served, subdir, names[0])
+    raise PackageFileNotFoundError(f"channel {name!r} has no file {subdir}/{'/'.join(names)}")
+
+
+def _indexes(resources: Resources, served: Served, subdir: str) -> list[RevisionIndex]:
+    """The served revision's index of the subdir, then (at the plain URL) its parent's, whose
+    shards a client holding the previous shard index still asks for."""
+    if served.pinned:
+        index = pinned_index(resources.db, resources.store, served.channel, served.number, subdir)
+        return [index] if index is not None else []
+    with resources.db.reading() as session:
+        found = [
+            packages.find_index(session, served.channel.id, number, subdir)
+            for number in (served.number, served.number - 1)
+        ]
+    return [index for index in found if index is not None]
 
 
 def _serve_index(
-    request: Request, resources: Resources, channel: ChannelRef, subdir: str, name: str
+    request: Request, resources: Resources, served: Served, subdir: str, name: str
 ) -> Response:
-    with resources.db.reading() as session:
-        index = packages.find_index(session, channel.id, subdir)
-    if index is None:
+    indexes = _indexes(resources, served, subdir)
+    if not indexes or indexes[0].number != served.number:
         if subdir != "noarch":
-            raise IndexNotFoundError(f"channel {channel.name!r} has no packages for {subdir}")
-        return _serve_empty(request, channel, name)
+            raise IndexNotFoundError(f"channel {served.segment!r} has no packages for {subdir}")
+        return served.label(_serve_empty(request, served, name))
+    index = indexes[0]
     key, sha, size, media = _artifact(index, name)
-    return blob_response(
-        request,
-        resources.store,
-        key,
-        etag=_etag(sha),
-        size=size,
-        media_type=media,
-        cache_control=cache_control(channel, INDEX_CACHE_CONTROL),
-        modified=index.published_at,
+    return served.label(
+        blob_response(
+            request,
+            resources.store,
+            key,
+            etag=_etag(sha),
+            size=size,
+            media_type=media,
+            cache_control=served.index_cache_control(INDEX_CACHE_CONTROL),
+            modified=index.published_at,
+        )
     )
 
 
-def _artifact(index: ChannelIndex, name: str) -> tuple[str, str, int, str]:
+def _artifact(index: RevisionIndex, name: str) -> tuple[str, str, int, str]:
     channel_id, subdir = index.channel_id, index.subdir
     if name == "repodata.json":
         sha = index.repodata_sha256
@@ -97,7 +110,7 @@ def _artifact(index: ChannelIndex, name: str) -> tuple[str, str, int, str]:
     return shard_index_key(channel_id, subdir, sha), sha, index.shard_index_size, MSGPACK_ZSTD
 
 
-def _serve_empty(request: Request, channel: ChannelRef, name: str) -> Response:
+def _serve_empty(request: Request, served: Served, name: str) -> Response:
     built = empty_index("noarch")
     content = {
         "repodata.json": built.repodata,
@@ -110,38 +123,38 @@ def _serve_empty(request: Request, channel: ChannelRef, name: str) -> Response:
         content,
         etag=_etag(hashlib.sha256(content).hexdigest()),
         media_type=media,
-        cache_control=cache_control(channel, INDEX_CACHE_CONTROL),
+        cache_control=served.index_cache_control(INDEX_CACHE_CONTROL),
     )
 
 
 def _serve_shard(
-    request: Request, resources: Resources, channel: ChannelRef, subdir: str, name: str
+    request: Request, resources: Resources, served: Served, subdir: str, name: str
 ) -> Response:
     digest = name.removesuffix(".msgpack.zst")
-    with resources.db.reading() as session:
-        index = packages.find_index(session, channel.id, subdir)
-    shard = find_shard(resources.store, index, digest) if index is not None else None
+    shard = find_shard(resources.store, _indexes(resources, served, subdir), digest)
     if shard is None:
         raise PackageFileNotFoundError(
-            f"channel {channel.name!r} has no shard {subdir}/shards/{name}"
+            f"channel {served.segment!r} has no shard {subdir}/shards/{name}"
         )
     return bytes_response(
         request,
         shard,
         etag=_etag(digest),
         media_type=MSGPACK_ZSTD,
-        cache_control=cache_control(channel, IMMUTABLE_CACHE_CONTROL),
+        cache_control=cache_control(served.channel, IMMUTABLE_CACHE_CONTROL),
     )
 
 
 async def _serve_package(
-    request: Request, resources: Resources, channel: ChannelRef, subdir: str, filename: str
+    request: Request, resources: Resources, served: Served, subdir: str, filename: str
 ) -> Response:
     def find() -> packages.ServableFile | None:
         with resources.db.reading() as session:
-            return packages.find_file(session, channel.id, subdir, filename)
+            return packages.find_file(session, served.channel.id, subdir, filename, served.revision)
 
     file = await run_in_threadpool(find)
     if file is None:
-        raise PackageFileNotFoundError(f"channel {channel.name!r} has no file {subdir}/{filename}")
-    return await serve_file(request, resources, channel, file)
+        raise PackageFileNotFoundError(
+            f"channel {served.segment!r} has no file {subdir}/{filename}"
+        )
+    return await serve_file(request, resources, served.channel, file)

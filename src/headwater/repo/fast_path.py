@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headwater.formats.pypi.simple import JSON_MEDIA, wants_json
-from headwater.repo.access import refresh_public_channel
+from headwater.repo.access import REVISION_HEADER, refresh_public_channel
 from headwater.repo.responses import INDEX_CACHE_CONTROL, etag_matches
 from headwater.resources import Resources
 
@@ -60,7 +60,7 @@ class SimplePagesFastPath:
         page = resources.pages.get((channel_id, revision, project, as_json))
         if page is None:
             return None
-        return _page_messages(scope, headers, page, as_json)
+        return _page_messages(scope, headers, page, as_json, revision)
 
     def _refresh(self, resources: Resources, channel: str) -> None:
         """Read the channel again in a thread while this request is answered from cache."""
@@ -84,7 +84,7 @@ def _page_address(path: str) -> tuple[str, str] | None:
 
 
 def _page_messages(
-    scope: Scope, headers: dict[bytes, bytes], page: tuple[str, bytes], as_json: bool
+    scope: Scope, headers: dict[bytes, bytes], page: tuple[str, bytes], as_json: bool, revision: int
 ) -> list[Message]:
     digest, body = page
     etag = f'"{digest}"'
@@ -92,6 +92,7 @@ def _page_messages(
         (b"etag", etag.encode()),
         (b"cache-control", f"public, {INDEX_CACHE_CONTROL}".encode()),
         (b"vary", b"Accept"),
+        (REVISION_HEADER.lower().encode(), str(revision).encode()),
     ]
     if_none_match = headers.get(b"if-none-match")
     if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):

@@ -21,47 +21,46 @@ from headwater.formats.pypi.simple import (
     render_project_json,
     wants_json,
 )
-from headwater.repo.access import cache_control
+from headwater.repo.access import Served
 from headwater.repo.files import serve_file
 from headwater.repo.responses import INDEX_CACHE_CONTROL, bytes_response
 from headwater.resources import Resources
 from headwater.services import packages
-from headwater.services.access.decisions import ChannelRef
 from headwater.services.packages import ServableFile
 
 
 async def serve(
     request: Request,
     resources: Resources,
-    channel: ChannelRef,
+    served: Served,
     rest: list[str],
     trailing_slash: bool,
 ) -> Response:
     """`rest` is what follows `simple`: nothing, a project, or a project and a file."""
     if not rest:
         if not trailing_slash:
-            return _redirect(request, _base(request, channel))
-        return await run_in_threadpool(_index_page, request, resources, channel)
+            return _redirect(request, _base(request, served))
+        return await run_in_threadpool(_index_page, request, resources, served)
     project = rest[0]
     normalized = canonicalize_name(project)
     if len(rest) == 1:
         if project != normalized or not trailing_slash:
-            return _redirect(request, f"{_base(request, channel)}{normalized}/")
-        return await run_in_threadpool(_project_page, request, resources, channel, normalized)
+            return _redirect(request, f"{_base(request, served)}{normalized}/")
+        return await run_in_threadpool(_project_page, request, resources, served, normalized)
     if len(rest) == 2:
-        return await _serve_file(request, resources, channel, normalized, rest[1])
-    raise PackageFileNotFoundError(f"channel {channel.name!r} has no {'/'.join(rest)}")
+        return await _serve_file(request, resources, served, normalized, rest[1])
+    raise PackageFileNotFoundError(f"channel {served.segment!r} has no {'/'.join(rest)}")
 
 
-def _base(request: Request, channel: ChannelRef) -> str:
+def _base(request: Request, served: Served) -> str:
     """The simple index's path as the client asked for it (keeping a token in the path),
     with its trailing slash whether or not the client sent it."""
     path = request.url.path + "/"
-    marker = f"/{channel.name}/simple/"
+    marker = f"/{served.segment}/simple/"
     return (
         path[: path.index(marker) + len(marker)]
         if marker in path
-        else f"/api/repo/{channel.name}/simple/"
+        else f"/api/repo/{served.segment}/simple/"
     )
 
 
@@ -70,7 +69,7 @@ def _redirect(request: Request, target: str) -> Response:
 
 
 def _page_response(
-    request: Request, channel: ChannelRef, page: tuple[str, bytes], as_json: bool
+    request: Request, served: Served, page: tuple[str, bytes], as_json: bool
 ) -> Response:
     etag, body = page
     response = bytes_response(
@@ -78,49 +77,50 @@ def _page_response(
         body,
         etag=f'"{etag}"',
         media_type=JSON_MEDIA if as_json else "text/html",
-        cache_control=cache_control(channel, INDEX_CACHE_CONTROL),
+        cache_control=served.index_cache_control(INDEX_CACHE_CONTROL),
     )
     response.headers["Vary"] = "Accept"
-    return response
+    return served.label(response)
 
 
 def _rendered(body: bytes) -> tuple[str, bytes]:
     return hashlib.sha256(body).hexdigest()[:32], body
 
 
-def _index_page(request: Request, resources: Resources, channel: ChannelRef) -> Response:
+def _index_page(request: Request, resources: Resources, served: Served) -> Response:
     as_json = wants_json(request.headers.get("accept"))
-    key = (channel.id, channel.simple_revision, "", as_json)
+    # Pages are cached by revision: the head's and a pinned revision's of one number are one.
+    key = (served.channel.id, served.number, "", as_json)
     page = resources.pages.get(key)
     if page is None:
         with resources.db.reading() as session:
-            names = packages.python_projects(session, channel.id)
+            names = packages.python_projects(session, served.channel.id, served.number)
         page = _rendered(render_index_json(names) if as_json else render_index_html(names))
         resources.pages.put(key, page)
-    return _page_response(request, channel, page, as_json)
+    return _page_response(request, served, page, as_json)
 
 
-def _project_page(
-    request: Request, resources: Resources, channel: ChannelRef, project: str
-) -> Response:
+def _project_page(request: Request, resources: Resources, served: Served, project: str) -> Response:
     as_json = wants_json(request.headers.get("accept"))
-    key = (channel.id, channel.simple_revision, project, as_json)
+    key = (served.channel.id, served.number, project, as_json)
     page = resources.pages.get(key)
     if page is None:
         with resources.db.reading() as session:
-            files = packages.python_project_files(session, channel.id, project)
+            files = packages.python_project_files(
+                session, served.channel.id, project, served.number
+            )
         if not files:
             raise PackageFileNotFoundError(
-                f"channel {channel.name!r} has no PyPI project {project!r}"
+                f"channel {served.segment!r} has no PyPI project {project!r}"
             )
-        served = [_served(file) for file in files]
+        listed = [_served(file) for file in files]
         if as_json:
             versions = list(dict.fromkeys(file.record.version for file in files))
-            page = _rendered(render_project_json(project, served, versions))
+            page = _rendered(render_project_json(project, listed, versions))
         else:
-            page = _rendered(render_project_html(project, served))
+            page = _rendered(render_project_html(project, listed))
         resources.pages.put(key, page)
-    return _page_response(request, channel, page, as_json)
+    return _page_response(request, served, page, as_json)
 
 
 def _served(file: packages.PythonFile) -> ServedFile:
@@ -146,19 +146,22 @@ def _upload_time(timestamp: int | None) -> str | None:
 
 
 async def _serve_file(
-    request: Request, resources: Resources, channel: ChannelRef, project: str, filename: str
+    request: Request, resources: Resources, served: Served, project: str, filename: str
 ) -> Response:
+    channel_id, revision = served.channel.id, served.revision
     metadata = filename.endswith(".metadata")
     dist = filename.removesuffix(".metadata")
 
     def find() -> ServableFile | None:
         with resources.db.reading() as session:
             if metadata:
-                return packages.find_core_metadata(session, channel.id, project, dist)
-            return packages.find_file(session, channel.id, project, dist)
+                return packages.find_core_metadata(session, channel_id, project, dist, revision)
+            return packages.find_file(session, channel_id, project, dist, revision)
 
     file = await run_in_threadpool(find)
     if file is None:
-        raise PackageFileNotFoundError(f"channel {channel.name!r} has no file {project}/{filename}")
+        raise PackageFileNotFoundError(
+            f"channel {served.segment!r} has no file {project}/{filename}"
+        )
     media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-    return await serve_file(request, resources, channel, file, media_type=media)
+    return await serve_file(request, resources, served.channel, file, media_type=media)

@@ -24,6 +24,8 @@ class ChannelOut(BaseModel):
     file_count: int
     mirror_count: int
     url: str
+    head: int  # the revision clients get; 0 before the first change
+    revisions_kept: int | None  # None: the deployment's REVISIONS_KEPT
 
     @classmethod
     def of(cls, channel: Channel, stats: ChannelStats) -> ChannelOut:
@@ -39,6 +41,8 @@ class ChannelOut(BaseModel):
             file_count=stats.file_count,
             mirror_count=stats.mirror_count,
             url=f"/api/repo/{channel.name}",
+            head=channel.head,
+            revisions_kept=channel.revisions_kept,
         )
 
 

@@ -134,7 +134,7 @@ def channel_stats(session: Session, channel_ids: list[int]) -> dict[int, Channel
     files = dict(
         session.execute(
             select(PackageFile.channel_id, func.count(PackageFile.id))
-            .where(PackageFile.channel_id.in_(channel_ids))
+            .where(PackageFile.channel_id.in_(channel_ids), PackageFile.in_head())
             .group_by(PackageFile.channel_id)
         ).all()
     )
@@ -179,6 +179,10 @@ def update_channel(
         privacy = parse_privacy(changes["privacy"])
         if privacy != row.privacy:
             row.privacy = changed["privacy"] = privacy
+    if "revisions_kept" in changes:
+        kept = check_revisions_kept(changes["revisions_kept"])
+        if kept != row.revisions_kept:
+            row.revisions_kept = changed["revisions_kept"] = kept
     if "filters" in changes:
         filters = merge_filters(row.filters, changes["filters"])
         if filters.to_json() != row.filters.to_json():
@@ -188,6 +192,25 @@ def update_channel(
         record(session, actor, "channel.update", channel.name, **changed)
     session.flush()
     return row
+
+
+MAX_REVISIONS_KEPT = 100_000
+
+
+def check_revisions_kept(value: Any) -> int | None:
+    """A channel's own retention: how many latest revisions stay (None: the deployment's)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_REVISIONS_KEPT
+    ):
+        raise InvalidInputError(
+            f"revisions_kept must be a whole number from 1 to {MAX_REVISIONS_KEPT}, or null for "
+            "the deployment's REVISIONS_KEPT"
+        )
+    return value
 
 
 def give_channel(

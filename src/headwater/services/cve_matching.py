@@ -24,7 +24,7 @@ from headwater.cves.ranges import in_range, parse
 from headwater.cves.scoring import MatchStatus, file_score
 from headwater.db import Database, insert_or_ignore, utcnow
 from headwater.filters.rules import CveStanding
-from headwater.models import Cve, CveMatch, PackageFile, PackageType
+from headwater.models import Cve, CveMatch, PackageFile, PackageType, User
 
 _CHUNK = 5000
 _MATCHES = cast(Table, CveMatch.__table__)
@@ -141,18 +141,23 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
 
 class CveOracle:
     """What the CVE rules of an active run read of an upstream file: its score and whether it
-    has a match nobody curated. A file the channel already has keeps its curated statuses (by
-    sha256); any other match would be new, so `reported`."""
+    has a match nobody curated. A file keeps the curated statuses its bytes have (by sha256) in
+    this channel, or from an administrator anywhere; any other match would be new, so
+    `reported`."""
 
     def __init__(self, session: Session, matcher: Matcher, channel_id: int) -> None:
         self.matcher = matcher
         live = session.execute(select(Cve.id, Cve.score).where(Cve.withdrawn.is_(False)))
         self.scores: dict[str, float | None] = {cve_id: score for cve_id, score in live}
         self.statuses: dict[str, dict[str, str]] = defaultdict(dict)
+        administrators = select(User.username).where(User.is_admin.is_(True))
         rows = session.execute(
             select(PackageFile.sha256, CveMatch.cve_id, CveMatch.status)
             .join(CveMatch, CveMatch.file_id == PackageFile.id)
-            .where(PackageFile.channel_id == channel_id)
+            .where(
+                (PackageFile.channel_id == channel_id) | (CveMatch.curated_by.in_(administrators))
+            )
+            .order_by(CveMatch.curated_at.nulls_first())
         )
         for sha256, cve_id, status in rows:
             self.statuses[sha256][cve_id] = status
@@ -184,10 +189,87 @@ def database_revision(session: Session) -> str:
     return f"{cves[0]}:{cves[1]}:{matches[0]}:{matches[1]}:{matches[2]}"
 
 
-def match_channel(db: Database, names: CondaNames, channel_id: int) -> MatchReport:
-    """Match a channel's files after they changed (a run published, an upload)."""
-    with db.writing() as session:
-        return rematch(session, load_matcher(session, names), channel_id=channel_id)
+def match_staged(db: Database, change_key: str, *, names: CondaNames) -> int:
+    """Match the files a change staged (services/revisions.py) before it lands. A match takes
+    the curation the same bytes already have for the same CVE, so a curation follows the file:
+    one made in this channel (any revision), or one an administrator made anywhere. A channel
+    manager's curation elsewhere does not carry: it would let anyone clear a CVE for others'
+    channels by uploading the same file to their own. Answers how many matches were made."""
+    with db.reading() as session:
+        matcher = load_matcher(session, names)
+        if not matcher.by_project:
+            return 0
+        staged = session.execute(
+            select(
+                PackageFile.id,
+                PackageFile.package_type,
+                PackageFile.name,
+                PackageFile.version,
+                PackageFile.sha256,
+            ).where(PackageFile.change_key == change_key)
+        ).all()
+        channel_id = session.scalar(
+            select(PackageFile.channel_id).where(PackageFile.change_key == change_key).limit(1)
+        )
+        found = [
+            (file_id, sha256, cve_id)
+            for file_id, package_type, name, version, sha256 in staged
+            for cve_id in matcher.cves_for(package_type, name, version)
+        ]
+        curated = _curations(session, channel_id, {sha256 for _, sha256, _ in found})
+    now = utcnow()
+    rows = []
+    for file_id, sha256, cve_id in found:
+        # Every row names every column: an executemany takes its columns from the first row.
+        row: dict[str, Any] = {
+            "file_id": file_id,
+            "cve_id": cve_id,
+            "created_at": now,
+            **curated.get((sha256, cve_id), _REPORTED),
+        }
+        rows.append(row)
+    for start in range(0, len(rows), _CHUNK):
+        with db.writing() as session:
+            session.execute(insert_or_ignore(session, _MATCHES), rows[start : start + _CHUNK])
+    return len(rows)
+
+
+_REPORTED = {"status": "reported", "note": None, "curated_by": None, "curated_at": None}
+
+
+def _curations(
+    session: Session, channel_id: int | None, digests: set[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest curation that carries of each (file sha256, CVE) among `digests`."""
+    administrators = select(User.username).where(User.is_admin.is_(True))
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    listed = sorted(digests)
+    for start in range(0, len(listed), _CHUNK):
+        rows = session.execute(
+            select(
+                PackageFile.sha256,
+                CveMatch.cve_id,
+                CveMatch.status,
+                CveMatch.note,
+                CveMatch.curated_by,
+                CveMatch.curated_at,
+            )
+            .join(CveMatch, CveMatch.file_id == PackageFile.id)
+            .where(
+                PackageFile.sha256.in_(listed[start : start + _CHUNK]),
+                CveMatch.curated_at.is_not(None),
+                (PackageFile.channel_id == channel_id) | CveMatch.curated_by.in_(administrators),
+            )
+            .order_by(CveMatch.curated_at)
+        )
+        for sha256, cve_id, status, note, curated_by, curated_at in rows:
+            found[(sha256, cve_id)] = {
+                "status": status,
+                "note": note,
+                "curated_by": curated_by,
+                "curated_at": curated_at,
+            }
+    return found
 
 
 def match_everything(db: Database, names: CondaNames) -> MatchReport:

@@ -23,7 +23,7 @@ from headwater.cves.scoring import MatchStatus, file_score, severity
 from headwater.db import utcnow
 from headwater.errors import CveMatchNotFoundError, InvalidInputError, NotFoundError
 from headwater.inputs import check_text
-from headwater.models import Advisory, Channel, Cve, CveMatch, PackageFile
+from headwater.models import Advisory, Channel, Cve, CveMatch, PackageFile, User
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
 
@@ -255,6 +255,7 @@ def list_cves(
     matches = select(CveMatch.cve_id, CveMatch.status, func.count().label("n")).join(
         PackageFile, PackageFile.id == CveMatch.file_id
     )
+    matches = matches.where(PackageFile.in_head())
     if channel_ids is not None:
         matches = matches.where(PackageFile.channel_id.in_(channel_ids))
     if status is not None:
@@ -296,7 +297,11 @@ def channel_cve_count(session: Session, channel_id: int) -> int:
             select(func.count(func.distinct(CveMatch.cve_id)))
             .join(PackageFile, PackageFile.id == CveMatch.file_id)
             .join(Cve, Cve.id == CveMatch.cve_id)
-            .where(PackageFile.channel_id == channel_id, Cve.withdrawn.is_(False))
+            .where(
+                PackageFile.channel_id == channel_id,
+                PackageFile.in_head(),
+                Cve.withdrawn.is_(False),
+            )
         )
         or 0
     )
@@ -308,7 +313,11 @@ def channel_severity_counts(session: Session, channel_id: int) -> dict[str, int]
         select(Cve.id, Cve.score)
         .join(CveMatch, CveMatch.cve_id == Cve.id)
         .join(PackageFile, PackageFile.id == CveMatch.file_id)
-        .where(PackageFile.channel_id == channel_id, Cve.withdrawn.is_(False))
+        .where(
+            PackageFile.channel_id == channel_id,
+            PackageFile.in_head(),
+            Cve.withdrawn.is_(False),
+        )
         .distinct()
     )
     counts = dict.fromkeys(("None", "Low", "Medium", "High", "Critical"), 0)
@@ -353,7 +362,7 @@ def cve_files(
         select(CveMatch, PackageFile, Channel.name)
         .join(PackageFile, PackageFile.id == CveMatch.file_id)
         .join(Channel, Channel.id == PackageFile.channel_id)
-        .where(CveMatch.cve_id == cve_id)
+        .where(CveMatch.cve_id == cve_id, PackageFile.in_head())
         .order_by(Channel.name, PackageFile.name, PackageFile.version, PackageFile.filename)
     )
     if channel_ids is not None:
@@ -401,6 +410,10 @@ def curate_match(
     if file is None or row is None or row.id != channel.id:
         raise CveMatchNotFoundError(f"CVE match {match_id} does not exist")
     curate(session, match, status, note, curated_by=actor.username)
+    administrator = actor.user_id is None or bool(
+        session.scalar(select(User.is_admin).where(User.id == actor.user_id))
+    )
+    _carry_curation(session, match, file, everywhere=administrator)
     record(
         session,
         actor,
@@ -417,6 +430,31 @@ def curate_match(
 
 
 MAX_NOTE_LENGTH = 10_000
+
+
+def _carry_curation(
+    session: Session, match: CveMatch, file: PackageFile, *, everywhere: bool
+) -> None:
+    """A curation belongs to the file's bytes: it goes to every match of the same CVE on the
+    same sha256 in this channel's revisions, and, made by an administrator, in every channel
+    (services/cve_matching.match_staged carries it to files matched later)."""
+    same_bytes = select(PackageFile.id).where(PackageFile.sha256 == file.sha256)
+    if not everywhere:
+        same_bytes = same_bytes.where(PackageFile.channel_id == file.channel_id)
+    session.execute(
+        update(CveMatch)
+        .where(
+            CveMatch.cve_id == match.cve_id,
+            CveMatch.file_id.in_(same_bytes),
+            CveMatch.id != match.id,
+        )
+        .values(
+            status=match.status,
+            note=match.note,
+            curated_by=match.curated_by,
+            curated_at=match.curated_at,
+        )
+    )
 
 
 def curate(

@@ -1,37 +1,36 @@
-"""Turning what a mirror run read from upstream into the channel's files, in one transaction."""
+"""Turning what a mirror run read from upstream into the channel's next revision."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from headwater.db import after_rollback, utcnow
+from headwater.db import Database, after_rollback, utcnow
 from headwater.errors import RunStoppedError
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.formats.pypi.records import PythonRecord, encode_record
 from headwater.models import (
-    ChannelIndex,
+    ChannelRevision,
     MirrorSubdirState,
     MirrorType,
     PackageFile,
     PackageType,
+    RevisionCause,
+    RevisionIndex,
 )
-from headwater.models.file import BULK_COLUMNS
 from headwater.services import provenance
-from headwater.services.cve_matching import load_matcher, rematch
+from headwater.services.cve_matching import match_staged
+from headwater.services.indexes import describe
 from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
-from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
+from headwater.services.revisions import Change, Plan, apply_change
 from headwater.services.runs import add_log_entries, complete_run
 from headwater.storage import BlobStore
-
-_BATCH = 10_000
-T = TypeVar("T")
 
 
 @dataclass
@@ -65,74 +64,95 @@ class _Tally:
     removed: int = 0
     unchanged: int = 0
     clashes: dict[str, int] = field(default_factory=dict)
-    touched: set[str] = field(default_factory=set)
 
 
 def publish_mirror_run(
-    session: Session,
+    db: Database,
     store: BlobStore,
     job: MirrorJob,
     subdirs: Sequence[str],
     contents: Sequence[SubdirContents],
     progress: RunProgress,
 ) -> None:
-    """Apply the run's result to the channel, re-render what changed, and complete the run.
+    """Land the run's result as the channel's next revision, and complete the run with it.
 
-    Everything happens in the caller's transaction under the channel lock, so clients see the
-    channel as it was or as the run left it. A run that lost its claim or was asked to stop
-    raises RunStoppedError here, and the caller's rollback undoes all of it.
+    A run that lost its claim or was asked to stop raises RunStoppedError when it would land,
+    and the channel stays as it was.
     """
-    lock_channel(session, job.channel_id)
-    tally = _Tally()
-    _drop_unmirrored_subdirs(session, job, subdirs, tally)
-    tally.unchanged += _count_files(session, job, [c.subdir for c in contents if not c.changed])
-    changed = [content for content in contents if content.changed]
-    existing = _mirror_files(session, job.mirror_id, [c.subdir for c in changed])
-    taken = _files_of_other_sources(session, job, [c.subdir for c in changed])
-    for content in changed:
-        _apply_subdir(
-            session,
-            job,
-            content,
-            existing.pop(content.subdir, {}),
-            taken.get(content.subdir, set()),
-            tally,
-        )
-        content.records = []  # the rows are written; let the memory go before rendering
-    _save_subdir_states(session, job, subdirs, contents)
-    progress.log(
-        f"wrote the file changes: {tally.added} added, {tally.removed} removed, "
-        f"{tally.replaced} replaced"
-    )
-    if job.mirror_type == MirrorType.conda:
-        unpublished = set(subdirs) - _published_subdirs(session, job.channel_id)
-        publication = publish_subdirs(session, store, job.channel_id, tally.touched | unpublished)
-        for index in publication.indexes:
-            progress.log(f"rendered the {index.subdir} index: {index.record_count} records")
-    elif tally.touched:
-        bump_simple_revision(session, job.channel_id)
-    if job.cve_names is not None:
-        # In the publish's transaction: a run shows completed with its files matched.
-        matcher = load_matcher(session, job.cve_names)
+    change = MirrorRunChange(job, subdirs, contents, progress)
+    match = partial(match_staged, names=job.cve_names) if job.cve_names is not None else None
+    revision = apply_change(db, store, job.channel_id, change, match=match)
+    if revision is not None:
+        progress.log(f"published revision {revision.number}")
+
+
+class MirrorRunChange(Change):
+    """Replace what the mirror brought into the run's subdirs with what the run read."""
+
+    cause = RevisionCause.run
+
+    def __init__(
+        self,
+        job: MirrorJob,
+        subdirs: Sequence[str],
+        contents: Sequence[SubdirContents],
+        progress: RunProgress,
+    ) -> None:
+        self.job = job
+        self.subdirs = list(subdirs)
+        self.contents = contents
+        self.progress = progress
+        self.run_id = job.run_id
+        self.actor = None
+        self.tally = _Tally()
+
+    def plan(self, session: Session, channel_id: int, head: int) -> Plan:
+        job, plan = self.job, Plan()
+        self.tally = tally = _Tally()
+        _drop_unmirrored_subdirs(session, job, self.subdirs, plan, tally)
+        unchanged = [c.subdir for c in self.contents if not c.changed]
+        tally.unchanged += _count_files(session, job, unchanged)
+        changed = [content for content in self.contents if content.changed]
+        existing = _mirror_files(session, job.mirror_id, [c.subdir for c in changed])
+        taken = _files_of_other_sources(session, job, [c.subdir for c in changed])
+        for content in changed:
+            _plan_subdir(
+                job,
+                content,
+                existing.get(content.subdir, {}),
+                taken.get(content.subdir, set()),
+                plan,
+                tally,
+            )
+        if job.mirror_type == MirrorType.conda:
+            plan.render |= set(self.subdirs) - _published_subdirs(session, channel_id, head)
+        return plan
+
+    def rendered(self, index: RevisionIndex) -> None:
+        self.progress.log(f"rendered {describe(index)}")
+
+    def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        job, progress, tally = self.job, self.progress, self.tally
+        _save_subdir_states(session, job, self.subdirs, self.contents)
         progress.log(
-            f"CVE matching: {rematch(session, matcher, channel_id=job.channel_id).describe()}"
+            f"file changes: {tally.added} added, {tally.removed} removed, {tally.replaced} replaced"
         )
-    _report(progress, tally)
-    # The log so far is written with the completion, so a reader who sees the run completed sees
-    # its whole log; if the transaction rolls back, the lines go back to the run's progress.
-    snapshot = progress.drain()
-    after_rollback(session, lambda: progress.restore(snapshot))
-    add_log_entries(session, job.run_id, snapshot.log_lines)
-    provenance.record(session, snapshot.deliveries)
-    counters, excluded_reasons = snapshot.counters, snapshot.excluded_reasons
-    if not complete_run(
-        session,
-        job.run_id,
-        job.worker_id,
-        counters=counters,
-        excluded_reasons=excluded_reasons,
-    ):
-        raise RunStoppedError("the run was stopped or lost its claim before publishing")
+        _report(progress, tally)
+        # The log so far is written with the completion, so a reader who sees the run
+        # completed sees its whole log; if the transaction rolls back, the lines go back to
+        # the run's progress.
+        snapshot = progress.drain()
+        after_rollback(session, lambda: progress.restore(snapshot))
+        add_log_entries(session, job.run_id, snapshot.log_lines)
+        provenance.record(session, snapshot.deliveries)
+        if not complete_run(
+            session,
+            job.run_id,
+            job.worker_id,
+            counters=snapshot.counters,
+            excluded_reasons=snapshot.excluded_reasons,
+        ):
+            raise RunStoppedError("the run was stopped or lost its claim before publishing")
 
 
 def _report(progress: RunProgress, tally: _Tally) -> None:
@@ -152,27 +172,32 @@ def _report(progress: RunProgress, tally: _Tally) -> None:
     progress.set_count("unchanged", tally.unchanged)
 
 
-def _published_subdirs(session: Session, channel_id: int) -> set[str]:
+def _published_subdirs(session: Session, channel_id: int, head: int) -> set[str]:
     return set(
-        session.scalars(select(ChannelIndex.subdir).where(ChannelIndex.channel_id == channel_id))
+        session.scalars(
+            select(RevisionIndex.subdir).where(
+                RevisionIndex.channel_id == channel_id, RevisionIndex.number == head
+            )
+        )
     )
 
 
+def _mirror_head(mirror_id: int) -> ColumnElement[bool]:
+    return and_(PackageFile.mirror_id == mirror_id, PackageFile.in_head())
+
+
 def _drop_unmirrored_subdirs(
-    session: Session, job: MirrorJob, subdirs: Sequence[str], tally: _Tally
+    session: Session, job: MirrorJob, subdirs: Sequence[str], plan: Plan, tally: _Tally
 ) -> None:
     """Files the mirror brought into subdirs it no longer mirrors leave the channel."""
-    leaving = PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.not_in(list(subdirs))
-    counts = session.execute(
-        select(PackageFile.subdir, func.count(PackageFile.id))
-        .where(*leaving)
-        .group_by(PackageFile.subdir)
-    ).all()
-    if counts:
-        session.execute(delete(PackageFile).where(*leaving))
-        for subdir, count in counts:
-            tally.removed += count
-            tally.touched.add(subdir)
+    leaving = session.execute(
+        select(PackageFile.id, PackageFile.package_type, PackageFile.subdir).where(
+            _mirror_head(job.mirror_id), PackageFile.subdir.not_in(list(subdirs))
+        )
+    )
+    for file_id, package_type, subdir in leaving:
+        plan.remove(file_id, package_type, subdir)
+        tally.removed += 1
 
 
 def _count_files(session: Session, job: MirrorJob, subdirs: list[str]) -> int:
@@ -181,7 +206,7 @@ def _count_files(session: Session, job: MirrorJob, subdirs: list[str]) -> int:
     return (
         session.scalar(
             select(func.count(PackageFile.id)).where(
-                PackageFile.mirror_id == job.mirror_id, PackageFile.subdir.in_(subdirs)
+                _mirror_head(job.mirror_id), PackageFile.subdir.in_(subdirs)
             )
         )
         or 0
@@ -197,7 +222,7 @@ def _mirror_files(
         return files
     rows = session.execute(
         select(PackageFile.subdir, PackageFile.filename, PackageFile.id, PackageFile.sha256).where(
-            PackageFile.mirror_id == mirror_id, PackageFile.subdir.in_(subdirs)
+            _mirror_head(mirror_id), PackageFile.subdir.in_(subdirs)
         )
     )
     for subdir, filename, file_id, sha256 in rows:
@@ -215,6 +240,7 @@ def _files_of_other_sources(
     rows = session.execute(
         select(PackageFile.subdir, PackageFile.filename).where(
             PackageFile.channel_id == job.channel_id,
+            PackageFile.in_head(),
             PackageFile.subdir.in_(subdirs),
             (PackageFile.mirror_id != job.mirror_id) | PackageFile.mirror_id.is_(None),
         )
@@ -224,44 +250,38 @@ def _files_of_other_sources(
     return taken
 
 
-def _apply_subdir(
-    session: Session,
+def _plan_subdir(
     job: MirrorJob,
     content: SubdirContents,
     present: dict[str, tuple[int, str]],
     taken: set[str],
+    plan: Plan,
     tally: _Tally,
 ) -> None:
     assert content.records is not None
+    kind = PackageType.conda if job.mirror_type == MirrorType.conda else PackageType.python
     wanted = {record.filename for record in content.records}
-    gone = [file_id for filename, (file_id, _) in present.items() if filename not in wanted]
-    replaced: list[tuple[int, CondaRecord | PythonRecord]] = []
-    fresh: list[CondaRecord | PythonRecord] = []
+    for filename, (file_id, _) in present.items():
+        if filename not in wanted:
+            plan.remove(file_id, kind, content.subdir)
+            tally.removed += 1
     clashes = 0
     for record in content.records:
         current = present.get(record.filename)
         if current is None:
             if record.filename in taken:
                 clashes += 1
-            else:
-                fresh.append(record)
+                continue
+            tally.added += 1
         elif current[1] != record.sha256:
-            replaced.append((current[0], record))
+            plan.remove(current[0], kind, content.subdir)
+            tally.replaced += 1
         else:
             tally.unchanged += 1
-    for batch in _chunks(gone, 1000):
-        session.execute(delete(PackageFile).where(PackageFile.id.in_(batch)))
-    for file_id, record in replaced:
-        values = dict(zip(BULK_COLUMNS, _row(job, content.subdir, record), strict=True))
-        session.execute(update(PackageFile).where(PackageFile.id == file_id).values(**values))
-    bulk_insert_files(session, (_row(job, content.subdir, record) for record in fresh))
+            continue
+        plan.add(_row(job, content.subdir, record))
     if clashes:
         tally.clashes[content.subdir] = clashes
-    tally.added += len(fresh)
-    tally.replaced += len(replaced)
-    tally.removed += len(gone)
-    if gone or replaced or fresh:
-        tally.touched.add(content.subdir)
 
 
 def _row(job: MirrorJob, subdir: str, record: CondaRecord | PythonRecord) -> tuple[Any, ...]:
@@ -280,10 +300,13 @@ def _row(job: MirrorJob, subdir: str, record: CondaRecord | PythonRecord) -> tup
         record.size,
         record.timestamp,
         record.raw,
+        None,
     )
 
 
-def python_row(channel_id: int, mirror_id: int | None, record: PythonRecord) -> tuple[Any, ...]:
+def python_row(
+    channel_id: int, mirror_id: int | None, record: PythonRecord, uploaded_by: str | None = None
+) -> tuple[Any, ...]:
     """A PyPI file's row: its `subdir` is its project, its `record` the PythonRecord."""
     return (
         channel_id,
@@ -298,34 +321,8 @@ def python_row(channel_id: int, mirror_id: int | None, record: PythonRecord) -> 
         record.size,
         record.timestamp,
         encode_record(record),
+        uploaded_by,
     )
-
-
-def bulk_insert_files(session: Session, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert package file rows (in BULK_COLUMNS order) at the driver's full speed.
-
-    A conda-forge subdir is half a million rows: PostgreSQL takes them through COPY, SQLite
-    through executemany, both beneath the ORM, inside the session's transaction.
-    """
-    connection = session.connection()
-    columns = ", ".join(BULK_COLUMNS)
-    if connection.dialect.name == "postgresql":
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY package_files ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    statement = (
-        f"INSERT INTO package_files ({columns}) VALUES ({', '.join('?' * len(BULK_COLUMNS))})"
-    )
-    for batch in _chunks(rows, _BATCH):
-        connection.exec_driver_sql(statement, batch)
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 def _save_subdir_states(

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.cves.names import CondaNames
-from headwater.db import add_unique, utcnow
+from headwater.db import Database, add_unique, utcnow
 from headwater.errors import (
     HeadwaterError,
     InvalidFilterError,
@@ -30,11 +30,13 @@ from headwater.filters import FilterSet, nothing_passes, parse_filter_set
 from headwater.inputs import check_name, check_text
 from headwater.models import (
     Channel,
+    ChannelRevision,
     Mirror,
     MirrorMode,
     MirrorSubdirState,
     MirrorType,
     PackageFile,
+    RevisionCause,
     Run,
     RunState,
     RunTrigger,
@@ -47,8 +49,8 @@ from headwater.services.access.decisions import ChannelRef
 from headwater.services.channels import load_channel, merge_filters
 from headwater.services.cve_matching import CveOracle, load_matcher
 from headwater.services.preview import PreviewRequest
-from headwater.services.publish import lock_channel, publish_removal
 from headwater.services.pypi_pages import gather_bounded
+from headwater.services.revisions import Change, Plan, apply_change
 from headwater.storage import BlobStore
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -358,33 +360,63 @@ def update_mirror(
 
 
 def delete_mirror(
-    session: Session, store: BlobStore, channel: ChannelRef, mirror_id: int, *, actor: Actor
+    db: Database, store: BlobStore, channel: ChannelRef, mirror_id: int, *, actor: Actor
 ) -> None:
-    """Delete a mirror, its history, and the files it brought; the channel is republished.
+    """Delete a mirror and its history; the files it brought leave the channel's head in the
+    same revision. Older revisions keep them, served from the blob store where it has them.
 
     A mirror with a run under way is refused: stop the run first.
     """
-    mirror = get_mirror(session, channel, mirror_id)
-    current = runs.active_run(session, mirror.id)
-    if current is not None and current.state == RunState.running:
-        raise MirrorBusyError(
-            f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
+    with db.reading() as session:
+        mirror = get_mirror(session, channel, mirror_id)
+        current = runs.active_run(session, mirror.id)
+        if current is not None and current.state == RunState.running:
+            raise MirrorBusyError(
+                f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
+            )
+        target = _target(channel, mirror)
+    apply_change(db, store, channel.id, MirrorDeletion(mirror_id, target, actor))
+
+
+class MirrorDeletion(Change):
+    cause = RevisionCause.mirror_deletion
+
+    def __init__(self, mirror_id: int, target: str, actor: Actor) -> None:
+        self.mirror_id, self.target = mirror_id, target
+        self.actor_ = actor
+        self.actor = actor.username
+
+    def plan(self, session: Session, channel_id: int, head: int) -> Plan:
+        plan = Plan()
+        leaving = session.execute(
+            select(PackageFile.id, PackageFile.package_type, PackageFile.subdir).where(
+                PackageFile.mirror_id == self.mirror_id, PackageFile.in_head()
+            )
         )
-    lock_channel(session, mirror.channel_id)
-    removed = [
-        (kind, subdir)
-        for kind, subdir in session.execute(
-            select(PackageFile.package_type, PackageFile.subdir)
-            .where(PackageFile.mirror_id == mirror.id)
-            .distinct()
+        for file_id, package_type, subdir in leaving:
+            plan.remove(file_id, package_type, subdir)
+        return plan
+
+    def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        mirror = session.get(Mirror, self.mirror_id)
+        if mirror is None:
+            raise MirrorNotFoundError(f"mirror {self.mirror_id} was deleted meanwhile")
+        current = runs.active_run(session, mirror.id)
+        if current is not None and current.state == RunState.running:
+            raise MirrorBusyError(
+                f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
+            )
+        session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
+        record(
+            session,
+            self.actor_,
+            "mirror.delete",
+            self.target,
+            mirror_id=mirror.id,
+            revision=revision.number if revision else None,
         )
-    ]
-    session.execute(delete(PackageFile).where(PackageFile.mirror_id == mirror.id))
-    session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
-    record(session, actor, "mirror.delete", _target(channel, mirror), mirror_id=mirror.id)
-    session.delete(mirror)
-    session.flush()
-    publish_removal(session, store, mirror.channel_id, removed)
+        session.delete(mirror)
+        session.flush()
 
 
 def list_channel_mirrors(session: Session, channel: ChannelRef) -> list[Mirror]:

@@ -7,18 +7,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from rattler import Version
-from sqlalchemy import delete, distinct, func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from headwater.db import Database
 from headwater.errors import PackageFileNotFoundError
 from headwater.filters.python_specs import parse_version
 from headwater.formats.pypi.records import PythonRecord, decode_record
-from headwater.models import ChannelIndex, Mirror, MirrorSubdirState, PackageFile, PackageType
+from headwater.models import (
+    ChannelRevision,
+    Mirror,
+    MirrorSubdirState,
+    PackageFile,
+    PackageType,
+    RevisionCause,
+    RevisionIndex,
+)
 from headwater.services import provenance
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
 from headwater.services.downloads import ExpectedFile
-from headwater.services.publish import lock_channel, publish_removal
+from headwater.services.revisions import Change, Plan, apply_change
 from headwater.storage import BlobStore
 from headwater.upstreams.pypi import MAX_METADATA_BYTES
 
@@ -55,23 +64,32 @@ class PackageSummary:
     newest: dt.datetime | None
 
 
-def find_index(session: Session, channel_id: int, subdir: str) -> ChannelIndex | None:
-    return session.get(ChannelIndex, (channel_id, subdir))
+def find_index(session: Session, channel_id: int, number: int, subdir: str) -> RevisionIndex | None:
+    return session.get(RevisionIndex, (channel_id, number, subdir))
 
 
-def published_subdirs(session: Session, channel_id: int) -> list[str]:
+def published_subdirs(session: Session, channel_id: int, number: int) -> list[str]:
     return sorted(
-        session.scalars(select(ChannelIndex.subdir).where(ChannelIndex.channel_id == channel_id))
+        session.scalars(
+            select(RevisionIndex.subdir).where(
+                RevisionIndex.channel_id == channel_id, RevisionIndex.number == number
+            )
+        )
     )
 
 
-def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> ServableFile | None:
+def find_file(
+    session: Session, channel_id: int, subdir: str, filename: str, revision: int | None = None
+) -> ServableFile | None:
+    """A file of the channel's head, or of revision `revision`."""
     row = session.execute(
         select(
             PackageFile.sha256,
             PackageFile.size,
             PackageFile.package_type,
             PackageFile.record,
+            PackageFile.mirror_id,
+            PackageFile.uploaded_by,
             MirrorSubdirState.files_url,
             Mirror.proxy,
             Mirror.source_root,
@@ -84,12 +102,16 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
         )
         .where(
             PackageFile.channel_id == channel_id,
+            PackageFile.in_revision(revision),
             PackageFile.subdir == subdir,
             PackageFile.filename == filename,
         )
     ).first()
     if row is None:
         return None
+    if row.mirror_id is None and row.uploaded_by is None:  # its mirror was deleted
+        delivered = provenance.delivered_by_some_upstream(session, row.sha256)
+        return ServableFile(filename, row.sha256, row.size, None, None, None, delivered)
     if row.package_type == PackageType.python:
         source = decode_record(row.record).url or None
     else:
@@ -100,12 +122,12 @@ def find_file(session: Session, channel_id: int, subdir: str, filename: str) -> 
 
 
 def find_core_metadata(
-    session: Session, channel_id: int, project: str, filename: str
+    session: Session, channel_id: int, project: str, filename: str, revision: int | None = None
 ) -> ServableFile | None:
     """A PyPI file's core metadata (PEP 658 `<filename>.metadata`), when the channel serves one:
     from the upstream's .metadata next to the file, or read out of the file itself."""
-    found = find_file(session, channel_id, project, filename)
-    record = python_record(session, channel_id, project, filename) if found else None
+    found = find_file(session, channel_id, project, filename, revision)
+    record = python_record(session, channel_id, project, filename, revision) if found else None
     if found is None or record is None or not record.core_metadata:
         return None
     source = f"{record.url}.metadata" if record.url else None
@@ -128,7 +150,7 @@ def list_packages(
     session: Session, channel: ChannelRef, *, offset: int, limit: int, search: str | None = None
 ) -> tuple[list[PackageSummary], int]:
     """Package names in the channel with how many files each has, alphabetically."""
-    condition = PackageFile.channel_id == channel.id
+    condition = (PackageFile.channel_id == channel.id) & PackageFile.in_head()
     if search:
         condition = condition & PackageFile.name.contains(search.lower(), autoescape=True)
     total = session.scalar(select(func.count(distinct(PackageFile.name))).where(condition)) or 0
@@ -163,7 +185,9 @@ def package_files(session: Session, channel_id: int, name: str) -> list[PackageF
     files = list(
         session.scalars(
             select(PackageFile).where(
-                PackageFile.channel_id == channel_id, PackageFile.name == name
+                PackageFile.channel_id == channel_id,
+                PackageFile.in_head(),
+                PackageFile.name == name,
             )
         )
     )
@@ -203,32 +227,56 @@ def get_package_files(session: Session, channel: ChannelRef, name: str) -> list[
 
 
 def delete_file(
-    session: Session,
+    db: Database,
     store: BlobStore,
     channel: ChannelRef,
     subdir: str,
     filename: str,
     *,
     actor: Actor,
-) -> None:
-    """Remove one file from a channel and republish its subdir.
+) -> ChannelRevision | None:
+    """Remove one file from the channel's head, as its next revision.
 
     A file a mirror brought comes back at that mirror's next run unless its filters exclude it.
     """
-    lock_channel(session, channel.id)
-    kind = session.scalar(
-        delete(PackageFile)
-        .where(
-            PackageFile.channel_id == channel.id,
-            PackageFile.subdir == subdir,
-            PackageFile.filename == filename,
+    return apply_change(db, store, channel.id, FileDeletion(channel, subdir, filename, actor))
+
+
+class FileDeletion(Change):
+    cause = RevisionCause.deletion
+
+    def __init__(self, channel: ChannelRef, subdir: str, filename: str, actor: Actor) -> None:
+        self.channel, self.subdir, self.filename = channel, subdir, filename
+        self.actor_ = actor
+        self.actor = actor.username
+
+    def plan(self, session: Session, channel_id: int, head: int) -> Plan:
+        found = session.execute(
+            select(PackageFile.id, PackageFile.package_type).where(
+                PackageFile.channel_id == channel_id,
+                PackageFile.in_head(),
+                PackageFile.subdir == self.subdir,
+                PackageFile.filename == self.filename,
+            )
+        ).first()
+        if found is None:
+            raise PackageFileNotFoundError(
+                f"channel {self.channel.name!r} has no file {self.subdir}/{self.filename}"
+            )
+        plan = Plan()
+        plan.remove(found.id, found.package_type, self.subdir)
+        return plan
+
+    def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        record(
+            session,
+            self.actor_,
+            "file.delete",
+            self.channel.name,
+            subdir=self.subdir,
+            filename=self.filename,
+            revision=revision.number if revision else None,
         )
-        .returning(PackageFile.package_type)
-    )
-    if kind is None:
-        raise PackageFileNotFoundError(f"channel {channel.name!r} has no file {subdir}/{filename}")
-    record(session, actor, "file.delete", channel.name, subdir=subdir, filename=filename)
-    publish_removal(session, store, channel.id, [(kind, subdir)])
 
 
 @dataclass(frozen=True)
@@ -239,26 +287,32 @@ class PythonFile:
     record: PythonRecord
 
 
-def python_projects(session: Session, channel_id: int) -> list[str]:
-    """The PyPI projects of a channel, by normalized name."""
+def python_projects(session: Session, channel_id: int, revision: int | None = None) -> list[str]:
+    """The PyPI projects of a channel's head (or revision), by normalized name."""
     return sorted(
         session.scalars(
             select(PackageFile.subdir)
             .where(
-                PackageFile.channel_id == channel_id, PackageFile.package_type == PackageType.python
+                PackageFile.channel_id == channel_id,
+                PackageFile.in_revision(revision),
+                PackageFile.package_type == PackageType.python,
             )
             .distinct()
         )
     )
 
 
-def python_project_files(session: Session, channel_id: int, project: str) -> list[PythonFile]:
-    """A PyPI project's files in a channel, oldest version first, as simple pages list them."""
+def python_project_files(
+    session: Session, channel_id: int, project: str, revision: int | None = None
+) -> list[PythonFile]:
+    """A PyPI project's files in a channel's head (or revision), oldest version first, as
+    simple pages list them."""
     rows = session.execute(
         select(
             PackageFile.filename, PackageFile.sha256, PackageFile.size, PackageFile.record
         ).where(
             PackageFile.channel_id == channel_id,
+            PackageFile.in_revision(revision),
             PackageFile.subdir == project,
             PackageFile.package_type == PackageType.python,
         )
@@ -274,11 +328,12 @@ def _python_version_key(version: str) -> tuple[int, Any]:
 
 
 def python_record(
-    session: Session, channel_id: int, project: str, filename: str
+    session: Session, channel_id: int, project: str, filename: str, revision: int | None = None
 ) -> PythonRecord | None:
     content = session.scalar(
         select(PackageFile.record).where(
             PackageFile.channel_id == channel_id,
+            PackageFile.in_revision(revision),
             PackageFile.subdir == project,
             PackageFile.filename == filename,
             PackageFile.package_type == PackageType.python,

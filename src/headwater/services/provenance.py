@@ -31,6 +31,14 @@ def is_proven(session: Session, sha256: str, upstream: str) -> bool:
     return session.get(BlobSource, (sha256, upstream_key(upstream))) is not None
 
 
+def delivered_by_some_upstream(session: Session, sha256: str) -> bool:
+    """Whether any upstream delivered the bytes: what a file whose mirror was deleted may be
+    served by (its own upstream is no longer known; bytes no upstream delivered, an upload's,
+    are never served on a digest alone)."""
+    found = session.scalar(select(BlobSource.sha256).where(BlobSource.sha256 == sha256).limit(1))
+    return found is not None
+
+
 def proven(session: Session, upstream: str, digests: Iterable[str]) -> set[str]:
     """Those of `digests` whose bytes `upstream` has delivered before."""
     key = upstream_key(upstream)

@@ -108,8 +108,7 @@ async def sync_python_mirror(
                     content.records,  # type: ignore[arg-type]
                 )
     progress.step("publishing")
-    with db.writing() as session:
-        publish_mirror_run(session, store, job, projects, contents, progress)
+    await asyncio.to_thread(publish_mirror_run, db, store, job, projects, contents, progress)
     progress.log(f"published {len(projects)} projects")
 
 

@@ -34,6 +34,7 @@ from headwater.services.progress import LogEntry
 LEFT_BEHIND = {
     JobKind.mirror: "nothing it did was published",
     JobKind.cve_refresh: "the feeds imported before it stay imported",
+    JobKind.revision_prune: "the channels pruned before it stay pruned",
 }
 
 

@@ -55,8 +55,7 @@ async def sync_conda_mirror(
             downloader = Downloader(client, policy, store, db, progress, job.source_root)
             await downloader.fetch_all(_kept_files(contents))
     progress.step("publishing")
-    with db.writing() as session:
-        publish_mirror_run(session, store, job, subdirs, contents, progress)
+    await asyncio.to_thread(publish_mirror_run, db, store, job, subdirs, contents, progress)
     progress.log(f"published {', '.join(subdirs)}")
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import PackageArchiveError, PackageFileExistsError
 from headwater.filters.python_specs import parse_version
@@ -26,12 +28,13 @@ from headwater.inputs import (
     MAX_VERSION_LENGTH,
     field_problem,
 )
-from headwater.models import Channel, PackageFile, PackageType
+from headwater.models import Channel, ChannelRevision, PackageFile, PackageType, RevisionCause
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
 from headwater.services.channels import load_channel
-from headwater.services.publish import bump_simple_revision, lock_channel, publish_subdirs
+from headwater.services.cve_matching import match_staged
 from headwater.services.pypi_pages import with_metadata
+from headwater.services.revisions import Change, Plan, apply_change
 from headwater.storage import BlobStore, StagedBlob, content_key
 
 
@@ -74,28 +77,34 @@ def upload_package(
     actor: Actor,
     expected_sha256: str | None = None,
     python_only: bool = False,
+    cve_names: CondaNames | None = None,
 ) -> PackageFile:
-    """Add an uploaded package to a channel the caller may upload to, and publish it. In the
+    """Add an uploaded package to a channel the caller may upload to, as its next revision
+    (matched against the CVE database before it lands, when `cve_names` are given). In the
     order that keeps the database free for everyone else: whether the channel holds the file
     already (a read, before the archive is opened), the archive read and checked within
-    limits (no transaction open), then one short write. A file the channel has is refused
-    with 409; a broken or unsafe archive with 422, storing nothing."""
+    limits (no transaction open), then the change service's short writes. A file the channel
+    has is refused with 409; a broken or unsafe archive with 422, storing nothing."""
     with staged:
         with db.reading() as session:
             _refuse_known(session, load_channel(session, channel), filename, staged.sha256)
         upload = read_upload(filename, staged, expected_sha256, python_only=python_only)
-        with db.writing() as session:
-            file = _add(session, store, load_channel(session, channel), upload, actor.username)
-            record(
-                session,
-                actor,
-                "file.upload",
-                channel.name,
-                subdir=file.subdir,
-                filename=file.filename,
-                sha256=file.sha256,
+        _store_bytes(store, upload)
+    change = UploadChange(channel, upload, actor)
+    match = partial(match_staged, names=cve_names) if cve_names is not None else None
+    revision = apply_change(db, store, channel.id, change, match=match)
+    assert revision is not None
+    with db.reading() as session:
+        file = session.scalar(
+            select(PackageFile).where(
+                PackageFile.channel_id == channel.id,
+                PackageFile.subdir == upload.subdir,
+                PackageFile.filename == upload.filename,
+                PackageFile.added_in == revision.number,
             )
-            return file
+        )
+    assert file is not None
+    return file
 
 
 def read_upload(
@@ -193,58 +202,82 @@ def _refuse_known(session: Session, channel: Channel, filename: str, sha256: str
         same = same | (PackageFile.subdir == parse_dist_filename(filename).project)  # type: ignore[union-attr]
     found = session.scalar(
         select(PackageFile.subdir).where(
-            PackageFile.channel_id == channel.id, PackageFile.filename == filename, same
+            PackageFile.channel_id == channel.id,
+            PackageFile.in_head(),
+            PackageFile.filename == filename,
+            same,
         )
     )
     if found is not None:
         raise PackageFileExistsError(_already(channel, found, filename))
 
 
-def _add(
-    session: Session, store: BlobStore, channel: Channel, upload: Upload, uploaded_by: str
-) -> PackageFile:
-    """The upload's row, under the channel's lock, and its subdir published (conda) or its
-    simple pages renewed (PyPI). The caller's transaction commits it."""
-    lock_channel(session, channel.id)
-    taken = session.scalar(
-        select(PackageFile.id).where(
-            PackageFile.channel_id == channel.id,
-            PackageFile.subdir == upload.subdir,
-            PackageFile.filename == upload.filename,
-        )
-    )
-    if taken is not None:
-        raise PackageFileExistsError(_already(channel, upload.subdir, upload.filename))
-    staged = upload.staged
-    file = PackageFile(
-        channel_id=channel.id,
-        mirror_id=None,
-        package_type=upload.package_type,
-        subdir=upload.subdir,
-        filename=upload.filename,
-        name=upload.name,
-        version=upload.version,
-        build=upload.build,
-        sha256=staged.sha256,
-        size=staged.size,
-        timestamp=upload.timestamp,
-        record=upload.record,
-        uploaded_by=uploaded_by,
-    )
-    session.add(file)
-    session.flush()
+def _store_bytes(store: BlobStore, upload: Upload) -> None:
+    """The upload's bytes (and a wheel's metadata) go into the blob store before the revision
+    that names them lands."""
     if upload.core_metadata is not None:
         digest = hashlib.sha256(upload.core_metadata).hexdigest()
         if not store.has_content(digest):
             store.put(content_key(digest), upload.core_metadata)
-    store.commit(staged, content_key(staged.sha256))
-    if upload.package_type == PackageType.conda:
-        publish_subdirs(session, store, channel.id, [upload.subdir])
-    else:
-        bump_simple_revision(session, channel.id)
-    return file
+    store.commit(upload.staged, content_key(upload.staged.sha256))
 
 
-def _already(channel: Channel, subdir: str, filename: str) -> str:
+class UploadChange(Change):
+    """Add one uploaded file; a file of that name in the head is refused with 409."""
+
+    cause = RevisionCause.upload
+
+    def __init__(self, channel: ChannelRef, upload: Upload, actor: Actor) -> None:
+        self.channel = channel
+        self.upload = upload
+        self.actor_ = actor
+        self.actor = actor.username
+
+    def plan(self, session: Session, channel_id: int, head: int) -> Plan:
+        upload = self.upload
+        taken = session.scalar(
+            select(PackageFile.id).where(
+                PackageFile.channel_id == channel_id,
+                PackageFile.in_head(),
+                PackageFile.subdir == upload.subdir,
+                PackageFile.filename == upload.filename,
+            )
+        )
+        if taken is not None:
+            raise PackageFileExistsError(_already(self.channel, upload.subdir, upload.filename))
+        plan = Plan()
+        plan.add(
+            (
+                channel_id,
+                None,
+                upload.package_type.value,
+                upload.subdir,
+                upload.filename,
+                upload.name,
+                upload.version,
+                upload.build,
+                upload.staged.sha256,
+                upload.staged.size,
+                upload.timestamp,
+                upload.record,
+                self.actor,
+            )
+        )
+        return plan
+
+    def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        record(
+            session,
+            self.actor_,
+            "file.upload",
+            self.channel.name,
+            subdir=self.upload.subdir,
+            filename=self.upload.filename,
+            sha256=self.upload.staged.sha256,
+            revision=revision.number if revision else None,
+        )
+
+
+def _already(channel: ChannelRef | Channel, subdir: str, filename: str) -> str:
     shown = filename if _is_python(filename) else f"{subdir}/{filename}"
     return f"{shown} is already in channel {channel.name!r}"

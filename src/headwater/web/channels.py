@@ -1,8 +1,9 @@
-"""Channel pages: the list with its create form, and a channel's Packages, Mirrors, History and
-Settings tabs (with who holds which role on it)."""
+"""Channel pages: the list with its create form, and a channel's Packages, Revisions, Mirrors,
+History and Settings tabs (with who holds which role on it)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,8 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import HeadwaterError
 from headwater.models import Channel, ChannelRoleName, Privacy
-from headwater.params import Offset
+from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
+from headwater.services import channel_revisions as revision_service
 from headwater.services import channels as channel_service
 from headwater.services import cves as cve_service
 from headwater.services import mirrors as mirror_service
@@ -22,6 +24,7 @@ from headwater.services.access.decisions import require_organization
 from headwater.services.access.identities import channels_where
 from headwater.services.access.organizations import list_organizations
 from headwater.services.access.rules import Action, Role
+from headwater.services.cve_matching import match_staged
 from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import redirect, render, resources_of, submitted
 
@@ -107,7 +110,7 @@ def channel_context(request: Request, allowed: Allowed) -> dict[str, Any]:
     with resources_of(request).db.reading() as session:
         channel = session.get_one(Channel, ref.id)
         stats = channel_service.channel_stats(session, [ref.id])[ref.id]
-        subdirs = package_service.published_subdirs(session, ref.id)
+        subdirs = package_service.published_subdirs(session, ref.id, channel.head)
         cve_count = cve_service.channel_cve_count(session, ref.id)
     return {
         "channel": channel,
@@ -183,6 +186,66 @@ def history_tab(
         page_size=PAGE_SIZE,
     )
     return render(request, "channel/history.html", context, identity=allowed.identity)
+
+
+@router.get("/channels/{channel}/revisions")
+def revisions_tab(
+    request: Request, offset: Offset = 0, allowed: Allowed = requires(Action.read_channel)
+) -> HTMLResponse:
+    context = channel_context(request, allowed)
+    with resources_of(request).db.reading() as session:
+        revisions, total = revision_service.list_revisions(
+            session, allowed.channel, offset=offset, limit=PAGE_SIZE
+        )
+    context.update(
+        tab="revisions", revisions=revisions, total=total, offset=offset, page_size=PAGE_SIZE
+    )
+    return render(request, "channel/revisions.html", context, identity=allowed.identity)
+
+
+@router.post("/channels/{channel}/revisions/{number}/rollback")
+def rollback(
+    request: Request, number: RowId, allowed: Allowed = requires(Action.edit_channel)
+) -> Response:
+    resources = resources_of(request)
+    name = allowed.channel.name
+    try:
+        landed = revision_service.rollback(
+            resources.db,
+            resources.store,
+            allowed.channel,
+            number,
+            actor=allowed.actor,
+            match=partial(match_staged, names=resources.cve_names),
+        )
+    except HeadwaterError as error:
+        return redirect(f"/channels/{name}/revisions", error.message)
+    return redirect(
+        f"/channels/{name}/revisions",
+        f"Rolled back: revision {landed.number} holds what revision {number} held.",
+    )
+
+
+@router.post("/channels/{channel}/revisions/{number}/keep")
+def keep(
+    request: Request, number: RowId, allowed: Allowed = requires(Action.edit_channel)
+) -> Response:
+    form = submitted(request)
+    name = allowed.channel.name
+    keep_as = str(form.get("keep", "")).strip() or None
+    try:
+        with resources_of(request).db.writing() as session:
+            revision_service.keep_revision(
+                session, allowed.channel, number, keep_as, actor=allowed.actor
+            )
+    except HeadwaterError as error:
+        return redirect(f"/channels/{name}/revisions", error.message)
+    said = (
+        f"Revision {number} is kept as {keep_as}."
+        if keep_as
+        else f"Revision {number} is no longer kept."
+    )
+    return redirect(f"/channels/{name}/revisions", said)
 
 
 def _settings_page(

@@ -242,10 +242,9 @@ def delete(
     resources = resources_of(request)
     name = allowed.channel.name
     try:
-        with resources.db.writing() as session:
-            mirror_service.delete_mirror(
-                session, resources.store, allowed.channel, mirror_id, actor=allowed.actor
-            )
+        mirror_service.delete_mirror(
+            resources.db, resources.store, allowed.channel, mirror_id, actor=allowed.actor
+        )
     except HeadwaterError as error:
         return redirect(f"/channels/{name}/mirrors", error.message)
     return redirect(f"/channels/{name}/mirrors", "Mirror deleted.")

@@ -21,6 +21,7 @@ from headwater.services import provenance, runs
 from headwater.services.mirror_job import load_job
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
+from headwater.services.retention import prune_all
 from headwater.services.sync import sync_conda_mirror
 from headwater.storage import BlobStore
 from headwater.upstreams.http import HttpPolicy
@@ -155,13 +156,14 @@ class _Execution:
         self._finished = threading.Event()
 
     def stop(self, reason: str) -> None:
-        """A mirror's run is cancelled where it awaits; a CVE refresh, whose imports run on a
-        thread that cannot be cancelled, stops once the feed it is importing is in."""
+        """A mirror's run is cancelled where it awaits; a CVE refresh or a pruning, whose work
+        runs on a thread that cannot be cancelled, stops once the feed it is importing is in,
+        or the channel it is pruning is done."""
         if self._stop_reason is None:
             self._stop_reason = reason
         self._stopping.set()
         task = self._task
-        if self.claim.kind is JobKind.cve_refresh:
+        if self.claim.kind in (JobKind.cve_refresh, JobKind.revision_prune):
             return
         if task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(task.cancel)
@@ -198,6 +200,8 @@ class _Execution:
                 await self._mirror()
             case JobKind.cve_refresh:
                 await self._refresh_cve_feeds()
+            case JobKind.revision_prune:
+                await self._prune_revisions()
 
     async def _mirror(self) -> None:
         """A mirror's run completes in its publishing transaction (services/mirror_contents)."""
@@ -238,6 +242,24 @@ class _Execution:
         if failures:
             failed = f"{len(failures)} of {len(feeds)} CVE feeds failed: "
             raise UpstreamError(failed + "; ".join(failures))
+        self._complete()
+
+    async def _prune_revisions(self) -> None:
+        """Every channel's revisions past retention; a stop ends it between two channels."""
+        kept = int(self.claim.params.get("revisions_kept", 1))
+        worker = self.worker
+        await asyncio.to_thread(
+            prune_all, worker.db, worker.store, kept, self.progress, self._stopping
+        )
+        if self._stopping.is_set():
+            raise RunStoppedError(
+                f"{self._stop_reason}; {runs.LEFT_BEHIND[JobKind.revision_prune]}"
+            )
+        self._complete()
+
+    def _complete(self) -> None:
+        """A job of the deployment completes with its log, under the run's fence."""
+        worker = self.worker
         snapshot = self.progress.drain()
         with worker.db.writing() as session:
             runs.add_log_entries(session, self.claim.run_id, snapshot.log_lines)

@@ -32,7 +32,7 @@ class ChannelRef:
     privacy: Privacy
     owner_user_id: int | None
     owner_org_id: int | None
-    simple_revision: int
+    head: int  # the revision clients get at the plain URL
     role: Role
 
     @property
@@ -53,7 +53,7 @@ def _ref(channel: Channel, role: Role) -> ChannelRef:
         privacy=Privacy(channel.privacy),
         owner_user_id=channel.owner_user_id,
         owner_org_id=channel.owner_org_id,
-        simple_revision=channel.simple_revision,
+        head=channel.head,
         role=role,
     )
 

@@ -108,6 +108,7 @@ class Action(StrEnum):
     read_audit = "audit:read"
     read_jobs = "job:read"
     stop_jobs = "job:stop"
+    run_jobs = "job:run"
 
 
 RULES: Mapping[Action, Rule] = {
@@ -174,6 +175,9 @@ RULES: Mapping[Action, Rule] = {
     ),
     Action.stop_jobs: Rule(
         Target.instance, "stop the deployment's jobs", admin=True, scopes=_scopes(Scope.admin)
+    ),
+    Action.run_jobs: Rule(
+        Target.instance, "run the deployment's jobs", admin=True, scopes=_scopes(Scope.admin)
     ),
     # on an organization
     Action.read_organization: Rule(Target.organization, "see it"),

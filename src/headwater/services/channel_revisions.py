@@ -1,0 +1,256 @@
+"""A channel's revisions as people and clients see them: listing, one revision's difference
+from its parent, pinning by number or kept name, keeping, rolling back."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from headwater.db import Database, insert_or_ignore
+from headwater.errors import ConflictError, InvalidInputError, RevisionNotFoundError
+from headwater.models import ChannelRevision, PackageFile, RevisionCause, RevisionIndex
+from headwater.services.access.audit import Actor, record
+from headwater.services.access.decisions import ChannelRef
+from headwater.services.indexes import all_stored, lock_channel, render_subdir
+from headwater.services.revisions import Change, Plan, apply_change, file_row
+from headwater.storage import BlobStore
+
+KEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+DIFFERENCE_LIMIT = 1000  # files listed per side of a revision's difference
+
+
+def resolve(session: Session, channel: ChannelRef, text: str) -> int:
+    """The revision `text` names (a number, or a name it was kept under), if it is still kept."""
+    if text.isdigit() and len(text) <= 18:
+        number = session.scalar(
+            select(ChannelRevision.number).where(
+                ChannelRevision.channel_id == channel.id, ChannelRevision.number == int(text)
+            )
+        )
+    else:
+        number = session.scalar(
+            select(ChannelRevision.number).where(
+                ChannelRevision.channel_id == channel.id, ChannelRevision.keep == text
+            )
+        )
+    if number is None:
+        raise RevisionNotFoundError(
+            f"channel {channel.name!r} has no revision {text!r}; {available(session, channel)}"
+        )
+    return number
+
+
+def available(session: Session, channel: ChannelRef) -> str:
+    """The revisions a client may still pin, in words."""
+    low, high = session.execute(
+        select(func.min(ChannelRevision.number), func.max(ChannelRevision.number)).where(
+            ChannelRevision.channel_id == channel.id
+        )
+    ).one()
+    if low is None:
+        return "it has no revision yet"
+    count = (
+        session.scalar(select(func.count()).where(ChannelRevision.channel_id == channel.id)) or 0
+    )
+    numbers = f"{low} to {high}" if count == high - low + 1 else _listed(session, channel)
+    kept = [
+        f"{name} ({number})"
+        for number, name in session.execute(
+            select(ChannelRevision.number, ChannelRevision.keep)
+            .where(ChannelRevision.channel_id == channel.id, ChannelRevision.keep.is_not(None))
+            .order_by(ChannelRevision.number)
+        )
+    ]
+    return f"revisions available: {numbers}" + (f"; kept: {', '.join(kept)}" if kept else "")
+
+
+def _listed(session: Session, channel: ChannelRef) -> str:
+    numbers = list(
+        session.scalars(
+            select(ChannelRevision.number)
+            .where(ChannelRevision.channel_id == channel.id)
+            .order_by(ChannelRevision.number)
+        )
+    )
+    return ", ".join(str(number) for number in numbers[:50]) + (" ..." if len(numbers) > 50 else "")
+
+
+def list_revisions(
+    session: Session, channel: ChannelRef, *, offset: int, limit: int
+) -> tuple[list[ChannelRevision], int]:
+    condition = ChannelRevision.channel_id == channel.id
+    total = session.scalar(select(func.count()).where(condition)) or 0
+    revisions = list(
+        session.scalars(
+            select(ChannelRevision)
+            .where(condition)
+            .order_by(ChannelRevision.number.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+    return revisions, total
+
+
+@dataclass(frozen=True)
+class Difference:
+    revision: ChannelRevision
+    added: list[PackageFile]
+    removed: list[PackageFile]
+
+
+def get_revision(session: Session, channel: ChannelRef, number: int) -> Difference:
+    revision = session.get(ChannelRevision, (channel.id, number))
+    if revision is None:
+        raise RevisionNotFoundError(
+            f"channel {channel.name!r} has no revision {number}; {available(session, channel)}"
+        )
+
+    def files(*condition: Any) -> list[PackageFile]:
+        return list(
+            session.scalars(
+                select(PackageFile)
+                .where(PackageFile.channel_id == channel.id, *condition)
+                .order_by(PackageFile.subdir, PackageFile.filename)
+                .limit(DIFFERENCE_LIMIT)
+            )
+        )
+
+    return Difference(
+        revision,
+        added=files(PackageFile.added_in == number),
+        removed=files(PackageFile.removed_in == number),
+    )
+
+
+def keep_revision(
+    session: Session, channel: ChannelRef, number: int, name: str | None, *, actor: Actor
+) -> ChannelRevision:
+    """Keep a revision under `name` past retention (None: let retention take it again)."""
+    revision = get_revision(session, channel, number).revision
+    if name is not None:
+        if not isinstance(name, str) or not KEEP_NAME.fullmatch(name) or name.isdigit():
+            raise InvalidInputError(
+                f"keep {name!r} is not a valid name: up to 64 letters, digits, '.', '-' and '_', "
+                "starting with a letter or digit, and not a number"
+            )
+        holder = session.scalar(
+            select(ChannelRevision.number).where(
+                ChannelRevision.channel_id == channel.id,
+                ChannelRevision.keep == name,
+                ChannelRevision.number != number,
+            )
+        )
+        if holder is not None:
+            raise ConflictError(
+                f"revision {holder} of channel {channel.name!r} is kept as {name!r}"
+            )
+    revision.keep = name
+    try:
+        session.flush()
+    except IntegrityError as error:  # another request took the name meanwhile
+        raise ConflictError(f"the name {name!r} is taken in channel {channel.name!r}") from error
+    record(session, actor, "revision.keep", channel.name, revision=number, keep=name)
+    return revision
+
+
+class Rollback(Change):
+    """Make the head hold what revision `target` held: a new revision, recorded as a rollback.
+    Files the target held and the head does not are added again as new rows of the same
+    content (a row's interval is never reopened)."""
+
+    cause = RevisionCause.rollback
+
+    def __init__(self, channel: ChannelRef, target: int, actor: Actor) -> None:
+        self.channel = channel
+        self.rolled_back_to = target
+        self.actor_ = actor
+        self.actor = actor.username
+
+    def plan(self, session: Session, channel_id: int, head: int) -> Plan:
+        target = self.rolled_back_to
+        assert target is not None
+        plan = Plan()
+        then = PackageFile.in_revision(target)
+        now = PackageFile.in_head()
+        in_channel = PackageFile.channel_id == channel_id
+        for file_id, package_type, subdir in session.execute(
+            select(PackageFile.id, PackageFile.package_type, PackageFile.subdir).where(
+                in_channel, now, ~then
+            )
+        ):
+            plan.remove(file_id, package_type, subdir)
+        for file in session.scalars(select(PackageFile).where(in_channel, then, ~now)):
+            plan.add(file_row(file))
+        return plan
+
+    def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        record(
+            session,
+            self.actor_,
+            "revision.rollback",
+            self.channel.name,
+            to=self.rolled_back_to,
+            revision=revision.number if revision else None,
+        )
+
+
+def rollback(
+    db: Database,
+    store: BlobStore,
+    channel: ChannelRef,
+    target: int,
+    *,
+    actor: Actor,
+    match: Any = None,
+) -> ChannelRevision:
+    """A new head revision whose contents equal revision `target`'s."""
+    with db.reading() as session:
+        get_revision(session, channel, target)
+    landed = apply_change(db, store, channel.id, Rollback(channel, target, actor), match=match)
+    if landed is None:
+        raise ConflictError(
+            f"channel {channel.name!r} already holds what revision {target} held; "
+            "nothing to roll back"
+        )
+    return landed
+
+
+def pinned_index(
+    db: Database, store: BlobStore, channel: ChannelRef, number: int, subdir: str
+) -> RevisionIndex | None:
+    """Revision `number`'s index of `subdir`, rendered again from its files if no longer
+    materialized (None: the revision held no file there)."""
+    with db.reading() as session:
+        index = session.get(RevisionIndex, (channel.id, number, subdir))
+        if index is not None:
+            return index
+        held = session.scalar(
+            select(PackageFile.id)
+            .where(
+                PackageFile.channel_id == channel.id,
+                PackageFile.in_revision(number),
+                PackageFile.subdir == subdir,
+            )
+            .limit(1)
+        )
+        if held is None:
+            return None
+        index = render_subdir(session, store, channel.id, subdir, PackageFile.in_revision(number))
+    index.number = number
+    index.on_demand = True
+    with db.writing() as session:
+        lock_channel(session, channel.id)
+        if not all_stored(store, index):  # collected meanwhile: the next request renders again
+            return index
+        values = {column: getattr(index, column) for column in _INDEX_COLUMNS}
+        session.execute(insert_or_ignore(session, RevisionIndex.__table__), [values])  # type: ignore[arg-type]
+    return index
+
+
+_INDEX_COLUMNS = [column.key for column in RevisionIndex.__table__.columns]

@@ -1,0 +1,213 @@
+"""A revision's conda indexes: rendered from its files, stored content-addressed, found again.
+
+The head's indexes are rendered when a change lands (services/revisions.py); an older pinned
+revision's are rendered again on first request. Each rendered subdir is a `RevisionIndex` row
+naming artifacts under `indexes/<channel id>/<subdir>/<sha256>.<kind>`: revisions with the same
+index share its artifacts, and an artifact goes when no row names it any more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.orm import Session
+
+from headwater.db import utcnow
+from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
+from headwater.formats.conda.shards import read_pack_directory
+from headwater.models import Channel, PackageFile, PackageType, RevisionIndex
+from headwater.services.channels import index_prefix
+from headwater.storage import BlobStore
+
+log = logging.getLogger(__name__)
+_YIELD_PER = 5000
+
+
+def lock_channel(session: Session, channel_id: int) -> None:
+    """Serialise the short transactions that move a channel's head or drop its index rows (on
+    SQLite the write transaction already does)."""
+    session.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
+
+
+def _artifact_key(channel_id: int, subdir: str, sha256: str, suffix: str) -> str:
+    return f"{index_prefix(channel_id)}{subdir}/{sha256}{suffix}"
+
+
+def repodata_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".json")
+
+
+def repodata_zst_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".json.zst")
+
+
+def shard_index_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".shards.msgpack.zst")
+
+
+def shard_pack_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".pack")
+
+
+def pack_directory_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".pack.directory")
+
+
+def render_subdir(
+    session: Session,
+    store: BlobStore,
+    channel_id: int,
+    subdir: str,
+    members: ColumnElement[bool],
+) -> RevisionIndex:
+    """Render the subdir's index from the files `members` selects and store its artifacts.
+
+    The row it answers is not added to the session: the caller numbers it and adds it in the
+    transaction that makes it visible.
+    """
+    built = build_subdir_index(session, channel_id, subdir, members)
+    return store_index(store, channel_id, built)
+
+
+def build_subdir_index(
+    session: Session, channel_id: int, subdir: str, members: ColumnElement[bool]
+) -> BuiltIndex:
+    rows = session.connection().execute(
+        select(PackageFile.name, PackageFile.filename, PackageFile.record)
+        .where(
+            PackageFile.channel_id == channel_id,
+            PackageFile.subdir == subdir,
+            PackageFile.package_type == PackageType.conda,
+            members,
+        )
+        .order_by(PackageFile.name, PackageFile.filename)
+        .execution_options(yield_per=_YIELD_PER)
+    )
+    builder = SubdirIndexBuilder(subdir)
+    for name, group in itertools.groupby(rows, key=itemgetter(0)):
+        builder.add_package(name, [(row[1], row[2]) for row in group])
+    return builder.finish()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_index(store: BlobStore, channel_id: int, built: BuiltIndex) -> RevisionIndex:
+    subdir = built.subdir
+    index = RevisionIndex(
+        channel_id=channel_id,
+        subdir=subdir,
+        repodata_sha256=_digest(built.repodata),
+        repodata_size=len(built.repodata),
+        repodata_zst_sha256=_digest(built.repodata_zst),
+        repodata_zst_size=len(built.repodata_zst),
+        shard_index_sha256=_digest(built.shard_index),
+        shard_index_size=len(built.shard_index),
+        shard_pack_sha256=_digest(built.shard_pack),
+        record_count=built.record_count,
+        published_at=utcnow(),
+        on_demand=False,
+    )
+    for key, data in (
+        (repodata_key(channel_id, subdir, index.repodata_sha256), built.repodata),
+        (repodata_zst_key(channel_id, subdir, index.repodata_zst_sha256), built.repodata_zst),
+        (shard_index_key(channel_id, subdir, index.shard_index_sha256), built.shard_index),
+        (shard_pack_key(channel_id, subdir, index.shard_pack_sha256), built.shard_pack),
+        (pack_directory_key(channel_id, subdir, index.shard_pack_sha256), built.pack_directory),
+    ):
+        if not store.exists(key):
+            store.put(key, data)
+    return index
+
+
+def artifact_keys(index: RevisionIndex) -> set[str]:
+    channel_id, subdir = index.channel_id, index.subdir
+    return {
+        repodata_key(channel_id, subdir, index.repodata_sha256),
+        repodata_zst_key(channel_id, subdir, index.repodata_zst_sha256),
+        shard_index_key(channel_id, subdir, index.shard_index_sha256),
+        shard_pack_key(channel_id, subdir, index.shard_pack_sha256),
+        pack_directory_key(channel_id, subdir, index.shard_pack_sha256),
+    }
+
+
+def all_stored(store: BlobStore, index: RevisionIndex) -> bool:
+    """Whether every artifact of `index` is in the store: checked in the transaction that adds
+    its row, against a collection that removed an artifact of the same content meanwhile."""
+    return all(store.exists(key) for key in artifact_keys(index))
+
+
+def same_index(left: RevisionIndex, right: RevisionIndex) -> bool:
+    return left.repodata_sha256 == right.repodata_sha256
+
+
+def drop_indexes(
+    session: Session, store: BlobStore, channel_id: int, condition: ColumnElement[bool]
+) -> int:
+    """Delete the channel's index rows that `condition` selects, and the artifacts no remaining
+    row names. The caller's transaction holds the channel lock, so no change adds a row naming
+    one of them between the check and the deletion."""
+    dropped = list(
+        session.scalars(
+            select(RevisionIndex).where(RevisionIndex.channel_id == channel_id, condition)
+        )
+    )
+    if not dropped:
+        return 0
+    session.execute(delete(RevisionIndex).where(RevisionIndex.channel_id == channel_id, condition))
+    delete_unnamed_artifacts(session, store, channel_id, dropped)
+    return len(dropped)
+
+
+def delete_unnamed_artifacts(
+    session: Session, store: BlobStore, channel_id: int, indexes: Sequence[RevisionIndex]
+) -> None:
+    """Delete the artifacts of `indexes` that no index row of the channel names."""
+    if not indexes:
+        return
+    subdirs = sorted({index.subdir for index in indexes})
+    kept: set[str] = set()
+    for index in session.scalars(
+        select(RevisionIndex).where(
+            RevisionIndex.channel_id == channel_id, RevisionIndex.subdir.in_(subdirs)
+        )
+    ):
+        kept |= artifact_keys(index)
+    for key in set().union(*(artifact_keys(index) for index in indexes)) - kept:
+        store.delete(key)
+
+
+def find_shard(store: BlobStore, indexes: Iterable[RevisionIndex], sha256: str) -> bytes | None:
+    """A shard of any of `indexes`, read from its pack."""
+    for index in indexes:
+        pack = index.shard_pack_sha256
+        place = _pack_directory(store, index.channel_id, index.subdir, pack).get(sha256)
+        if place is not None:
+            return store.read_range(shard_pack_key(index.channel_id, index.subdir, pack), *place)
+    return None
+
+
+@lru_cache(maxsize=64)
+def _cached_directory(store: BlobStore, key: str) -> dict[str, tuple[int, int]]:
+    return read_pack_directory(store.read(key))
+
+
+def _pack_directory(
+    store: BlobStore, channel_id: int, subdir: str, pack: str
+) -> dict[str, tuple[int, int]]:
+    key = pack_directory_key(channel_id, subdir, pack)
+    if not store.exists(key):
+        return {}
+    return _cached_directory(store, key)
+
+
+def describe(index: Any) -> str:
+    return f"the {index.subdir} index: {index.record_count} records"
