@@ -104,6 +104,25 @@ def add_unique(session: Session, instance: object, conflict: Exception) -> None:
         raise conflict from None
 
 
+def fetch_tuples(session: Session, statement: Any) -> list[tuple[Any, ...]]:
+    """A select's rows as the driver's own tuples, for reads of hundreds of thousands of rows
+    whose columns need no conversion (strings, numbers, bytes): without SQLAlchemy's row
+    objects, a conda-forge-sized read takes half the time."""
+    connection = session.connection()
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    values = compiled.construct_params()
+    positions = compiled.positiontup
+    parameters: Any = tuple(values[name] for name in positions) if positions else values
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), parameters)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def insert_or_ignore(session: Session, table: Table) -> Executable:
     """An INSERT into `table` that leaves alone rows another writer added meanwhile (PostgreSQL
     lets writers overlap; SQLite's take turns)."""

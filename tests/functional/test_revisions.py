@@ -3,20 +3,26 @@ exactly as it was, rollback brings older contents back, and changes that overlap
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import make_settings
 from tests.functional.test_conda_client import solve_and_install
 from tests.functional.test_cves import RULE_ADVISORIES, curate, files_of
+from tests.functional.test_postgres import workers
 from tests.support.advisories import import_zip, zip_of
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, run_mirror, wait_for_run
 from tests.support.pypi_clients import installed, pip_install
 from tests.support.python_packages import Dist, build_index
-from tests.support.server import Headwater
+from tests.support.server import Headwater, run_headwater
 from tests.support.upstream import Fault, serve_directory
 
 NEWER = [
@@ -319,3 +325,127 @@ def _matches(client: httpx.Client, cve_id: str, channel: str) -> dict[str, dict]
     response = client.get(f"/api/cves/{cve_id}/files")
     assert response.status_code == 200, response.text
     return {m["filename"]: m for m in response.json()["items"] if m["channel"] == channel}
+
+
+OTHER = [
+    PackageSpec("in-house-base", "1.0", subdir="noarch"),
+    PackageSpec("in-house-tool", "1.0", depends=("in-house-base",)),
+]
+
+
+@pytest.mark.postgres
+def test_two_mirrors_of_one_channel_finishing_together_lose_nothing_on_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    build_channel(tmp_path / "up" / "forge", CHAIN)
+    build_channel(tmp_path / "up" / "own", OTHER)
+    settings = make_settings(
+        tmp_path / "var", database_url=postgres_url, embedded_worker=False, embedded_scheduler=False
+    )
+    with (
+        serve_directory(tmp_path / "up") as upstream,
+        run_headwater(settings) as headwater,
+        headwater.client(headwater.login()) as client,
+    ):
+        for path in ("forge", "own"):
+            for subdir in ("linux-64", "noarch"):
+                # both runs read for a second, then publish at about the same moment
+                upstream.faults[f"/{path}/{subdir}/repodata.json.zst"] = Fault(delay=1.0)
+        create_channel(client, "both")
+        mirrors = [
+            create_mirror(
+                client,
+                "both",
+                f"{upstream.url}{path}/",
+                mirror_name=path,
+                filters={"subdirs": ["linux-64", "noarch"]},
+            )
+            for path in ("forge", "own")
+        ]
+        with workers(settings, 2):
+            queued = [
+                client.post(f"/api/channels/both/mirrors/{m['id']}/run").json() for m in mirrors
+            ]
+            finished = [wait_for_run(client, run["id"], timeout=120) for run in queued]
+        assert [run["state"] for run in finished] == ["completed", "completed"], finished
+        held = _files(_index(client, "/api/repo/both/linux-64/repodata.json").json()) | _files(
+            _index(client, "/api/repo/both/noarch/repodata.json").json()
+        )
+        assert held == {spec.filename for spec in CHAIN + OTHER}
+        revisions = client.get("/api/channels/both/revisions").json()["items"]
+        assert sorted(r["run_id"] for r in revisions) == sorted(run["id"] for run in queued)
+        assert revisions[0]["file_count"] == len(CHAIN) + len(OTHER)
+
+
+def _large_channel(root: Path, records: int) -> None:
+    """A passive mirror's upstream with `records` linux-64 records (no files: nothing fetches
+    them) in a few hundred names."""
+    packages = {}
+    for index in range(records):
+        name = f"pkg-{index % 400}"
+        filename = f"{name}-1.{index}-0.conda"
+        packages[filename] = {
+            "name": name,
+            "version": f"1.{index}",
+            "build": "0",
+            "build_number": 0,
+            "depends": [],
+            "license": "MIT",
+            "sha256": hashlib.sha256(filename.encode()).hexdigest(),
+            "md5": hashlib.md5(filename.encode()).hexdigest(),
+            "size": 1000 + index,
+            "subdir": "linux-64",
+            "timestamp": 1700000000000 + index,
+        }
+    for subdir, content in (("linux-64", packages), ("noarch", {})):
+        document = {"info": {"subdir": subdir}, "packages": {}, "packages.conda": content}
+        (root / subdir).mkdir(parents=True, exist_ok=True)
+        (root / subdir / "repodata.json").write_bytes(json.dumps(document).encode())
+
+
+def test_on_sqlite_the_database_stays_writable_while_a_large_revision_is_built(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    """Before revisions, a run held SQLite's write lock through writing, rendering and
+    matching: an edit made meanwhile waited for the whole publish. Now it lands at once, while
+    the run is still building its revision."""
+    _large_channel(tmp_path / "large", 60_000)
+    answered: list[tuple[float, int]] = []
+    with serve_directory(tmp_path / "large") as upstream, headwater.client(token) as client:
+        create_channel(client, "large")
+        mirror = create_mirror(client, "large", upstream.url, filters={"subdirs": ["linux-64"]})
+        run_id = client.post(f"/api/channels/large/mirrors/{mirror['id']}/run").json()["id"]
+        done = threading.Event()
+
+        def edit_meanwhile() -> None:
+            with headwater.client(token) as editor:
+                for attempt in range(10_000):
+                    if done.is_set():
+                        return
+                    created = editor.post("/api/channels", json={"name": f"meanwhile-{attempt}"})
+                    edited = editor.patch(
+                        f"/api/channels/large/mirrors/{mirror['id']}",
+                        json={"cron": f"{attempt % 60} 3 * * *"},
+                    )
+                    answered.append((time.time(), created.status_code + edited.status_code))
+                    time.sleep(0.02)
+
+        editor = threading.Thread(target=edit_meanwhile)
+        editor.start()
+        try:
+            run = wait_for_run(client, run_id, timeout=300)
+        finally:
+            done.set()
+            editor.join()
+        assert run["state"] == "completed", run["error"]
+        assert run["counters"]["added"] == 60_000
+        assert all(status == 201 + 200 for _, status in answered), answered
+        log = {line["message"].split(" ")[0]: line["at"] for line in run["log"]}
+    assert "publishing" in log, "the run's log lost the line that starts its publishing step"
+    publishing = dt.datetime.fromisoformat(log["publishing"]).timestamp()
+    finished = dt.datetime.fromisoformat(run["finished_at"]).timestamp()
+    during = [at for at, _ in answered if publishing < at < finished]
+    assert during, (
+        f"no edit was answered while the run built its revision ({finished - publishing:.2f} s; "
+        f"{len(answered)} edits in all)"
+    )

@@ -22,7 +22,7 @@ from headwater.models import (
     RevisionIndex,
     User,
 )
-from headwater.services.indexes import find_shard
+from headwater.services.indexes import build_subdir_index, find_shard
 from headwater.services.revisions import Change, Plan, apply_change
 from headwater.storage import LocalBlobStore
 
@@ -41,9 +41,9 @@ def setup(tmp_path: Path) -> tuple[Database, LocalBlobStore, int]:
         return db, LocalBlobStore(tmp_path / "blobs"), channel.id
 
 
-def row(channel_id: int, name: str, version: str) -> tuple[Any, ...]:
+def row(channel_id: int, name: str, version: str, extension: str = ".conda") -> tuple[Any, ...]:
     record = {"name": name, "version": version, "build": "0", "sha256": "0" * 64, "size": 1}
-    filename = f"{name}-{version}-0.conda"
+    filename = f"{name}-{version}-0{extension}"
     return (
         channel_id,
         None,
@@ -76,12 +76,13 @@ class Edit(Change):
         self.adding, self.removing, self.fail = list(add), list(remove), fail
         self.before_landing = before_landing
         self.plans = 0
+        self.extension: dict[str, str] = {}
 
     def plan(self, session: Session, channel_id: int, head: int) -> Plan:
         self.plans += 1
         plan = Plan()
         for name, version in self.adding:
-            plan.add(row(channel_id, name, version))
+            plan.add(row(channel_id, name, version, self.extension.get(name, ".conda")))
         for file in session.scalars(
             select(PackageFile).where(
                 PackageFile.channel_id == channel_id,
@@ -89,7 +90,7 @@ class Edit(Change):
                 PackageFile.filename.in_(self.removing),
             )
         ):
-            plan.remove(file.id, file.package_type, file.subdir)
+            plan.remove(file.id, file.package_type, file.subdir, file.name)
         if self.before_landing is not None:
             hook, self.before_landing = self.before_landing, None
             hook()
@@ -113,6 +114,7 @@ def artifacts(index: RevisionIndex) -> set[str]:
         f"{index.shard_index_sha256}.shards.msgpack.zst",
         f"{index.shard_pack_sha256}.pack",
         f"{index.shard_pack_sha256}.pack.directory",
+        f"{index.repodata_sha256}.json.directory",
     }
 
 
@@ -214,3 +216,37 @@ def test_a_change_that_lands_meanwhile_is_kept_and_the_slower_one_rebuilt(setup)
         store.read(f"indexes/{channel_id}/noarch/{head_index(db, channel_id).repodata_sha256}.json")
     )
     assert sorted(document["packages.conda"]) == ["a-1-0.conda", "b-1-0.conda"]
+
+
+def test_an_index_built_from_the_previous_one_is_the_index_rendered_whole(setup) -> None:
+    """A change of a few names copies the others from the previous index: the result must be
+    the bytes a whole render of the same files gives (a pinned revision is rendered whole
+    again later, and must not change)."""
+    db, store, channel_id = setup
+    first = Edit(add=[(f"p{n:02d}", f"{v}.0") for n in range(20) for v in (1, 2)])
+    first.extension = {"p04": ".tar.bz2", "p05": ".tar.bz2"}
+    apply_change(db, store, channel_id, first)
+    changes = [
+        Edit(add=[("p03", "3.0")]),
+        Edit(remove=["p07-1.0-0.conda", "p07-2.0-0.conda"]),
+        Edit(add=[("aa-new", "1.0"), ("zz-new", "1.0")], remove=["p04-1.0-0.tar.bz2"]),
+    ]
+    for change in changes:
+        apply_change(db, store, channel_id, change)
+        index = head_index(db, channel_id)
+        with db.reading() as session:
+            whole = build_subdir_index(session, channel_id, "noarch", PackageFile.in_head())
+        key = f"indexes/{channel_id}/noarch/"
+        assert store.read(f"{key}{index.repodata_sha256}.json") == whole.repodata
+        assert store.read(f"{key}{index.repodata_zst_sha256}.json.zst") == whole.repodata_zst
+        shard_index = f"{key}{index.shard_index_sha256}.shards.msgpack.zst"
+        assert store.read(shard_index) == whole.shard_index
+        assert store.read(f"{key}{index.shard_pack_sha256}.pack") == whole.shard_pack
+        directory = f"{key}{index.repodata_sha256}.json.directory"
+        assert store.read(directory) == whole.repodata_directory
+        assert index.record_count == whole.record_count
+    names = orjson.loads(store.read(f"{key}{index.repodata_sha256}.json"))
+    filenames = set(names["packages"]) | set(names["packages.conda"])
+    assert "p04-1.0-0.tar.bz2" not in filenames and "p05-1.0-0.tar.bz2" in filenames
+    assert {"aa-new-1.0-0.conda", "p03-3.0-0.conda"} <= filenames
+    assert not any(name.startswith("p07") for name in filenames)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictInt
 from starlette.concurrency import run_in_threadpool
 
 from headwater.api.deps import ResourcesDep
@@ -44,7 +44,7 @@ class ChannelUpdate(BaseModel):
     privacy: str | None = None
     filters: dict[str, Any] | None = None
     organization: str | None = None  # give the channel to this organization
-    revisions_kept: int | None = None  # latest revisions kept; null: the deployment's
+    revisions_kept: StrictInt | None = None  # latest revisions kept; null: the deployment's
 
 
 class RoleIn(BaseModel):

@@ -147,3 +147,4 @@ class PendingRemoval(Base):
     file_id: Mapped[int] = mapped_column(
         ForeignKey("package_files.id", ondelete="CASCADE"), primary_key=True
     )
+    created_at: Mapped[created_at]

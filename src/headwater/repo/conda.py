@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from functools import cache
 
 from fastapi import Request, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from headwater.errors import IndexNotFoundError, PackageFileNotFoundError
 from headwater.formats.conda import KNOWN_SUBDIRS, is_package_filename
 from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import SHARD_INDEX_NAME
-from headwater.models import RevisionIndex
+from headwater.models import Channel, RevisionIndex
 from headwater.repo.access import Served, cache_control
 from headwater.repo.files import serve_file
 from headwater.repo.responses import (
@@ -78,6 +80,13 @@ def _serve_index(
     request: Request, resources: Resources, served: Served, subdir: str, name: str
 ) -> Response:
     indexes = _indexes(resources, served, subdir)
+    if not served.pinned and (not indexes or indexes[0].number != served.number):
+        # Two changes landed since the request read the head: its indexes are collected.
+        with resources.db.reading() as session:
+            head = session.scalar(select(Channel.head).where(Channel.id == served.channel.id))
+        if head is not None and head != served.number:
+            served = replace(served, number=head)
+            indexes = _indexes(resources, served, subdir)
     if not indexes or indexes[0].number != served.number:
         if subdir != "noarch":
             raise IndexNotFoundError(f"channel {served.segment!r} has no packages for {subdir}")
@@ -136,12 +145,14 @@ def _serve_shard(
         raise PackageFileNotFoundError(
             f"channel {served.segment!r} has no shard {subdir}/shards/{name}"
         )
-    return bytes_response(
-        request,
-        shard,
-        etag=_etag(digest),
-        media_type=MSGPACK_ZSTD,
-        cache_control=cache_control(served.channel, IMMUTABLE_CACHE_CONTROL),
+    return served.label(
+        bytes_response(
+            request,
+            shard,
+            etag=_etag(digest),
+            media_type=MSGPACK_ZSTD,
+            cache_control=cache_control(served.channel, IMMUTABLE_CACHE_CONTROL),
+        )
     )
 
 
@@ -157,4 +168,4 @@ async def _serve_package(
         raise PackageFileNotFoundError(
             f"channel {served.segment!r} has no file {subdir}/{filename}"
         )
-    return await serve_file(request, resources, served.channel, file)
+    return served.label(await serve_file(request, resources, served.channel, file))

@@ -39,13 +39,13 @@ async def serve(
     """`rest` is what follows `simple`: nothing, a project, or a project and a file."""
     if not rest:
         if not trailing_slash:
-            return _redirect(request, _base(request, served))
+            return served.label(_redirect(request, _base(request, served)))
         return await run_in_threadpool(_index_page, request, resources, served)
     project = rest[0]
     normalized = canonicalize_name(project)
     if len(rest) == 1:
         if project != normalized or not trailing_slash:
-            return _redirect(request, f"{_base(request, served)}{normalized}/")
+            return served.label(_redirect(request, f"{_base(request, served)}{normalized}/"))
         return await run_in_threadpool(_project_page, request, resources, served, normalized)
     if len(rest) == 2:
         return await _serve_file(request, resources, served, normalized, rest[1])
@@ -164,4 +164,5 @@ async def _serve_file(
             f"channel {served.segment!r} has no file {project}/{filename}"
         )
     media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-    return await serve_file(request, resources, served.channel, file, media_type=media)
+    response = await serve_file(request, resources, served.channel, file, media_type=media)
+    return served.label(response)

@@ -4,40 +4,51 @@ from its parent, pinning by number or kept name, keeping, rolling back."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.db import Database, insert_or_ignore
-from headwater.errors import ConflictError, InvalidInputError, RevisionNotFoundError
+from headwater.errors import (
+    ChannelBusyError,
+    ConflictError,
+    InvalidInputError,
+    RevisionNotFoundError,
+)
 from headwater.models import ChannelRevision, PackageFile, RevisionCause, RevisionIndex
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
-from headwater.services.indexes import all_stored, lock_channel, render_subdir
+from headwater.services.indexes import (
+    all_stored,
+    delete_unnamed_artifacts,
+    drop_indexes,
+    lock_channel,
+    render_subdir,
+)
 from headwater.services.revisions import Change, Plan, apply_change, file_row
 from headwater.storage import BlobStore
 
 KEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NUMBER = re.compile(
+    r"[0-9]{1,10}"
+)  # ASCII digits only: str.isdigit takes superscripts and fullwidth digits
+MAX_NUMBER = 2**31 - 1  # the column's range
 DIFFERENCE_LIMIT = 1000  # files listed per side of a revision's difference
 
 
 def resolve(session: Session, channel: ChannelRef, text: str) -> int:
     """The revision `text` names (a number, or a name it was kept under), if it is still kept."""
-    if text.isdigit() and len(text) <= 18:
-        number = session.scalar(
-            select(ChannelRevision.number).where(
-                ChannelRevision.channel_id == channel.id, ChannelRevision.number == int(text)
-            )
-        )
-    else:
-        number = session.scalar(
-            select(ChannelRevision.number).where(
-                ChannelRevision.channel_id == channel.id, ChannelRevision.keep == text
-            )
-        )
+    condition: ColumnElement[bool] = ChannelRevision.keep == text
+    if NUMBER.fullmatch(text):
+        wanted = int(text)
+        condition = ChannelRevision.number == wanted if wanted <= MAX_NUMBER else false()
+    number = session.scalar(
+        select(ChannelRevision.number).where(ChannelRevision.channel_id == channel.id, condition)
+    )
     if number is None:
         raise RevisionNotFoundError(
             f"channel {channel.name!r} has no revision {text!r}; {available(session, channel)}"
@@ -131,10 +142,12 @@ def get_revision(session: Session, channel: ChannelRef, number: int) -> Differen
 def keep_revision(
     session: Session, channel: ChannelRef, number: int, name: str | None, *, actor: Actor
 ) -> ChannelRevision:
-    """Keep a revision under `name` past retention (None: let retention take it again)."""
+    """Keep a revision under `name` past retention (None: let retention take it again).
+    Under the channel's lock, as pruning is: a revision kept is never pruned meanwhile."""
+    lock_channel(session, channel.id)
     revision = get_revision(session, channel, number).revision
     if name is not None:
-        if not isinstance(name, str) or not KEEP_NAME.fullmatch(name) or name.isdigit():
+        if not isinstance(name, str) or not KEEP_NAME.fullmatch(name) or NUMBER.fullmatch(name):
             raise InvalidInputError(
                 f"keep {name!r} is not a valid name: up to 64 letters, digits, '.', '-' and '_', "
                 "starting with a letter or digit, and not a number"
@@ -179,17 +192,24 @@ class Rollback(Change):
         then = PackageFile.in_revision(target)
         now = PackageFile.in_head()
         in_channel = PackageFile.channel_id == channel_id
-        for file_id, package_type, subdir in session.execute(
-            select(PackageFile.id, PackageFile.package_type, PackageFile.subdir).where(
-                in_channel, now, ~then
-            )
+        for file_id, package_type, subdir, name in session.execute(
+            select(
+                PackageFile.id, PackageFile.package_type, PackageFile.subdir, PackageFile.name
+            ).where(in_channel, now, ~then)
         ):
-            plan.remove(file_id, package_type, subdir)
+            plan.remove(file_id, package_type, subdir, name)
         for file in session.scalars(select(PackageFile).where(in_channel, then, ~now)):
             plan.add(file_row(file))
         return plan
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        # Landing holds the channel's lock, as pruning does: the target was not pruned while
+        # the plan was made, or the plan read what was left of it.
+        if session.get(ChannelRevision, (self.channel.id, self.rolled_back_to)) is None:
+            raise RevisionNotFoundError(
+                f"revision {self.rolled_back_to} of channel {self.channel.name!r} was pruned "
+                "meanwhile; nothing was rolled back"
+            )
         record(
             session,
             self.actor_,
@@ -221,15 +241,37 @@ def rollback(
     return landed
 
 
+# Rendering an old revision again costs seconds for a conda-forge-sized subdir, and anyone who
+# may read the channel may ask: one render at a time per process, each (channel, revision,
+# subdir) rendered once while others wait for it, and at most this many kept per channel.
+ON_DEMAND_KEPT = 8
+_rendering = threading.Lock()
+
+
 def pinned_index(
     db: Database, store: BlobStore, channel: ChannelRef, number: int, subdir: str
 ) -> RevisionIndex | None:
     """Revision `number`'s index of `subdir`, rendered again from its files if no longer
     materialized (None: the revision held no file there)."""
+    found = _stored_index(db, channel.id, number, subdir)
+    if found is not None:
+        return found
+    with _rendering:
+        found = _stored_index(db, channel.id, number, subdir)  # rendered while we waited
+        if found is not None:
+            return found
+        return _render_again(db, store, channel, number, subdir)
+
+
+def _stored_index(db: Database, channel_id: int, number: int, subdir: str) -> RevisionIndex | None:
     with db.reading() as session:
-        index = session.get(RevisionIndex, (channel.id, number, subdir))
-        if index is not None:
-            return index
+        return session.get(RevisionIndex, (channel_id, number, subdir))
+
+
+def _render_again(
+    db: Database, store: BlobStore, channel: ChannelRef, number: int, subdir: str
+) -> RevisionIndex | None:
+    with db.reading() as session:
         held = session.scalar(
             select(PackageFile.id)
             .where(
@@ -246,11 +288,38 @@ def pinned_index(
     index.on_demand = True
     with db.writing() as session:
         lock_channel(session, channel.id)
-        if not all_stored(store, index):  # collected meanwhile: the next request renders again
-            return index
+        if session.get(ChannelRevision, (channel.id, number)) is None:
+            # pruned while it was rendered: what was rendered may be what was left of it
+            delete_unnamed_artifacts(session, store, channel.id, [index])
+            raise RevisionNotFoundError(
+                f"channel {channel.name!r} has no revision {number}; {available(session, channel)}"
+            )
+        if not all_stored(store, index):  # collected meanwhile
+            raise ChannelBusyError(
+                f"revision {number} of channel {channel.name!r} is being rendered; try again"
+            )
         values = {column: getattr(index, column) for column in _INDEX_COLUMNS}
         session.execute(insert_or_ignore(session, RevisionIndex.__table__), [values])  # type: ignore[arg-type]
+        _drop_oldest_renders(session, store, channel.id)
     return index
+
+
+def _drop_oldest_renders(session: Session, store: BlobStore, channel_id: int) -> None:
+    renders = list(
+        session.execute(
+            select(RevisionIndex.number, RevisionIndex.subdir)
+            .where(RevisionIndex.channel_id == channel_id, RevisionIndex.on_demand.is_(True))
+            .order_by(RevisionIndex.published_at.desc())
+            .offset(ON_DEMAND_KEPT)
+        )
+    )
+    for number, subdir in renders:
+        drop_indexes(
+            session,
+            store,
+            channel_id,
+            (RevisionIndex.number == number) & (RevisionIndex.subdir == subdir),
+        )
 
 
 _INDEX_COLUMNS = [column.key for column in RevisionIndex.__table__.columns]

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from headwater.db import utcnow
-from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
+from headwater.formats.conda.index import BuiltIndex, PreviousIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import read_pack_directory
 from headwater.models import Channel, PackageFile, PackageType, RevisionIndex
 from headwater.services.channels import index_prefix
@@ -44,6 +44,10 @@ def repodata_key(channel_id: int, subdir: str, sha256: str) -> str:
     return _artifact_key(channel_id, subdir, sha256, ".json")
 
 
+def repodata_directory_key(channel_id: int, subdir: str, sha256: str) -> str:
+    return _artifact_key(channel_id, subdir, sha256, ".json.directory")
+
+
 def repodata_zst_key(channel_id: int, subdir: str, sha256: str) -> str:
     return _artifact_key(channel_id, subdir, sha256, ".json.zst")
 
@@ -60,40 +64,120 @@ def pack_directory_key(channel_id: int, subdir: str, sha256: str) -> str:
     return _artifact_key(channel_id, subdir, sha256, ".pack.directory")
 
 
+# A change touching more of a subdir's names than this renders it whole.
+INCREMENTAL_SHARE = 0.2
+
+
 def render_subdir(
     session: Session,
     store: BlobStore,
     channel_id: int,
     subdir: str,
     members: ColumnElement[bool],
+    *,
+    previous: RevisionIndex | None = None,
+    changed: set[str] | None = None,
 ) -> RevisionIndex:
     """Render the subdir's index from the files `members` selects and store its artifacts.
+
+    Given the `previous` index and the package names a change touched, the names nothing
+    changed are copied from it (their entries in repodata.json, their shards) and only the
+    `changed` ones are read and rendered: the same bytes as a whole render, in a fraction of
+    the time for a change of a few records in a conda-forge-sized subdir.
 
     The row it answers is not added to the session: the caller numbers it and adds it in the
     transaction that makes it visible.
     """
-    built = build_subdir_index(session, channel_id, subdir, members)
+    reused = _previous_index(store, previous) if previous is not None and changed else None
+    if (
+        reused is not None
+        and changed is not None
+        and (len(changed) <= INCREMENTAL_SHARE * max(len(reused.spans), 1))
+    ):
+        builder = _build_incrementally(session, channel_id, subdir, members, reused, changed)
+        del reused  # the previous index's bytes are copied: let them go before finishing
+        built = builder.finish()
+    else:
+        del reused
+        built = build_subdir_index(session, channel_id, subdir, members)
     return store_index(store, channel_id, built)
 
 
-def build_subdir_index(
-    session: Session, channel_id: int, subdir: str, members: ColumnElement[bool]
-) -> BuiltIndex:
-    rows = session.connection().execute(
+def _rows(session: Session, channel_id: int, subdir: str, *conditions: ColumnElement[bool]) -> Any:
+    """The subdir's records in the order of a repodata.json: by name, then file name, by code
+    point (PostgreSQL's collation would order otherwise, and every render must agree)."""
+    name, filename = PackageFile.name, PackageFile.filename
+    if session.get_bind().dialect.name == "postgresql":
+        name, filename = name.collate("C"), filename.collate("C")  # type: ignore[assignment]
+    return session.connection().execute(
         select(PackageFile.name, PackageFile.filename, PackageFile.record)
         .where(
             PackageFile.channel_id == channel_id,
             PackageFile.subdir == subdir,
             PackageFile.package_type == PackageType.conda,
-            members,
+            *conditions,
         )
-        .order_by(PackageFile.name, PackageFile.filename)
+        .order_by(name, filename)
         .execution_options(yield_per=_YIELD_PER)
     )
+
+
+def build_subdir_index(
+    session: Session, channel_id: int, subdir: str, members: ColumnElement[bool]
+) -> BuiltIndex:
     builder = SubdirIndexBuilder(subdir)
-    for name, group in itertools.groupby(rows, key=itemgetter(0)):
+    for name, group in itertools.groupby(
+        _rows(session, channel_id, subdir, members), itemgetter(0)
+    ):
         builder.add_package(name, [(row[1], row[2]) for row in group])
     return builder.finish()
+
+
+def _build_incrementally(
+    session: Session,
+    channel_id: int,
+    subdir: str,
+    members: ColumnElement[bool],
+    previous: PreviousIndex,
+    changed: set[str],
+) -> SubdirIndexBuilder:
+    fresh: dict[str, list[tuple[str, bytes]]] = {}
+    listed = sorted(changed)
+    for start in range(0, len(listed), 500):
+        batch = PackageFile.name.in_(listed[start : start + 500])
+        for name, filename, record in _rows(session, channel_id, subdir, members, batch):
+            fresh.setdefault(name, []).append((filename, record))
+    builder = SubdirIndexBuilder(subdir)
+    unchanged: list[str] = []  # names in a row that nothing changed: copied as one stretch
+    for name in sorted(previous.spans.keys() | changed):
+        if name not in changed:
+            unchanged.append(name)
+            continue
+        if unchanged:
+            builder.reuse_packages(unchanged, previous)
+            unchanged = []
+        if name in fresh:
+            builder.add_package(name, fresh[name])
+    if unchanged:
+        builder.reuse_packages(unchanged, previous)
+    return builder
+
+
+def _previous_index(store: BlobStore, index: RevisionIndex) -> PreviousIndex | None:
+    """The artifacts of `index` an incremental render reuses; None for an index rendered
+    before they were kept (a migrated one), or collected meanwhile."""
+    channel_id, subdir = index.channel_id, index.subdir
+    directory = repodata_directory_key(channel_id, subdir, index.repodata_sha256)
+    try:
+        return PreviousIndex.read(
+            store.read(repodata_key(channel_id, subdir, index.repodata_sha256)),
+            store.read(directory),
+            store.read(shard_index_key(channel_id, subdir, index.shard_index_sha256)),
+            store.read(shard_pack_key(channel_id, subdir, index.shard_pack_sha256)),
+            store.read(pack_directory_key(channel_id, subdir, index.shard_pack_sha256)),
+        )
+    except (FileNotFoundError, KeyError):
+        return None
 
 
 def _digest(data: bytes) -> str:
@@ -105,7 +189,7 @@ def store_index(store: BlobStore, channel_id: int, built: BuiltIndex) -> Revisio
     index = RevisionIndex(
         channel_id=channel_id,
         subdir=subdir,
-        repodata_sha256=_digest(built.repodata),
+        repodata_sha256=built.repodata_sha256 or _digest(built.repodata),
         repodata_size=len(built.repodata),
         repodata_zst_sha256=_digest(built.repodata_zst),
         repodata_zst_size=len(built.repodata_zst),
@@ -122,6 +206,10 @@ def store_index(store: BlobStore, channel_id: int, built: BuiltIndex) -> Revisio
         (shard_index_key(channel_id, subdir, index.shard_index_sha256), built.shard_index),
         (shard_pack_key(channel_id, subdir, index.shard_pack_sha256), built.shard_pack),
         (pack_directory_key(channel_id, subdir, index.shard_pack_sha256), built.pack_directory),
+        (
+            repodata_directory_key(channel_id, subdir, index.repodata_sha256),
+            built.repodata_directory,
+        ),
     ):
         if not store.exists(key):
             store.put(key, data)
@@ -136,6 +224,7 @@ def artifact_keys(index: RevisionIndex) -> set[str]:
         shard_index_key(channel_id, subdir, index.shard_index_sha256),
         shard_pack_key(channel_id, subdir, index.shard_pack_sha256),
         pack_directory_key(channel_id, subdir, index.shard_pack_sha256),
+        repodata_directory_key(channel_id, subdir, index.repodata_sha256),
     }
 
 

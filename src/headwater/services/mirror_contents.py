@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from headwater.db import Database, after_rollback, utcnow
+from headwater.db import Database, after_rollback, fetch_tuples, utcnow
 from headwater.errors import RunStoppedError
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.formats.pypi.records import PythonRecord, encode_record
@@ -114,22 +115,30 @@ class MirrorRunChange(Change):
         tally.unchanged += _count_files(session, job, unchanged)
         changed = [content for content in self.contents if content.changed]
         existing = _mirror_files(session, job.mirror_id, [c.subdir for c in changed])
-        taken = _files_of_other_sources(session, job, [c.subdir for c in changed])
-        for content in changed:
-            _plan_subdir(
-                job,
-                content,
-                existing.get(content.subdir, {}),
-                taken.get(content.subdir, set()),
-                plan,
-                tally,
+        fresh = {
+            content.subdir: _plan_subdir(
+                job, content, existing.get(content.subdir, {}), plan, tally
             )
+            for content in changed
+        }
+        taken = _files_of_other_sources(session, job, fresh)
+        for content in changed:
+            _add_fresh(job, content.subdir, fresh[content.subdir], taken, plan, tally)
         if job.mirror_type == MirrorType.conda:
             plan.render |= set(self.subdirs) - _published_subdirs(session, channel_id, head)
+        self.progress.log(
+            f"planned against revision {head}: {len(plan.additions)} files to add, "
+            f"{len(plan.removals)} to remove"
+        )
         return plan
 
     def rendered(self, index: RevisionIndex) -> None:
         self.progress.log(f"rendered {describe(index)}")
+
+    def rebuilding(self) -> None:
+        self.progress.log(
+            "another change to the channel landed first; building this run's revision on it"
+        )
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:
         job, progress, tally = self.job, self.progress, self.tally
@@ -191,12 +200,12 @@ def _drop_unmirrored_subdirs(
 ) -> None:
     """Files the mirror brought into subdirs it no longer mirrors leave the channel."""
     leaving = session.execute(
-        select(PackageFile.id, PackageFile.package_type, PackageFile.subdir).where(
-            _mirror_head(job.mirror_id), PackageFile.subdir.not_in(list(subdirs))
-        )
+        select(
+            PackageFile.id, PackageFile.package_type, PackageFile.subdir, PackageFile.name
+        ).where(_mirror_head(job.mirror_id), PackageFile.subdir.not_in(list(subdirs)))
     )
-    for file_id, package_type, subdir in leaving:
-        plan.remove(file_id, package_type, subdir)
+    for file_id, package_type, subdir, name in leaving:
+        plan.remove(file_id, package_type, subdir, name)
         tally.removed += 1
 
 
@@ -213,75 +222,116 @@ def _count_files(session: Session, job: MirrorJob, subdirs: list[str]) -> int:
     )
 
 
-def _mirror_files(
-    session: Session, mirror_id: int, subdirs: list[str]
-) -> dict[str, dict[str, tuple[int, str]]]:
-    """subdir → filename → (file id, sha256) of the files this mirror brought into `subdirs`."""
-    files: dict[str, dict[str, tuple[int, str]]] = {}
+Present = dict[str, tuple[int, str, str]]  # filename → (file id, sha256, name)
+
+
+def _mirror_files(session: Session, mirror_id: int, subdirs: list[str]) -> dict[str, Present]:
+    """subdir → the files this mirror brought into `subdirs`."""
+    files: dict[str, Present] = {}
     if not subdirs:
         return files
-    rows = session.execute(
-        select(PackageFile.subdir, PackageFile.filename, PackageFile.id, PackageFile.sha256).where(
-            _mirror_head(mirror_id), PackageFile.subdir.in_(subdirs)
-        )
+    # beneath the ORM: a conda-forge-sized mirror is half a million rows
+    rows = fetch_tuples(
+        session,
+        select(
+            PackageFile.subdir,
+            PackageFile.filename,
+            PackageFile.id,
+            PackageFile.sha256,
+            PackageFile.name,
+        ).where(_mirror_head(mirror_id), PackageFile.subdir.in_(subdirs)),
     )
-    for subdir, filename, file_id, sha256 in rows:
-        files.setdefault(subdir, {})[filename] = (file_id, sha256)
+    for subdir in subdirs:
+        files[subdir] = {}
+    for subdir, filename, file_id, sha256, name in rows:
+        files[subdir][filename] = (file_id, sha256, name)
     return files
 
 
 def _files_of_other_sources(
-    session: Session, job: MirrorJob, subdirs: list[str]
+    session: Session, job: MirrorJob, fresh: dict[str, list[CondaRecord | PythonRecord]]
 ) -> dict[str, set[str]]:
-    """Files other mirrors or uploads already put in these subdirs: the first source keeps them."""
+    """Of the files the run would add, those other mirrors or uploads already put in the
+    channel: the first source keeps them. Looked up by name when they are few (a run that
+    changes a few files of a large channel), else read in one pass over the subdirs."""
     taken: dict[str, set[str]] = {}
-    if not subdirs:
-        return taken
-    rows = session.execute(
-        select(PackageFile.subdir, PackageFile.filename).where(
-            PackageFile.channel_id == job.channel_id,
-            PackageFile.in_head(),
-            PackageFile.subdir.in_(subdirs),
-            (PackageFile.mirror_id != job.mirror_id) | PackageFile.mirror_id.is_(None),
+    names = {subdir: [record.filename for record in records] for subdir, records in fresh.items()}
+    others = (PackageFile.mirror_id != job.mirror_id) | PackageFile.mirror_id.is_(None)
+    in_head = and_(PackageFile.channel_id == job.channel_id, PackageFile.in_head(), others)
+    rows: Iterable[Any]
+    if sum(len(listed) for listed in names.values()) > _LOOKUPS:
+        subdirs = [subdir for subdir, listed in names.items() if listed]
+        rows = session.execute(
+            select(PackageFile.subdir, PackageFile.filename).where(
+                in_head, PackageFile.subdir.in_(subdirs)
+            )
         )
-    )
+    else:
+        rows = itertools.chain.from_iterable(
+            session.execute(
+                select(PackageFile.subdir, PackageFile.filename).where(
+                    in_head,
+                    PackageFile.subdir == subdir,
+                    PackageFile.filename.in_(listed[start : start + 500]),
+                )
+            )
+            for subdir, listed in names.items()
+            for start in range(0, len(listed), 500)
+        )
     for subdir, filename in rows:
         taken.setdefault(subdir, set()).add(filename)
     return taken
 
 
+_LOOKUPS = 5000  # files to add past which the clash check reads the subdirs whole
+
+
 def _plan_subdir(
-    job: MirrorJob,
-    content: SubdirContents,
-    present: dict[str, tuple[int, str]],
-    taken: set[str],
-    plan: Plan,
-    tally: _Tally,
-) -> None:
+    job: MirrorJob, content: SubdirContents, present: Present, plan: Plan, tally: _Tally
+) -> list[CondaRecord | PythonRecord]:
+    """Plan what the subdir's records replace and remove of what the mirror brought; answer
+    the records new to the mirror, which another source may have put in the channel first."""
     assert content.records is not None
     kind = PackageType.conda if job.mirror_type == MirrorType.conda else PackageType.python
     wanted = {record.filename for record in content.records}
-    for filename, (file_id, _) in present.items():
+    for filename, (file_id, _, name) in present.items():
         if filename not in wanted:
-            plan.remove(file_id, kind, content.subdir)
+            plan.remove(file_id, kind, content.subdir, name)
             tally.removed += 1
-    clashes = 0
+    fresh = []
+    replaced = 0
+    known = present.get  # half a million lookups for a conda-forge-sized subdir
     for record in content.records:
-        current = present.get(record.filename)
+        current = known(record.filename)
         if current is None:
-            if record.filename in taken:
-                clashes += 1
-                continue
-            tally.added += 1
+            fresh.append(record)
         elif current[1] != record.sha256:
-            plan.remove(current[0], kind, content.subdir)
-            tally.replaced += 1
+            plan.remove(current[0], kind, content.subdir, current[2])
+            plan.add(_row(job, content.subdir, record))
+            replaced += 1
+    tally.replaced += replaced
+    tally.unchanged += len(content.records) - len(fresh) - replaced
+    return fresh
+
+
+def _add_fresh(
+    job: MirrorJob,
+    subdir: str,
+    fresh: list[CondaRecord | PythonRecord],
+    taken: dict[str, set[str]],
+    plan: Plan,
+    tally: _Tally,
+) -> None:
+    clashing = taken.get(subdir, set())
+    clashes = 0
+    for record in fresh:
+        if record.filename in clashing:
+            clashes += 1
         else:
-            tally.unchanged += 1
-            continue
-        plan.add(_row(job, content.subdir, record))
+            plan.add(_row(job, subdir, record))
+            tally.added += 1
     if clashes:
-        tally.clashes[content.subdir] = clashes
+        tally.clashes[subdir] = clashes
 
 
 def _row(job: MirrorJob, subdir: str, record: CondaRecord | PythonRecord) -> tuple[Any, ...]:

@@ -389,12 +389,12 @@ class MirrorDeletion(Change):
     def plan(self, session: Session, channel_id: int, head: int) -> Plan:
         plan = Plan()
         leaving = session.execute(
-            select(PackageFile.id, PackageFile.package_type, PackageFile.subdir).where(
-                PackageFile.mirror_id == self.mirror_id, PackageFile.in_head()
-            )
+            select(
+                PackageFile.id, PackageFile.package_type, PackageFile.subdir, PackageFile.name
+            ).where(PackageFile.mirror_id == self.mirror_id, PackageFile.in_head())
         )
-        for file_id, package_type, subdir in leaving:
-            plan.remove(file_id, package_type, subdir)
+        for file_id, package_type, subdir, name in leaving:
+            plan.remove(file_id, package_type, subdir, name)
         return plan
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:

@@ -252,7 +252,7 @@ class FileDeletion(Change):
 
     def plan(self, session: Session, channel_id: int, head: int) -> Plan:
         found = session.execute(
-            select(PackageFile.id, PackageFile.package_type).where(
+            select(PackageFile.id, PackageFile.package_type, PackageFile.name).where(
                 PackageFile.channel_id == channel_id,
                 PackageFile.in_head(),
                 PackageFile.subdir == self.subdir,
@@ -264,7 +264,7 @@ class FileDeletion(Change):
                 f"channel {self.channel.name!r} has no file {self.subdir}/{self.filename}"
             )
         plan = Plan()
-        plan.remove(found.id, found.package_type, self.subdir)
+        plan.remove(found.id, found.package_type, self.subdir, found.name)
         return plan
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:

@@ -18,6 +18,7 @@ from headwater.db import Database
 from headwater.models import Channel, ChannelRevision, PackageFile, RevisionIndex
 from headwater.services.indexes import drop_indexes, lock_channel
 from headwater.services.progress import RunProgress
+from headwater.services.revisions import sweep_staged
 from headwater.storage import BlobStore
 
 
@@ -72,6 +73,7 @@ def prune_channel(db: Database, store: BlobStore, channel_id: int, kept: int) ->
                 )
             )
         )
+        sweep_staged(session, channel_id)
         if not doomed:
             return Pruned(0, 0, 0)
         session.execute(

@@ -11,6 +11,7 @@ made again on the new head, so both changes land. A change that fails lands noth
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import logging
 import uuid
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from headwater.db import Database
+from headwater.db import Database, utcnow
 from headwater.errors import ChannelBusyError, ChannelNotFoundError
 from headwater.models import (
     Channel,
@@ -61,6 +63,7 @@ class Plan:
     removals: list[int] = field(default_factory=list)
     changes: dict[str, list[int]] = field(default_factory=dict)  # subdir → [added, removed]
     render: set[str] = field(default_factory=set)  # conda subdirs whose index to render
+    names: dict[str, set[str]] = field(default_factory=dict)  # conda subdir → names changed
 
     @property
     def empty(self) -> bool:
@@ -69,16 +72,17 @@ class Plan:
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.additions.append(row)
-        self._count(row[2], row[3], 0)
+        self._count(row[2], row[3], row[5], 0)
 
-    def remove(self, file_id: int, package_type: str, subdir: str) -> None:
+    def remove(self, file_id: int, package_type: str, subdir: str, name: str) -> None:
         self.removals.append(file_id)
-        self._count(package_type, subdir, 1)
+        self._count(package_type, subdir, name, 1)
 
-    def _count(self, package_type: str, subdir: str, column: int) -> None:
+    def _count(self, package_type: str, subdir: str, name: str, column: int) -> None:
         self.changes.setdefault(subdir, [0, 0])[column] += 1
         if package_type == PackageType.conda:
             self.render.add(subdir)
+            self.names.setdefault(subdir, set()).add(name)
 
 
 class Change(ABC):
@@ -97,7 +101,10 @@ class Change(ABC):
         """Anything else the landing transaction must hold."""
 
     def rendered(self, index: RevisionIndex) -> None:  # noqa: B027
-        """Told of each index rendered for the new revision."""
+        """Told of each index rendered for the new revision (before it lands)."""
+
+    def rebuilding(self) -> None:  # noqa: B027
+        """Told that another change landed first and this one is planned again."""
 
 
 class _HeadMoved(Exception):
@@ -124,6 +131,7 @@ def apply_change(
             return _attempt(db, store, channel_id, change, key, rendered, match)
         except _HeadMoved:
             _discard(db, store, channel_id, key, rendered)
+            change.rebuilding()
         except BaseException:
             _discard(db, store, channel_id, key, rendered)
             raise
@@ -154,14 +162,23 @@ def _attempt(
     _stage(db, key, plan)
     with db.reading() as session:
         for subdir in sorted(plan.render):
-            indexes.append(render_subdir(session, store, channel_id, subdir, _after(key)))
+            previous = session.get(RevisionIndex, (channel_id, head, subdir)) if head else None
+            index = render_subdir(
+                session,
+                store,
+                channel_id,
+                subdir,
+                _after(key),
+                previous=previous,
+                changed=plan.names.get(subdir),
+            )
+            indexes.append(index)
+            change.rendered(index)
     if match is not None:
         match(db, key)
     with db.writing() as session:
         revision = _land(session, store, channel_id, head, key, plan, indexes, change)
         change.land(session, revision)
-    for index in indexes:
-        change.rendered(index)
     _collect_superseded_indexes(db, store, channel_id, revision.number)
     return revision
 
@@ -181,11 +198,17 @@ def _stage(db: Database, key: str, plan: Plan) -> None:
         with db.writing() as session:
             bulk_insert_files(session, ((*row, key) for row in batch))
     for removals in chunks(plan.removals, _BATCH):
-        with db.writing() as session:
-            session.execute(
-                insert(PendingRemoval),
-                [{"change_key": key, "file_id": file_id} for file_id in removals],
-            )
+        try:
+            with db.writing() as session:
+                session.execute(
+                    insert(PendingRemoval),
+                    [
+                        {"change_key": key, "file_id": file_id, "created_at": utcnow()}
+                        for file_id in removals
+                    ],
+                )
+        except IntegrityError as gone:  # another change removed it and pruning took its row
+            raise _HeadMoved from gone
 
 
 def _land(
@@ -205,17 +228,20 @@ def _land(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise _HeadMoved
     pending = select(PendingRemoval.file_id).where(PendingRemoval.change_key == key)
-    session.execute(
+    removed = session.execute(
         update(PackageFile)
         .where(PackageFile.id.in_(pending), PackageFile.removed_in.is_(None))
         .values(removed_in=number)
     )
     session.execute(delete(PendingRemoval).where(PendingRemoval.change_key == key))
-    session.execute(
+    added = session.execute(
         update(PackageFile)
         .where(PackageFile.change_key == key)
         .values(added_in=number, change_key=None)
     )
+    landed = (removed.rowcount, added.rowcount)  # type: ignore[attr-defined]
+    if landed != (len(plan.removals), len(plan.additions)):
+        raise _HeadMoved  # what it staged was swept meanwhile (a change gone on for hours)
     parent = session.get(ChannelRevision, (channel_id, head)) if head else None
     revision = ChannelRevision(
         channel_id=channel_id,
@@ -318,14 +344,24 @@ def _discard(
     rendered.clear()
 
 
-def sweep_staged_rows(session: Session, before: Any) -> int:
-    """Rows staged by changes a crash interrupted (never landed, older than `before`)."""
-    swept = session.execute(
+def sweep_staged(session: Session, channel_id: int) -> int:
+    """What changes a crash interrupted left staged in the channel: rows and pending removals
+    older than STAGED_RETENTION_SECONDS (a change that is still going lands nothing then)."""
+    before = utcnow() - dt.timedelta(seconds=STAGED_RETENTION_SECONDS)
+    rows = session.execute(
         delete(PackageFile).where(
-            PackageFile.change_key.is_not(None), PackageFile.created_at < before
+            PackageFile.channel_id == channel_id,
+            PackageFile.change_key.is_not(None),
+            PackageFile.created_at < before,
         )
     )
-    return int(swept.rowcount or 0)  # type: ignore[attr-defined]
+    in_channel = select(PackageFile.id).where(PackageFile.channel_id == channel_id)
+    session.execute(
+        delete(PendingRemoval).where(
+            PendingRemoval.file_id.in_(in_channel), PendingRemoval.created_at < before
+        )
+    )
+    return int(rows.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def bulk_insert_files(session: Session, rows: Iterable[tuple[Any, ...]]) -> None:

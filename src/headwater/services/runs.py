@@ -342,7 +342,11 @@ def heartbeat(
         )
     )
     if updated.rowcount != 1:  # type: ignore[attr-defined]
-        return Beat(owned=False, stop_requested_by=None)
+        # Completed by this worker a moment ago (its landing committed, the code after it
+        # still runs): nothing to stop. Anything else was reaped, stopped or deleted.
+        done = session.execute(select(Run.state, Run.worker_id).where(Run.id == run_id)).first()
+        completed = done is not None and tuple(done) == (RunState.completed, worker_id)
+        return Beat(owned=completed, stop_requested_by=None)
     stopper = session.scalar(select(Run.stop_requested_by).where(Run.id == run_id))
     return Beat(owned=True, stop_requested_by=stopper)
 

@@ -72,7 +72,7 @@ def file_cves(
     assert isinstance(channel, Channel)
     with resources_of(request).db.reading() as session:
         file = session.get(PackageFile, file_id)
-        if file is None or file.channel_id != channel.id:
+        if file is None or file.channel_id != channel.id or file.added_in is None:
             raise NotFoundError(f"channel {channel.name!r} has no file {file_id}")
         matches = cve_service.file_matches(session, file_id)
         score = cve_service.file_cves(session, [file_id])[file_id]

@@ -112,11 +112,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_package_files_channel_removed_in", ["channel_id", "removed_in"])
         batch_op.create_index("ix_package_files_change_key", ["change_key"])
         batch_op.create_index("ix_package_files_sha256", ["sha256"])
+        batch_op.drop_index("ix_package_files_mirror_subdir")
+        batch_op.create_index(
+            "ix_package_files_mirror_head",
+            ["mirror_id", "subdir", "filename", "sha256", "name", "id"],
+            sqlite_where=IN_HEAD,
+            postgresql_where=IN_HEAD,
+        )
 
     op.create_table(
         "pending_removals",
         sa.Column("change_key", sa.String(length=40), nullable=False),
         sa.Column("file_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["file_id"],
             ["package_files.id"],
