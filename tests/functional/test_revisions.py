@@ -12,17 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import make_settings
 from tests.functional.test_conda_client import solve_and_install
 from tests.functional.test_cves import RULE_ADVISORIES, curate, files_of
 from tests.functional.test_postgres import workers
 from tests.support.advisories import import_zip, zip_of
+from tests.support.browser import chromium, sign_in
+from tests.support.cli import signed_in
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, run_mirror, wait_for_run
 from tests.support.pypi_clients import installed, pip_install
 from tests.support.python_packages import Dist, build_index
-from tests.support.server import Headwater, run_headwater
+from tests.support.server import ADMIN, PASSWORD, Headwater, run_headwater
 from tests.support.upstream import Fault, serve_directory
 
 NEWER = [
@@ -449,3 +452,66 @@ def test_on_sqlite_the_database_stays_writable_while_a_large_revision_is_built(
         f"no edit was answered while the run built its revision ({finished - publishing:.2f} s; "
         f"{len(answered)} edits in all)"
     )
+
+
+def test_revisions_keep_and_rollback_from_the_command_line(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    packages = [
+        build_package(PackageSpec("cli-pkg", f"{n}.0", subdir="noarch"), tmp_path / "own")
+        for n in (1, 2)
+    ]
+    with headwater.client(token) as client:
+        create_channel(client, "cli")
+    cli = signed_in(headwater, tmp_path / "home")
+    for package in packages:
+        cli("channel", "upload", "cli", str(package))
+    listed = cli("channel", "revisions", "cli").stdout
+    assert "2 (head)" in listed and "upload" in listed
+    kept = cli("channel", "keep", "cli", "1", "first-release")
+    assert "revision 1 of cli is kept as first-release" in kept.stdout
+    rolled = cli("channel", "rollback", "cli", "1")
+    assert "channel cli is at revision 3, with the contents of revision 1" in rolled.stdout
+    history = json.loads(cli("channel", "revisions", "cli", "--json").stdout)["items"]
+    assert [(r["number"], r["rolled_back_to"], r["keep"]) for r in history] == [
+        (3, 1, None),
+        (2, None, None),
+        (1, None, "first-release"),
+    ]
+    refused = cli("channel", "rollback", "cli", "9", check=False)
+    assert refused.returncode != 0 and "has no revision 9" in refused.stderr + refused.stdout
+
+
+@pytest.mark.browser
+def test_the_revisions_tab_shows_the_history_and_rolls_back(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    packages = [
+        build_package(PackageSpec("ui-pkg", f"{n}.0", subdir="noarch"), tmp_path / "own")
+        for n in (1, 2)
+    ]
+    with headwater.client(token) as client:
+        create_channel(client, "ui")
+        for package in packages:
+            with package.open("rb") as handle:
+                client.post("/api/channels/ui/files", files={"file": (package.name, handle)})
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        sign_in(page, headwater.url, ADMIN, PASSWORD, then="/channels/ui/revisions")
+        rows = page.locator("#revisions tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.first).to_contain_text("head")
+        page.locator("tr[data-revision='1']").get_by_role(
+            "button", name="Roll back to this"
+        ).click()
+        expect(page.get_by_role("status")).to_contain_text(
+            "Rolled back: revision 3 holds what revision 1 held."
+        )
+        expect(page.locator("tr[data-revision='3']")).to_contain_text("rollback to 1")
+        page.get_by_label("keep revision 1 as").fill("ui-release")
+        page.locator("tr[data-revision='1']").get_by_role("button", name="Keep").click()
+        expect(page.get_by_role("status")).to_contain_text("Revision 1 is kept as ui-release.")
+    with headwater.client(token) as client:
+        now = _index(client, "/api/repo/ui/noarch/repodata.json").json()["packages.conda"]
+        assert set(now) == {"ui-pkg-1.0-0.conda"}
