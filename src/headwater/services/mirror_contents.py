@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from headwater.db import Database, after_rollback, fetch_tuples, utcnow
 from headwater.errors import RunStoppedError
+from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.formats.pypi.records import PythonRecord, encode_record
 from headwater.models import (
@@ -199,10 +200,15 @@ def _drop_unmirrored_subdirs(
     session: Session, job: MirrorJob, subdirs: Sequence[str], plan: Plan, tally: _Tally
 ) -> None:
     """Files the mirror brought into subdirs it no longer mirrors leave the channel."""
+    if job.mirror_type == MirrorType.conda:
+        # the few other conda subdirs, each found in the index, not every file scanned
+        elsewhere = PackageFile.subdir.in_(sorted(set(KNOWN_SUBDIRS) - set(subdirs)))
+    else:
+        elsewhere = PackageFile.subdir.not_in(list(subdirs))
     leaving = session.execute(
         select(
             PackageFile.id, PackageFile.package_type, PackageFile.subdir, PackageFile.name
-        ).where(_mirror_head(job.mirror_id), PackageFile.subdir.not_in(list(subdirs)))
+        ).where(_mirror_head(job.mirror_id), elsewhere)
     )
     for file_id, package_type, subdir, name in leaving:
         plan.remove(file_id, package_type, subdir, name)
@@ -293,11 +299,6 @@ def _plan_subdir(
     the records new to the mirror, which another source may have put in the channel first."""
     assert content.records is not None
     kind = PackageType.conda if job.mirror_type == MirrorType.conda else PackageType.python
-    wanted = {record.filename for record in content.records}
-    for filename, (file_id, _, name) in present.items():
-        if filename not in wanted:
-            plan.remove(file_id, kind, content.subdir, name)
-            tally.removed += 1
     fresh = []
     replaced = 0
     known = present.get  # half a million lookups for a conda-forge-sized subdir
@@ -309,8 +310,15 @@ def _plan_subdir(
             plan.remove(current[0], kind, content.subdir, current[2])
             plan.add(_row(job, content.subdir, record))
             replaced += 1
+    kept = len(content.records) - len(fresh)  # of the files present, those upstream still has
+    if kept < len(present):  # upstream dropped some
+        wanted = {record.filename for record in content.records}
+        for filename, (file_id, _, name) in present.items():
+            if filename not in wanted:
+                plan.remove(file_id, kind, content.subdir, name)
+                tally.removed += 1
     tally.replaced += replaced
-    tally.unchanged += len(content.records) - len(fresh) - replaced
+    tally.unchanged += kept - replaced
     return fresh
 
 
