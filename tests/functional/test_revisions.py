@@ -79,6 +79,9 @@ def test_a_pinned_revision_serves_the_first_index_byte_for_byte_and_installs_fro
             assert pinned.content == content, f"{name} of revision 1 changed"
             assert pinned.headers["X-Headwater-Revision"] == "1"
             assert "immutable" in pinned.headers["Cache-Control"]
+        behind_token = client.get(f"/api/repo/t/{token}/forge@1/linux-64/repodata.json")
+        assert behind_token.status_code == 200
+        assert behind_token.content == first["linux-64/repodata.json"]
         revisions = client.get("/api/channels/forge/revisions").json()
         assert [r["number"] for r in revisions["items"]] == [2, 1]
         assert revisions["items"][0]["run_id"] == second_run["id"]

@@ -73,18 +73,27 @@ class PreviousIndex:
 
 
 class _Section:
-    """One of repodata.json's two maps of entries, as pieces joined once at the end: a
-    growing bytearray would copy a conda-forge-sized section again at every reallocation."""
+    """One of repodata.json's two maps of entries, joined once at the end: entries rendered
+    here are gathered in a bytearray (compact: a list of half a million small pieces would
+    hold every record's bytes object alive), stretches copied from a previous index are kept
+    as views of it (a growing bytearray would copy a conda-forge-sized section again at every
+    reallocation)."""
 
     def __init__(self) -> None:
-        self.pieces: list[bytes | memoryview] = []
+        self.pieces: list[bytearray | memoryview] = [bytearray()]
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
     def __iadd__(self, piece: bytes | memoryview) -> _Section:
-        self.pieces.append(piece)
+        if isinstance(piece, memoryview):
+            self.pieces.append(piece)
+            self.pieces.append(bytearray())
+        else:
+            tail = self.pieces[-1]
+            assert isinstance(tail, bytearray)
+            tail += piece
         self.size += len(piece)
         return self
 
