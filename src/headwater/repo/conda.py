@@ -7,14 +7,13 @@ from dataclasses import replace
 from functools import cache
 
 from fastapi import Request, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from headwater.errors import IndexNotFoundError, PackageFileNotFoundError
 from headwater.formats.conda import KNOWN_SUBDIRS, is_package_filename
 from headwater.formats.conda.index import BuiltIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import SHARD_INDEX_NAME
-from headwater.models import Channel, RevisionIndex
+from headwater.models import RevisionIndex
 from headwater.repo.access import Served, cache_control
 from headwater.repo.files import serve_file
 from headwater.repo.responses import (
@@ -62,31 +61,25 @@ async def serve(
     raise PackageFileNotFoundError(f"channel {name!r} has no file {subdir}/{'/'.join(names)}")
 
 
-def _indexes(resources: Resources, served: Served, subdir: str) -> list[RevisionIndex]:
-    """The served revision's index of the subdir, then (at the plain URL) its parent's, whose
-    shards a client holding the previous shard index still asks for."""
+def _indexes(
+    resources: Resources, served: Served, subdir: str, *, with_parent: bool = False
+) -> tuple[Served, list[RevisionIndex]]:
+    """The served revision's index of the subdir, then (for shards at the plain URL) its
+    parent's, whose shards a client holding the previous shard index still asks for. At the
+    plain URL the head is read with the index, in one query: the channel may have moved on
+    since the request's access was decided."""
     if served.pinned:
         index = pinned_index(resources.db, resources.store, served.channel, served.number, subdir)
-        return [index] if index is not None else []
+        return served, [index] if index is not None else []
     with resources.db.reading() as session:
-        found = [
-            packages.find_index(session, served.channel.id, number, subdir)
-            for number in (served.number, served.number - 1)
-        ]
-    return [index for index in found if index is not None]
+        head, found = packages.head_indexes(session, served.channel.id, subdir, with_parent)
+    return replace(served, number=head if head is not None else served.number), found
 
 
 def _serve_index(
     request: Request, resources: Resources, served: Served, subdir: str, name: str
 ) -> Response:
-    indexes = _indexes(resources, served, subdir)
-    if not served.pinned and (not indexes or indexes[0].number != served.number):
-        # Two changes landed since the request read the head: its indexes are collected.
-        with resources.db.reading() as session:
-            head = session.scalar(select(Channel.head).where(Channel.id == served.channel.id))
-        if head is not None and head != served.number:
-            served = replace(served, number=head)
-            indexes = _indexes(resources, served, subdir)
+    served, indexes = _indexes(resources, served, subdir)
     if not indexes or indexes[0].number != served.number:
         if subdir != "noarch":
             raise IndexNotFoundError(f"channel {served.segment!r} has no packages for {subdir}")
@@ -140,7 +133,8 @@ def _serve_shard(
     request: Request, resources: Resources, served: Served, subdir: str, name: str
 ) -> Response:
     digest = name.removesuffix(".msgpack.zst")
-    shard = find_shard(resources.store, _indexes(resources, served, subdir), digest)
+    served, indexes = _indexes(resources, served, subdir, with_parent=True)
+    shard = find_shard(resources.store, indexes, digest)
     if shard is None:
         raise PackageFileNotFoundError(
             f"channel {served.segment!r} has no shard {subdir}/shards/{name}"

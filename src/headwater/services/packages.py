@@ -15,6 +15,7 @@ from headwater.errors import PackageFileNotFoundError
 from headwater.filters.python_specs import parse_version
 from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import (
+    Channel,
     ChannelRevision,
     Mirror,
     MirrorSubdirState,
@@ -64,8 +65,26 @@ class PackageSummary:
     newest: dt.datetime | None
 
 
-def find_index(session: Session, channel_id: int, number: int, subdir: str) -> RevisionIndex | None:
-    return session.get(RevisionIndex, (channel_id, number, subdir))
+def head_indexes(
+    session: Session, channel_id: int, subdir: str, with_parent: bool
+) -> tuple[int | None, list[RevisionIndex]]:
+    """The channel's head as it is now, and its index of `subdir` (then its parent's, if
+    asked), in one query."""
+    numbers = [Channel.head, Channel.head - 1] if with_parent else [Channel.head]
+    rows = session.execute(
+        select(Channel.head, RevisionIndex)
+        .outerjoin(
+            RevisionIndex,
+            (RevisionIndex.channel_id == Channel.id)
+            & (RevisionIndex.subdir == subdir)
+            & RevisionIndex.number.in_(numbers),
+        )
+        .where(Channel.id == channel_id)
+        .order_by(RevisionIndex.number.desc())
+    ).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [row[1] for row in rows if row[1] is not None]
 
 
 def published_subdirs(session: Session, channel_id: int, number: int) -> list[str]:
