@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter
 from pydantic import ConfigDict
 from sqlalchemy.orm import Session
@@ -18,7 +16,6 @@ from headwater.requires import Allowed, requires
 from headwater.schemas.revisions import ChangedFile, KeepIn, RevisionDetail, RevisionOut
 from headwater.services import channel_revisions as revision_service
 from headwater.services.access.rules import Action
-from headwater.services.cve_matching import match_staged
 
 router = APIRouter(prefix="/api/channels", tags=["revisions"], route_class=StrictJsonRoute)
 
@@ -98,7 +95,7 @@ async def rollback(
             allowed.channel,
             number,
             actor=allowed.actor,
-            match=partial(match_staged, names=resources.cve_names),
+            cve_names=resources.cve_names,
         )
         return landed.number
 

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from headwater.cves.names import CondaNames
 from headwater.db import Database, insert_or_ignore
 from headwater.errors import (
     ChannelBusyError,
@@ -227,12 +228,14 @@ def rollback(
     target: int,
     *,
     actor: Actor,
-    match: Any = None,
+    cve_names: CondaNames | None = None,
 ) -> ChannelRevision:
     """A new head revision whose contents equal revision `target`'s."""
     with db.reading() as session:
         get_revision(session, channel, target)
-    landed = apply_change(db, store, channel.id, Rollback(channel, target, actor), match=match)
+    landed = apply_change(
+        db, store, channel.id, Rollback(channel, target, actor), cve_names=cve_names
+    )
     if landed is None:
         raise ConflictError(
             f"channel {channel.name!r} already holds what revision {target} held; "

@@ -234,10 +234,6 @@ def all_stored(store: BlobStore, index: RevisionIndex) -> bool:
     return all(store.exists(key) for key in artifact_keys(index))
 
 
-def same_index(left: RevisionIndex, right: RevisionIndex) -> bool:
-    return left.repodata_sha256 == right.repodata_sha256
-
-
 def drop_indexes(
     session: Session, store: BlobStore, channel_id: int, condition: ColumnElement[bool]
 ) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select
@@ -26,7 +25,6 @@ from headwater.models import (
     RevisionIndex,
 )
 from headwater.services import provenance
-from headwater.services.cve_matching import match_staged
 from headwater.services.indexes import describe
 from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
@@ -82,8 +80,7 @@ def publish_mirror_run(
     and the channel stays as it was.
     """
     change = MirrorRunChange(job, subdirs, contents, progress)
-    match = partial(match_staged, names=job.cve_names) if job.cve_names is not None else None
-    revision = apply_change(db, store, job.channel_id, change, match=match)
+    revision = apply_change(db, store, job.channel_id, change, cve_names=job.cve_names)
     if revision is not None:
         progress.log(f"published revision {revision.number}")
 

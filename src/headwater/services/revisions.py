@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from headwater.cves.names import CondaNames
 from headwater.db import Database, utcnow
 from headwater.errors import ChannelBusyError, ChannelNotFoundError
 from headwater.models import (
@@ -36,6 +37,7 @@ from headwater.models import (
     RevisionIndex,
 )
 from headwater.models.file import BULK_COLUMNS
+from headwater.services.cve_matching import match_staged
 from headwater.services.indexes import (
     all_stored,
     delete_unnamed_artifacts,
@@ -117,18 +119,18 @@ def apply_change(
     channel_id: int,
     change: Change,
     *,
-    match: Any = None,
+    cve_names: CondaNames | None = None,
 ) -> ChannelRevision | None:
     """Land `change` as the channel's next revision (None: it changed nothing).
 
-    `match(db, change_key)` matches the staged files against the CVE database before they
+    Given `cve_names`, the staged files are matched against the CVE database before they
     land (services/cve_matching.match_staged), so a revision shows its CVEs from the start.
     """
     for _ in range(MAX_ATTEMPTS):
         key = uuid.uuid4().hex
         rendered: list[RevisionIndex] = []
         try:
-            return _attempt(db, store, channel_id, change, key, rendered, match)
+            return _attempt(db, store, channel_id, change, key, rendered, cve_names)
         except _HeadMoved:
             _discard(db, store, channel_id, key, rendered)
             change.rebuilding()
@@ -147,7 +149,7 @@ def _attempt(
     change: Change,
     key: str,
     indexes: list[RevisionIndex],
-    match: Any,
+    cve_names: CondaNames | None,
 ) -> ChannelRevision | None:
     with db.reading() as session:
         head = session.scalar(select(Channel.head).where(Channel.id == channel_id))
@@ -174,8 +176,8 @@ def _attempt(
             )
             indexes.append(index)
             change.rendered(index)
-    if match is not None:
-        match(db, key)
+    if cve_names is not None:
+        match_staged(db, key, names=cve_names)
     with db.writing() as session:
         revision = _land(session, store, channel_id, head, key, plan, indexes, change)
         change.land(session, revision)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import BinaryIO
 
 from packaging.utils import canonicalize_name
@@ -32,7 +31,6 @@ from headwater.models import Channel, ChannelRevision, PackageFile, PackageType,
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
 from headwater.services.channels import load_channel
-from headwater.services.cve_matching import match_staged
 from headwater.services.pypi_pages import with_metadata
 from headwater.services.revisions import Change, Plan, apply_change
 from headwater.storage import BlobStore, StagedBlob, content_key
@@ -91,8 +89,7 @@ def upload_package(
         upload = read_upload(filename, staged, expected_sha256, python_only=python_only)
         _store_bytes(store, upload)
     change = UploadChange(channel, upload, actor)
-    match = partial(match_staged, names=cve_names) if cve_names is not None else None
-    revision = apply_change(db, store, channel.id, change, match=match)
+    revision = apply_change(db, store, channel.id, change, cve_names=cve_names)
     assert revision is not None
     with db.reading() as session:
         file = session.scalar(

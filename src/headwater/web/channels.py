@@ -3,7 +3,6 @@ History and Settings tabs (with who holds which role on it)."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,7 +23,6 @@ from headwater.services.access.decisions import require_organization
 from headwater.services.access.identities import channels_where
 from headwater.services.access.organizations import list_organizations
 from headwater.services.access.rules import Action, Role
-from headwater.services.cve_matching import match_staged
 from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import redirect, render, resources_of, submitted
 
@@ -216,7 +214,7 @@ def rollback(
             allowed.channel,
             number,
             actor=allowed.actor,
-            match=partial(match_staged, names=resources.cve_names),
+            cve_names=resources.cve_names,
         )
     except HeadwaterError as error:
         return redirect(f"/channels/{name}/revisions", error.message)
