@@ -524,3 +524,39 @@ def test_the_revisions_tab_shows_the_history_and_rolls_back(
     with headwater.client(token) as client:
         now = _index(client, "/api/repo/ui/noarch/repodata.json").json()["packages.conda"]
         assert set(now) == {"ui-pkg-1.0-0.conda"}
+
+
+def test_hostile_revision_inputs_get_a_clear_4xx(
+    headwater: Headwater, token: str, upstream
+) -> None:
+    """What a caller may type where a revision, a kept name or a retention goes: never a 5xx,
+    never an alias of a revision, and a channel nobody may read says nothing."""
+    with headwater.client(token) as client:
+        create_channel(client, "forge")
+        mirror = create_mirror(client, "forge", upstream.url, mirror_mode="active")
+        run_mirror(client, "forge", mirror["id"])
+        for text in ("%C2%B2", "%EF%BC%91", "%D9%A1", "99999999999999999999", "0", "-1", "1@2"):
+            response = client.get(f"/api/repo/forge@{text}/noarch/repodata.json")
+            assert response.status_code == 404, (text, response.text)
+            said = "does not exist" if "@" in text else "has no revision"  # forge@1 is a name
+            assert said in response.json()["detail"], (text, response.text)
+        file = client.get("/api/repo/forge@1/noarch/hw-base-1.0-0.conda")
+        assert file.status_code == 200 and file.headers["X-Headwater-Revision"] == "1"
+        for keep in ("a/b", "a@b", "x" * 65, "é", "", "7", 7):
+            refused = client.put("/api/channels/forge/revisions/1", json={"keep": keep})
+            assert refused.status_code == 422, (keep, refused.text)
+        for kept in (True, "5", 2.0, 0, 100_001):
+            refused = client.patch("/api/channels/forge", json={"revisions_kept": kept})
+            assert refused.status_code == 422, (kept, refused.text)
+        too_far = client.get("/api/channels/forge/revisions/99999999999")
+        assert too_far.status_code == 422
+    with httpx.Client(base_url=headwater.url) as anonymous:
+        create = {"name": "hidden", "privacy": "private"}
+        with headwater.client(token) as client:
+            assert client.post("/api/channels", json=create).status_code == 201
+        hidden = anonymous.get("/api/repo/hidden@1/noarch/repodata.json")
+        nobody = anonymous.get("/api/repo/nobody-uses-this@1/noarch/repodata.json")
+        assert hidden.status_code == nobody.status_code == 401
+        assert hidden.json()["detail"].replace("hidden", "X") == nobody.json()["detail"].replace(
+            "nobody-uses-this", "X"
+        )
