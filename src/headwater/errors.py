@@ -153,3 +153,10 @@ class RunStoppedError(HeadwaterError):
     """A run was asked to stop, or lost its claim; nothing it did is published."""
 
     status_code = 409
+
+
+class UnsolvableError(HeadwaterError):
+    """A run's revision cannot install the channel's must_install specs, and the channel says
+    fail: nothing is published (services/solvability.py)."""
+
+    status_code = 409

@@ -45,6 +45,10 @@ class ChannelUpdate(BaseModel):
     filters: dict[str, Any] | None = None
     organization: str | None = None  # give the channel to this organization
     revisions_kept: StrictInt | None = None  # latest revisions kept; null: the deployment's
+    # What a run checks before its revision becomes the head (docs/concepts.md, "Dependencies")
+    must_install: list[Any] | None = None  # specs, or {"spec", "platform"}; null clears
+    also_available: list[Any] | None = None  # channel URLs clients use beside this one
+    on_unsolvable: str | None = None  # fail or warn
 
 
 class RoleIn(BaseModel):
@@ -130,7 +134,13 @@ def update_channel(
     changes = body.model_dump(exclude_unset=True)
     organization = _organization(resources, allowed.user, changes.pop("organization", None))
     with resources.db.writing() as session:
-        channel_service.update_channel(session, allowed.channel, changes, actor=allowed.actor)
+        channel_service.update_channel(
+            session,
+            allowed.channel,
+            changes,
+            actor=allowed.actor,
+            allowlist=resources.policy.allowlist,
+        )
         if organization is not None:
             channel_service.give_channel(
                 session, allowed.channel, organization, actor=allowed.actor

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 from pydantic import (
@@ -72,6 +72,9 @@ class FilterSet(BaseModel):
     exclude_non_curated_cve: StrictBool | None = None
     include_prereleases: StrictBool | None = None
     keep_latest: int | None = Field(default=None, ge=1, le=10_000)
+    # Take, from the same upstream, what the kept files depend on (docs/concepts.md).
+    include_dependencies: StrictBool | None = None
+    dependencies: Literal["all", "newest"] | None = None
 
     @field_validator("subdirs")
     @classmethod
@@ -183,6 +186,25 @@ class FilterSet(BaseModel):
 
     def allows_subdir(self, subdir: str) -> bool:
         return self.subdirs is None or subdir in self.subdirs
+
+    def refusals(self) -> FilterSet:
+        """Only the rules that refuse files (subdirs, licenses, CVE rules, exclude_specs), not
+        those that name what is wanted (only_specs, projects, dates, keep_latest,
+        pre-releases): what a dependency of a kept file must still pass."""
+        return self.model_copy(
+            update={
+                "projects": None,
+                "only_specs": None,
+                "date_from": None,
+                "date_to": None,
+                "keep_latest": None,
+                "include_prereleases": True,
+            }
+        )
+
+    @property
+    def takes_dependencies(self) -> bool:
+        return bool(self.include_dependencies)
 
     @property
     def has_cve_rules(self) -> bool:

@@ -39,7 +39,7 @@ class SpecError(ValueError):
 
 
 @lru_cache(maxsize=65536)
-def _version(text: str) -> rattler.Version | None:
+def conda_version(text: str) -> rattler.Version | None:
     try:
         return rattler.Version(text)
     except Exception:
@@ -71,7 +71,7 @@ class CondaSpec:
         if self.build_number is not None and not self.build_number(build_number):
             return False
         if self.version is not None:
-            parsed = _version(version)
+            parsed = conda_version(version)
             return parsed is not None and bool(self.version.matches(parsed))
         return True
 

@@ -19,7 +19,13 @@ from packaging.version import Version
 from headwater.filters import FilterSet
 from headwater.filters.python_licenses import distribution_license_families
 from headwater.filters.python_specs import PythonSpec, parse_python_spec, parse_version
-from headwater.filters.rules import CveLookup, DateWindow, Exclusion, cve_exclusion
+from headwater.filters.rules import (
+    CveLookup,
+    DateWindow,
+    Exclusion,
+    cve_exclusion,
+    license_exclusion,
+)
 from headwater.formats.pypi.records import PythonRecord
 
 
@@ -78,21 +84,32 @@ class PythonRuleSet:
     def judge(self, record: PythonRecord) -> Exclusion | None:
         filters = self.filters
         if self.projects is not None and record.project not in self.projects:
-            return Exclusion("spec", f"project {record.project} is not in projects")
+            return Exclusion(
+                "spec", f"project {record.project} is not in projects", "projects", record.project
+            )
         if filters.subdirs is not None and record.platforms.isdisjoint(filters.subdirs):
             platforms = ", ".join(sorted(record.platforms)) or "no conda platform"
-            return Exclusion("subdir", f"built for {platforms}, not in subdirs")
+            return Exclusion(
+                "subdir", f"built for {platforms}, not in subdirs", "subdirs", platforms
+            )
         version = self.versions.of(record.version)
         if self.only is not None and not any(s.matches(record.project, version) for s in self.only):
-            return Exclusion("spec", "matches none of only_specs")
+            return Exclusion("spec", "matches none of only_specs", "only_specs")
         if self.exclude is not None:
             spec = next((s for s in self.exclude if s.matches(record.project, version)), None)
             if spec is not None and not self._included(record, version):
-                return Exclusion("spec", f"matches exclude_specs {spec.text!r}")
+                return Exclusion(
+                    "spec", f"matches exclude_specs {spec.text!r}", "exclude_specs", spec.text
+                )
         unreleased = version is None or version.is_prerelease
         if unreleased and not self.prereleases and not self._included(record, version):
             what = "a pre-release" if version is not None else "not a PEP 440 version"
-            return Exclusion("spec", f"{record.version} is {what} (include_prereleases is off)")
+            return Exclusion(
+                "spec",
+                f"{record.version} is {what} (include_prereleases is off)",
+                "include_prereleases",
+                "false",
+            )
         if self.include_licenses or self.exclude_licenses:
             exclusion = self._judge_license(record)
             if exclusion is not None and not self._included(record, version):
@@ -107,11 +124,9 @@ class PythonRuleSet:
 
     def _judge_license(self, record: PythonRecord) -> Exclusion | None:
         families = record_license_families(record)
-        if self.exclude_licenses and not families.isdisjoint(self.exclude_licenses):
-            return Exclusion("license", f"{_named(record, families)} is in exclude_licenses")
-        if self.include_licenses and families.isdisjoint(self.include_licenses):
-            return Exclusion("license", f"{_named(record, families)} is not in include_licenses")
-        return None
+        return license_exclusion(
+            _named(record, families), families, self.include_licenses, self.exclude_licenses
+        )
 
 
 def _named(record: PythonRecord, families: frozenset[str]) -> str:
@@ -149,7 +164,7 @@ class PythonMirrorRules:
             return exclusion
         exclusion = self.channel.judge(record)
         if exclusion is not None:
-            return Exclusion("channel filter", f"channel filter: {exclusion.detail}")
+            return exclusion.by_channel()
         return None
 
     def judge_all(
@@ -165,7 +180,11 @@ class PythonMirrorRules:
         for record, exclusion in judged:
             if exclusion is None and record.version not in kept_versions[record.project]:
                 exclusion = Exclusion(
-                    reason, f"{prefix}not among the {count} latest versions of {record.project}"
+                    reason,
+                    f"{prefix}not among the {count} latest versions of {record.project}",
+                    "keep_latest",
+                    str(count),
+                    "channel" if prefix else "mirror",
                 )
             result.append((record, exclusion))
         return result

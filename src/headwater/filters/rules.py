@@ -44,8 +44,39 @@ class JudgedRecord(Protocol):
 
 
 class Exclusion(NamedTuple):
+    """Why a record is left out: the reason counted, the sentence shown, and the filter that
+    said so (`level` mirror or channel, its `key` and the `value` that matched), which a
+    dependency report names and the UI links to."""
+
     reason: str  # one of REASONS
     detail: str
+    key: str = ""
+    value: str = ""
+    level: str = "mirror"
+
+    def by_channel(self) -> Exclusion:
+        return self._replace(
+            reason="channel filter", detail=f"channel filter: {self.detail}", level="channel"
+        )
+
+    @property
+    def hard(self) -> bool:
+        """Whether taking the dependencies of kept files still obeys it (docs/concepts.md)."""
+        return self.key in HARD_KEYS
+
+
+# What keeps a file out even when a kept file depends on it; the rest (only_specs, projects,
+# the date window, keep_latest, pre-releases) name what a mirror wants, not what it refuses.
+HARD_KEYS = frozenset(
+    {
+        "subdirs",
+        "exclude_specs",
+        "include_licenses",
+        "exclude_licenses",
+        "cve_score_threshold",
+        "exclude_non_curated_cve",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -75,20 +106,37 @@ class DateWindow:
 
     def judge(self, timestamp: int | None) -> Exclusion | None:
         if timestamp is None:
-            return Exclusion("date", "no timestamp")
+            return Exclusion("date", "no timestamp", "date_from" if self.start else "date_to")
         if self.start is not None and timestamp < self.start:
-            return Exclusion("date", f"{self.verb} before date_from {self.filters.date_from}")
+            return Exclusion(
+                "date",
+                f"{self.verb} before date_from {self.filters.date_from}",
+                "date_from",
+                str(self.filters.date_from),
+            )
         if self.end is not None and timestamp >= self.end:
-            return Exclusion("date", f"{self.verb} after date_to {self.filters.date_to}")
+            return Exclusion(
+                "date",
+                f"{self.verb} after date_to {self.filters.date_to}",
+                "date_to",
+                str(self.filters.date_to),
+            )
         return None
 
 
 def cve_exclusion(filters: FilterSet, standing: CveStanding) -> Exclusion | None:
     threshold = filters.cve_score_threshold
     if threshold is not None and standing.score is not None and standing.score > threshold:
-        return Exclusion("cve", f"CVE score {standing.score} is above {threshold}")
+        return Exclusion(
+            "cve",
+            f"CVE score {standing.score} is above {threshold}",
+            "cve_score_threshold",
+            str(threshold),
+        )
     if filters.exclude_non_curated_cve and standing.has_reported:
-        return Exclusion("cve", "has CVE matches nobody has curated yet")
+        return Exclusion(
+            "cve", "has CVE matches nobody has curated yet", "exclude_non_curated_cve", "true"
+        )
     return None
 
 
@@ -140,15 +188,17 @@ class RuleSet:
     def judge(self, record: JudgedRecord, subdir: str) -> Exclusion | None:
         filters = self.filters
         if filters.subdirs is not None and subdir not in filters.subdirs:
-            return Exclusion("subdir", f"subdir {subdir} is not in subdirs")
+            return Exclusion("subdir", f"subdir {subdir} is not in subdirs", "subdirs", subdir)
         if self.only is not None and self.only.first_match(record, subdir) is None:
-            return Exclusion("spec", "matches none of only_specs")
+            return Exclusion("spec", "matches none of only_specs", "only_specs")
         # Whether include_specs let the record past the spec and license rules is only worth
         # asking once one of those rules would drop it.
         if self.exclude is not None:
             spec = self.exclude.first_match(record, subdir)
             if spec is not None and not self._included(record, subdir):
-                return Exclusion("spec", f"matches exclude_specs {spec.text!r}")
+                return Exclusion(
+                    "spec", f"matches exclude_specs {spec.text!r}", "exclude_specs", spec.text
+                )
         if self.include_licenses or self.exclude_licenses:
             exclusion = self._judge_license(record)
             if exclusion is not None and not self._included(record, subdir):
@@ -166,11 +216,29 @@ class RuleSet:
 
     def _judge_license(self, record: JudgedRecord) -> Exclusion | None:
         families = license_families(record.license, record.license_family)
-        if self.exclude_licenses and not families.isdisjoint(self.exclude_licenses):
-            return Exclusion("license", f"{_named(record, families)} is in exclude_licenses")
-        if self.include_licenses and families.isdisjoint(self.include_licenses):
-            return Exclusion("license", f"{_named(record, families)} is not in include_licenses")
-        return None
+        return license_exclusion(
+            _named(record, families), families, self.include_licenses, self.exclude_licenses
+        )
+
+
+def license_exclusion(
+    named: str,
+    families: frozenset[str],
+    include: frozenset[str],
+    exclude: frozenset[str],
+) -> Exclusion | None:
+    """The license rules' judgement of a file whose license is in `families`."""
+    if exclude and not families.isdisjoint(exclude):
+        matched = ", ".join(sorted(families & exclude))
+        return Exclusion("license", f"{named} is in exclude_licenses", "exclude_licenses", matched)
+    if include and families.isdisjoint(include):
+        return Exclusion(
+            "license",
+            f"{named} is not in include_licenses",
+            "include_licenses",
+            ", ".join(sorted(include)),
+        )
+    return None
 
 
 def _named(record: JudgedRecord, families: frozenset[str]) -> str:
@@ -183,6 +251,13 @@ class MirrorRules:
     def __init__(self, mirror: FilterSet, channel: FilterSet, cve: CveLookup | None = None) -> None:
         self.mirror = RuleSet(mirror, cve)
         self.channel = RuleSet(channel, cve)
+        self.cve = cve
+
+    def refusals(self) -> MirrorRules:
+        """The rules a dependency of a kept file must still pass (FilterSet.refusals)."""
+        return MirrorRules(
+            self.mirror.filters.refusals(), self.channel.filters.refusals(), self.cve
+        )
 
     def judge(self, record: JudgedRecord, subdir: str) -> Exclusion | None:
         exclusion = self.mirror.judge(record, subdir)
@@ -190,5 +265,5 @@ class MirrorRules:
             return exclusion
         exclusion = self.channel.judge(record, subdir)
         if exclusion is not None:
-            return Exclusion("channel filter", f"channel filter: {exclusion.detail}")
+            return exclusion.by_channel()
         return None

@@ -28,6 +28,13 @@ class ChannelRoleName(StrEnum):
     manage = "manage"  # settings, filters, roles, mirrors and their history, curation
 
 
+class OnUnsolvable(StrEnum):
+    """What a run does when the channel's must_install specs cannot be solved."""
+
+    fail = "fail"  # the run fails and the previous head stays
+    warn = "warn"  # the revision is published with a warning
+
+
 class Channel(Base):
     """A channel is owned by one user or one organization; its name is global."""
 
@@ -47,6 +54,13 @@ class Channel(Base):
     # The revision clients get at the plain URL; 0 before the first change.
     head: Mapped[int] = mapped_column(default=0, server_default="0")
     revisions_kept: Mapped[int | None]  # None: the deployment's REVISIONS_KEPT
+    # What a run checks before its revision becomes the head (services/solvability.py):
+    # [{"spec": str, "platform": str | None}], the channel URLs clients use beside this one.
+    must_install: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    also_available: Mapped[list[str] | None] = mapped_column(JSON)
+    on_unsolvable: Mapped[OnUnsolvable] = mapped_column(
+        String(8), default=OnUnsolvable.fail, server_default=OnUnsolvable.fail.value
+    )
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

@@ -95,6 +95,9 @@ class Run(Base):
     bytes_downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
 
     error: Mapped[str | None] = mapped_column(Text)
+    # A mirror run's dependency report (services/solvability.py): the files taken as
+    # dependencies, kept files whose dependencies are missing, the must_install solves.
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RunLogLine(Base):

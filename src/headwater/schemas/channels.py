@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from headwater.models import Channel, PackageFile
 from headwater.services.channels import ChannelStats
 from headwater.services.cves import FileCves
+from headwater.upstreams.http import shown_url
 
 
 class ChannelOut(BaseModel):
@@ -26,6 +27,9 @@ class ChannelOut(BaseModel):
     url: str
     head: int  # the revision clients get; 0 before the first change
     revisions_kept: int | None  # None: the deployment's REVISIONS_KEPT
+    must_install: list[dict[str, Any]]  # [{"spec", "platform"}]; platform null: every one
+    also_available: list[str]
+    on_unsolvable: str  # fail or warn
 
     @classmethod
     def of(cls, channel: Channel, stats: ChannelStats) -> ChannelOut:
@@ -43,6 +47,9 @@ class ChannelOut(BaseModel):
             url=f"/api/repo/{channel.name}",
             head=channel.head,
             revisions_kept=channel.revisions_kept,
+            must_install=channel.must_install or [],
+            also_available=[shown_url(url) or url for url in channel.also_available or ()],
+            on_unsolvable=channel.on_unsolvable,
         )
 
 

@@ -29,6 +29,7 @@ class Counters(BaseModel):
     excluded: int
     downloaded: int
     bytes: int
+    dependencies: int = 0  # files taken because kept files depend on them
 
 
 class RunCommon(BaseModel):
@@ -78,6 +79,7 @@ class RunOut(RunCommon):
                 excluded=run.excluded,
                 downloaded=run.downloaded,
                 bytes=run.bytes_downloaded,
+                dependencies=((run.report or {}).get("dependencies") or {}).get("taken", 0),
             ),
             excluded_reasons=dict(run.excluded_reasons or {}),
         )
@@ -96,6 +98,10 @@ class LogLine(BaseModel):
 class RunDetail(RunOut):
     channel: str
     log: list[LogLine]
+    # The dependency report (services/solvability.py): files taken as dependencies, kept
+    # files whose dependencies are missing grouped by the filter that removed them, and the
+    # must_install solves. None for runs that made none (failed before, or older runs).
+    report: dict[str, Any] | None = None
 
     @classmethod
     def describe(cls, description: RunDescription) -> RunDetail:
@@ -103,6 +109,7 @@ class RunDetail(RunOut):
             **RunOut.of(description.run, description.mirror.mirror_name).model_dump(),
             channel=description.channel.name,
             log=[LogLine.of(line) for line in description.log],
+            report=description.run.report,
         )
 
 

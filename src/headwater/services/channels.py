@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,18 +11,29 @@ from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from headwater.db import add_unique, after_commit
+from headwater.dependencies.settings import MAX_ALSO_AVAILABLE, parse_must_install
 from headwater.errors import (
     ChannelExistsError,
     ChannelNotFoundError,
+    HeadwaterError,
     InvalidChannelNameError,
     InvalidInputError,
 )
 from headwater.filters import FilterSet, parse_filter_set
 from headwater.inputs import check_text
-from headwater.models import Channel, Mirror, Organization, PackageFile, Privacy, User
+from headwater.models import (
+    Channel,
+    Mirror,
+    OnUnsolvable,
+    Organization,
+    PackageFile,
+    Privacy,
+    User,
+)
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef, OrganizationRef
 from headwater.storage import BlobStore
+from headwater.upstreams.http import check_allowed, normalize_source_root, shown_url
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 # "t" starts the token-in-path URLs: /api/repo/t/<token>/<channel>/...
@@ -166,9 +178,15 @@ def channel_stats(session: Session, channel_ids: list[int]) -> dict[int, Channel
 
 
 def update_channel(
-    session: Session, channel: ChannelRef, changes: dict[str, Any], *, actor: Actor
+    session: Session,
+    channel: ChannelRef,
+    changes: dict[str, Any],
+    *,
+    actor: Actor,
+    allowlist: Sequence[str] = (),
 ) -> Channel:
-    """Apply the fields sent; `filters` merge with the stored ones, a null key removes a rule."""
+    """Apply the fields sent; `filters` merge with the stored ones, a null key removes a rule.
+    `also_available` URLs must be under the deployment's upstream `allowlist`."""
     row = load_channel(session, channel)
     changed: dict[str, Any] = {}
     if "description" in changes and changes["description"] is not None:
@@ -183,6 +201,19 @@ def update_channel(
         kept = check_revisions_kept(changes["revisions_kept"])
         if kept != row.revisions_kept:
             row.revisions_kept = changed["revisions_kept"] = kept
+    if "must_install" in changes:
+        specs = parse_must_install(changes["must_install"])
+        stored = [spec.to_json() for spec in specs] if specs else None
+        if stored != row.must_install:
+            row.must_install = changed["must_install"] = stored
+    if "also_available" in changes:
+        urls = check_also_available(changes["also_available"], allowlist)
+        if urls != row.also_available:
+            row.also_available = changed["also_available"] = urls
+    if "on_unsolvable" in changes and changes["on_unsolvable"] is not None:
+        choice = parse_on_unsolvable(changes["on_unsolvable"])
+        if choice != row.on_unsolvable:
+            row.on_unsolvable = changed["on_unsolvable"] = choice
     if "filters" in changes:
         filters = merge_filters(row.filters, changes["filters"])
         if filters.to_json() != row.filters.to_json():
@@ -195,6 +226,41 @@ def update_channel(
 
 
 MAX_REVISIONS_KEPT = 100_000
+
+
+def check_also_available(value: Any, allowlist: Sequence[str]) -> list[str] | None:
+    """Channel URLs clients use beside this one, which the dependency check reads: http(s),
+    under the upstream allowlist, without credentials (they would be shown)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+        raise InvalidInputError("also_available must be a list of channel URLs")
+    if len(value) > MAX_ALSO_AVAILABLE:
+        raise InvalidInputError(f"also_available holds at most {MAX_ALSO_AVAILABLE} URLs")
+    urls = []
+    for url in value:
+        try:
+            root = normalize_source_root(url)
+            check_allowed(root, allowlist)
+        except HeadwaterError as error:
+            raise InvalidInputError(
+                f"also_available: {error.message.replace('source_root', 'the URL')}"
+            ) from None
+        if "@" in root.split("://", 1)[1].split("/", 1)[0]:
+            raise InvalidInputError(
+                f"also_available: {shown_url(root)!r} carries credentials; use a URL without"
+            )
+        urls.append(root)
+    return list(dict.fromkeys(urls)) or None
+
+
+def parse_on_unsolvable(value: Any) -> OnUnsolvable:
+    try:
+        return OnUnsolvable(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"on_unsolvable {str(value)[:40]!r} is not one of fail, warn"
+        ) from None
 
 
 def check_revisions_kept(value: Any) -> int | None:

@@ -87,6 +87,20 @@ class Plan:
             self.names.setdefault(subdir, set()).add(name)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """The revision a change built, before it lands: what `Change.verify` checks."""
+
+    channel_id: int
+    number: int
+    key: str
+    indexes: dict[str, RevisionIndex]  # conda subdir → its index in this revision
+
+    def files(self) -> ColumnElement[bool]:
+        """The files of this revision (staged rows and the head's not removed)."""
+        return and_(PackageFile.channel_id == self.channel_id, _after(self.key))
+
+
 class Change(ABC):
     """What an edge asks of the service. `plan` reads the head; `land` runs in the transaction
     that moves it (a run completes there, under its fence) and may raise to land nothing."""
@@ -107,6 +121,10 @@ class Change(ABC):
 
     def rebuilding(self) -> None:  # noqa: B027
         """Told that another change landed first and this one is planned again."""
+
+    def verify(self, db: Database, store: BlobStore, candidate: Candidate) -> None:  # noqa: B027
+        """Check the built revision before it lands (outside any write lock); raise to land
+        nothing."""
 
 
 class _HeadMoved(Exception):
@@ -178,11 +196,31 @@ def _attempt(
             change.rendered(index)
     if cve_names is not None:
         match_staged(db, key, names=cve_names)
+    with db.reading() as session:
+        built = _indexes_of(session, channel_id, head, indexes)
+    change.verify(db, store, Candidate(channel_id, head + 1, key, built))
     with db.writing() as session:
         revision = _land(session, store, channel_id, head, key, plan, indexes, change)
         change.land(session, revision)
     _collect_superseded_indexes(db, store, channel_id, revision.number)
     return revision
+
+
+def _indexes_of(
+    session: Session, channel_id: int, head: int, rendered: Sequence[RevisionIndex]
+) -> dict[str, RevisionIndex]:
+    """The conda indexes the new revision will have: those rendered, the head's elsewhere."""
+    indexes = {
+        index.subdir: index
+        for index in session.scalars(
+            select(RevisionIndex).where(
+                RevisionIndex.channel_id == channel_id, RevisionIndex.number == head
+            )
+        )
+    }
+    session.expunge_all()
+    indexes.update((index.subdir, index) for index in rendered)
+    return indexes
 
 
 def _after(key: str) -> ColumnElement[bool]:

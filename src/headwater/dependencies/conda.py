@@ -1,0 +1,293 @@
+"""Conda dependencies: the closure a mirror takes, and the check that every kept record's
+`depends` is satisfiable in a revision.
+
+A record of a platform subdir finds its dependencies in that subdir and noarch; a noarch
+record in noarch and every platform subdir of the run (or revision). Virtual packages
+(`__glibc`, `__cuda`, ...) are the client machine's, not upstream packages. A record's
+`constrains` do not pull packages in; they narrow which versions of a dependency of the same
+name it may take.
+
+Specs are matched with the filters' compiled MatchSpecs (filters/conda_specs.py, checked
+against rattler's own matching), each distinct spec once per subdir group, each version string
+parsed once: half a million records are checked in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import msgspec
+
+from headwater.dependencies.report import Cause, DependencyReport, Finding
+from headwater.filters.conda_specs import CondaSpec, SpecError, conda_version, parse_conda_spec
+from headwater.filters.rules import Exclusion
+from headwater.formats.conda.repodata import CondaRecord
+
+NOARCH = "noarch"
+Judge = Callable[[CondaRecord, str], Exclusion | None]
+
+
+class _Relations(msgspec.Struct, gc=False):
+    depends: list[str] = []
+    constrains: list[str] = []
+
+
+_relations = msgspec.json.Decoder(_Relations)
+
+
+def relations(record: CondaRecord) -> _Relations:
+    return _relations.decode(record.raw)
+
+
+@lru_cache(maxsize=262_144)
+def dependency_spec(text: str) -> CondaSpec | None:
+    """A `depends` entry as a compiled spec; None for a virtual package or one that does not
+    parse (reported as unsatisfiable by name only when it names a package)."""
+    if text.startswith("__"):
+        return None
+    try:
+        return parse_conda_spec(text)
+    except SpecError:
+        return None
+
+
+def spec_name(text: str) -> str:
+    return text.split(" ", 1)[0].split("[", 1)[0].strip()
+
+
+def groups(subdir: str, platforms: Sequence[str]) -> list[tuple[str, ...]]:
+    """Where a record of `subdir` finds its dependencies: its own subdir and noarch; a noarch
+    record, noarch with each platform (noarch alone when there is no platform)."""
+    if subdir != NOARCH:
+        return [(subdir, NOARCH)]
+    return [(platform, NOARCH) for platform in platforms] or [(NOARCH,)]
+
+
+@dataclass
+class Entry:
+    """One upstream record as the closure sees it."""
+
+    subdir: str
+    record: CondaRecord
+    exclusion: Exclusion | None  # None: kept
+
+
+@dataclass
+class Pool:
+    """Every record a run read from upstream, by subdir and name, with its judgement."""
+
+    by_subdir: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
+
+    def add(self, subdir: str, record: CondaRecord, exclusion: Exclusion | None) -> None:
+        names = self.by_subdir.setdefault(subdir, {})
+        names.setdefault(record.name, []).append(Entry(subdir, record, exclusion))
+
+    @property
+    def platforms(self) -> list[str]:
+        return sorted(subdir for subdir in self.by_subdir if subdir != NOARCH)
+
+    def entries(self, group: Iterable[str], name: str) -> Iterator[Entry]:
+        for subdir in group:
+            yield from self.by_subdir.get(subdir, {}).get(name, ())
+
+    def kept(self) -> Iterator[Entry]:
+        for names in self.by_subdir.values():
+            for entries in names.values():
+                yield from (entry for entry in entries if entry.exclusion is None)
+
+    def causes(self, group: Iterable[str], spec: CondaSpec) -> tuple[Cause, ...]:
+        """Why the records upstream has for `spec` are not in the channel: the filters that
+        removed them, each once; empty when upstream has none."""
+        found = {
+            Cause.of(entry.exclusion)
+            for entry in self.entries(group, spec.name)
+            if entry.exclusion is not None and _matches(spec, entry.subdir, entry.record)
+        }
+        return tuple(sorted(found))
+
+
+def _matches(spec: CondaSpec, subdir: str, record: CondaRecord) -> bool:
+    return spec.matches(record.name, record.version, record.build, record.build_number, subdir)
+
+
+def _newest_first(entry: Entry) -> tuple[object, int, int]:
+    record = entry.record
+    return (
+        conda_version(record.version) or conda_version("0"),
+        record.build_number,
+        record.timestamp or 0,
+    )
+
+
+def take_dependencies(
+    pool: Pool, refusals: Judge, *, newest: bool, report: DependencyReport
+) -> list[Entry]:
+    """The records the kept ones depend on, transitively, that the refusing rules let in:
+    every version that satisfies each spec, or (`newest`) only the newest. The entries taken
+    are marked kept in the pool and returned; each is told to `report` with the package that
+    first needed it."""
+    taken: list[Entry] = []
+    queue = list(pool.kept())
+    platforms = pool.platforms
+    done: set[tuple[str, str | None, tuple[str, ...]]] = set()
+    while queue:
+        entry = queue.pop()
+        depends = relations(entry.record)
+        limits = {spec_name(text): text for text in depends.constrains}
+        for text in depends.depends:
+            spec = dependency_spec(text)
+            if spec is None:
+                continue
+            limit = dependency_spec(limits[spec.name]) if spec.name in limits else None
+            for group in groups(entry.subdir, platforms):
+                key = (text, limit.text if limit else None, group)
+                if key in done:
+                    continue
+                done.add(key)
+                for chosen in _choose(pool, group, spec, limit, refusals, newest):
+                    chosen.exclusion = None
+                    report.take(chosen.subdir, chosen.record.filename, entry.record.name)
+                    taken.append(chosen)
+                    queue.append(chosen)
+    return taken
+
+
+def _choose(
+    pool: Pool,
+    group: tuple[str, ...],
+    spec: CondaSpec,
+    limit: CondaSpec | None,
+    refusals: Judge,
+    newest: bool,
+) -> list[Entry]:
+    matching = [
+        entry
+        for entry in pool.entries(group, spec.name)
+        if _matches(spec, entry.subdir, entry.record)
+        and (limit is None or _matches(limit, entry.subdir, entry.record))
+        and (entry.exclusion is None or refusals(entry.record, entry.subdir) is None)
+    ]
+    if newest and matching:
+        best = max(matching, key=_newest_first)
+        return [best] if best.exclusion is not None else []
+    return [entry for entry in matching if entry.exclusion is not None]
+
+
+class _Listed(msgspec.Struct, gc=False):
+    name: str
+    version: str
+    build: str = ""
+    build_number: int = 0
+    depends: list[str] = []
+
+
+class _Listing(msgspec.Struct):
+    packages: dict[str, _Listed] | None = None
+    packages_conda: dict[str, _Listed] | None = msgspec.field(default=None, name="packages.conda")
+
+
+_listing = msgspec.json.Decoder(_Listing)
+
+
+@dataclass
+class SubdirIndex:
+    """What one subdir of a channel offers: name → version → builds. Each distinct spec is
+    answered once."""
+
+    subdir: str
+    names: dict[str, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
+    records: list[tuple[str, _Listed]] = field(default_factory=list)  # (filename, record)
+    _answers: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of_repodata(cls, subdir: str, content: bytes, *, keep_records: bool) -> SubdirIndex:
+        listing = _listing.decode(content)
+        index = cls(subdir)
+        for section in (listing.packages, listing.packages_conda):
+            for filename, record in (section or {}).items():
+                versions = index.names.setdefault(record.name, {})
+                versions.setdefault(record.version, []).append((record.build, record.build_number))
+                if keep_records:
+                    index.records.append((filename, record))
+        return index
+
+    def provides(self, spec: CondaSpec) -> bool:
+        answer = self._answers.get(spec.text)
+        if answer is None:
+            answer = self._answers[spec.text] = self._provides(spec)
+        return answer
+
+    def _provides(self, spec: CondaSpec) -> bool:
+        if spec.name_is_glob:
+            return any(
+                spec.matches_name(name) and self._any_version(spec, name, versions)
+                for name, versions in self.names.items()
+            )
+        versions = self.names.get(spec.name)
+        return versions is not None and self._any_version(spec, spec.name, versions)
+
+    def _any_version(
+        self, spec: CondaSpec, name: str, versions: dict[str, list[tuple[str, int]]]
+    ) -> bool:
+        for version, builds in versions.items():
+            for build, build_number in builds:
+                if spec.matches(name, version, build, build_number, self.subdir):
+                    return True
+                if spec.build is None and spec.build_number is None:
+                    break  # the version decided it for every build
+        return False
+
+
+Lookup = Callable[[str], Sequence[SubdirIndex]]  # subdir → what other channels offer there
+
+
+def check_revision(
+    revision: dict[str, SubdirIndex],
+    pool: Pool,
+    report: DependencyReport,
+    *,
+    elsewhere: Lookup = lambda subdir: (),
+) -> None:
+    """Every record of the revision whose dependency nothing there (or `elsewhere`, the
+    channels available beside it) satisfies becomes a finding, with the filters of the run's
+    `pool` that removed what would have."""
+    platforms = sorted(subdir for subdir in revision if subdir != NOARCH)
+    for subdir, index in sorted(revision.items()):
+        for filename, record in index.records:
+            for text in record.depends:
+                finding = _check(revision, pool, subdir, platforms, filename, text, elsewhere)
+                if finding is not None:
+                    report.findings.append(finding)
+    report.checked = True
+
+
+def _check(
+    revision: dict[str, SubdirIndex],
+    pool: Pool,
+    subdir: str,
+    platforms: Sequence[str],
+    filename: str,
+    text: str,
+    elsewhere: Lookup,
+) -> Finding | None:
+    spec = dependency_spec(text)
+    if spec is None:
+        if text.startswith("__"):
+            return None
+        return Finding(subdir, filename, text, spec_name(text), ())
+    for group in groups(subdir, platforms):
+        if not _satisfied(revision, group, spec, elsewhere):
+            return Finding(subdir, filename, text, spec.name, pool.causes(group, spec))
+    return None
+
+
+def _satisfied(
+    revision: dict[str, SubdirIndex], group: tuple[str, ...], spec: CondaSpec, elsewhere: Lookup
+) -> bool:
+    for subdir in group:
+        index = revision.get(subdir)
+        if index is not None and index.provides(spec):
+            return True
+    return any(index.provides(spec) for subdir in group for index in elsewhere(subdir))

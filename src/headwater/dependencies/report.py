@@ -1,0 +1,147 @@
+"""A run's dependency report: files taken as dependencies, kept files whose dependencies the new
+revision lacks (grouped by the filter that removed what would have satisfied them), and the
+channel's must_install solves. Stored as JSON on the run (`runs.report`), bounded in size."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from headwater.filters.rules import Exclusion
+
+MAX_TAKEN_LISTED = 1000  # files taken as dependencies listed by name; the count covers all
+MAX_GROUPS = 200  # (filter, dependency) groups of broken packages
+MAX_PACKAGES_PER_GROUP = 20
+
+
+@dataclass(frozen=True, order=True)
+class Cause:
+    """The filter that removed what would have satisfied a dependency: `level` mirror or
+    channel, its `key` and the `value` that matched. None in a finding: upstream has nothing
+    that satisfies it at all."""
+
+    level: str
+    key: str
+    value: str
+
+    @classmethod
+    def of(cls, exclusion: Exclusion) -> Cause:
+        return cls(exclusion.level, exclusion.key, exclusion.value)
+
+    def to_json(self) -> dict[str, str]:
+        return {"level": self.level, "key": self.key, "value": self.value}
+
+    def __str__(self) -> str:
+        shown = f" {self.value}" if self.value else ""
+        return f"the {self.level}'s {self.key}{shown}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A kept file with a dependency nothing in the new revision (or the channels available
+    beside it) satisfies."""
+
+    subdir: str
+    filename: str
+    spec: str  # the dependency as the file states it
+    dependency: str  # the name it depends on
+    causes: tuple[Cause, ...]  # empty: nothing upstream satisfies it
+
+
+@dataclass(frozen=True)
+class MustInstall:
+    """One environment of the channel's must_install specs, solved for one platform."""
+
+    platform: str
+    specs: tuple[str, ...]
+    solved: bool
+    message: str
+    causes: tuple[Cause, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "specs": list(self.specs),
+            "solved": self.solved,
+            "message": self.message,
+            "causes": [cause.to_json() for cause in self.causes],
+        }
+
+
+@dataclass
+class DependencyReport:
+    taken: Counter[str] = field(default_factory=Counter)  # subdir → files taken
+    taken_files: list[dict[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    must_install: list[MustInstall] = field(default_factory=list)
+    checked: bool = False  # whether the solvability check ran
+    notes: list[str] = field(default_factory=list)
+
+    def take(self, subdir: str, filename: str, dependent: str) -> None:
+        self.taken[subdir] += 1
+        if len(self.taken_files) < MAX_TAKEN_LISTED:
+            self.taken_files.append(
+                {"subdir": subdir, "filename": filename, "reason": f"dependency of {dependent}"}
+            )
+
+    @property
+    def unsolvable(self) -> list[MustInstall]:
+        return [solve for solve in self.must_install if not solve.solved]
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The findings by (cause, dependency), the largest first."""
+        grouped: dict[tuple[tuple[Cause, ...], str], list[Finding]] = {}
+        for finding in self.findings:
+            grouped.setdefault((finding.causes, finding.dependency), []).append(finding)
+        ordered = sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0][1]))
+        return [
+            {
+                "causes": [cause.to_json() for cause in causes],
+                "dependency": dependency,
+                "count": len(findings),
+                "packages": [
+                    {"subdir": f.subdir, "filename": f.filename, "spec": f.spec}
+                    for f in findings[:MAX_PACKAGES_PER_GROUP]
+                ],
+            }
+            for (causes, dependency), findings in ordered[:MAX_GROUPS]
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dependencies": {
+                "taken": sum(self.taken.values()),
+                "by_subdir": dict(sorted(self.taken.items())),
+                "files": self.taken_files,
+            },
+            "checked": self.checked,
+            "broken": {
+                "total": len(self.findings),
+                "packages": len({(f.subdir, f.filename) for f in self.findings}),
+                "groups": self.groups(),
+            },
+            "must_install": [solve.to_json() for solve in self.must_install],
+            "notes": self.notes,
+        }
+
+    def summary_lines(self) -> list[str]:
+        """The report as log lines: what a reader of the run's log must not miss."""
+        lines = []
+        if self.taken:
+            lines.append(f"took {sum(self.taken.values())} files as dependencies of kept files")
+        for group in self.groups()[:20]:
+            causes = [Cause(**cause) for cause in group["causes"]]
+            why = " and ".join(map(str, causes)) or "nothing upstream provides it"
+            example = group["packages"][0]
+            lines.append(
+                f"{group['count']} kept files need {group['dependency']} "
+                f"(e.g. {example['filename']} needs {example['spec']!r}), removed by {why}"
+                if causes
+                else f"{group['count']} kept files need {group['dependency']} "
+                f"(e.g. {example['filename']} needs {example['spec']!r}): {why}"
+            )
+        for solve in self.must_install:
+            state = "solves" if solve.solved else "cannot be solved"
+            lines.append(f"must_install on {solve.platform} {state}: {solve.message}")
+        return lines

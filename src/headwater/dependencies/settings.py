@@ -1,0 +1,104 @@
+"""A channel's dependency settings, validated on the way in: `must_install` (specs each
+optionally for one platform), `also_available` (channel URLs clients use beside this one) and
+`on_unsolvable`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from headwater.errors import InvalidInputError
+from headwater.filters import MAX_SPEC_LENGTH
+from headwater.filters.conda_specs import SpecError, parse_conda_spec
+from headwater.filters.python_specs import RequirementError, parse_python_spec
+from headwater.formats.conda import KNOWN_SUBDIRS
+from headwater.inputs import has_control_characters
+
+MAX_MUST_INSTALL = 100
+MAX_ALSO_AVAILABLE = 10
+PLATFORMS = tuple(sorted(subdir for subdir in KNOWN_SUBDIRS if subdir != "noarch"))
+
+
+@dataclass(frozen=True)
+class MustInstallSpec:
+    """One spec the real solver must satisfy against every new revision: a conda MatchSpec or
+    a PEP 508 requirement (which applies depends on the mirror's type), on one platform or, with
+    `platform` None, on every platform the revision holds."""
+
+    spec: str
+    platform: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"spec": self.spec, "platform": self.platform}
+
+    @property
+    def is_conda(self) -> bool:
+        return _conda_problem(self.spec) is None
+
+    @property
+    def is_python(self) -> bool:
+        return _python_problem(self.spec) is None
+
+
+def _conda_problem(spec: str) -> str | None:
+    try:
+        parse_conda_spec(spec)
+    except SpecError as error:
+        return str(error)
+    return None
+
+
+def _python_problem(spec: str) -> str | None:
+    try:
+        parse_python_spec(spec)
+    except RequirementError as error:
+        return str(error)
+    return None
+
+
+def parse_must_install(value: Any) -> list[MustInstallSpec] | None:
+    """`["python 3.9.*", {"spec": "numpy", "platform": "linux-64"}]` as specs; None clears."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInputError("must_install must be a list of specs")
+    if len(value) > MAX_MUST_INSTALL:
+        raise InvalidInputError(f"must_install holds at most {MAX_MUST_INSTALL} specs")
+    specs = [_one_spec(item, position) for position, item in enumerate(value, 1)]
+    return list(dict.fromkeys(specs)) or None
+
+
+def _one_spec(item: Any, position: int) -> MustInstallSpec:
+    where = f"must_install entry {position}"
+    if isinstance(item, str):
+        item = {"spec": item}
+    if not isinstance(item, dict) or set(item) - {"spec", "platform"} or "spec" not in item:
+        raise InvalidInputError(
+            f"{where} must be a spec, or an object with 'spec' and an optional 'platform'"
+        )
+    spec, platform = item["spec"], item.get("platform")
+    if (
+        not isinstance(spec, str)
+        or not spec.strip()
+        or len(spec) > MAX_SPEC_LENGTH
+        or has_control_characters(spec)
+    ):
+        raise InvalidInputError(
+            f"{where}: the spec must be text of at most {MAX_SPEC_LENGTH} characters without "
+            "control characters"
+        )
+    spec = spec.strip()
+    conda, python = _conda_problem(spec), _python_problem(spec)
+    if conda and python:
+        raise InvalidInputError(f"{where}: {conda}; nor is it a PEP 508 requirement")
+    if platform is not None and platform not in PLATFORMS:
+        raise InvalidInputError(
+            f"{where}: unknown platform {str(platform)[:40]!r}; platforms are "
+            f"{', '.join(PLATFORMS)}"
+        )
+    return MustInstallSpec(spec, platform)
+
+
+def stored_must_install(value: list[dict[str, Any]] | None) -> list[MustInstallSpec]:
+    """The specs as the channel row stores them (validated when they were saved)."""
+    return [MustInstallSpec(item["spec"], item.get("platform")) for item in value or ()]

@@ -1,0 +1,294 @@
+"""Checking a mirror run's revision before it becomes the head: every kept package's
+dependencies are there (or in the channels available beside it), and the channel's
+must_install specs solve with the real solver (docs/concepts.md, "Dependencies").
+
+A `DependencyCheck` is made by the run (it holds what the run read from upstream, to name the
+filter that removed a missing dependency) and called by services/revisions.apply_change through
+`MirrorRunChange.verify`, on the revision as built, before it lands. The report is saved on the
+run either way; an unsolvable must_install with `on_unsolvable: fail` fails the run and the
+previous head stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import rattler
+import rattler.exceptions
+from sqlalchemy import update
+
+from headwater.db import Database
+from headwater.dependencies.conda import NOARCH, Pool, SubdirIndex, check_revision, dependency_spec
+from headwater.dependencies.report import Cause, DependencyReport, MustInstall
+from headwater.dependencies.settings import MustInstallSpec, stored_must_install
+from headwater.errors import HeadwaterError, UnsolvableError
+from headwater.models import Channel, OnUnsolvable, Run
+from headwater.services.indexes import repodata_key
+from headwater.services.revisions import Candidate
+from headwater.storage import BlobStore
+from headwater.upstreams.conda import CondaUpstream
+from headwater.upstreams.http import HttpPolicy, shown_url, upstream_client
+
+T = TypeVar("T")
+SOLVE_SECONDS = 120  # one platform's must_install solve gives up after this
+
+
+@dataclass(frozen=True)
+class ChannelChecks:
+    """What the channel asks of every revision a run builds."""
+
+    must_install: tuple[MustInstallSpec, ...] = ()
+    also_available: tuple[str, ...] = ()
+    on_unsolvable: OnUnsolvable = OnUnsolvable.fail
+
+    @classmethod
+    def of(cls, channel: Channel) -> ChannelChecks:
+        return cls(
+            tuple(stored_must_install(channel.must_install)),
+            tuple(channel.also_available or ()),
+            OnUnsolvable(channel.on_unsolvable),
+        )
+
+
+class DependencyCheck(ABC):
+    """The check of one run's revision. `report` starts with what the run took as
+    dependencies."""
+
+    def __init__(self, checks: ChannelChecks, report: DependencyReport) -> None:
+        self.checks = checks
+        self.report = report
+
+    @abstractmethod
+    def examine(self, store: BlobStore, candidate: Candidate) -> None:
+        """Fill `report.findings` and `report.must_install` for the revision."""
+
+    def verify(self, db: Database, store: BlobStore, candidate: Candidate, run_id: int) -> None:
+        """Examine the revision, save the report on the run, and refuse it when a must_install
+        cannot be solved and the channel says fail."""
+        self.report.findings.clear()
+        self.report.must_install.clear()
+        self.examine(store, candidate)
+        save_report(db, run_id, self.report)
+        unsolvable = self.report.unsolvable
+        if unsolvable and self.checks.on_unsolvable == OnUnsolvable.fail:
+            raise UnsolvableError(describe_unsolvable(unsolvable))
+
+
+def describe_unsolvable(unsolvable: Sequence[MustInstall]) -> str:
+    parts = []
+    for solve in unsolvable:
+        why = "; removed by " + ", ".join(map(str, solve.causes)) if solve.causes else ""
+        parts.append(f"must_install on {solve.platform} cannot be solved{why}: {solve.message}")
+    return " | ".join(parts) + " (on_unsolvable is fail: the channel keeps its previous revision)"
+
+
+def save_report(db: Database, run_id: int, report: DependencyReport) -> None:
+    with db.writing() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(report=report.to_json()))
+
+
+class OnLoop:
+    """Runs coroutines on the run's event loop from the thread a change is built in."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def __call__(self, coroutine: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()  # type: ignore[arg-type]
+
+
+class CondaElsewhere:
+    """The conda channels available to clients beside this one, read (once per subdir) only
+    when the revision lacks something or a must_install solve needs them."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        policy: HttpPolicy,
+        on_loop: OnLoop,
+        workdir: Path,
+        notes: list[str],
+    ) -> None:
+        self.urls = list(urls)
+        self.policy = policy
+        self.on_loop = on_loop
+        self.workdir = workdir
+        self.notes = notes
+        self._indexes: dict[str, list[SubdirIndex]] = {}
+        self._files: dict[str, list[tuple[str, Path]]] = {}
+
+    def __call__(self, subdir: str) -> Sequence[SubdirIndex]:
+        self._read(subdir)
+        return self._indexes[subdir]
+
+    def repodata_files(self, subdir: str) -> list[tuple[str, Path]]:
+        """(channel URL, repodata.json path) of each channel that has the subdir."""
+        self._read(subdir)
+        return self._files[subdir]
+
+    def _read(self, subdir: str) -> None:
+        if subdir in self._indexes:
+            return
+        self._indexes[subdir], self._files[subdir] = [], []
+        for position, url in enumerate(self.urls):
+            try:
+                body = self.on_loop(self._fetch(url, subdir))
+            except HeadwaterError as error:
+                self.notes.append(
+                    f"also_available {shown_url(url)}: {subdir} could not be read: {error.message}"
+                )
+                continue
+            if body is None:
+                continue
+            path = self.workdir / f"elsewhere-{position}-{subdir}.json"
+            path.write_bytes(body)
+            self._files[subdir].append((url, path))
+            self._indexes[subdir].append(
+                SubdirIndex.of_repodata(subdir, bytes(body), keep_records=False)
+            )
+
+    async def _fetch(self, url: str, subdir: str) -> bytes | None:
+        async with upstream_client(self.policy) as client:
+            download = await CondaUpstream(client, url, self.policy).fetch_repodata(subdir)
+        return None if download is None or download.body is None else bytes(download.body)
+
+
+class CondaCheck(DependencyCheck):
+    def __init__(
+        self,
+        checks: ChannelChecks,
+        report: DependencyReport,
+        pool: Pool,
+        elsewhere: CondaElsewhere | None,
+    ) -> None:
+        super().__init__(checks, report)
+        self.pool = pool
+        self.elsewhere = elsewhere
+
+    def examine(self, store: BlobStore, candidate: Candidate) -> None:
+        paths = {
+            subdir: _repodata_path(store, candidate.channel_id, subdir, index.repodata_sha256)
+            for subdir, index in candidate.indexes.items()
+        }
+        revision = {
+            subdir: SubdirIndex.of_repodata(subdir, path.read_bytes(), keep_records=True)
+            for subdir, path in paths.items()
+        }
+        elsewhere = self.elsewhere if self.elsewhere is not None else (lambda subdir: ())
+        check_revision(revision, self.pool, self.report, elsewhere=elsewhere)
+        del revision
+        for platform, specs in _environments(self.checks.must_install, paths):
+            self.report.must_install.append(self._solve(platform, specs, paths))
+
+    def _solve(self, platform: str, specs: list[str], paths: dict[str, Path]) -> MustInstall:
+        sources = [
+            ("headwater", subdir, paths[subdir]) for subdir in (platform, NOARCH) if subdir in paths
+        ]
+        if self.elsewhere is not None:
+            for subdir in (platform, NOARCH):
+                sources += [
+                    (url, subdir, path) for url, path in self.elsewhere.repodata_files(subdir)
+                ]
+        try:
+            solution = solve_conda(specs, platform, sources)
+        except (rattler.exceptions.SolverError, rattler.exceptions.InvalidMatchSpecError) as error:
+            return MustInstall(
+                platform, tuple(specs), False, _solver_message(error), self._causes(platform, specs)
+            )
+        return MustInstall(
+            platform, tuple(specs), True, f"{len(solution)} packages: " + _listed(solution)
+        )
+
+    def _causes(self, platform: str, specs: list[str]) -> tuple[Cause, ...]:
+        """The filters that removed what a must_install spec or a missing dependency of the
+        revision names (the solver's message names the package; the report names the filter)."""
+        causes: set[Cause] = set()
+        group = (platform, NOARCH)
+        for text in specs:
+            spec = dependency_spec(text)
+            if spec is not None:
+                causes.update(self.pool.causes(group, spec))
+        for finding in self.report.findings:
+            if finding.subdir in group:
+                causes.update(finding.causes)
+        return tuple(sorted(causes))
+
+
+def _listed(solution: Sequence[rattler.RepoDataRecord]) -> str:
+    names = sorted(f"{record.name.normalized}={record.version}" for record in solution)
+    return ", ".join(names[:30]) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
+
+
+def _solver_message(error: Exception) -> str:
+    text = str(error).strip()
+    return text if len(text) <= 4000 else text[:4000] + "…"
+
+
+def _environments(
+    specs: Sequence[MustInstallSpec], paths: dict[str, Path]
+) -> list[tuple[str, list[str]]]:
+    """The conda specs per platform: a spec without a platform applies to every platform
+    subdir the revision has (noarch alone: linux-64)."""
+    platforms = sorted(subdir for subdir in paths if subdir != NOARCH) or ["linux-64"]
+    environments: dict[str, list[str]] = {}
+    for spec in specs:
+        if not spec.is_conda:
+            continue
+        for platform in [spec.platform] if spec.platform else platforms:
+            environments.setdefault(platform, []).append(spec.spec)
+    return sorted(environments.items())
+
+
+def _repodata_path(store: BlobStore, channel_id: int, subdir: str, sha256: str) -> Path:
+    key = repodata_key(channel_id, subdir, sha256)
+    path = store.local_path(key)
+    if path is not None:
+        return path
+    copy = Path(tempfile.mkdtemp(prefix="headwater-check-")) / f"{subdir}.json"
+    copy.write_bytes(store.read(key))
+    return copy
+
+
+# The machine a must_install environment is solved for: what conda-forge's own CI assumes.
+_VIRTUAL = {
+    "linux": [("__unix", "0"), ("__linux", "5.10"), ("__glibc", "2.28"), ("__archspec", "1")],
+    "osx": [("__unix", "0"), ("__osx", "14.0"), ("__archspec", "1")],
+    "win": [("__win", "0"), ("__archspec", "1")],
+}
+
+
+def virtual_packages(platform: str) -> list[rattler.GenericVirtualPackage]:
+    family = platform.split("-", 1)[0]
+    return [
+        rattler.GenericVirtualPackage(
+            rattler.PackageName(name), rattler.Version(version), rattler.BuildString("0")
+        )
+        for name, version in _VIRTUAL.get(family, [])
+    ]
+
+
+def solve_conda(
+    specs: Sequence[str], platform: str, sources: Sequence[tuple[str, str, Path]]
+) -> list[rattler.RepoDataRecord]:
+    """py-rattler's solver on (channel URL, subdir, repodata.json) sources, for `platform`
+    (called from a worker thread: the solve runs on a loop of its own)."""
+    sparse = [
+        rattler.SparseRepoData(rattler.Channel(url), subdir, str(path))
+        for url, subdir, path in sources
+    ]
+    solving = rattler.solve_with_sparse_repodata(
+        specs=[rattler.MatchSpec(spec) for spec in specs],
+        sparse_repodata=sparse,
+        virtual_packages=virtual_packages(platform),
+        timeout=dt.timedelta(seconds=SOLVE_SECONDS),
+        channel_priority=rattler.ChannelPriority.Strict,
+        timestamp_policy="allow-missing",
+    )
+    return asyncio.run(solving)
