@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,62 @@ app.add_typer(roles, name="role", help="Who holds which role on a channel.")
 
 def channel_path(name: str) -> str:
     return f"/api/channels/{quote(name, safe='')}"
+
+
+INCLUDE_DEPENDENCIES_HELP = (
+    "Take, from the same upstream, what kept packages depend on (--no-include-dependencies "
+    "stops it)."
+)
+DEPENDENCIES_HELP = (
+    "Which versions of a dependency to take: all (every one that satisfies it), newest (only "
+    "the newest), or default (remove the setting: the channel's choice, else all)."
+)
+
+
+def dependency_filters(include: bool | None, versions: str | None) -> dict[str, Any]:
+    """The filter keys the --include-dependencies and --dependencies options set; a null
+    removes a key when filters merge."""
+    changes: dict[str, Any] = {}
+    if include is not None:
+        changes["include_dependencies"] = True if include else None
+    if versions is not None:
+        choice = versions.strip().lower()
+        if choice not in ("all", "newest", "default", ""):
+            raise typer.BadParameter(
+                f"{versions!r} is not one of all, newest, default", param_hint="--dependencies"
+            )
+        changes["dependencies"] = None if choice in ("default", "") else choice
+    return changes
+
+
+def with_dependency_filters(
+    body: dict[str, Any], include: bool | None, versions: str | None
+) -> dict[str, Any]:
+    """`body`'s filters with the keys of --include-dependencies and --dependencies added, as
+    the changes to make to `body` (none when neither option was given)."""
+    keys = dependency_filters(include, versions)
+    if not keys:
+        return {}
+    filters = body.get("filters") if "filters" in body else {}
+    if not isinstance(filters, dict):
+        raise typer.BadParameter(
+            "--filters must be a JSON object to combine with --include-dependencies or "
+            "--dependencies"
+        )
+    return {"filters": {**filters, **keys}}
+
+
+# A --must-install value's platform, after its last "@": `numpy >=1.26@linux-64`. A PEP 508
+# direct reference (`name @ https://...`) ends with a URL, which this never matches.
+_PLATFORM_SUFFIX = re.compile(r"[a-z0-9_-]+")
+
+
+def must_install_entry(value: str) -> dict[str, str | None]:
+    """`SPEC` or `SPEC@PLATFORM` as the REST API takes it."""
+    spec, at, platform = value.rpartition("@")
+    if at and spec.strip() and _PLATFORM_SUFFIX.fullmatch(platform.strip()):
+        return {"spec": spec.strip(), "platform": platform.strip()}
+    return {"spec": value.strip(), "platform": None}
 
 
 @app.command("list")
@@ -105,6 +162,38 @@ def edit(
     filters: str = typer.Option(
         None, help="Filters to merge as JSON; a key set to null removes it; 'null' clears all."
     ),
+    include_dependencies: bool | None = typer.Option(
+        None, "--include-dependencies/--no-include-dependencies", help=INCLUDE_DEPENDENCIES_HELP
+    ),
+    dependencies: str = typer.Option(None, "--dependencies", help=DEPENDENCIES_HELP),
+    must_install: list[str] = typer.Option(
+        None,
+        "--must-install",
+        metavar="SPEC[@PLATFORM]",
+        help="A spec every new revision must be able to install (repeat for more; they replace "
+        "the stored ones), e.g. 'numpy >=1.26' or 'numpy >=1.26@linux-64' for one platform "
+        "only; without a platform it is solved for every platform the revision holds.",
+    ),
+    clear_must_install: bool = typer.Option(
+        False, "--clear-must-install", help="Remove every must_install spec."
+    ),
+    also_available: list[str] = typer.Option(
+        None,
+        "--also-available",
+        metavar="URL",
+        help="A channel URL clients use beside this one, whose packages count as present "
+        "(repeat for more; they replace the stored ones).",
+    ),
+    clear_also_available: bool = typer.Option(
+        False, "--clear-also-available", help="Remove every also_available URL."
+    ),
+    on_unsolvable: str = typer.Option(
+        None,
+        "--on-unsolvable",
+        metavar="fail|warn",
+        help="When the must_install specs cannot be solved: fail the run (the previous revision "
+        "stays the head) or warn (publish the revision and report it).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Edit a channel; only the options given change."""
@@ -113,11 +202,25 @@ def edit(
         ("description", description),
         ("privacy", privacy),
         ("organization", organization),
+        ("on_unsolvable", on_unsolvable),
     ):
         if value is not None:
             changes[key] = value
     if filters is not None:
         changes["filters"] = parse_json_option(filters, "--filters")
+    changes.update(with_dependency_filters(changes, include_dependencies, dependencies))
+    if must_install and clear_must_install:
+        raise typer.BadParameter("give --must-install or --clear-must-install, not both")
+    if must_install:
+        changes["must_install"] = [must_install_entry(value) for value in must_install]
+    elif clear_must_install:
+        changes["must_install"] = None
+    if also_available and clear_also_available:
+        raise typer.BadParameter("give --also-available or --clear-also-available, not both")
+    if also_available:
+        changes["also_available"] = list(also_available)
+    elif clear_also_available:
+        changes["also_available"] = None
     with Client() as client:
         _show(client.patch(channel_path(name), changes), as_json)
 

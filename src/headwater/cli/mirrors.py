@@ -8,7 +8,12 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from headwater.cli.channels import channel_path
+from headwater.cli.channels import (
+    DEPENDENCIES_HELP,
+    INCLUDE_DEPENDENCIES_HELP,
+    channel_path,
+    with_dependency_filters,
+)
 from headwater.cli.client import Client
 from headwater.cli.output import (
     JsonOption,
@@ -98,6 +103,10 @@ def create(
     filters: str = typer.Option(
         None, help='Filters as JSON, e.g. \'{"subdirs": ["linux-64", "noarch"]}\'.'
     ),
+    include_dependencies: bool | None = typer.Option(
+        None, "--include-dependencies/--no-include-dependencies", help=INCLUDE_DEPENDENCIES_HELP
+    ),
+    dependencies: str = typer.Option(None, "--dependencies", help=DEPENDENCIES_HELP),
     run_now: bool = typer.Option(False, "--run-now", help="Queue the first run at once."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -105,6 +114,13 @@ def create(
     mirror_filters = parse_json_option(filters, "--filters")
     if projects:
         mirror_filters = {**(mirror_filters or {}), "projects": projects}
+    drafted = with_dependency_filters(
+        {"filters": mirror_filters or {}}, include_dependencies, dependencies
+    )
+    if drafted:
+        mirror_filters = {
+            key: value for key, value in drafted["filters"].items() if value is not None
+        }
     body: dict[str, Any] = {
         "mirror_name": mirror_name,
         "mirror_type": mirror_type,
@@ -147,6 +163,10 @@ def edit(
     filters: str = typer.Option(
         None, help="Filters to merge as JSON; a key set to null removes it."
     ),
+    include_dependencies: bool | None = typer.Option(
+        None, "--include-dependencies/--no-include-dependencies", help=INCLUDE_DEPENDENCIES_HELP
+    ),
+    dependencies: str = typer.Option(None, "--dependencies", help=DEPENDENCIES_HELP),
     run_now: bool = typer.Option(False, "--run-now"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -165,6 +185,7 @@ def edit(
         changes["proxy"] = proxy or None
     if filters is not None:
         changes["filters"] = parse_json_option(filters, "--filters")
+    changes.update(with_dependency_filters(changes, include_dependencies, dependencies))
     if run_now:
         changes["run_now"] = True
     with Client() as client:

@@ -14,6 +14,7 @@ parsed once: half a million records are checked in seconds.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -65,7 +66,7 @@ def groups(subdir: str, platforms: Sequence[str]) -> list[tuple[str, ...]]:
     return [(platform, NOARCH) for platform in platforms] or [(NOARCH,)]
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One upstream record as the closure sees it."""
 
@@ -91,6 +92,16 @@ class Pool:
     def entries(self, group: Iterable[str], name: str) -> Iterator[Entry]:
         for subdir in group:
             yield from self.by_subdir.get(subdir, {}).get(name, ())
+
+    def excluded(self) -> Counter[str]:
+        """How many records each reason leaves out."""
+        counts: Counter[str] = Counter()
+        for names in self.by_subdir.values():
+            for entries in names.values():
+                for entry in entries:
+                    if entry.exclusion is not None:
+                        counts[entry.exclusion.reason] += 1
+        return counts
 
     def kept(self) -> Iterator[Entry]:
         for names in self.by_subdir.values():

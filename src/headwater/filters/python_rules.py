@@ -157,6 +157,14 @@ class PythonMirrorRules:
             if n
         ]
         self.keep_latest = min(latest) if latest else None
+        self.cve = cve
+
+    def refusals(self) -> PythonMirrorRules:
+        """The rules a dependency of a kept file must still pass (FilterSet.refusals): no
+        projects, only_specs, dates, keep_latest or pre-release rule."""
+        return PythonMirrorRules(
+            self.mirror.filters.refusals(), self.channel.filters.refusals(), self.cve
+        )
 
     def judge(self, record: PythonRecord) -> Exclusion | None:
         exclusion = self.mirror.judge(record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
@@ -28,9 +28,12 @@ from headwater.services import provenance
 from headwater.services.indexes import describe
 from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
-from headwater.services.revisions import Change, Plan, apply_change
+from headwater.services.revisions import Candidate, Change, Plan, apply_change
 from headwater.services.runs import add_log_entries, complete_run
 from headwater.storage import BlobStore
+
+if TYPE_CHECKING:
+    from headwater.services.solvability import DependencyCheck
 
 
 @dataclass
@@ -73,13 +76,15 @@ def publish_mirror_run(
     subdirs: Sequence[str],
     contents: Sequence[SubdirContents],
     progress: RunProgress,
+    check: DependencyCheck | None = None,
 ) -> None:
     """Land the run's result as the channel's next revision, and complete the run with it.
 
     A run that lost its claim or was asked to stop raises RunStoppedError when it would land,
-    and the channel stays as it was.
+    and the channel stays as it was. Given a `check`, the revision is checked before it lands
+    (services/solvability.py), and may be refused.
     """
-    change = MirrorRunChange(job, subdirs, contents, progress)
+    change = MirrorRunChange(job, subdirs, contents, progress, check)
     revision = apply_change(db, store, job.channel_id, change, cve_names=job.cve_names)
     if revision is not None:
         progress.log(f"published revision {revision.number}")
@@ -96,8 +101,10 @@ class MirrorRunChange(Change):
         subdirs: Sequence[str],
         contents: Sequence[SubdirContents],
         progress: RunProgress,
+        check: DependencyCheck | None = None,
     ) -> None:
         self.job = job
+        self.check = check
         self.subdirs = list(subdirs)
         self.contents = contents
         self.progress = progress
@@ -137,6 +144,16 @@ class MirrorRunChange(Change):
         self.progress.log(
             "another change to the channel landed first; building this run's revision on it"
         )
+
+    def verify(self, db: Database, store: BlobStore, candidate: Candidate) -> None:
+        if self.check is None:
+            return
+        self.progress.step("checking dependencies")
+        try:
+            self.check.verify(db, store, candidate, self.job.run_id)
+        finally:
+            for line in self.check.report.summary_lines():
+                self.progress.log(line, "info" if line.startswith("took") else "warning")
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:
         job, progress, tally = self.job, self.progress, self.tally

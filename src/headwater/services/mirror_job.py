@@ -4,7 +4,7 @@ upstream, the mode, both filter sets and the rules made of them, the CVE databas
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from headwater.filters.python_rules import PythonMirrorRules
 from headwater.filters.rules import MirrorRules
 from headwater.models import Channel, Mirror, MirrorMode, MirrorType
 from headwater.services.cve_matching import CveOracle, database_revision, load_matcher
+from headwater.services.solvability import ChannelChecks
 
 # Bump when the meaning of a published record changes, so that every mirror re-reads upstream.
 # 2: blobs are proven by their upstream (migration 0004); the next run of an active mirror
@@ -44,6 +45,8 @@ class MirrorJob:
     cve_revision: str | None = None
     # How conda names map to PyPI names, to match the channel's files when the run publishes.
     cve_names: CondaNames | None = None
+    # What the channel asks of every revision (must_install, also_available, on_unsolvable).
+    checks: ChannelChecks = field(default_factory=ChannelChecks)
 
     @property
     def filters_digest(self) -> str:
@@ -55,6 +58,7 @@ class MirrorJob:
             "mirror": self.mirror_filters.to_json(),
             "channel": self.channel_filters.to_json(),
             "cve": self.cve_revision,
+            "checks": self.checks.to_json(),
         }
         return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -66,6 +70,17 @@ class MirrorJob:
     def python_rules(self) -> PythonMirrorRules:
         cve = self.cve.for_python if self.cve is not None else None
         return PythonMirrorRules(self.mirror_filters, self.channel_filters, cve=cve)
+
+    @property
+    def takes_dependencies(self) -> bool:
+        return self.mirror_filters.takes_dependencies or self.channel_filters.takes_dependencies
+
+    @property
+    def newest_dependencies(self) -> bool:
+        """Whether only the newest version satisfying a dependency is taken (the mirror's
+        choice, else the channel's; every version by default)."""
+        choice = self.mirror_filters.dependencies or self.channel_filters.dependencies
+        return choice == "newest"
 
     def named_subdirs(self) -> list[str] | None:
         """The subdirs both filter sets allow when either names some; None when neither does."""
@@ -105,4 +120,5 @@ def load_job(
         cve=cve,
         cve_revision=revision,
         cve_names=cve_names,
+        checks=ChannelChecks.of(channel),
     )

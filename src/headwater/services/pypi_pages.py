@@ -123,6 +123,8 @@ def with_metadata(
         license=metadata.license,
         license_expression=metadata.license_expression,
         classifiers=metadata.license_classifiers,
+        requires_dist=metadata.requires_dist,
+        dependencies_known=True,
         core_metadata=core_metadata if core_metadata is not None else record.core_metadata,
         requires_python=record.requires_python or metadata.requires_python,
     )

@@ -1,5 +1,15 @@
 """Running a PyPI mirror: read each project's page, take core metadata where the filters need
-it, judge, download (active), then publish in one go."""
+it, judge, take what the kept files depend on (`include_dependencies`), download (active),
+then check the revision and publish it in one go.
+
+Taking dependencies reads the kept files' core metadata (one file per project and version:
+the upstream's PEP 658 `.metadata` file, else, for an active mirror, the file itself), then
+the pages of the projects they require from the same upstream, judges those files, takes
+what the closure (dependencies/python.py) chooses, and goes on until nothing new is needed,
+at most MAX_DEPENDENCY_PROJECTS projects beyond those named. Those projects are published
+with the named ones, so the next run recomputes them. With dependencies taken, project pages
+are always read whole (no conditional request): what to take depends on every page.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +22,23 @@ from functools import partial
 from typing import TypeVar
 
 import httpx
+import msgspec
 from sqlalchemy import select
 
 from headwater.db import Database
+from headwater.dependencies.python import (
+    MAX_DEPENDENCY_PROJECTS,
+    Entry,
+    Environment,
+    Pool,
+    environments,
+    take_dependencies,
+)
+from headwater.dependencies.report import DependencyReport
 from headwater.errors import HeadwaterError, UpstreamError
 from headwater.filters import LICENSE_KEYS, FilterSet
 from headwater.filters.python_rules import PythonMirrorRules
+from headwater.filters.rules import Exclusion
 from headwater.formats.pypi.metadata import parse_core_metadata, read_metadata_bytes
 from headwater.formats.pypi.records import PythonRecord
 from headwater.formats.pypi.simple import FileLink
@@ -32,6 +53,8 @@ from headwater.services.pypi_pages import (
     upstream_license,
     with_metadata,
 )
+from headwater.services.python_solvability import PythonCheck, PythonElsewhere
+from headwater.services.solvability import OnLoop
 from headwater.storage import BlobStore, content_key
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
 from headwater.upstreams.pypi import MAX_METADATA_BYTES, PyPIUpstream
@@ -55,7 +78,7 @@ def _wants_licenses(*sets: FilterSet) -> bool:
 @dataclass
 class _ProjectRead:
     content: SubdirContents
-    excluded: Counter[str] = field(default_factory=Counter)
+    excluded: Counter[str] = field(default_factory=Counter)  # files skipped as invalid
 
 
 async def sync_python_mirror(
@@ -81,23 +104,27 @@ async def sync_python_mirror(
         }
     rules = job.python_rules()
     active = job.mode == MirrorMode.active
+    takes = job.takes_dependencies
+    envs = environments(job.named_subdirs())
+    report = DependencyReport()
     async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
         downloader = Downloader(client, policy, store, db, progress, job.source_root)
         upstream = PyPIUpstream(client, job.source_root, policy)
         reader = _ProjectReader(job, rules, upstream, downloader, progress, active)
         progress.step("reading project pages", total=len(projects))
         reads = await gather_bounded(
-            policy.concurrency, [partial(reader.read, p, states.get(p)) for p in projects]
+            policy.concurrency,
+            [partial(reader.read, p, None if takes else states.get(p)) for p in projects],
         )
-        contents = [read.content for read in reads]
-        if contents and all(content.missing for content in contents):
+        if reads and all(read.content.missing for read in reads):
             raise UpstreamError(
                 f"upstream {job.source_root} has none of the projects {', '.join(projects)}; "
                 "check source_root and the project names"
             )
-        for read in reads:
-            for reason, count in read.excluded.items():
-                progress.exclude(reason, count)
+        if takes:
+            reads += await _DependencyTaker(reader, envs, report).take()
+        contents = [reader.contents_of(read) for read in reads]
+        reader.count_exclusions(reads)
         if active:
             await downloader.fetch_all(_files_of(contents))
             for content in contents:
@@ -107,9 +134,19 @@ async def sync_python_mirror(
                     partial(progress.delivered, upstream=job.source_root),
                     content.records,  # type: ignore[arg-type]
                 )
+    elsewhere = None
+    if job.checks.also_available:
+        on_loop = OnLoop(asyncio.get_running_loop())
+        elsewhere = PythonElsewhere(job.checks.also_available, policy, on_loop, report.notes)
+    check = PythonCheck(job.checks, report, reader.pool, envs, elsewhere)
+    subdirs = [content.subdir for content in contents]
     progress.step("publishing")
-    await asyncio.to_thread(publish_mirror_run, db, store, job, projects, contents, progress)
-    progress.log(f"published {len(projects)} projects")
+    await asyncio.to_thread(publish_mirror_run, db, store, job, subdirs, contents, progress, check)
+    taken = len(subdirs) - len(projects)
+    progress.log(
+        f"published {len(projects)} projects"
+        + (f" and {taken} projects of their dependencies" if taken else "")
+    )
 
 
 class _ProjectReader:
@@ -130,6 +167,8 @@ class _ProjectReader:
         self.progress = progress
         self.active = active
         self.licenses = _wants_licenses(job.mirror_filters, job.channel_filters)
+        self.dependencies = job.takes_dependencies
+        self.pool = Pool()  # every file read, with its judgement
 
     async def read(self, project: str, state: MirrorSubdirState | None) -> _ProjectRead:
         validators = None
@@ -141,8 +180,10 @@ class _ProjectReader:
             self.progress.log(
                 f"upstream has no project {project}; its files leave the channel", "warning"
             )
+            self.pool.add_project(project, [])
             return _ProjectRead(SubdirContents(subdir=project, records=[], missing=True))
         if page.links is None:
+            self.pool.read.add(project)
             self.progress.log(f"{project}: upstream unchanged since the last run")
             return _ProjectRead(SubdirContents(subdir=project, records=None))
         read = _ProjectRead(
@@ -158,18 +199,89 @@ class _ProjectReader:
         records = self._records(project, page.links, read)
         if self.licenses:
             records = await self._with_licenses(records)
-        kept = []
-        for record, exclusion in self.rules.judge_all(records):
-            if exclusion is None:
-                kept.append(record)
-            else:
-                read.excluded[exclusion.reason] += 1
-        read.content.records = kept
+        judged = self.rules.judge_all(records)
+        if self.dependencies:
+            judged = await self._with_requirements(judged)
+        self.pool.add_project(project, judged)
+        kept = sum(1 for _, exclusion in judged if exclusion is None)
         self.progress.count("seen", len(page.links))
-        self.progress.log(
-            f"{project}: {len(page.links)} files upstream, {len(kept)} pass the filters"
-        )
+        self.progress.log(f"{project}: {len(page.links)} files upstream, {kept} pass the filters")
         return read
+
+    def contents_of(self, read: _ProjectRead) -> SubdirContents:
+        """The project's contents, with the files taken as dependencies."""
+        content = read.content
+        if content.records is not None and not content.missing:
+            content.records = self.pool.kept_records(content.subdir)
+        return content
+
+    def count_exclusions(self, reads: list[_ProjectRead]) -> None:
+        """The run's excluded counters, once dependencies were taken."""
+        for read in reads:
+            for reason, count in read.excluded.items():
+                self.progress.exclude(reason, count)
+        for reason, count in self.pool.excluded().items():
+            self.progress.exclude(reason, count)
+
+    async def _with_requirements(
+        self, judged: list[tuple[PythonRecord, Exclusion | None]]
+    ) -> list[tuple[PythonRecord, Exclusion | None]]:
+        """The kept files with their requirements read (one file per version)."""
+        kept = [record for record, exclusion in judged if exclusion is None]
+        completed = {record.filename: record for record in await self.with_requirements(kept)}
+        return [(completed.get(record.filename, record), exclusion) for record, exclusion in judged]
+
+    async def with_requirements(self, records: list[PythonRecord]) -> list[PythonRecord]:
+        """The records with the requirements of their core metadata: read for one file of
+        each version (a wheel offering PEP 658 metadata first), the others of that version
+        taken to share them until their own metadata is read (active mirrors, after the
+        download). Records the upstream gives no way to read stay unknown."""
+        versions: dict[tuple[str, str], list[PythonRecord]] = {}
+        for record in records:
+            if not record.dependencies_known:
+                versions.setdefault((record.project, record.version), []).append(record)
+        chosen = [
+            best for files in versions.values() if (best := self._readable(files)) is not None
+        ]
+        read = await gather_bounded(
+            self.upstream.policy.concurrency, [partial(self._requirements_of, r) for r in chosen]
+        )
+        known = {(r.project, r.version): r for r in read if r.dependencies_known}
+        result = []
+        for record in records:
+            source = known.get((record.project, record.version))
+            if source is None or record.dependencies_known:
+                result.append(record)
+            elif source.filename == record.filename:
+                result.append(source)
+            else:
+                result.append(
+                    msgspec.structs.replace(
+                        record, requires_dist=source.requires_dist, dependencies_known=True
+                    )
+                )
+        return result
+
+    def _readable(self, files: list[PythonRecord]) -> PythonRecord | None:
+        ranked = sorted(files, key=lambda r: (r.core_metadata is None, r.kind != "wheel"))
+        best = ranked[0]
+        if best.core_metadata is None and not self.active:
+            return None
+        return best
+
+    async def _requirements_of(self, record: PythonRecord) -> PythonRecord:
+        try:
+            return await self._license_of(record)
+        except HeadwaterError as error:
+            self.progress.log(
+                f"{record.filename}: {error.message}; its requirements are unknown", "warning"
+            )
+            return record
+
+    async def read_dependency(self, project: str) -> _ProjectRead:
+        """A project required by kept files: its page read whole, its files judged (the
+        closure takes from them what the refusing rules allow)."""
+        return await self.read(project, None)
 
     def _records(
         self, project: str, links: list[FileLink], read: _ProjectRead
@@ -213,6 +325,82 @@ class _ProjectReader:
             )
             return record
         return with_metadata(record, metadata, core_metadata=None)
+
+
+class _DependencyTaker:
+    """Takes, round after round, what the kept files require: the closure over the projects
+    read so far, then the core metadata of the files it took and the pages of the projects it
+    needs, until it needs nothing new."""
+
+    def __init__(
+        self, reader: _ProjectReader, envs: list[Environment], report: DependencyReport
+    ) -> None:
+        self.reader = reader
+        self.envs = envs
+        self.report = report
+        self.refusals = reader.rules.refusals().judge
+        self.newest = reader.job.newest_dependencies
+        self.progress = reader.progress
+
+    async def take(self) -> list[_ProjectRead]:
+        """The reads of the projects added as dependencies."""
+        reader, pool = self.reader, self.reader.pool
+        self.progress.step("taking dependencies")
+        added: list[_ProjectRead] = []
+        capped = False
+        while True:
+            taken, missing = await asyncio.to_thread(
+                take_dependencies,
+                pool,
+                self.refusals,
+                self.envs,
+                newest=self.newest,
+                report=self.report,
+            )
+            unknown = [entry for entry in taken if not entry.record.dependencies_known]
+            if unknown:
+                await self._complete(unknown)
+            wanted = sorted(missing - pool.read)
+            room = MAX_DEPENDENCY_PROJECTS - len(added)
+            if len(wanted) > room:
+                if not capped:
+                    capped = True
+                    self.progress.log(
+                        f"dependencies would add more than {MAX_DEPENDENCY_PROJECTS} projects; "
+                        f"{', '.join(wanted[room:][:20])} and others are not taken",
+                        "warning",
+                    )
+                    self.report.notes.append(
+                        f"the closure stopped at {MAX_DEPENDENCY_PROJECTS} dependency projects"
+                    )
+                wanted = wanted[:room]
+            if wanted:
+                self.progress.log(f"reading {len(wanted)} projects kept files depend on")
+                added += await gather_bounded(
+                    reader.upstream.policy.concurrency,
+                    [partial(reader.read_dependency, project) for project in wanted],
+                )
+            if not unknown and not wanted:
+                break
+        self._describe()
+        return added
+
+    async def _complete(self, entries: list[Entry]) -> None:
+        """Read the requirements of the files taken, so the next round follows them."""
+        records = await self.reader.with_requirements([entry.record for entry in entries])
+        for entry, record in zip(entries, records, strict=True):
+            entry.record = record
+
+    def _describe(self) -> None:
+        taken = sum(self.report.taken.values())
+        if not taken:
+            return
+        projects = sorted(self.report.taken)
+        shown = ", ".join(projects[:20]) + (" and more" if len(projects) > 20 else "")
+        self.progress.log(
+            f"took {taken} files of {len(projects)} projects as dependencies of kept files "
+            f"({shown})"
+        )
 
 
 def _files_of(contents: list[SubdirContents]) -> list[ExpectedFile]:

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import rattler
 import rattler.exceptions
@@ -47,6 +47,13 @@ class ChannelChecks:
     must_install: tuple[MustInstallSpec, ...] = ()
     also_available: tuple[str, ...] = ()
     on_unsolvable: OnUnsolvable = OnUnsolvable.fail
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "must_install": [spec.to_json() for spec in self.must_install],
+            "also_available": list(self.also_available),
+            "on_unsolvable": self.on_unsolvable.value,
+        }
 
     @classmethod
     def of(cls, channel: Channel) -> ChannelChecks:

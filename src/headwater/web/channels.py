@@ -3,11 +3,14 @@ History and Settings tabs (with who holds which role on it)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
 
+from headwater.dependencies.settings import PLATFORMS
 from headwater.errors import HeadwaterError
 from headwater.models import Channel, ChannelRoleName, Privacy
 from headwater.params import Offset, RowId
@@ -23,6 +26,7 @@ from headwater.services.access.decisions import require_organization
 from headwater.services.access.identities import channels_where
 from headwater.services.access.organizations import list_organizations
 from headwater.services.access.rules import Action, Role
+from headwater.upstreams.http import shown_url
 from headwater.web.filter_form import filter_context, filters_from_form
 from headwater.web.session import redirect, render, resources_of, submitted
 
@@ -246,6 +250,51 @@ def keep(
     return redirect(f"/channels/{name}/revisions", said)
 
 
+# A must_install line's platform, after its last "@": `numpy >=1.26 @ linux-64`. A PEP 508
+# direct reference (`name @ https://...`) ends with a URL, which this never matches.
+_PLATFORM_SUFFIX = re.compile(r"[a-z0-9_-]+")
+
+
+def must_install_entry(line: str) -> dict[str, str | None]:
+    """One line of the must_install box: a spec, optionally `@ platform` at its end."""
+    spec, at, platform = line.rpartition("@")
+    if at and spec.strip() and _PLATFORM_SUFFIX.fullmatch(platform.strip()):
+        return {"spec": spec.strip(), "platform": platform.strip()}
+    return {"spec": line.strip(), "platform": None}
+
+
+def must_install_line(entry: dict[str, Any]) -> str:
+    return f"{entry['spec']} @ {entry['platform']}" if entry.get("platform") else entry["spec"]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _dependency_fields(channel: Channel) -> dict[str, str]:
+    """The Dependency check form as the channel stands: one spec, one URL a line."""
+    return {
+        "must_install": "\n".join(must_install_line(e) for e in channel.must_install or ()),
+        "also_available": "\n".join(shown_url(url) or url for url in channel.also_available or ()),
+        "on_unsolvable": channel.on_unsolvable,
+    }
+
+
+def _dependency_changes(form: FormData) -> tuple[dict[str, str], dict[str, Any]]:
+    """The Dependency check form as sent, and the changes it makes (the whole set: an empty box
+    clears what was stored)."""
+    fields = {
+        key: str(form.get(key, "")) for key in ("must_install", "also_available", "on_unsolvable")
+    }
+    entries = [must_install_entry(line) for line in _lines(fields["must_install"])]
+    changes = {
+        "must_install": entries or None,
+        "also_available": _lines(fields["also_available"]) or None,
+        "on_unsolvable": fields["on_unsolvable"].strip() or None,
+    }
+    return fields, changes
+
+
 def _settings_page(
     request: Request,
     allowed: Allowed,
@@ -253,7 +302,9 @@ def _settings_page(
     error: str | None = None,
     filter_error: str | None = None,
     role_error: str | None = None,
+    dependency_error: str | None = None,
     filters: dict[str, Any] | None = None,
+    dependencies: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     context = channel_context(request, allowed)
@@ -269,7 +320,10 @@ def _settings_page(
         error=error,
         filter_error=filter_error,
         role_error=role_error,
+        dependency_error=dependency_error,
         filters=filters if filters is not None else channel.filters.to_json(),
+        dependencies=dependencies if dependencies is not None else _dependency_fields(channel),
+        platforms=PLATFORMS,
         **filter_context(),
     )
     return render(
@@ -290,16 +344,43 @@ def settings_tab(
 
 @router.post("/channels/{channel}/settings")
 def save_settings(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
+    """The Channel form (description, privacy), or with `section=dependencies` the Dependency
+    check form (must_install, also_available, on_unsolvable)."""
     form = submitted(request)
-    changes = {
-        "description": str(form.get("description", "")),
-        "privacy": str(form.get("privacy", "")),
-    }
+    resources = resources_of(request)
+    dependencies = str(form.get("section", "")) == "dependencies"
+    sent: dict[str, str] | None = None
+    if dependencies:
+        sent, changes = _dependency_changes(form)
+    else:
+        changes = {
+            "description": str(form.get("description", "")),
+            "privacy": str(form.get("privacy", "")),
+        }
     try:
-        with resources_of(request).db.writing() as session:
-            channel_service.update_channel(session, allowed.channel, changes, actor=allowed.actor)
+        with resources.db.writing() as session:
+            channel_service.update_channel(
+                session,
+                allowed.channel,
+                changes,
+                actor=allowed.actor,
+                allowlist=resources.policy.allowlist,
+            )
     except HeadwaterError as error:
+        if dependencies:
+            return _settings_page(
+                request,
+                allowed,
+                dependency_error=error.message,
+                dependencies=sent,
+                status_code=error.status_code,
+            )
         return _settings_page(request, allowed, error=error.message, status_code=error.status_code)
+    if dependencies:
+        return redirect(
+            f"/channels/{allowed.channel.name}/settings",
+            "Dependency check saved; it applies from each mirror's next run.",
+        )
     return redirect(f"/channels/{allowed.channel.name}/settings", "Channel saved.")
 
 

@@ -28,6 +28,8 @@ def filters_from_form(form: FormData) -> dict[str, Any]:
         "date_to": str(form.get("date_to", "")).strip() or None,
         "cve_score_threshold": None,
         "exclude_non_curated_cve": True if form.get("exclude_non_curated_cve") == "on" else None,
+        "include_dependencies": True if form.get("include_dependencies") == "on" else None,
+        "dependencies": str(form.get("dependencies", "")).strip() or None,
     }
     filters.update(_python_filters_from_form(form))
     for key in SPEC_KEYS:

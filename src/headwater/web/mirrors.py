@@ -264,12 +264,27 @@ def all_mirrors(request: Request, allowed: Allowed = requires(Action.list_mirror
     return render(request, "mirror/all.html", context, identity=allowed.identity)
 
 
+# What the preview lists, by the form's `preview_list`: a heading and the query.
+PREVIEW_LISTS = {
+    "dropped": ("Dropped files", PreviewQuery(show="dropped", limit=50)),
+    "dependency": (
+        "Files taken as dependencies",
+        PreviewQuery(show="taken", reason="dependency", limit=50),
+    ),
+    "taken": ("Taken files", PreviewQuery(show="taken", limit=50)),
+    "all": ("All files", PreviewQuery(show="all", limit=50)),
+}
+
+
 @router.post("/channels/{channel}/mirrors/preview")
 async def preview(
     request: Request, allowed: Allowed = requires(Action.edit_mirrors)
 ) -> HTMLResponse:
-    """The Preview button: the form as it stands, judged against the upstream's metadata."""
-    fields = form_fields(submitted(request))
+    """The Preview button: the form as it stands, judged against the upstream's metadata,
+    listing the files its `preview_list` choice names (the dropped ones by default)."""
+    form = submitted(request)
+    fields = form_fields(form)
+    listing, query = PREVIEW_LISTS.get(str(form.get("preview_list", "")), PREVIEW_LISTS["dropped"])
     resources = resources_of(request)
 
     def draft() -> Any:
@@ -285,12 +300,11 @@ async def preview(
 
     try:
         drafted = await run_in_threadpool(draft)
-        query = PreviewQuery(show="dropped", limit=50)
         result = PreviewOut.of(drafted, await preview_mirror(drafted, resources.policy, query))
     except HeadwaterError as error:
         context: dict[str, Any] = {"error": error.message}
         return render(request, "mirror/_preview.html", context, identity=allowed.identity)
-    context = {"preview": result, "error": None}
+    context = {"preview": result, "error": None, "listing": listing}
     return render(request, "mirror/_preview.html", context, identity=allowed.identity)
 
 

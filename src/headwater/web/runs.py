@@ -1,4 +1,4 @@
-"""A run's page: its counters, progress and log."""
+"""A run's page: its counters, progress, dependency report and log."""
 
 from __future__ import annotations
 
@@ -25,5 +25,6 @@ def run_page(
         "mirror": described.mirror,
         "channel": described.channel,
         "log": described.log,
+        "report": described.run.report,
     }
     return render(request, "run/detail.html", context, identity=allowed.identity)

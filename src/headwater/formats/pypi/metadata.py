@@ -1,5 +1,5 @@
 """Core metadata of a distribution: read from a wheel or sdist, or from a PEP 658 .metadata
-file, and the license information in it."""
+file, and the license information and requirements (`Requires-Dist`) in it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
 
 from headwater.errors import PackageArchiveError
 from headwater.formats.archives import open_zip, read_sdist_tar, read_zip_member
@@ -20,6 +21,7 @@ class CoreMetadata:
     license: str | None = None
     license_expression: str | None = None
     classifiers: tuple[str, ...] = field(default_factory=tuple)
+    requires_dist: tuple[str, ...] = field(default_factory=tuple)  # PEP 508 requirements
 
     @property
     def license_classifiers(self) -> tuple[str, ...]:
@@ -36,7 +38,28 @@ def parse_core_metadata(content: bytes | str) -> CoreMetadata:
         license=raw.get("license"),
         license_expression=raw.get("license_expression"),
         classifiers=tuple(raw.get("classifiers") or ()),
+        requires_dist=valid_requirements(raw.get("requires_dist") or ()),
     )
+
+
+MAX_REQUIREMENTS = 1000  # Requires-Dist lines kept of one distribution
+MAX_REQUIREMENT_LENGTH = 1000
+
+
+def valid_requirements(lines: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The `Requires-Dist` lines that are PEP 508 requirements, within bounds. A line that does
+    not parse is left out: installers refuse such a distribution anyway."""
+    kept = []
+    for line in lines[:MAX_REQUIREMENTS]:
+        text = line.strip()
+        if not text or len(text) > MAX_REQUIREMENT_LENGTH:
+            continue
+        try:
+            Requirement(text)
+        except InvalidRequirement:
+            continue
+        kept.append(text)
+    return tuple(dict.fromkeys(kept))
 
 
 def read_metadata_bytes(path: Path, filename: str, *, inspect: bool = False) -> bytes:

@@ -24,6 +24,10 @@ class PythonRecord(msgspec.Struct, frozen=True):
     license: str | None = None
     license_expression: str | None = None
     classifiers: tuple[str, ...] = ()
+    # PEP 508 requirements from the core metadata; `dependencies_known` says they were read
+    # (rows stored before they were kept decode with the defaults: unknown).
+    requires_dist: tuple[str, ...] = ()
+    dependencies_known: bool = False
 
     @property
     def name(self) -> str:
