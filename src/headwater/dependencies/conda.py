@@ -77,9 +77,12 @@ class Entry:
 
 @dataclass
 class Pool:
-    """Every record a run read from upstream, by subdir and name, with its judgement."""
+    """Every record a run read from upstream, by subdir and name, with its judgement.
+    `refusals` judges by the refusing rules alone: what a missing dependency is blamed on when
+    the first rule that dropped it only names what is wanted."""
 
     by_subdir: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
+    refusals: Judge | None = None
 
     def add(self, subdir: str, record: CondaRecord, exclusion: Exclusion | None) -> None:
         names = self.by_subdir.setdefault(subdir, {})
@@ -110,13 +113,19 @@ class Pool:
 
     def causes(self, group: Iterable[str], spec: CondaSpec) -> tuple[Cause, ...]:
         """Why the records upstream has for `spec` are not in the channel: the filters that
-        removed them, each once; empty when upstream has none."""
-        found = {
-            Cause.of(entry.exclusion)
-            for entry in self.entries(group, spec.name)
-            if entry.exclusion is not None and _matches(spec, entry.subdir, entry.record)
-        }
+        removed them, each once (a refusing rule before one that names what is wanted);
+        empty when upstream has none."""
+        found = set()
+        for entry in self.entries(group, spec.name):
+            if entry.exclusion is not None and _matches(spec, entry.subdir, entry.record):
+                found.add(Cause.of(self._blamed(entry)))
         return tuple(sorted(found))
+
+    def _blamed(self, entry: Entry) -> Exclusion:
+        assert entry.exclusion is not None
+        if entry.exclusion.hard or self.refusals is None:
+            return entry.exclusion
+        return self.refusals(entry.record, entry.subdir) or entry.exclusion
 
 
 def _matches(spec: CondaSpec, subdir: str, record: CondaRecord) -> bool:

@@ -174,7 +174,10 @@ def _attempt(
         if head is None:
             raise ChannelNotFoundError(f"channel {channel_id} no longer exists")
         plan = change.plan(session, channel_id, head)
-    if plan.empty:
+    if plan.empty:  # the head stays; what it holds is checked all the same
+        with db.reading() as session:
+            built = _indexes_of(session, channel_id, head, ())
+        change.verify(db, store, Candidate(channel_id, head, key, built))
         with db.writing() as session:
             lock_channel(session, channel_id)
             change.land(session, None)

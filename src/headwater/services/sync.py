@@ -94,9 +94,8 @@ def _take_dependencies(
 ) -> None:
     """Add to the kept records what they depend on, as the refusing rules allow."""
     progress.step("taking dependencies")
-    taken = take_dependencies(
-        pool, job.rules().refusals().judge, newest=job.newest_dependencies, report=report
-    )
+    assert pool.refusals is not None
+    taken = take_dependencies(pool, pool.refusals, newest=job.newest_dependencies, report=report)
     by_subdir = {content.subdir: content for content in contents}
     for entry in taken:
         records = by_subdir[entry.subdir].records
@@ -136,7 +135,7 @@ class _SubdirReader:
         self.rules = job.rules()
         self.upstream = upstream
         self.progress = progress
-        self.pool = Pool()
+        self.pool = Pool(refusals=self.rules.refusals().judge)
         self.skipped = 0
 
     async def read(self, subdir: str, state: MirrorSubdirState | None) -> SubdirContents:

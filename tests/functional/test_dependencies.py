@@ -1,0 +1,251 @@
+"""Dependency-aware conda mirroring: a run takes what its kept packages need, checks the revision
+it built before it becomes the head, and names the filter that broke an install."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.functional.test_conda_client import solve_and_install
+from tests.support.conda_packages import CHAIN, PackageSpec, build_channel
+from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
+from tests.support.server import Headwater
+from tests.support.upstream import serve_directory
+
+FORGE = Path(__file__).resolve().parents[3] / "shared" / "data" / "repodata"
+FORGE = FORGE / "conda-forge-subchannel-python3.9"
+
+
+def groups_for(run: dict[str, Any], dependency: str) -> list[dict[str, Any]]:
+    return [g for g in run["report"]["broken"]["groups"] if g["dependency"] == dependency]
+
+
+def channel_files(client: httpx.Client, channel: str) -> set[str]:
+    found = set()
+    for subdir in ("linux-64", "noarch"):
+        response = client.get(f"/api/repo/{channel}/{subdir}/repodata.json")
+        if response.status_code == 200:
+            found |= filenames(response.json())
+    return found
+
+
+@pytest.mark.shared_data
+def test_excluding_gpl_on_conda_forge_names_libgcc_ng_and_the_channel_filter(
+    headwater: Headwater, token: str
+) -> None:
+    if not FORGE.is_dir():
+        pytest.skip(f"{FORGE} is absent")
+    with serve_directory(FORGE) as upstream, headwater.client(token) as client:
+        create_channel(
+            client,
+            "forge",
+            filters={"exclude_licenses": ["gpl2", "gpl3"], "subdirs": ["linux-64", "noarch"]},
+        )
+        mirror = create_mirror(client, "forge", upstream.url, mirror_mode="passive")
+        run = run_mirror(client, "forge", mirror["id"])
+        log = "\n".join(
+            line["message"] for line in client.get(f"/api/runs/{run['id']}").json()["log"]
+        )
+
+    assert run["state"] == "completed", run["error"]
+    assert run["report"]["checked"]
+    groups = groups_for(run, "libgcc-ng")
+    assert groups, run["report"]["broken"]["groups"][:5]
+    causes = [cause for group in groups for cause in group["causes"]]
+    assert {"level": "channel", "key": "exclude_licenses", "value": "gpl3"} in causes
+    example = groups[0]["packages"][0]
+    assert example["subdir"] == "linux-64"
+    assert example["spec"].startswith("libgcc-ng")
+    # most linux-64 packages need it: hundreds of them are named broken
+    assert sum(group["count"] for group in groups) > 300
+    assert "need libgcc-ng" in log and "the channel's exclude_licenses gpl3" in log
+
+
+@pytest.fixture
+def chain(tmp_path: Path):
+    specs = [
+        *CHAIN,
+        PackageSpec("hw-base", "1.1", subdir="noarch"),
+        PackageSpec("hw-gpl-lib", "1.0", license="GPL-3.0-only", license_family="GPL3"),
+        PackageSpec("hw-gpl-app", "1.0", depends=("hw-gpl-lib", "__glibc >=2.17")),
+    ]
+    build_channel(tmp_path / "upstream", specs)
+    with serve_directory(tmp_path / "upstream") as server:
+        yield server
+
+
+def test_include_dependencies_takes_the_closure_and_rattler_installs_it(
+    headwater: Headwater, token: str, chain, tmp_path: Path
+) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "deps")
+        mirror = create_mirror(
+            client,
+            "deps",
+            chain.url,
+            mirror_mode="active",
+            filters={"only_specs": ["hw-app"], "include_dependencies": True},
+        )
+        run = run_mirror(client, "deps", mirror["id"])
+        files = channel_files(client, "deps")
+
+    assert run["state"] == "completed", run["error"]
+    # hw-app needs hw-lib >=2 (not 1.0), which needs hw-base >=1.0: both versions by default
+    assert files == {
+        "hw-app-1.0-0.tar.bz2",
+        "hw-lib-2.0-0.conda",
+        "hw-base-1.0-0.conda",
+        "hw-base-1.1-0.conda",
+    }
+    assert run["counters"]["dependencies"] == 3
+    reasons = {item["filename"]: item["reason"] for item in run["report"]["dependencies"]["files"]}
+    assert reasons["hw-lib-2.0-0.conda"] == "dependency of hw-app"
+    assert reasons["hw-base-1.1-0.conda"] == "dependency of hw-lib"
+    assert run["report"]["broken"]["total"] == 0
+
+    installed = solve_and_install(
+        f"{headwater.url}/api/repo/deps", "hw-app", tmp_path / "env", tmp_path / "cache"
+    )
+    assert installed == ["hw-app-1.0", "hw-base-1.1", "hw-lib-2.0"]
+
+
+def test_newest_takes_one_version_and_refusing_filters_still_hold(
+    headwater: Headwater, token: str, chain
+) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "newest", filters={"exclude_licenses": ["gpl3"]})
+        mirror = create_mirror(
+            client,
+            "newest",
+            chain.url,
+            mirror_mode="passive",
+            filters={
+                "only_specs": ["hw-app", "hw-gpl-app"],
+                "include_dependencies": True,
+                "dependencies": "newest",
+            },
+        )
+        run = run_mirror(client, "newest", mirror["id"])
+        files = channel_files(client, "newest")
+
+    assert run["state"] == "completed", run["error"]
+    assert files == {
+        "hw-app-1.0-0.tar.bz2",
+        "hw-gpl-app-1.0-0.conda",
+        "hw-lib-2.0-0.conda",
+        "hw-base-1.1-0.conda",
+    }
+    # the GPL library is refused by the channel, and reported rather than taken
+    [group] = groups_for(run, "hw-gpl-lib")
+    assert group["causes"] == [{"level": "channel", "key": "exclude_licenses", "value": "gpl3"}]
+    assert group["packages"] == [
+        {"subdir": "linux-64", "filename": "hw-gpl-app-1.0-0.conda", "spec": "hw-gpl-lib"}
+    ]
+    # a virtual package is the client's machine, never a finding
+    assert not groups_for(run, "__glibc")
+
+
+def test_an_unsolvable_must_install_fails_the_run_and_clients_keep_the_previous_revision(
+    headwater: Headwater, token: str, chain
+) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "guarded")
+        response = client.put(
+            "/api/channels/guarded",
+            json={"must_install": [{"spec": "hw-app", "platform": "linux-64"}]},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["on_unsolvable"] == "fail"
+        mirror = create_mirror(client, "guarded", chain.url, mirror_mode="passive")
+        first = run_mirror(client, "guarded", mirror["id"])
+        assert first["state"] == "completed", first["error"]
+        [solve] = first["report"]["must_install"]
+        assert solve["solved"] and solve["platform"] == "linux-64"
+        before = {
+            subdir: client.get(f"/api/repo/guarded/{subdir}/repodata.json")
+            for subdir in ("linux-64", "noarch")
+        }
+        head = client.get("/api/channels/guarded").json()["head"]
+
+        client.put("/api/channels/guarded", json={"filters": {"exclude_specs": ["hw-base"]}})
+        second = run_mirror(client, "guarded", mirror["id"])
+
+        assert second["state"] == "failed"
+        assert "must_install on linux-64 cannot be solved" in second["error"]
+        assert "the channel's exclude_specs hw-base" in second["error"]
+        [solve] = second["report"]["must_install"]
+        assert not solve["solved"]
+        assert {"level": "channel", "key": "exclude_specs", "value": "hw-base"} in solve["causes"]
+        assert "hw-base" in solve["message"]
+        for subdir, response in before.items():
+            after = client.get(f"/api/repo/guarded/{subdir}/repodata.json")
+            assert after.content == response.content
+            assert after.headers["X-Headwater-Revision"] == str(head)
+        assert client.get("/api/channels/guarded").json()["head"] == head
+
+        client.put("/api/channels/guarded", json={"on_unsolvable": "warn"})
+        third = run_mirror(client, "guarded", mirror["id"])
+        assert third["state"] == "completed", third["error"]
+        assert not third["report"]["must_install"][0]["solved"]
+        assert "hw-base-1.0-0.conda" not in filenames(repodata(client, "guarded", "noarch"))
+
+
+def test_also_available_satisfies_what_the_channel_leaves_to_another(
+    headwater: Headwater, token: str, chain, tmp_path: Path
+) -> None:
+    build_channel(tmp_path / "base", [PackageSpec("hw-base", "1.0", subdir="noarch")])
+    with serve_directory(tmp_path / "base") as base, headwater.client(token) as client:
+        create_channel(client, "inhouse")
+        mirror = create_mirror(
+            client,
+            "inhouse",
+            chain.url,
+            mirror_mode="passive",
+            filters={"only_specs": ["hw-app", "hw-lib"]},
+        )
+        alone = run_mirror(client, "inhouse", mirror["id"])
+        assert alone["state"] == "completed", alone["error"]
+        [group] = groups_for(alone, "hw-base")
+        assert group["causes"] == [{"level": "mirror", "key": "only_specs", "value": ""}]
+
+        response = client.put("/api/channels/inhouse", json={"also_available": [base.url]})
+        assert response.status_code == 200, response.text
+        assert response.json()["also_available"] == [base.url.rstrip("/") + "/"]
+        beside = run_mirror(client, "inhouse", mirror["id"])
+
+    assert beside["state"] == "completed", beside["error"]
+    assert beside["report"]["checked"]
+    assert groups_for(beside, "hw-base") == []
+    assert beside["report"]["broken"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"must_install": "hw-app"}, "must_install: Input should be a valid list"),
+        ({"must_install": [{"spec": "hw-app", "platform": "amiga"}]}, "unknown platform"),
+        ({"must_install": ["numpy >=>= 1"]}, "must_install entry 1"),
+        ({"must_install": [{"spec": "x", "extra": 1}]}, "must_install entry 1"),
+        ({"must_install": ["a"] * 101}, "at most 100"),
+        ({"also_available": ["ftp://example.org/"]}, "not an http(s) URL"),
+        ({"also_available": ["http://10.0.0.1/internal/"]}, "not allowed"),
+        ({"also_available": ["http://user:pw@127.0.0.1:9/c/"]}, "credentials"),
+        ({"on_unsolvable": "explode"}, "not one of fail, warn"),
+        ({"filters": {"dependencies": "some"}}, "dependencies"),
+        ({"filters": {"include_dependencies": "yes"}}, "include_dependencies"),
+    ],
+)
+def test_dependency_settings_refuse_bad_input_with_a_4xx_that_says_why(
+    headwater: Headwater, token: str, fields: dict[str, Any], message: str
+) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "strict")
+        response = client.put("/api/channels/strict", json=fields)
+        channel = client.get("/api/channels/strict").json()
+    assert response.status_code in (400, 422), response.text
+    assert message in response.text
+    assert channel["must_install"] == [] and channel["also_available"] == []
+    assert channel["on_unsolvable"] == "fail"
