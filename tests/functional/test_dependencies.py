@@ -112,6 +112,38 @@ def test_include_dependencies_takes_the_closure_and_rattler_installs_it(
     assert installed == ["hw-app-1.0", "hw-base-1.1", "hw-lib-2.0"]
 
 
+def test_the_preview_shows_what_the_closure_adds_before_anything_is_downloaded(
+    headwater: Headwater, token: str, chain
+) -> None:
+    filters = {"only_specs": ["hw-app"], "include_dependencies": True}
+    with headwater.client(token) as client:
+        create_channel(client, "ahead")
+        draft = {"source_root": chain.url, "filters": filters}
+        response = client.post("/api/channels/ahead/mirrors/preview", json=draft)
+        assert response.status_code == 200, response.text
+        preview = response.json()
+        taken = client.post(
+            "/api/channels/ahead/mirrors/preview",
+            params={"show": "taken", "reason": "dependency"},
+            json=draft,
+        ).json()
+        assert chain.file_requests() == 0
+        mirror = create_mirror(client, "ahead", chain.url, mirror_mode="passive", filters=filters)
+        run = run_mirror(client, "ahead", mirror["id"])
+
+    assert preview["counts"]["taken"] == 4
+    assert preview["counts"]["dependencies"] == 3
+    why = {f["filename"]: f["detail"] for f in taken["files"]["items"]}
+    assert why == {
+        "hw-lib-2.0-0.conda": "dependency of hw-app",
+        "hw-base-1.0-0.conda": "dependency of hw-lib",
+        "hw-base-1.1-0.conda": "dependency of hw-lib",
+    }
+    assert run["counters"]["added"] == preview["counts"]["taken"]
+    assert run["counters"]["dependencies"] == preview["counts"]["dependencies"]
+    assert run["excluded_reasons"] == preview["counts"]["by_reason"]
+
+
 def test_newest_takes_one_version_and_refusing_filters_still_hold(
     headwater: Headwater, token: str, chain
 ) -> None:

@@ -163,6 +163,7 @@ def test_preview_says_what_would_be_taken_and_dropped_without_downloading(
             "taken": len(PACKAGES) - 3,
             "dropped": 3,
             "by_reason": {"date": 2, "channel filter": 1},
+            "dependencies": 0,
         }
         linux = next(s for s in preview["subdirs"] if s["subdir"] == "linux-64")
         assert linux["by_reason"] == {"date": 2, "channel filter": 1}

@@ -73,6 +73,7 @@ class Entry:
     subdir: str
     record: CondaRecord
     exclusion: Exclusion | None  # None: kept
+    dependency_of: str | None = None  # taken because this package depends on it
 
 
 @dataclass
@@ -168,6 +169,7 @@ def take_dependencies(
                 done.add(key)
                 for chosen in _choose(pool, group, spec, limit, refusals, newest):
                     chosen.exclusion = None
+                    chosen.dependency_of = entry.record.name
                     report.take(chosen.subdir, chosen.record.filename, entry.record.name)
                     taken.append(chosen)
                     queue.append(chosen)

@@ -16,6 +16,7 @@ class PreviewCounts(BaseModel):
     taken: int
     dropped: int
     by_reason: dict[str, int]
+    dependencies: int = 0  # of those taken, the files taken because kept files depend on them
 
 
 class SubdirCounts(PreviewCounts):
@@ -60,6 +61,7 @@ class PreviewOut(BaseModel):
                 taken=s.taken,
                 dropped=s.dropped,
                 by_reason=dict(s.by_reason),
+                dependencies=s.dependencies,
             )
             for s in preview.subdirs
         ]
@@ -73,6 +75,7 @@ class PreviewOut(BaseModel):
                 taken=sum(s.taken for s in subdirs),
                 dropped=sum(s.dropped for s in subdirs),
                 by_reason=dict(preview.by_reason),
+                dependencies=sum(s.dependencies for s in subdirs),
             ),
             subdirs=subdirs,
             files=Page(

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import httpx
 
+from headwater.dependencies.conda import Pool, take_dependencies
+from headwater.dependencies.report import DependencyReport
 from headwater.errors import InvalidInputError, PreviewFailedError, UpstreamError
 from headwater.filters import FilterSet, named_subdirs, nothing_passes
 from headwater.filters.licenses import license_families
@@ -31,6 +33,7 @@ from headwater.upstreams.http import HttpPolicy, upstream_client
 from headwater.upstreams.pypi import PyPIUpstream
 
 Show = Literal["all", "taken", "dropped"]
+DEPENDENCY = "dependency"  # the reason of a file taken because a kept file depends on it
 # However slowly an upstream answers, a preview (a person waits for it) ends by then.
 PREVIEW_SECONDS = 300
 
@@ -73,6 +76,7 @@ class SubdirPreview:
     dropped: int = 0
     by_reason: Counter[str] = field(default_factory=Counter)
     missing: bool = False
+    dependencies: int = 0  # of those taken, the files taken as dependencies of others
 
 
 @dataclass
@@ -96,6 +100,15 @@ class PreviewRequest:
     channel_filters: FilterSet
     mirror_mode: str = "passive"
     cve: CveOracle | None = None  # active mirrors with CVE rules
+
+    @property
+    def takes_dependencies(self) -> bool:
+        return self.mirror_filters.takes_dependencies or self.channel_filters.takes_dependencies
+
+    @property
+    def newest_dependencies(self) -> bool:
+        choice = self.mirror_filters.dependencies or self.channel_filters.dependencies
+        return choice == "newest"
 
 
 async def preview_mirror(
@@ -128,13 +141,17 @@ async def preview_conda_mirror(
     cve = request.cve.for_conda if request.cve is not None else None
     rules = MirrorRules(request.mirror_filters, request.channel_filters, cve=cve)
     warnings = nothing_passes(request.mirror_filters, request.channel_filters)
+    # Taking dependencies needs every subdir read before any file is judged final.
+    pool = Pool(refusals=rules.refusals().judge) if request.takes_dependencies else None
     async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
         upstream = CondaUpstream(client, request.source_root, policy)
         subdirs = await _subdirs(upstream, request)
         page = _Page(query)
         previews = []
         for subdir in subdirs:
-            previews.append(await _preview_subdir(upstream, rules, subdir, page))
+            previews.append(await _preview_subdir(upstream, rules, subdir, page, pool))
+    if pool is not None:
+        await asyncio.to_thread(_with_dependencies, request, pool, previews, page)
     if previews and all(preview.missing for preview in previews):
         raise UpstreamError(
             f"upstream {request.source_root} has none of the subdirs {', '.join(subdirs)}; "
@@ -145,6 +162,31 @@ async def preview_conda_mirror(
     return Preview(
         subdirs=previews, files=page.files, matching_files=page.matching, warnings=warnings
     )
+
+
+def _with_dependencies(
+    request: PreviewRequest, pool: Pool, previews: list[SubdirPreview], page: _Page
+) -> None:
+    """Take the closure as a run would, then count and list every file read."""
+    assert pool.refusals is not None
+    take_dependencies(
+        pool, pool.refusals, newest=request.newest_dependencies, report=DependencyReport()
+    )
+    for preview in previews:
+        for entries in pool.by_subdir.get(preview.subdir, {}).values():
+            for entry in entries:
+                _count(preview, entry.exclusion, entry.dependency_of)
+                page.offer(preview.subdir, entry.record, entry.exclusion, entry.dependency_of)
+
+
+def _count(preview: SubdirPreview, exclusion: Exclusion | None, dependency_of: str | None) -> None:
+    if exclusion is None:
+        preview.taken += 1
+        if dependency_of is not None:
+            preview.dependencies += 1
+    else:
+        preview.dropped += 1
+        preview.by_reason[exclusion.reason] += 1
 
 
 async def _subdirs(upstream: CondaUpstream, request: PreviewRequest) -> list[str]:
@@ -160,14 +202,18 @@ async def _subdirs(upstream: CondaUpstream, request: PreviewRequest) -> list[str
 
 
 async def _preview_subdir(
-    upstream: CondaUpstream, rules: MirrorRules, subdir: str, page: _Page
+    upstream: CondaUpstream, rules: MirrorRules, subdir: str, page: _Page, pool: Pool | None
 ) -> SubdirPreview:
+    """Judge one subdir: counted and listed at once, or (given a `pool`) kept there for the
+    dependency closure, which counts and lists them after."""
     preview = SubdirPreview(subdir)
     download = await upstream.fetch_repodata(subdir)
     if download is None or download.body is None:
         preview.missing = True
         return preview
-    parsed = await asyncio.to_thread(parse_repodata, download.body, subdir, keep_raw=False)
+    parsed = await asyncio.to_thread(
+        parse_repodata, download.body, subdir, keep_raw=pool is not None
+    )
     del download.body
     preview.seen = len(parsed.records) + len(parsed.skipped)
     if parsed.skipped:
@@ -176,11 +222,10 @@ async def _preview_subdir(
     judge = rules.judge
     for record in parsed.records:
         exclusion = judge(record, subdir)
-        if exclusion is None:
-            preview.taken += 1
-        else:
-            preview.dropped += 1
-            preview.by_reason[exclusion.reason] += 1
+        if pool is not None:
+            pool.add(subdir, record, exclusion)
+            continue
+        _count(preview, exclusion, None)
         page.offer(subdir, record, exclusion)
     return preview
 
@@ -267,11 +312,15 @@ class _Page:
         self.matching = 0
 
     def offer(
-        self, subdir: str, record: CondaRecord | PythonRecord, exclusion: Exclusion | None
+        self,
+        subdir: str,
+        record: CondaRecord | PythonRecord,
+        exclusion: Exclusion | None,
+        dependency_of: str | None = None,
     ) -> None:
         query = self.query
         taken = exclusion is None
-        reason = exclusion.reason if exclusion else None
+        reason = exclusion.reason if exclusion else DEPENDENCY if dependency_of else None
         if (query.show == "taken" and not taken) or (query.show == "dropped" and taken):
             return
         if query.reason is not None and reason != query.reason:
@@ -280,11 +329,14 @@ class _Page:
             return
         self.matching += 1
         if query.offset < self.matching <= query.offset + query.limit:
-            self.files.append(_preview_file(subdir, record, exclusion))
+            self.files.append(_preview_file(subdir, record, exclusion, dependency_of))
 
 
 def _preview_file(
-    subdir: str, record: CondaRecord | PythonRecord, exclusion: Exclusion | None
+    subdir: str,
+    record: CondaRecord | PythonRecord,
+    exclusion: Exclusion | None,
+    dependency_of: str | None = None,
 ) -> PreviewFile:
     if isinstance(record, PythonRecord):
         license = record.license_expression or record.license
@@ -308,6 +360,12 @@ def _preview_file(
             else None
         ),
         taken=exclusion is None,
-        reason=exclusion.reason if exclusion else None,
-        detail=exclusion.detail if exclusion else None,
+        reason=exclusion.reason if exclusion else DEPENDENCY if dependency_of else None,
+        detail=(
+            exclusion.detail
+            if exclusion
+            else f"dependency of {dependency_of}"
+            if dependency_of
+            else None
+        ),
     )
