@@ -65,6 +65,12 @@ _PLATFORMS: dict[str, tuple[tuple[str, str, str], str]] = {
     "win-64": (_WINDOWS, "AMD64"),
     "win-32": (_WINDOWS, "x86"),
     "win-arm64": (_WINDOWS, "ARM64"),
+    "linux-armv6l": (_LINUX, "armv6l"),
+    "linux-ppc64": (_LINUX, "ppc64"),
+    "linux-riscv64": (_LINUX, "riscv64"),
+    "emscripten-wasm32": (("emscripten", "Emscripten", "posix"), "wasm32"),
+    "wasi-wasm32": (("wasi", "", "posix"), "wasm32"),
+    "zos-z": (("zos", "OS/390", "posix"), "s390x"),
 }
 
 
@@ -76,7 +82,9 @@ class Environment:
     python: str  # "3.12"
 
     def markers(self, extra: str = "") -> dict[str, str]:
-        (sys_platform, system, os_name), machine = _PLATFORMS[self.platform]
+        (sys_platform, system, os_name), machine = _PLATFORMS.get(
+            self.platform, _PLATFORMS["linux-64"]
+        )
         return {
             "implementation_name": "cpython",
             "implementation_version": f"{self.python}.0",
@@ -184,6 +192,19 @@ class Pool:
     projects: dict[str, list[Entry]] = field(default_factory=dict)
     read: set[str] = field(default_factory=set)
     extras: dict[str, set[str]] = field(default_factory=dict)  # extras asked of a project
+    # The refusing rules: what a report names for a file they refuse, rather than the first
+    # rule that left it out (a dependency's project is always outside the projects filter).
+    refusals: Judge | None = None
+
+    def why(self, entry: Entry) -> Exclusion | None:
+        """Why the file is not in the channel: the refusing rule, else the file's own."""
+        if entry.exclusion is None:
+            return None
+        if self.refusals is not None and not entry.exclusion.hard:
+            refused = self.refusals(entry.record)
+            if refused is not None:
+                return refused
+        return entry.exclusion
 
     def add_project(
         self, project: str, judged: Iterable[tuple[PythonRecord, Exclusion | None]]
@@ -216,11 +237,14 @@ class Pool:
         project = project_of(requirement)
         if project not in self.read:
             return (Cause("mirror", "projects", project),)
+        excluded = [e for e in self.projects.get(project, ()) if e.exclusion is not None]
+        matching = set(
+            satisfying(requirement.specifier, {(e.record.version, False) for e in excluded})
+        )
         found = {
-            Cause.of(entry.exclusion)
-            for entry in self.projects.get(project, ())
-            if entry.exclusion is not None
-            and requirement.specifier.contains(entry.record.version, prereleases=True)
+            Cause.of(why)
+            for entry in excluded
+            if entry.record.version in matching and (why := self.why(entry)) is not None
         }
         return tuple(sorted(found))
 

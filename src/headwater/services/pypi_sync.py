@@ -168,7 +168,7 @@ class _ProjectReader:
         self.active = active
         self.licenses = _wants_licenses(job.mirror_filters, job.channel_filters)
         self.dependencies = job.takes_dependencies
-        self.pool = Pool()  # every file read, with its judgement
+        self.pool = Pool(refusals=rules.refusals().judge)  # every file read, judged
 
     async def read(self, project: str, state: MirrorSubdirState | None) -> _ProjectRead:
         validators = None
@@ -338,7 +338,7 @@ class _DependencyTaker:
         self.reader = reader
         self.envs = envs
         self.report = report
-        self.refusals = reader.rules.refusals().judge
+        self.refusals = reader.pool.refusals or reader.rules.refusals().judge
         self.newest = reader.job.newest_dependencies
         self.progress = reader.progress
 

@@ -40,7 +40,6 @@ from headwater.dependencies.python import (
     satisfying,
 )
 from headwater.dependencies.report import Cause, DependencyReport, MustInstall
-from headwater.dependencies.settings import MustInstallSpec
 from headwater.errors import HeadwaterError
 from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import PackageFile, PackageType
@@ -157,7 +156,7 @@ class PythonCheck(DependencyCheck):
         platforms = sorted({env.platform for env in self.envs})
         environments: dict[str, list[str]] = {}
         for spec in self.checks.must_install:
-            if not _is_python_spec(spec):
+            if not spec.is_python:
                 continue
             for platform in [spec.platform] if spec.platform else platforms:
                 environments.setdefault(platform, []).append(spec.spec)
@@ -190,13 +189,10 @@ class PythonCheck(DependencyCheck):
                 causes.update(self.pool.causes(requirement))
         for project in named:
             for entry in self.pool.projects.get(project, ()):
-                if entry.exclusion is not None and entry.exclusion.hard:
-                    causes.add(Cause.of(entry.exclusion))
+                why = self.pool.why(entry)
+                if why is not None and why.hard:
+                    causes.add(Cause.of(why))
         return tuple(sorted(causes))
-
-
-def _is_python_spec(spec: MustInstallSpec) -> bool:
-    return spec.is_python
 
 
 def revision_records(db: Database, candidate: Candidate) -> list[PythonRecord]:
