@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import make_settings
 from tests.functional.test_conda_client import solve_and_install
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel
 from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
-from tests.support.server import Headwater
+from tests.support.server import Headwater, run_headwater
 from tests.support.upstream import serve_directory
 
 FORGE = Path(__file__).resolve().parents[3] / "shared" / "data" / "repodata"
@@ -281,3 +282,32 @@ def test_dependency_settings_refuse_bad_input_with_a_4xx_that_says_why(
     assert message in response.text
     assert channel["must_install"] == [] and channel["also_available"] == []
     assert channel["on_unsolvable"] == "fail"
+
+
+@pytest.mark.postgres
+def test_dependencies_are_taken_and_checked_on_postgres(
+    tmp_path: Path, postgres_url: str, chain
+) -> None:
+    settings = make_settings(tmp_path / "var", database_url=postgres_url)
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as client:
+        create_channel(client, "pg")
+        client.put("/api/channels/pg", json={"must_install": ["hw-app"]})
+        mirror = create_mirror(
+            client,
+            "pg",
+            chain.url,
+            mirror_mode="passive",
+            filters={"only_specs": ["hw-app"], "include_dependencies": True},
+        )
+        first = run_mirror(client, "pg", mirror["id"])
+        assert first["state"] == "completed", first["error"]
+        assert first["counters"]["dependencies"] == 3
+        assert [solve["solved"] for solve in first["report"]["must_install"]] == [True]
+        before = client.get("/api/repo/pg/noarch/repodata.json").content
+
+        client.put("/api/channels/pg", json={"filters": {"exclude_licenses": ["mit"]}})
+        second = run_mirror(client, "pg", mirror["id"])
+
+        assert second["state"] == "failed"
+        assert not second["report"]["must_install"][0]["solved"]
+        assert client.get("/api/repo/pg/noarch/repodata.json").content == before
