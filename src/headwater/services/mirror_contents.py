@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,10 @@ class MirrorRunChange(Change):
         self.progress.log(
             "another change to the channel landed first; building this run's revision on it"
         )
+
+    def landing(self) -> AbstractContextManager[object]:
+        """The heartbeat writes what it drained before the landing drains the rest."""
+        return self.progress.flushing
 
     def verify(self, db: Database, store: BlobStore, candidate: Candidate) -> None:
         if self.check is None:

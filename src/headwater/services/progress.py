@@ -33,6 +33,9 @@ class RunProgress:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Held from a drain until what it drained is committed (the heartbeat, the landing
+        # transaction): a reader who sees the run completed then sees its whole log.
+        self.flushing = threading.Lock()
         self._step = "starting"
         self._done = 0
         self._total = 0

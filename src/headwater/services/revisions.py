@@ -17,6 +17,7 @@ import logging
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -122,6 +123,10 @@ class Change(ABC):
     def rebuilding(self) -> None:  # noqa: B027
         """Told that another change landed first and this one is planned again."""
 
+    def landing(self) -> AbstractContextManager[object]:
+        """Held around the landing transaction (taken before it begins)."""
+        return nullcontext()
+
     def verify(self, db: Database, store: BlobStore, candidate: Candidate) -> None:  # noqa: B027
         """Check the built revision before it lands (outside any write lock); raise to land
         nothing."""
@@ -178,7 +183,7 @@ def _attempt(
         with db.reading() as session:
             built = _indexes_of(session, channel_id, head, ())
         change.verify(db, store, Candidate(channel_id, head, key, built))
-        with db.writing() as session:
+        with change.landing(), db.writing() as session:
             lock_channel(session, channel_id)
             change.land(session, None)
         return None
@@ -202,7 +207,7 @@ def _attempt(
     with db.reading() as session:
         built = _indexes_of(session, channel_id, head, indexes)
     change.verify(db, store, Candidate(channel_id, head + 1, key, built))
-    with db.writing() as session:
+    with change.landing(), db.writing() as session:
         revision = _land(session, store, channel_id, head, key, plan, indexes, change)
         change.land(session, revision)
     _collect_superseded_indexes(db, store, channel_id, revision.number)

@@ -260,8 +260,8 @@ class _Execution:
     def _complete(self) -> None:
         """A job of the deployment completes with its log, under the run's fence."""
         worker = self.worker
-        snapshot = self.progress.drain()
-        with worker.db.writing() as session:
+        with self.progress.flushing, worker.db.writing() as session:
+            snapshot = self.progress.drain()
             runs.add_log_entries(session, self.claim.run_id, snapshot.log_lines)
             completed = runs.complete_run(
                 session, self.claim.run_id, worker.worker_id, counters={}, excluded_reasons={}
@@ -272,31 +272,39 @@ class _Execution:
     def _beat(self) -> None:
         while not self._finished.wait(self.worker.config.heartbeat_interval):
             try:
-                snapshot = self.progress.drain()
-                with self.worker.db.writing() as session:
-                    beat = runs.heartbeat(
-                        session,
-                        self.claim.run_id,
-                        self.worker.worker_id,
-                        step=snapshot.step,
-                        progress=snapshot.progress,
-                        counters=snapshot.counters,
-                        excluded_reasons=snapshot.excluded_reasons,
-                        log_lines=snapshot.log_lines,
-                    )
-                    provenance.record(session, snapshot.deliveries)
+                with self.progress.flushing:
+                    beat = self._write_beat()
             except Exception:
                 log.exception("heartbeat of run %s failed; will retry", self.claim.run_id)
-                self.progress.restore(snapshot)
                 continue
             if not beat.owned:
                 self.stop("the run was no longer this worker's (reaped or deleted)")
             elif beat.stop_requested_by:
                 self.stop(f"stopped by {beat.stop_requested_by}")
 
-    def record(self, error: str | None) -> None:
+    def _write_beat(self) -> runs.Beat:
         snapshot = self.progress.drain()
-        with self.worker.db.writing() as session:
+        try:
+            with self.worker.db.writing() as session:
+                beat = runs.heartbeat(
+                    session,
+                    self.claim.run_id,
+                    self.worker.worker_id,
+                    step=snapshot.step,
+                    progress=snapshot.progress,
+                    counters=snapshot.counters,
+                    excluded_reasons=snapshot.excluded_reasons,
+                    log_lines=snapshot.log_lines,
+                )
+                provenance.record(session, snapshot.deliveries)
+        except Exception:
+            self.progress.restore(snapshot)
+            raise
+        return beat
+
+    def record(self, error: str | None) -> None:
+        with self.progress.flushing, self.worker.db.writing() as session:
+            snapshot = self.progress.drain()
             runs.record_log(session, self.claim.run_id, self.worker.worker_id, snapshot.log_lines)
             # What was downloaded and verified stays proven, however the run ended.
             provenance.record(session, snapshot.deliveries)
