@@ -197,3 +197,30 @@ def test_also_available_indexes_satisfy_what_the_channel_lacks(
         [solve] = report["must_install"]
         assert solve["platform"] == "linux-64" and solve["solved"], solve
         assert "demo-base==2.0" in solve["message"]
+
+
+def test_a_mirror_of_one_project_is_told_which_dependencies_its_projects_filter_leaves_out(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    with _serve(tmp_path, json_pages=True) as upstream, headwater.client(token) as client:
+        create_channel(client, "alone")
+        mirror = create_mirror(
+            client,
+            "alone",
+            upstream.url + "simple/",
+            mirror_type="python_simple",
+            mirror_mode="passive",
+            filters={"projects": ["demo-app", "demo-lib"]},
+        )
+        run = run_mirror(client, "alone", mirror["id"])
+        report = client.get(f"/api/runs/{run['id']}").json()["report"]
+
+    assert run["state"] == "completed", run["error"]
+    assert report["checked"]
+    missing = {group["dependency"]: group for group in report["broken"]["groups"]}
+    # demo-lib 1.0 and 1.1 need demo-base, which the mirror's projects filter does not name
+    base = missing["demo-base"]
+    assert base["causes"] == [{"level": "mirror", "key": "projects", "value": "demo-base"}]
+    assert all(p["filename"].replace("_", "-").startswith("demo-lib-") for p in base["packages"])
+    assert base["count"] == 3  # two wheels and the sdist of demo-lib 1.0 and 1.1
+    assert "demo-lib" not in missing  # demo-app's demo-lib>=1.0 is in the channel

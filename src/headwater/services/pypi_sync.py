@@ -167,7 +167,6 @@ class _ProjectReader:
         self.progress = progress
         self.active = active
         self.licenses = _wants_licenses(job.mirror_filters, job.channel_filters)
-        self.dependencies = job.takes_dependencies
         self.pool = Pool(refusals=rules.refusals().judge)  # every file read, judged
 
     async def read(self, project: str, state: MirrorSubdirState | None) -> _ProjectRead:
@@ -199,9 +198,9 @@ class _ProjectReader:
         records = self._records(project, page.links, read)
         if self.licenses:
             records = await self._with_licenses(records)
-        judged = self.rules.judge_all(records)
-        if self.dependencies:
-            judged = await self._with_requirements(judged)
+        # Every kept version's requirements are read: the revision check needs them, and the
+        # closure follows them.
+        judged = await self._with_requirements(self.rules.judge_all(records))
         self.pool.add_project(project, judged)
         kept = sum(1 for _, exclusion in judged if exclusion is None)
         self.progress.count("seen", len(page.links))
