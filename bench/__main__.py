@@ -12,6 +12,7 @@ BENCHMARKS = {
     "cves": "bench.cves",
     "hardening": "bench.hardening",
     "revisions": "bench.revisions",
+    "dependencies": "bench.dependencies",
 }
 
 

@@ -276,12 +276,22 @@ def check_revision(
     channels available beside it) satisfies becomes a finding, with the filters of the run's
     `pool` that removed what would have."""
     platforms = sorted(subdir for subdir in revision if subdir != NOARCH)
+    # (subdir, dependency text) → (name, causes) when unsatisfied, None when satisfied: a
+    # dependency stated by thousands of records is answered once.
+    verdicts: dict[tuple[str, str], tuple[str, tuple[Cause, ...]] | None] = {}
     for subdir, index in sorted(revision.items()):
         for filename, record in index.records:
             for text in record.depends:
-                finding = _check(revision, pool, subdir, platforms, filename, text, elsewhere)
-                if finding is not None:
-                    report.findings.append(finding)
+                key = (subdir, text)
+                if key in verdicts:
+                    verdict = verdicts[key]
+                else:
+                    verdict = verdicts[key] = _check(
+                        revision, pool, subdir, platforms, text, elsewhere
+                    )
+                if verdict is not None:
+                    name, causes = verdict
+                    report.findings.append(Finding(subdir, filename, text, name, causes))
     report.checked = True
 
 
@@ -290,18 +300,16 @@ def _check(
     pool: Pool,
     subdir: str,
     platforms: Sequence[str],
-    filename: str,
     text: str,
     elsewhere: Lookup,
-) -> Finding | None:
+) -> tuple[str, tuple[Cause, ...]] | None:
+    """The missing name and the filters to blame, when nothing satisfies `text`."""
     spec = dependency_spec(text)
     if spec is None:
-        if text.startswith("__"):
-            return None
-        return Finding(subdir, filename, text, spec_name(text), ())
+        return None if text.startswith("__") else (spec_name(text), ())
     for group in groups(subdir, platforms):
         if not _satisfied(revision, group, spec, elsewhere):
-            return Finding(subdir, filename, text, spec.name, pool.causes(group, spec))
+            return spec.name, pool.causes(group, spec)
     return None
 
 
