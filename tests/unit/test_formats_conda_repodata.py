@@ -183,3 +183,31 @@ def test_seconds_timestamps_of_real_mamba_repodata_become_milliseconds(shared_da
     parsed = {r.filename: r for r in parse_repodata(raw, "linux-64").records}
     assert all(value < 10**11 for value in seconds.values()), "this file really holds seconds"
     assert all(parsed[fn].timestamp == value * 1000 for fn, value in seconds.items())
+
+
+def test_null_depends_of_real_mamba_repodata_are_dropped_and_garbage_is_refused(
+    shared_data: Path,
+) -> None:
+    raw = (shared_data / "repodata" / "mamba" / "conda-forge-numpy-linux-64.json").read_bytes()
+    parsed = {r.filename: r for r in parse_repodata(raw, "linux-64").records}
+    mutex = json.loads(parsed["_libgcc_mutex-0.1-conda_forge.tar.bz2"].raw)
+    # conda reads a missing depends as none; rattler refuses the whole subdir over a null
+    assert "depends" not in mutex and "constrains" not in mutex
+    assert mutex["name"] == "_libgcc_mutex"
+    kept = json.loads(parsed["_openmp_mutex-4.5-2_gnu.tar.bz2"].raw)
+    assert kept["depends"] == ["_libgcc_mutex 0.1 conda_forge", "libgomp >=7.5.0"]
+
+    record = {"name": "x", "version": "1", "build": "0", "sha256": "a" * 64, "size": 1}
+    document = {
+        "packages": {
+            "a-1-0.tar.bz2": {**record, "depends": "lib"},
+            "b-1-0.tar.bz2": {**record, "depends": [1, "lib"]},
+            "c-1-0.tar.bz2": {**record, "constrains": {"lib": 1}},
+            "d-1-0.tar.bz2": {**record, "version": "1..0!!"},
+            "e-1-0.tar.bz2": {**record, "depends": ["lib >=1"]},
+        }
+    }
+    parsed_odd = parse_repodata(json.dumps(document).encode(), "linux-64")
+    assert [r.filename for r in parsed_odd.records] == ["e-1-0.tar.bz2"]
+    assert len(parsed_odd.skipped) == 4
+    assert any("is not a conda version" in problem for problem in parsed_odd.skipped)

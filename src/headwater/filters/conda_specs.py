@@ -14,9 +14,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import lru_cache
 
 import rattler
+
+from headwater.formats.conda import conda_version
 
 _BRACKET_KEYS = re.compile(r"(\w+)\s*=")
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
@@ -36,14 +37,6 @@ _OPERATORS: dict[str, Callable[[int, int], bool]] = {
 
 class SpecError(ValueError):
     pass
-
-
-@lru_cache(maxsize=65536)
-def conda_version(text: str) -> rattler.Version | None:
-    try:
-        return rattler.Version(text)
-    except Exception:
-        return None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import rattler
 
 from headwater.inputs import (
     MAX_BUILD_LENGTH,
@@ -99,3 +102,12 @@ def record_problem(
     if timestamp is not None and not 0 <= timestamp <= MAX_TIMESTAMP_MS:  # NaN fails too
         return f"timestamp {timestamp!r} is out of range"
     return None
+
+
+@lru_cache(maxsize=65536)
+def conda_version(text: str) -> rattler.Version | None:
+    """The version as conda clients order it; None when they cannot read it."""
+    try:
+        return rattler.Version(text)
+    except Exception:
+        return None

@@ -10,12 +10,18 @@ import msgspec
 import orjson
 
 from headwater.errors import UpstreamFormatError
-from headwater.formats.conda import is_package_filename, record_problem, timestamp_ms
+from headwater.formats.conda import (
+    conda_version,
+    is_package_filename,
+    record_problem,
+    timestamp_ms,
+)
 from headwater.inputs import SHA256
 
 # Keys that conda adds when it re-serialises repodata, pointing back to where it came from.
 # Published records must not carry them: clients would follow them to the upstream.
 _ORIGIN_KEYS = ("url", "channel")
+_DROPPED_KEYS = (*_ORIGIN_KEYS, "depends", "constrains")  # those, and the null ones
 
 
 class _RecordFields(msgspec.Struct):
@@ -31,6 +37,11 @@ class _RecordFields(msgspec.Struct):
     timestamp: int | float | None = None
     license: str | None = None
     license_family: str | None = None
+    # Read only for what clients cannot read: anything but lists of strings (or null, which
+    # mamba writes and rattler refuses a whole subdir over: the key is dropped) makes the
+    # record unusable.
+    depends: list[str] | msgspec.UnsetType | None = msgspec.UNSET
+    constrains: list[str] | msgspec.UnsetType | None = msgspec.UNSET
     url: Any = None
     channel: Any = None
 
@@ -146,10 +157,16 @@ def _make_record(
         skipped.append(f"{filename}: {problem}")
         return None
     body = bytes(raw) if keep_raw else b""
-    if keep_raw and (fields.url is not None or fields.channel is not None):
+    if keep_raw and (
+        fields.url is not None
+        or fields.channel is not None
+        or fields.depends is None
+        or fields.constrains is None
+    ):
         record = orjson.loads(body)
-        for key in _ORIGIN_KEYS:
-            record.pop(key, None)
+        for key in _DROPPED_KEYS:
+            if key in _ORIGIN_KEYS or record.get(key, []) is None:
+                record.pop(key, None)
         body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     return CondaRecord(
         filename=filename,
@@ -167,9 +184,10 @@ def _make_record(
 
 
 def _record_problem(fields: _RecordFields) -> str | None:
-    """Why an upstream record cannot be kept, although it parsed: a value no column can hold."""
+    """Why an upstream record cannot be kept, although it parsed: a value no column can hold,
+    or a version conda clients cannot read (one such record makes them refuse the subdir)."""
     assert fields.size is not None
-    return record_problem(
+    problem = record_problem(
         fields.name,
         fields.version,
         fields.build,
@@ -177,6 +195,9 @@ def _record_problem(fields: _RecordFields) -> str | None:
         fields.size,
         fields.timestamp,
     )
+    if problem is None and conda_version(fields.version) is None:
+        return f"version {fields.version[:60]!r} is not a conda version"
+    return problem
 
 
 def record_from_index_json(index: dict[str, Any], *, sha256: str, md5: str, size: int) -> bytes:
