@@ -37,15 +37,15 @@ def locate(url: str | httpx.URL) -> Location | None:
     """Where `url` leads, or None when it is no absolute http(s) URL."""
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
+        scheme, host, port = parsed.scheme, parsed.host, parsed.port  # decoding may fail late
+    except (httpx.InvalidURL, TypeError, ValueError):  # UnicodeError (IDNA) is a ValueError
         return None
-    scheme = parsed.scheme
-    if scheme not in _DEFAULT_PORTS or not parsed.host:
+    if scheme not in _DEFAULT_PORTS or not host or not 0 < (port or 1) < 65536:
         return None
     return Location(
         scheme=scheme,
-        host=parsed.host.lower().rstrip("."),
-        port=parsed.port or _DEFAULT_PORTS[scheme],
+        host=host.lower().rstrip("."),
+        port=port or _DEFAULT_PORTS[scheme],
         path=normalize_path(parsed.raw_path.decode("ascii", "replace").split("?", 1)[0]),
     )
 

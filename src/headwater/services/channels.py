@@ -246,6 +246,11 @@ def check_also_available(value: Any, allowlist: Sequence[str]) -> list[str] | No
             raise InvalidInputError(
                 f"also_available: {error.message.replace('source_root', 'the URL')}"
             ) from None
+        if "?" in root or "#" in root:
+            raise InvalidInputError(
+                f"also_available: {shown_url(root)!r} has a query or fragment; a channel URL "
+                "has neither"
+            )
         if "@" in root.split("://", 1)[1].split("/", 1)[0]:
             raise InvalidInputError(
                 f"also_available: {shown_url(root)!r} carries credentials; use a URL without"
