@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import make_settings
@@ -263,9 +264,15 @@ def test_also_available_satisfies_what_the_channel_leaves_to_another(
         ({"must_install": ["numpy >=>= 1"]}, "must_install entry 1"),
         ({"must_install": [{"spec": "x", "extra": 1}]}, "must_install entry 1"),
         ({"must_install": ["a"] * 101}, "at most 100"),
+        ({"must_install": ["py*"]}, "neither a conda MatchSpec"),
+        ({"must_install": ["x @ https://example.org/x.whl"]}, "names a URL"),
         ({"also_available": ["ftp://example.org/"]}, "not an http(s) URL"),
         ({"also_available": ["http://10.0.0.1/internal/"]}, "not allowed"),
         ({"also_available": ["http://user:pw@127.0.0.1:9/c/"]}, "credentials"),
+        ({"also_available": ["http://127.0.0.1:9/c/?token=secret"]}, "query or fragment"),
+        ({"also_available": ["http://127.0.0.1:99999/c/"]}, "not an http(s) URL"),
+        ({"also_available": ["http://xn--/"]}, "not an http(s) URL"),
+        ({"also_available": [{"url": 1}]}, "also_available"),
         ({"on_unsolvable": "explode"}, "not one of fail, warn"),
         ({"filters": {"dependencies": "some"}}, "dependencies"),
         ({"filters": {"include_dependencies": "yes"}}, "include_dependencies"),
@@ -311,3 +318,125 @@ def test_dependencies_are_taken_and_checked_on_postgres(
         assert second["state"] == "failed"
         assert not second["report"]["must_install"][0]["solved"]
         assert client.get("/api/repo/pg/noarch/repodata.json").content == before
+
+
+def raw_record(name: str, version: str, depends: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "build": "0",
+        "build_number": 0,
+        "sha256": "a" * 64,
+        "size": 1,
+        "depends": depends,
+        "license": "MIT",
+        "timestamp": 1_700_000_000_000,
+        **extra,
+    }
+
+
+def write_repodata(root: Path, subdir: str, records: dict[str, dict[str, Any]]) -> None:
+    (root / subdir).mkdir(parents=True, exist_ok=True)
+    document = {"info": {"subdir": subdir}, "packages": records}
+    (root / subdir / "repodata.json").write_bytes(orjson.dumps(document))
+
+
+def test_what_an_upstream_writes_in_depends_never_breaks_a_run(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    long_spec = "lib " + ">=1," * 30_000
+    write_repodata(
+        tmp_path / "up",
+        "linux-64",
+        {
+            "a-1-0.tar.bz2": raw_record("a", "1", None, constrains=None),  # mamba writes this
+            "b-1-0.tar.bz2": raw_record("b", "1", "lib"),
+            "c-1-0.tar.bz2": raw_record("c", "1", [1, {"x": 2}, "lib >=1"]),
+            "d-1-0.tar.bz2": raw_record("d", "1", [], constrains="lib <2"),
+            "e-1-0.tar.bz2": raw_record("e", "1", [long_spec, "lib >=>= 1"]),
+            "f-1-0.tar.bz2": raw_record("f", "1", ["<script>alert(1)</script>"]),
+            "g-1-0.tar.bz2": raw_record("g", "1", ["a"]),
+        },
+    )
+    write_repodata(tmp_path / "up", "noarch", {})
+    with serve_directory(tmp_path / "up") as upstream, headwater.client(token) as client:
+        create_channel(client, "odd")
+        client.put("/api/channels/odd", json={"must_install": ["g"], "on_unsolvable": "fail"})
+        mirror = create_mirror(
+            client,
+            "odd",
+            upstream.url,
+            mirror_mode="passive",
+            filters={"include_dependencies": True},
+        )
+        run = run_mirror(client, "odd", mirror["id"])
+        page = client.get(f"/runs/{run['id']}")
+        published = repodata(client, "odd", "linux-64")
+        log = [line["message"] for line in client.get(f"/api/runs/{run['id']}").json()["log"]]
+
+    assert run["state"] == "completed", run["error"]
+    # a list that is not of strings makes a record unusable; a null is read as none
+    assert filenames(published) == {
+        "a-1-0.tar.bz2",
+        "e-1-0.tar.bz2",
+        "f-1-0.tar.bz2",
+        "g-1-0.tar.bz2",
+    }
+    assert "depends" not in published["packages"]["a-1-0.tar.bz2"]
+    assert sum("skipped" in line and "unreadable record" in line for line in log) == 3
+    # py-rattler reads the published subdir and solves g (which needs a)
+    [solve] = run["report"]["must_install"]
+    assert solve["solved"], solve
+    specs = {p["spec"] for g in run["report"]["broken"]["groups"] for p in g["packages"]}
+    assert all(len(spec) <= 300 for spec in specs)
+    assert any(spec.startswith("lib >=1,>=1,") and spec.endswith("…") for spec in specs)
+    assert {"lib >=>= 1", "<script>alert(1)</script>"} <= specs
+    assert page.status_code == 200 and "<script>alert(1)" not in page.text
+    assert len(orjson.dumps(run["report"])) < 100_000
+
+
+def test_a_run_of_an_unchanged_upstream_keeps_naming_the_filter(
+    headwater: Headwater, token: str, chain
+) -> None:
+    with headwater.client(token) as client:
+        create_channel(client, "steady", filters={"exclude_specs": ["hw-base"]})
+        mirror = create_mirror(client, "steady", chain.url, mirror_mode="passive")
+        first = run_mirror(client, "steady", mirror["id"])
+        second = run_mirror(client, "steady", mirror["id"])
+
+    cause = {"level": "channel", "key": "exclude_specs", "value": "hw-base"}
+    for run in (first, second):
+        assert run["state"] == "completed", run["error"]
+        [group] = groups_for(run, "hw-base")
+        assert group["causes"] == [cause]
+    assert any("upstream unchanged" in note for note in second["report"]["notes"])
+
+
+def test_an_also_available_channel_that_cannot_be_read_is_a_note(
+    headwater: Headwater, token: str, chain, tmp_path: Path
+) -> None:
+    (tmp_path / "garbage" / "linux-64").mkdir(parents=True)
+    (tmp_path / "garbage" / "linux-64" / "repodata.json").write_text('{"packages": {"x": 1}}')
+    (tmp_path / "garbage" / "noarch").mkdir(parents=True)
+    (tmp_path / "garbage" / "noarch" / "repodata.json").write_text("not json")
+    with serve_directory(tmp_path / "garbage") as garbage, headwater.client(token) as client:
+        create_channel(client, "beside")
+        client.put(
+            "/api/channels/beside",
+            json={"also_available": [garbage.url], "must_install": ["hw-app"]},
+        )
+        mirror = create_mirror(
+            client,
+            "beside",
+            chain.url,
+            mirror_mode="passive",
+            filters={"only_specs": ["hw-app", "hw-lib"]},
+        )
+        run = run_mirror(client, "beside", mirror["id"])
+
+    # hw-base is missing and the other channel cannot say otherwise: a finding, a failed solve
+    assert run["state"] == "failed"
+    assert "must_install on linux-64 cannot be solved" in run["error"]
+    assert groups_for(run, "hw-base")
+    notes = run["report"]["notes"]
+    assert any(note.startswith(f"also_available {garbage.url}") for note in notes), notes

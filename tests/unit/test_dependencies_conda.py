@@ -222,3 +222,36 @@ def test_an_exclusion_names_its_filter_key_value_and_level() -> None:
     )
     only = MirrorRules(FilterSet(only_specs=("x",)), FilterSet()).judge(record("y", "1"), "noarch")
     assert only is not None and not only.hard
+
+
+def test_a_noarch_record_for_one_system_is_checked_on_that_system_alone() -> None:
+    def listing(subdir: str, records: dict[str, dict[str, object]]) -> SubdirIndex:
+        return SubdirIndex.of_repodata(
+            subdir, orjson.dumps({"packages.conda": records}), keep_records=True
+        )
+
+    revision = {
+        "linux-64": listing("linux-64", {}),
+        "win-64": listing("win-64", {"pywin32-306-0.conda": {"name": "pywin32", "version": "306"}}),
+        "noarch": listing(
+            "noarch",
+            {
+                "tool-1-win_0.conda": {
+                    "name": "tool",
+                    "version": "1",
+                    "build": "win_0",
+                    "depends": ["__win", "pywin32"],
+                },
+                "tool-1-unix_0.conda": {
+                    "name": "tool",
+                    "version": "1",
+                    "build": "unix_0",
+                    "depends": ["__unix", "pexpect"],
+                },
+            },
+        ),
+    }
+    report = DependencyReport()
+    check_revision(revision, Pool(), report)
+    # pywin32 is there for Windows; pexpect is missing for Linux, the one unix platform here
+    assert [(f.filename, f.spec) for f in report.findings] == [("tool-1-unix_0.conda", "pexpect")]

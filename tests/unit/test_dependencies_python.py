@@ -231,3 +231,13 @@ def test_core_metadata_requirements_are_kept_and_old_rows_decode() -> None:
     old = old.replace(b',"dependencies_known":true', b"")
     decoded = decode_record(old)
     assert decoded.requires_dist == () and decoded.dependencies_known is False
+
+
+def test_a_marker_that_cannot_be_evaluated_applies_nowhere() -> None:
+    from packaging.markers import Marker
+
+    from headwater.dependencies.python import marker_holds
+
+    environment = {"python_version": "3.12", "sys_platform": "linux"}
+    assert not marker_holds(Marker('python_version ~= "abc"'), environment)
+    assert marker_holds(Marker('sys_platform == "linux"'), environment)

@@ -18,12 +18,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import msgspec
 
 from headwater.dependencies.report import Cause, DependencyReport, Finding
-from headwater.filters.conda_specs import CondaSpec, SpecError, conda_version, parse_conda_spec
+from headwater.filters.conda_specs import CondaSpec, SpecError, parse_conda_spec
 from headwater.filters.rules import Exclusion
+from headwater.formats.conda import conda_version
 from headwater.formats.conda.repodata import CondaRecord
 
 NOARCH = "noarch"
@@ -31,15 +33,28 @@ Judge = Callable[[CondaRecord, str], Exclusion | None]
 
 
 class _Relations(msgspec.Struct, gc=False):
-    depends: list[str] = []
-    constrains: list[str] = []
+    # Upstream's own bytes: anything but a list of strings is read as no dependency.
+    depends: Any = []
+    constrains: Any = []
 
 
 _relations = msgspec.json.Decoder(_Relations)
 
 
-def relations(record: CondaRecord) -> _Relations:
-    return _relations.decode(record.raw)
+def strings(value: Any) -> list[str]:
+    """The strings of a `depends` or `constrains` value, whatever an upstream put there."""
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    return [item for item in value if type(item) is str] if type(value) is list else []
+
+
+def relations(record: CondaRecord) -> tuple[list[str], list[str]]:
+    """A record's `depends` and `constrains`."""
+    try:
+        found = _relations.decode(record.raw)
+    except msgspec.DecodeError:
+        return [], []
+    return strings(found.depends), strings(found.constrains)
 
 
 @lru_cache(maxsize=262_144)
@@ -58,11 +73,38 @@ def spec_name(text: str) -> str:
     return text.split(" ", 1)[0].split("[", 1)[0].strip()
 
 
-def groups(subdir: str, platforms: Sequence[str]) -> list[tuple[str, ...]]:
+# The virtual packages that limit a noarch record to some operating systems (conda-forge's
+# `__win` / `__unix` variants), and the subdir prefixes of those systems.
+_SYSTEMS = {
+    "__win": ("win-",),
+    "__unix": ("linux-", "osx-", "freebsd-", "emscripten-", "wasi-", "zos-"),
+    "__linux": ("linux-",),
+    "__osx": ("osx-",),
+}
+
+
+def systems(depends: Sequence[str]) -> tuple[str, ...] | None:
+    """The subdir prefixes a record may be installed on, when its depends name a system's
+    virtual package; None when they name none."""
+    found: tuple[str, ...] | None = None
+    for text in depends:
+        if text.startswith("__"):
+            prefixes = _SYSTEMS.get(spec_name(text))
+            if prefixes is not None:
+                found = prefixes if found is None else tuple(p for p in found if p in prefixes)
+    return found
+
+
+def groups(
+    subdir: str, platforms: Sequence[str], only: tuple[str, ...] | None = None
+) -> list[tuple[str, ...]]:
     """Where a record of `subdir` finds its dependencies: its own subdir and noarch; a noarch
-    record, noarch with each platform (noarch alone when there is no platform)."""
+    record, noarch with each platform (those of the systems `only` names, when it names some;
+    noarch alone when there is no such platform)."""
     if subdir != NOARCH:
         return [(subdir, NOARCH)]
+    if only is not None:
+        platforms = [platform for platform in platforms if platform.startswith(only)]
     return [(platform, NOARCH) for platform in platforms] or [(NOARCH,)]
 
 
@@ -84,6 +126,9 @@ class Pool:
 
     by_subdir: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
     refusals: Judge | None = None
+    # The blame the last report gave, for dependencies looked for in subdirs this run did not
+    # read again (upstream unchanged): dependency name → causes.
+    previous_blame: dict[str, tuple[Cause, ...]] = field(default_factory=dict)
 
     def add(self, subdir: str, record: CondaRecord, exclusion: Exclusion | None) -> None:
         names = self.by_subdir.setdefault(subdir, {})
@@ -116,6 +161,8 @@ class Pool:
         """Why the records upstream has for `spec` are not in the channel: the filters that
         removed them, each once (a refusing rule before one that names what is wanted);
         empty when upstream has none."""
+        if not any(subdir in self.by_subdir for subdir in group):
+            return self.previous_blame.get(spec.name, ())
         found = set()
         for entry in self.entries(group, spec.name):
             if entry.exclusion is not None and _matches(spec, entry.subdir, entry.record):
@@ -155,14 +202,15 @@ def take_dependencies(
     done: set[tuple[str, str | None, tuple[str, ...]]] = set()
     while queue:
         entry = queue.pop()
-        depends = relations(entry.record)
-        limits = {spec_name(text): text for text in depends.constrains}
-        for text in depends.depends:
+        depends, constrains = relations(entry.record)
+        limits = {spec_name(text): text for text in constrains}
+        only = systems(depends) if entry.subdir == NOARCH else None
+        for text in depends:
             spec = dependency_spec(text)
             if spec is None:
                 continue
             limit = dependency_spec(limits[spec.name]) if spec.name in limits else None
-            for group in groups(entry.subdir, platforms):
+            for group in groups(entry.subdir, platforms, only):
                 key = (text, limit.text if limit else None, group)
                 if key in done:
                     continue
@@ -202,7 +250,7 @@ class _Listed(msgspec.Struct, gc=False):
     version: str
     build: str = ""
     build_number: int = 0
-    depends: list[str] = []
+    depends: Any = []  # checked by `strings` where read
 
 
 class _Listing(msgspec.Struct):
@@ -278,16 +326,19 @@ def check_revision(
     platforms = sorted(subdir for subdir in revision if subdir != NOARCH)
     # (subdir, dependency text) → (name, causes) when unsatisfied, None when satisfied: a
     # dependency stated by thousands of records is answered once.
-    verdicts: dict[tuple[str, str], tuple[str, tuple[Cause, ...]] | None] = {}
+    verdicts: dict[tuple[str, tuple[str, ...] | None, str], tuple[str, tuple[Cause, ...]] | None]
+    verdicts = {}
     for subdir, index in sorted(revision.items()):
         for filename, record in index.records:
-            for text in record.depends:
-                key = (subdir, text)
+            depends = strings(record.depends)
+            only = systems(depends) if subdir == NOARCH else None
+            for text in depends:
+                key = (subdir, only, text)
                 if key in verdicts:
                     verdict = verdicts[key]
                 else:
                     verdict = verdicts[key] = _check(
-                        revision, pool, subdir, platforms, text, elsewhere
+                        revision, pool, groups(subdir, platforms, only), text, elsewhere
                     )
                 if verdict is not None:
                     name, causes = verdict
@@ -298,16 +349,16 @@ def check_revision(
 def _check(
     revision: dict[str, SubdirIndex],
     pool: Pool,
-    subdir: str,
-    platforms: Sequence[str],
+    where: list[tuple[str, ...]],
     text: str,
     elsewhere: Lookup,
 ) -> tuple[str, tuple[Cause, ...]] | None:
-    """The missing name and the filters to blame, when nothing satisfies `text`."""
+    """The missing name and the filters to blame, when nothing satisfies `text` in one of the
+    subdir groups it is looked for `where`."""
     spec = dependency_spec(text)
     if spec is None:
         return None if text.startswith("__") else (spec_name(text), ())
-    for group in groups(subdir, platforms):
+    for group in where:
         if not _satisfied(revision, group, spec, elsewhere):
             return spec.name, pool.causes(group, spec)
     return None

@@ -122,7 +122,16 @@ def _marker_true(
     marker: str, environment: Environment, extras: frozenset[str]
 ) -> bool:  # cached by marker text: a few distinct markers cover most requirements
     parsed = Marker(marker)
-    return any(parsed.evaluate(environment.markers(extra)) for extra in ("", *sorted(extras)))
+    return any(marker_holds(parsed, environment.markers(extra)) for extra in ("", *sorted(extras)))
+
+
+def marker_holds(marker: Marker, environment: dict[str, str]) -> bool:
+    """Whether the marker is true there; one that parses but cannot be evaluated (comparing
+    `python_version ~= "abc"`) applies nowhere."""
+    try:
+        return bool(marker.evaluate(environment))
+    except Exception:  # packaging raises several kinds here; an upstream wrote the marker
+        return False
 
 
 def applies(
@@ -195,6 +204,10 @@ class Pool:
     # The refusing rules: what a report names for a file they refuse, rather than the first
     # rule that left it out (a dependency's project is always outside the projects filter).
     refusals: Judge | None = None
+    # Projects whose page was unchanged since the last run (not read again), and the blame
+    # the last report gave for what they lack: dependency → causes.
+    unchanged: set[str] = field(default_factory=set)
+    previous_blame: dict[str, tuple[Cause, ...]] = field(default_factory=dict)
 
     def why(self, entry: Entry) -> Exclusion | None:
         """Why the file is not in the channel: the refusing rule, else the file's own."""
@@ -235,6 +248,8 @@ class Pool:
         that removed them, each once; the mirror's projects filter when the run did not read
         the project at all; empty when upstream has nothing that satisfies it."""
         project = project_of(requirement)
+        if project in self.unchanged:
+            return self.previous_blame.get(project, ())
         if project not in self.read:
             return (Cause("mirror", "projects", project),)
         excluded = [e for e in self.projects.get(project, ()) if e.exclusion is not None]
@@ -335,6 +350,7 @@ def check_revision(
         versions[record.version] = versions.get(record.version, True) and record.yanked is not None
     asked = _asked_extras(records, envs)
     answers: dict[tuple[str, str], bool] = {}
+    blamed: dict[tuple[str, str], tuple[Cause, ...]] = {}
     for record in records:
         if not record.dependencies_known:
             continue
@@ -348,14 +364,10 @@ def check_revision(
                     or satisfying(requirement.specifier, elsewhere(project))
                 )
             if not answers[key]:
+                if key not in blamed:
+                    blamed[key] = pool.causes(requirement)
                 report.findings.append(
-                    Finding(
-                        record.project,
-                        record.filename,
-                        str(requirement),
-                        project,
-                        pool.causes(requirement),
-                    )
+                    Finding(record.project, record.filename, str(requirement), project, blamed[key])
                 )
     report.checked = True
 

@@ -13,6 +13,42 @@ from headwater.filters.rules import Exclusion
 MAX_TAKEN_LISTED = 1000  # files taken as dependencies listed by name; the count covers all
 MAX_GROUPS = 200  # (filter, dependency) groups of broken packages
 MAX_PACKAGES_PER_GROUP = 20
+MAX_NOTES = 50
+MAX_MESSAGE = 4000  # characters of a solver's answer
+MAX_TEXT = 300  # characters of an upstream's spec or name kept in a finding
+
+
+def shortened(text: str) -> str:
+    """Upstream text as a report keeps it: a spec of 100 KB is not shown whole."""
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+class Notes:
+    """What the check could not do, each said once, at most MAX_NOTES."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.left_out = 0
+
+    def add(self, text: str) -> None:
+        text = shortened(text)
+        if text in self.lines:
+            return
+        if len(self.lines) < MAX_NOTES:
+            self.lines.append(text)
+        else:
+            self.left_out += 1
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.left_out = 0
+
+    def to_json(self) -> list[str]:
+        more = [f"{self.left_out} more notes left out"] if self.left_out else []
+        return [*self.lines, *more]
+
+    def __len__(self) -> int:
+        return len(self.lines) + self.left_out
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +84,10 @@ class Finding:
     dependency: str  # the name it depends on
     causes: tuple[Cause, ...]  # empty: nothing upstream satisfies it
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spec", shortened(self.spec))
+        object.__setattr__(self, "dependency", shortened(self.dependency))
+
 
 @dataclass(frozen=True)
 class MustInstall:
@@ -58,6 +98,10 @@ class MustInstall:
     solved: bool
     message: str
     causes: tuple[Cause, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[: MAX_MESSAGE - 1] + "…")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,7 +120,7 @@ class DependencyReport:
     findings: list[Finding] = field(default_factory=list)
     must_install: list[MustInstall] = field(default_factory=list)
     checked: bool = False  # whether the solvability check ran
-    notes: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
 
     def take(self, subdir: str, filename: str, dependent: str) -> None:
         self.taken[subdir] += 1
@@ -122,7 +166,7 @@ class DependencyReport:
                 "groups": self.groups(),
             },
             "must_install": [solve.to_json() for solve in self.must_install],
-            "notes": self.notes,
+            "notes": self.notes.to_json(),
         }
 
     def summary_lines(self) -> list[str]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import rattler
+from packaging.requirements import InvalidRequirement, Requirement
+
 from headwater.errors import InvalidInputError
 from headwater.filters import MAX_SPEC_LENGTH
 from headwater.filters.conda_specs import SpecError, parse_conda_spec
-from headwater.filters.python_specs import RequirementError, parse_python_spec
 from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.inputs import has_control_characters
 
@@ -41,18 +43,27 @@ class MustInstallSpec:
 
 
 def _conda_problem(spec: str) -> str | None:
+    """Why the solver could not take `spec` as a conda MatchSpec (the filters' parser allows
+    name globs, which a solver does not)."""
     try:
         parse_conda_spec(spec)
+        rattler.MatchSpec(spec)
     except SpecError as error:
         return str(error)
+    except Exception as error:  # rattler's own refusal
+        return f"{spec[:60]!r} is not a MatchSpec the solver takes: {str(error)[:200]}"
     return None
 
 
 def _python_problem(spec: str) -> str | None:
+    """Why `spec` is not a PEP 508 requirement a resolver can take from an index (extras and
+    markers allowed; a direct URL is not: the channel is the only index)."""
     try:
-        parse_python_spec(spec)
-    except RequirementError as error:
-        return str(error)
+        requirement = Requirement(spec)
+    except InvalidRequirement as error:
+        return str(error).splitlines()[0][:200]
+    if requirement.url:
+        return f"{spec[:60]!r} names a URL; must_install takes what the channel holds"
     return None
 
 
@@ -90,7 +101,9 @@ def _one_spec(item: Any, position: int) -> MustInstallSpec:
     spec = spec.strip()
     conda, python = _conda_problem(spec), _python_problem(spec)
     if conda and python:
-        raise InvalidInputError(f"{where}: {conda}; nor is it a PEP 508 requirement")
+        raise InvalidInputError(
+            f"{where} is neither a conda MatchSpec ({conda}) nor a PEP 508 requirement ({python})"
+        )
     if platform is not None and platform not in PLATFORMS:
         raise InvalidInputError(
             f"{where}: unknown platform {str(platform)[:40]!r}; platforms are "

@@ -54,7 +54,7 @@ from headwater.services.pypi_pages import (
     with_metadata,
 )
 from headwater.services.python_solvability import PythonCheck, PythonElsewhere
-from headwater.services.solvability import OnLoop
+from headwater.services.solvability import previous_blame
 from headwater.storage import BlobStore, content_key
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
 from headwater.upstreams.pypi import MAX_METADATA_BYTES, PyPIUpstream
@@ -136,8 +136,15 @@ async def sync_python_mirror(
                 )
     elsewhere = None
     if job.checks.also_available:
-        on_loop = OnLoop(asyncio.get_running_loop())
-        elsewhere = PythonElsewhere(job.checks.also_available, policy, on_loop, report.notes)
+        elsewhere = PythonElsewhere(job.checks.also_available, policy, job.proxy, report.notes)
+    if reader.pool.unchanged:
+        reader.pool.previous_blame = await asyncio.to_thread(
+            previous_blame, db, job.mirror_id, job.run_id
+        )
+        report.notes.add(
+            f"{len(reader.pool.unchanged)} projects unchanged upstream since the last run: the "
+            "filters named for what they lack are those the last run found"
+        )
     check = PythonCheck(job.checks, report, reader.pool, envs, elsewhere)
     subdirs = [content.subdir for content in contents]
     progress.step("publishing")
@@ -183,6 +190,7 @@ class _ProjectReader:
             return _ProjectRead(SubdirContents(subdir=project, records=[], missing=True))
         if page.links is None:
             self.pool.read.add(project)
+            self.pool.unchanged.add(project)
             self.progress.log(f"{project}: upstream unchanged since the last run")
             return _ProjectRead(SubdirContents(subdir=project, records=None))
         read = _ProjectRead(
@@ -369,7 +377,7 @@ class _DependencyTaker:
                         f"{', '.join(wanted[room:][:20])} and others are not taken",
                         "warning",
                     )
-                    self.report.notes.append(
+                    self.report.notes.add(
                         f"the closure stopped at {MAX_DEPENDENCY_PROJECTS} dependency projects"
                     )
                 wanted = wanted[:room]

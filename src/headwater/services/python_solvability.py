@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -34,37 +35,36 @@ from headwater.dependencies.python import (
     Environment,
     Pool,
     check_revision,
+    marker_holds,
     parse_requirement,
     project_of,
     requirements_of,
     satisfying,
 )
-from headwater.dependencies.report import Cause, DependencyReport, MustInstall
-from headwater.errors import HeadwaterError
+from headwater.dependencies.report import Cause, DependencyReport, MustInstall, Notes
 from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import PackageFile, PackageType
 from headwater.services.pypi_pages import build_records, upstream_license
 from headwater.services.revisions import Candidate
-from headwater.services.solvability import ChannelChecks, DependencyCheck, OnLoop
+from headwater.services.solvability import ChannelChecks, DependencyCheck, Elsewhere
 from headwater.storage import BlobStore
-from headwater.upstreams.http import HttpPolicy, shown_url, upstream_client
+from headwater.upstreams.http import HttpPolicy
 from headwater.upstreams.pypi import PyPIUpstream
 
 MAX_ROUNDS = 2000  # resolver rounds of one solve before it gives up
 MAX_ELSEWHERE_METADATA = 200  # .metadata files one check may read from other indexes
 
 
-class PythonElsewhere:
+class PythonElsewhere(Elsewhere):
     """The simple indexes available to clients beside this channel, read (once per project)
     only for projects the revision lacks or cannot satisfy."""
 
     def __init__(
-        self, urls: Sequence[str], policy: HttpPolicy, on_loop: OnLoop, notes: list[str]
+        self, urls: Sequence[str], policy: HttpPolicy, proxy: str | None, notes: Notes
     ) -> None:
-        self.urls = [url if url.endswith("/") else url + "/" for url in urls]
-        self.policy = policy
-        self.on_loop = on_loop
-        self.notes = notes
+        super().__init__(
+            [url if url.endswith("/") else url + "/" for url in urls], policy, proxy, notes
+        )
         self._records: dict[str, list[PythonRecord]] = {}
         self._metadata_reads = 0
 
@@ -83,33 +83,25 @@ class PythonElsewhere:
         if self._metadata_reads >= MAX_ELSEWHERE_METADATA:
             return record
         self._metadata_reads += 1
-        try:
-            return self.on_loop(self._metadata(record))
-        except HeadwaterError as error:
-            self.notes.append(f"also_available {record.filename}: {error.message}")
-            return record
+        root = record.url.rsplit("/", 1)[0] + "/"
+        read = self.fetch(root, record.filename, partial(self._metadata, root, record))
+        return read if read is not None else record
 
     def _read(self, project: str) -> list[PythonRecord]:
         found: list[PythonRecord] = []
         for url in self.urls:
-            try:
-                found += self.on_loop(self._fetch(url, project))
-            except HeadwaterError as error:
-                self.notes.append(
-                    f"also_available {shown_url(url)}: {project} could not be read: {error.message}"
-                )
+            found += self.fetch(url, project, partial(self._fetch, url, project)) or []
         return found
 
     async def _fetch(self, url: str, project: str) -> list[PythonRecord]:
-        async with upstream_client(self.policy) as client:
+        async with self.client() as client:
             page = await PyPIUpstream(client, url, self.policy).fetch_project(project)
         if page is None or page.links is None:
             return []
         return build_records(project, page.links)[0]
 
-    async def _metadata(self, record: PythonRecord) -> PythonRecord:
-        root = record.url.rsplit("/", 1)[0] + "/"
-        async with upstream_client(self.policy) as client:
+    async def _metadata(self, root: str, record: PythonRecord) -> PythonRecord:
+        async with self.client() as client:
             return await upstream_license(PyPIUpstream(client, root, self.policy), None, record)
 
 
@@ -145,7 +137,7 @@ class PythonCheck(DependencyCheck):
         )
         unknown = sum(1 for record in records if not record.dependencies_known)
         if unknown:
-            self.report.notes.append(
+            self.report.notes.add(
                 f"{unknown} files have no core metadata read: their requirements are not checked"
             )
         index = RevisionIndex(records, elsewhere)
@@ -157,6 +149,10 @@ class PythonCheck(DependencyCheck):
         environments: dict[str, list[str]] = {}
         for spec in self.checks.must_install:
             if not spec.is_python:
+                self.report.notes.add(
+                    f"must_install {spec.spec!r} is not a PEP 508 requirement: a PyPI mirror's "
+                    "runs do not solve it"
+                )
                 continue
             for platform in [spec.platform] if spec.platform else platforms:
                 environments.setdefault(platform, []).append(spec.spec)
@@ -337,7 +333,7 @@ class _Provider(AbstractProvider):
 def _counts(requirement: Requirement, environment: Environment) -> bool:
     """Whether the requirement counts in `environment` without any extra."""
     marker = requirement.marker
-    return marker is None or bool(marker.evaluate(environment.markers("")))
+    return marker is None or marker_holds(marker, environment.markers(""))
 
 
 def _admits(requires_python: str | None, python: Version) -> bool:

@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import tempfile
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import rattler
-import rattler.exceptions
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from headwater.db import Database
 from headwater.dependencies.conda import NOARCH, Pool, SubdirIndex, check_revision, dependency_spec
-from headwater.dependencies.report import Cause, DependencyReport, MustInstall
+from headwater.dependencies.report import Cause, DependencyReport, MustInstall, Notes
 from headwater.dependencies.settings import MustInstallSpec, stored_must_install
 from headwater.errors import HeadwaterError, UnsolvableError
 from headwater.models import Channel, OnUnsolvable, Run
@@ -37,7 +39,9 @@ from headwater.upstreams.conda import CondaUpstream
 from headwater.upstreams.http import HttpPolicy, shown_url, upstream_client
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SOLVE_SECONDS = 120  # one platform's must_install solve gives up after this
+MAX_ELSEWHERE_LOOKUPS = 500  # fetches from also_available channels in one check
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,26 @@ class DependencyCheck(ABC):
     def verify(self, db: Database, store: BlobStore, candidate: Candidate, run_id: int) -> None:
         """Examine the revision, save the report on the run, and refuse it when a must_install
         cannot be solved and the channel says fail."""
-        self.report.findings.clear()
-        self.report.must_install.clear()
-        self.examine(store, candidate)
-        save_report(db, run_id, self.report)
-        unsolvable = self.report.unsolvable
-        if unsolvable and self.checks.on_unsolvable == OnUnsolvable.fail:
-            raise UnsolvableError(describe_unsolvable(unsolvable))
+        report = self.report
+        report.findings.clear()
+        report.must_install.clear()
+        report.checked = False
+        try:
+            self.examine(store, candidate)
+        except Exception as error:  # a bug here, or bytes nobody foresaw: say so, do not crash
+            log.exception("checking the dependencies of run %s failed", run_id)
+            report.checked = False
+            report.notes.add(f"the check could not be completed: {type(error).__name__}: {error}")
+        save_report(db, run_id, report)
+        fail = self.checks.on_unsolvable == OnUnsolvable.fail
+        if report.unsolvable and fail:
+            raise UnsolvableError(describe_unsolvable(report.unsolvable))
+        if not report.checked and fail and self.checks.must_install:
+            raise UnsolvableError(
+                "the dependency check could not be completed, so must_install is not known to "
+                "solve (on_unsolvable is fail: the channel keeps its previous revision); see the "
+                "run's report"
+            )
 
 
 def describe_unsolvable(unsolvable: Sequence[MustInstall]) -> str:
@@ -96,38 +113,83 @@ def describe_unsolvable(unsolvable: Sequence[MustInstall]) -> str:
     return " | ".join(parts) + " (on_unsolvable is fail: the channel keeps its previous revision)"
 
 
+def previous_blame(db: Database, mirror_id: int, run_id: int) -> dict[str, tuple[Cause, ...]]:
+    """What the mirror's last report blamed for each missing dependency: the blame of a run
+    that did not read upstream again (it had not changed)."""
+    with db.reading() as session:
+        report = session.scalar(
+            select(Run.report)
+            .where(Run.mirror_id == mirror_id, Run.id != run_id, Run.report.is_not(None))
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+    blame: dict[str, set[Cause]] = {}
+    for group in ((report or {}).get("broken") or {}).get("groups") or ():
+        causes = blame.setdefault(str(group.get("dependency")), set())
+        causes.update(Cause(**cause) for cause in group.get("causes") or ())
+    return {name: tuple(sorted(causes)) for name, causes in blame.items()}
+
+
 def save_report(db: Database, run_id: int, report: DependencyReport) -> None:
     with db.writing() as session:
         session.execute(update(Run).where(Run.id == run_id).values(report=report.to_json()))
 
 
-class OnLoop:
-    """Runs coroutines on the run's event loop from the thread a change is built in."""
+class Elsewhere:
+    """What the channels listed in `also_available` offer, fetched from the thread a change is
+    checked in, each fetch on a loop of its own (the run's loop may be stopped meanwhile, and
+    a stopped run must not leave this thread waiting). A URL that fails is not asked again in
+    this check; at most MAX_ELSEWHERE_LOOKUPS fetches are made; what fails is noted."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(
+        self, urls: Sequence[str], policy: HttpPolicy, proxy: str | None, notes: Notes
+    ) -> None:
+        self.urls = list(urls)
+        self.policy = policy
+        self.proxy = proxy
+        self.notes = notes
+        self._failed: set[str] = set()
+        self._lookups = 0
 
-    def __call__(self, coroutine: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()  # type: ignore[arg-type]
+    def fetch(
+        self, url: str, what: str, fetching: Callable[[], Coroutine[Any, Any, T]]
+    ) -> T | None:
+        if url in self._failed:
+            return None
+        if self._lookups >= MAX_ELSEWHERE_LOOKUPS:
+            self.notes.add(
+                f"also_available: more than {MAX_ELSEWHERE_LOOKUPS} lookups; the rest were not made"
+            )
+            return None
+        self._lookups += 1
+        try:
+            return asyncio.run(fetching())
+        except HeadwaterError as error:
+            reason = error.message
+        except Exception as error:  # what an index answers is not ours to trust
+            reason = f"{type(error).__name__}: {str(error)[:200]}"
+        self._failed.add(url)
+        self.notes.add(f"also_available {shown_url(url)}: {what} could not be read: {reason}")
+        return None
+
+    def client(self) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return upstream_client(self.policy, proxy=self.proxy)
 
 
-class CondaElsewhere:
-    """The conda channels available to clients beside this one, read (once per subdir) only
-    when the revision lacks something or a must_install solve needs them."""
+class CondaElsewhere(Elsewhere):
+    """The conda channels available beside this one, read once per subdir, only when the
+    revision lacks something or a must_install solve needs them."""
 
     def __init__(
         self,
         urls: Sequence[str],
         policy: HttpPolicy,
-        on_loop: OnLoop,
+        proxy: str | None,
         workdir: Path,
-        notes: list[str],
+        notes: Notes,
     ) -> None:
-        self.urls = list(urls)
-        self.policy = policy
-        self.on_loop = on_loop
+        super().__init__(urls, policy, proxy, notes)
         self.workdir = workdir
-        self.notes = notes
         self._indexes: dict[str, list[SubdirIndex]] = {}
         self._files: dict[str, list[tuple[str, Path]]] = {}
 
@@ -145,26 +207,20 @@ class CondaElsewhere:
             return
         self._indexes[subdir], self._files[subdir] = [], []
         for position, url in enumerate(self.urls):
-            try:
-                body = self.on_loop(self._fetch(url, subdir))
-            except HeadwaterError as error:
-                self.notes.append(
-                    f"also_available {shown_url(url)}: {subdir} could not be read: {error.message}"
-                )
-                continue
-            if body is None:
-                continue
-            path = self.workdir / f"elsewhere-{position}-{subdir}.json"
-            path.write_bytes(body)
-            self._files[subdir].append((url, path))
-            self._indexes[subdir].append(
-                SubdirIndex.of_repodata(subdir, bytes(body), keep_records=False)
-            )
+            index = self.fetch(url, subdir, partial(self._fetch, url, subdir, position))
+            if index is not None:
+                self._files[subdir].append((url, self.workdir / f"{position}-{subdir}.json"))
+                self._indexes[subdir].append(index)
 
-    async def _fetch(self, url: str, subdir: str) -> bytes | None:
-        async with upstream_client(self.policy) as client:
+    async def _fetch(self, url: str, subdir: str, position: int) -> SubdirIndex | None:
+        async with self.client() as client:
             download = await CondaUpstream(client, url, self.policy).fetch_repodata(subdir)
-        return None if download is None or download.body is None else bytes(download.body)
+        if download is None or download.body is None:
+            return None
+        body = bytes(download.body)
+        index = SubdirIndex.of_repodata(subdir, body, keep_records=False)  # refuses garbage
+        (self.workdir / f"{position}-{subdir}.json").write_bytes(body)
+        return index
 
 
 class CondaCheck(DependencyCheck):
@@ -174,14 +230,18 @@ class CondaCheck(DependencyCheck):
         report: DependencyReport,
         pool: Pool,
         elsewhere: CondaElsewhere | None,
+        workdir: Path,
     ) -> None:
         super().__init__(checks, report)
         self.pool = pool
         self.elsewhere = elsewhere
+        self.workdir = workdir  # the run's: copies of indexes a remote store holds
 
     def examine(self, store: BlobStore, candidate: Candidate) -> None:
         paths = {
-            subdir: _repodata_path(store, candidate.channel_id, subdir, index.repodata_sha256)
+            subdir: _repodata_path(
+                store, candidate.channel_id, subdir, index.repodata_sha256, self.workdir
+            )
             for subdir, index in candidate.indexes.items()
         }
         revision = {
@@ -191,7 +251,7 @@ class CondaCheck(DependencyCheck):
         elsewhere = self.elsewhere if self.elsewhere is not None else (lambda subdir: ())
         check_revision(revision, self.pool, self.report, elsewhere=elsewhere)
         del revision
-        for platform, specs in _environments(self.checks.must_install, paths):
+        for platform, specs in _environments(self.checks.must_install, paths, self.report.notes):
             self.report.must_install.append(self._solve(platform, specs, paths))
 
     def _solve(self, platform: str, specs: list[str], paths: dict[str, Path]) -> MustInstall:
@@ -205,7 +265,7 @@ class CondaCheck(DependencyCheck):
                 ]
         try:
             solution = solve_conda(specs, platform, sources)
-        except (rattler.exceptions.SolverError, rattler.exceptions.InvalidMatchSpecError) as error:
+        except Exception as error:  # rattler answers what it cannot read with several kinds
             return MustInstall(
                 platform, tuple(specs), False, _solver_message(error), self._causes(platform, specs)
             )
@@ -239,7 +299,7 @@ def _solver_message(error: Exception) -> str:
 
 
 def _environments(
-    specs: Sequence[MustInstallSpec], paths: dict[str, Path]
+    specs: Sequence[MustInstallSpec], paths: dict[str, Path], notes: Notes
 ) -> list[tuple[str, list[str]]]:
     """The conda specs per platform: a spec without a platform applies to every platform
     subdir the revision has (noarch alone: linux-64)."""
@@ -247,18 +307,24 @@ def _environments(
     environments: dict[str, list[str]] = {}
     for spec in specs:
         if not spec.is_conda:
+            notes.add(
+                f"must_install {spec.spec!r} is not a conda MatchSpec: a conda mirror's runs "
+                "do not solve it"
+            )
             continue
         for platform in [spec.platform] if spec.platform else platforms:
             environments.setdefault(platform, []).append(spec.spec)
     return sorted(environments.items())
 
 
-def _repodata_path(store: BlobStore, channel_id: int, subdir: str, sha256: str) -> Path:
+def _repodata_path(
+    store: BlobStore, channel_id: int, subdir: str, sha256: str, workdir: Path
+) -> Path:
     key = repodata_key(channel_id, subdir, sha256)
     path = store.local_path(key)
     if path is not None:
         return path
-    copy = Path(tempfile.mkdtemp(prefix="headwater-check-")) / f"{subdir}.json"
+    copy = workdir / f"revision-{subdir}.json"
     copy.write_bytes(store.read(key))
     return copy
 
