@@ -128,9 +128,11 @@ class Downloader:
         self._asked: set[str] = set()  # digests looked up in the database
 
     async def fetch(self, expected: ExpectedFile) -> None:
-        """The file in the store, fetched unless the upstream delivered its bytes before."""
+        """The file in the store, fetched unless the upstream delivered its bytes before (a
+        run reading a file's metadata before it downloads the rest: counted the same)."""
         if await asyncio.to_thread(self._missing, [expected]):
             await self._download(expected)
+            self.progress.count("downloaded")
 
     async def fetch_all(self, files: Iterable[ExpectedFile]) -> None:
         """Every file whose bytes the upstream has not delivered (or the store lost),
