@@ -149,6 +149,7 @@ def test_pypi_upload_and_mirror_from_the_command_line(
             "taken": 1,
             "dropped": 1,
             "by_reason": {"spec": 1},
+            "dependencies": 0,
         }
         created = json.loads(
             cli(
