@@ -76,6 +76,13 @@ def _series(src: Path, place: Path, source: Path, runs: int) -> dict[str, Any]:
     return {
         "per_run": reports,
         "publish_s": _spread([r["steps_s"].get("publishing", r["wall_s"]) for r in reports]),
+        "check_s": _spread([r["steps_s"].get("check", 0.0) for r in reports]),
+        "publish_without_check_s": _spread(
+            [
+                r["steps_s"].get("publishing", r["wall_s"]) - r["steps_s"].get("check", 0.0)
+                for r in reports
+            ]
+        ),
         "wall_s": _spread([r["wall_s"] for r in reports]),
         "longest_write_lock_ms": _spread([r["longest_write_lock_ms"] for r in reports]),
         "database_bytes_per_revision": _spread([r["storage_bytes"]["database"] for r in reports]),
@@ -157,6 +164,11 @@ def child(place: str, url: str, stage: str) -> None:
         for at, message in marks:  # where the publishing time goes, from the run's own log
             if at > publishing:
                 steps[message[:60]] = round((at - publishing).total_seconds(), 3)
+        # the dependency check (issue 12): from its step to the next line of the log
+        checking = [i for i, (_, message) in enumerate(marks) if message == "checking dependencies"]
+        if checking and checking[0] + 1 < len(marks):
+            start = checking[0]
+            steps["check"] = round((marks[start + 1][0] - marks[start][0]).total_seconds(), 3)
     print(
         json.dumps(
             {

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.functional.test_conda_client import solve_and_install
-from tests.support.conda_packages import CHAIN, PackageSpec, build_channel
+from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
 from tests.support.server import Headwater, run_headwater
 from tests.support.upstream import serve_directory
@@ -375,15 +375,16 @@ def test_what_an_upstream_writes_in_depends_never_breaks_a_run(
         log = [line["message"] for line in client.get(f"/api/runs/{run['id']}").json()["log"]]
 
     assert run["state"] == "completed", run["error"]
-    # a list that is not of strings makes a record unusable; a null is read as none
+    # what is not a list makes a record unusable; a null is read as none and dropped
     assert filenames(published) == {
         "a-1-0.tar.bz2",
+        "c-1-0.tar.bz2",
         "e-1-0.tar.bz2",
         "f-1-0.tar.bz2",
         "g-1-0.tar.bz2",
     }
     assert "depends" not in published["packages"]["a-1-0.tar.bz2"]
-    assert sum("skipped" in line and "unreadable record" in line for line in log) == 3
+    assert sum("skipped" in line and "is not a list" in line for line in log) == 2
     # py-rattler reads the published subdir and solves g (which needs a)
     [solve] = run["report"]["must_install"]
     assert solve["solved"], solve
@@ -396,20 +397,32 @@ def test_what_an_upstream_writes_in_depends_never_breaks_a_run(
 
 
 def test_a_run_of_an_unchanged_upstream_keeps_naming_the_filter(
-    headwater: Headwater, token: str, chain
+    headwater: Headwater, token: str, chain, tmp_path: Path
 ) -> None:
+    upload = build_package(PackageSpec("hw-extra", "1.0", depends=("hw-base",)), tmp_path / "up")
     with headwater.client(token) as client:
         create_channel(client, "steady", filters={"exclude_specs": ["hw-base"]})
         mirror = create_mirror(client, "steady", chain.url, mirror_mode="passive")
         first = run_mirror(client, "steady", mirror["id"])
-        second = run_mirror(client, "steady", mirror["id"])
+        second = run_mirror(client, "steady", mirror["id"])  # nothing changed anywhere
+        with upload.open("rb") as stream:
+            response = client.post(
+                "/api/channels/steady/files", files={"file": (upload.name, stream)}
+            )
+        assert response.status_code == 201, response.text
+        third = run_mirror(client, "steady", mirror["id"])  # the head moved: checked again
 
     cause = {"level": "channel", "key": "exclude_specs", "value": "hw-base"}
-    for run in (first, second):
+    for run in (first, second, third):
         assert run["state"] == "completed", run["error"]
         [group] = groups_for(run, "hw-base")
         assert group["causes"] == [cause]
-    assert any("upstream unchanged" in note for note in second["report"]["notes"])
+    assert "that report stands" in second["report"]["notes"][0]
+    assert second["report"]["revision"] == first["report"]["revision"]
+    assert third["report"]["revision"] == first["report"]["revision"] + 1
+    [group] = groups_for(third, "hw-base")
+    assert "hw-extra-1.0-0.conda" in {p["filename"] for p in group["packages"]}
+    assert any("upstream unchanged" in note for note in third["report"]["notes"])
 
 
 def test_an_also_available_channel_that_cannot_be_read_is_a_note(

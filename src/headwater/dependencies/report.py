@@ -120,6 +120,7 @@ class DependencyReport:
     findings: list[Finding] = field(default_factory=list)
     must_install: list[MustInstall] = field(default_factory=list)
     checked: bool = False  # whether the solvability check ran
+    revision: int | None = None  # the revision checked
     notes: Notes = field(default_factory=Notes)
 
     def take(self, subdir: str, filename: str, dependent: str) -> None:
@@ -160,6 +161,7 @@ class DependencyReport:
                 "files": self.taken_files,
             },
             "checked": self.checked,
+            "revision": self.revision,
             "broken": {
                 "total": len(self.findings),
                 "packages": len({(f.subdir, f.filename) for f in self.findings}),

@@ -54,7 +54,7 @@ from headwater.services.pypi_pages import (
     with_metadata,
 )
 from headwater.services.python_solvability import PythonCheck, PythonElsewhere
-from headwater.services.solvability import previous_blame
+from headwater.services.solvability import blame_of, previous_report
 from headwater.storage import BlobStore, content_key
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
 from headwater.upstreams.pypi import MAX_METADATA_BYTES, PyPIUpstream
@@ -137,15 +137,16 @@ async def sync_python_mirror(
     elsewhere = None
     if job.checks.also_available:
         elsewhere = PythonElsewhere(job.checks.also_available, policy, job.proxy, report.notes)
+    check = PythonCheck(job.checks, report, reader.pool, envs, elsewhere)
     if reader.pool.unchanged:
-        reader.pool.previous_blame = await asyncio.to_thread(
-            previous_blame, db, job.mirror_id, job.run_id
-        )
+        carried = await asyncio.to_thread(previous_report, db, job.mirror_id, job.run_id)
+        reader.pool.previous_blame = blame_of(carried)
+        if not any(content.changed for content in contents):
+            check.carried = carried
         report.notes.add(
             f"{len(reader.pool.unchanged)} projects unchanged upstream since the last run: the "
             "filters named for what they lack are those the last run found"
         )
-    check = PythonCheck(job.checks, report, reader.pool, envs, elsewhere)
     subdirs = [content.subdir for content in contents]
     progress.step("publishing")
     await asyncio.to_thread(publish_mirror_run, db, store, job, subdirs, contents, progress, check)

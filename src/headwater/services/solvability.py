@@ -75,6 +75,8 @@ class DependencyCheck(ABC):
     def __init__(self, checks: ChannelChecks, report: DependencyReport) -> None:
         self.checks = checks
         self.report = report
+        # The mirror's last report, when this run did not read upstream again.
+        self.carried: dict[str, Any] | None = None
 
     @abstractmethod
     def examine(self, store: BlobStore, candidate: Candidate) -> None:
@@ -82,11 +84,20 @@ class DependencyCheck(ABC):
 
     def verify(self, db: Database, store: BlobStore, candidate: Candidate, run_id: int) -> None:
         """Examine the revision, save the report on the run, and refuse it when a must_install
-        cannot be solved and the channel says fail."""
+        cannot be solved and the channel says fail. A revision the mirror's last report checked
+        (a run that found upstream unchanged, and nothing else changed the channel since) is
+        not checked again: that report stands."""
         report = self.report
+        if self.carried is not None and self.carried.get("revision") == candidate.number:
+            carried = {**self.carried, "notes": [*self.carried.get("notes", ())]}
+            unchanged = f"revision {candidate.number} is as it was checked: that report stands"
+            carried["notes"].insert(0, unchanged)
+            save_carried(db, run_id, carried)
+            return
         report.findings.clear()
         report.must_install.clear()
         report.checked = False
+        report.revision = candidate.number
         try:
             self.examine(store, candidate)
         except Exception as error:  # a bug here, or bytes nobody foresaw: say so, do not crash
@@ -113,16 +124,21 @@ def describe_unsolvable(unsolvable: Sequence[MustInstall]) -> str:
     return " | ".join(parts) + " (on_unsolvable is fail: the channel keeps its previous revision)"
 
 
-def previous_blame(db: Database, mirror_id: int, run_id: int) -> dict[str, tuple[Cause, ...]]:
-    """What the mirror's last report blamed for each missing dependency: the blame of a run
-    that did not read upstream again (it had not changed)."""
+def previous_report(db: Database, mirror_id: int, run_id: int) -> dict[str, Any] | None:
+    """The mirror's last report: what a run that did not read upstream again (it had not
+    changed) carries, or blames missing dependencies with."""
     with db.reading() as session:
-        report = session.scalar(
+        report: dict[str, Any] | None = session.scalar(
             select(Run.report)
             .where(Run.mirror_id == mirror_id, Run.id != run_id, Run.report.is_not(None))
             .order_by(Run.id.desc())
             .limit(1)
         )
+    return report
+
+
+def blame_of(report: dict[str, Any] | None) -> dict[str, tuple[Cause, ...]]:
+    """What a report blamed for each missing dependency."""
     blame: dict[str, set[Cause]] = {}
     for group in ((report or {}).get("broken") or {}).get("groups") or ():
         causes = blame.setdefault(str(group.get("dependency")), set())
@@ -131,8 +147,12 @@ def previous_blame(db: Database, mirror_id: int, run_id: int) -> dict[str, tuple
 
 
 def save_report(db: Database, run_id: int, report: DependencyReport) -> None:
+    save_carried(db, run_id, report.to_json())
+
+
+def save_carried(db: Database, run_id: int, report: dict[str, Any]) -> None:
     with db.writing() as session:
-        session.execute(update(Run).where(Run.id == run_id).values(report=report.to_json()))
+        session.execute(update(Run).where(Run.id == run_id).values(report=report))
 
 
 class Elsewhere:

@@ -21,7 +21,12 @@ from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.mirror_job import MirrorJob
 from headwater.services.progress import RunProgress
-from headwater.services.solvability import CondaCheck, CondaElsewhere, previous_blame
+from headwater.services.solvability import (
+    CondaCheck,
+    CondaElsewhere,
+    blame_of,
+    previous_report,
+)
 from headwater.storage import BlobStore
 from headwater.upstreams.conda import CondaUpstream
 from headwater.upstreams.http import HttpPolicy, Validators, upstream_client
@@ -77,15 +82,14 @@ async def sync_conda_mirror(
                 Path(workdir),
                 report.notes,
             )
+        check = CondaCheck(job.checks, report, reader.pool, elsewhere, Path(workdir))
         if not any(content.changed for content in contents):
-            reader.pool.previous_blame = await asyncio.to_thread(
-                previous_blame, db, job.mirror_id, job.run_id
-            )
+            check.carried = await asyncio.to_thread(previous_report, db, job.mirror_id, job.run_id)
+            reader.pool.previous_blame = blame_of(check.carried)
             report.notes.add(
                 "upstream unchanged since the last run: the filters named for what is missing "
                 "are those the last run found"
             )
-        check = CondaCheck(job.checks, report, reader.pool, elsewhere, Path(workdir))
         progress.step("publishing")
         await asyncio.to_thread(
             publish_mirror_run, db, store, job, subdirs, contents, progress, check
