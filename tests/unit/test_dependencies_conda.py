@@ -255,3 +255,41 @@ def test_a_noarch_record_for_one_system_is_checked_on_that_system_alone() -> Non
     check_revision(revision, Pool(), report)
     # pywin32 is there for Windows; pexpect is missing for Linux, the one unix platform here
     assert [(f.filename, f.spec) for f in report.findings] == [("tool-1-unix_0.conda", "pexpect")]
+
+
+def test_the_quick_reading_of_depends_agrees_with_matchspec_on_real_conda_forge() -> None:
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from headwater.dependencies.conda import dependency_spec
+    from headwater.filters.conda_specs import SpecError, parse_conda_spec
+
+    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "repodata"
+    root = root / "conda-forge-subchannel-python3.9"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent")
+    texts = set()
+    for subdir in root.iterdir():
+        document = json.loads((subdir / "repodata.json").read_text())
+        for found in {
+            **document.get("packages", {}),
+            **document.get("packages.conda", {}),
+        }.values():
+            texts.update(found.get("depends") or ())
+    texts |= {"numpy", "numpy 1.26.*", "python 3.9.* *_cpython", "python ==2.7.*|>=3.6", "x >=>=1"}
+    for text in sorted(text for text in texts if not text.startswith("__")):
+        quick = dependency_spec(text)
+        try:
+            full = parse_conda_spec(text)
+        except SpecError:
+            assert quick is None, text
+            continue
+        assert quick is not None, text
+        assert (quick.name, str(quick.version), quick.build) == (
+            full.name,
+            str(full.version),
+            full.build,
+        ), text
+    assert len(texts) > 1000

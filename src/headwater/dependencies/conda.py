@@ -14,6 +14,7 @@ parsed once: half a million records are checked in seconds.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+import rattler
 
-from headwater.dependencies.report import Cause, DependencyReport, Finding
+from headwater.dependencies.report import Cause, DependencyReport, Finding, shortened
 from headwater.filters.conda_specs import CondaSpec, SpecError, parse_conda_spec
 from headwater.filters.rules import Exclusion
 from headwater.formats.conda import conda_version
@@ -33,28 +35,40 @@ Judge = Callable[[CondaRecord, str], Exclusion | None]
 
 
 class _Relations(msgspec.Struct, gc=False):
+    depends: list[str] = []
+    constrains: list[str] = []
+
+
+class _AnyRelations(msgspec.Struct, gc=False):
     # Upstream's own bytes: anything but a list of strings is read as no dependency.
     depends: Any = []
     constrains: Any = []
 
 
 _relations = msgspec.json.Decoder(_Relations)
+_any_relations = msgspec.json.Decoder(_AnyRelations)
 
 
 def strings(value: Any) -> list[str]:
     """The strings of a `depends` or `constrains` value, whatever an upstream put there."""
-    if type(value) is list and all(type(item) is str for item in value):
-        return value
     return [item for item in value if type(item) is str] if type(value) is list else []
 
 
 def relations(record: CondaRecord) -> tuple[list[str], list[str]]:
     """A record's `depends` and `constrains`."""
+    return relations_of(record.raw)
+
+
+def relations_of(raw: bytes) -> tuple[list[str], list[str]]:
     try:
-        found = _relations.decode(record.raw)
+        found = _relations.decode(raw)
+        return found.depends, found.constrains
+    except msgspec.ValidationError:
+        pass
     except msgspec.DecodeError:
         return [], []
-    return strings(found.depends), strings(found.constrains)
+    lenient = _any_relations.decode(raw)
+    return strings(lenient.depends), strings(lenient.constrains)
 
 
 @lru_cache(maxsize=262_144)
@@ -63,9 +77,38 @@ def dependency_spec(text: str) -> CondaSpec | None:
     parse (reported as unsatisfiable by name only when it names a package)."""
     if text.startswith("__"):
         return None
+    simple = _SIMPLE.fullmatch(text)
+    if simple is not None and not ("==" in text and "*" in text):
+        name, version, build = simple.groups()
+        compiled = _version_spec(version) if version else None
+        if version is None or compiled is not None:
+            return CondaSpec(
+                text=text,
+                name=name.lower(),
+                name_is_glob=False,
+                version=compiled,
+                build=build,
+                build_number=None,
+                subdir=None,
+            )
     try:
         return parse_conda_spec(text)
     except SpecError:
+        return None
+
+
+# `name`, `name version` or `name version build`, as nearly every `depends` entry is: compiled
+# without MatchSpec's parser (a fifth of the check's time at conda-forge size), its version
+# spec shared by every name that states it. tests/unit/test_dependencies_conda.py checks that it
+# agrees with parse_conda_spec on every entry of the real conda-forge sample.
+_SIMPLE = re.compile(r"([A-Za-z0-9_.\-]+)(?: ([^\s\[\]:/]+))?(?: ([^\s\[\]:/]+))?")
+
+
+@lru_cache(maxsize=65_536)
+def _version_spec(text: str) -> rattler.VersionSpec | None:
+    try:
+        return rattler.VersionSpec(text)
+    except Exception:
         return None
 
 
@@ -88,7 +131,7 @@ def systems(depends: Sequence[str]) -> tuple[str, ...] | None:
     virtual package; None when they name none."""
     found: tuple[str, ...] | None = None
     for text in depends:
-        if text.startswith("__"):
+        if type(text) is str and text.startswith("__"):
             prefixes = _SYSTEMS.get(spec_name(text))
             if prefixes is not None:
                 found = prefixes if found is None else tuple(p for p in found if p in prefixes)
@@ -126,17 +169,19 @@ class Pool:
 
     by_subdir: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
     refusals: Judge | None = None
+    read: set[str] = field(default_factory=set)  # the subdirs read (kept records or not)
     # The blame the last report gave, for dependencies looked for in subdirs this run did not
     # read again (upstream unchanged): dependency name → causes.
     previous_blame: dict[str, tuple[Cause, ...]] = field(default_factory=dict)
 
     def add(self, subdir: str, record: CondaRecord, exclusion: Exclusion | None) -> None:
+        self.read.add(subdir)
         names = self.by_subdir.setdefault(subdir, {})
         names.setdefault(record.name, []).append(Entry(subdir, record, exclusion))
 
     @property
     def platforms(self) -> list[str]:
-        return sorted(subdir for subdir in self.by_subdir if subdir != NOARCH)
+        return sorted(subdir for subdir in self.read if subdir != NOARCH)
 
     def entries(self, group: Iterable[str], name: str) -> Iterator[Entry]:
         for subdir in group:
@@ -161,7 +206,7 @@ class Pool:
         """Why the records upstream has for `spec` are not in the channel: the filters that
         removed them, each once (a refusing rule before one that names what is wanted);
         empty when upstream has none."""
-        if not any(subdir in self.by_subdir for subdir in group):
+        if not any(subdir in self.read for subdir in group):
             return self.previous_blame.get(spec.name, ())
         found = set()
         for entry in self.entries(group, spec.name):
@@ -263,12 +308,13 @@ _listing = msgspec.json.Decoder(_Listing)
 
 @dataclass
 class SubdirIndex:
-    """What one subdir of a channel offers: name → version → builds. Each distinct spec is
-    answered once."""
+    """What one subdir of a channel offers: name → version → builds, and (to check them) its
+    records' depends: a decoded list, or the record's JSON, decoded when checked. Each distinct
+    spec is answered once."""
 
     subdir: str
     names: dict[str, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
-    records: list[tuple[str, _Listed]] = field(default_factory=list)  # (filename, record)
+    records: list[tuple[str, Any]] = field(default_factory=list)  # (filename, depends or raw)
     _answers: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
@@ -277,11 +323,25 @@ class SubdirIndex:
         index = cls(subdir)
         for section in (listing.packages, listing.packages_conda):
             for filename, record in (section or {}).items():
-                versions = index.names.setdefault(record.name, {})
-                versions.setdefault(record.version, []).append((record.build, record.build_number))
+                index.offer(record.name, record.version, record.build, record.build_number)
                 if keep_records:
-                    index.records.append((filename, record))
+                    index.records.append((filename, record.depends))
         return index
+
+    def offer(self, name: str, version: str, build: str, build_number: int) -> None:
+        versions = self.names.setdefault(name, {})
+        versions.setdefault(version, []).append((build, build_number))
+
+    def add(self, record: CondaRecord) -> None:
+        """A record as a run holds it (its depends read from its JSON when checked)."""
+        self.offer(record.name, record.version, record.build, record.build_number)
+        self.records.append((record.filename, record.raw))
+
+    def depends(self, held: Any) -> list[Any]:
+        """A record's depends; items that are not strings are left for the reader to skip."""
+        if type(held) is list:
+            return held
+        return relations_of(held)[0] if isinstance(held, bytes) else []
 
     def provides(self, spec: CondaSpec) -> bool:
         answer = self._answers.get(spec.text)
@@ -326,13 +386,15 @@ def check_revision(
     platforms = sorted(subdir for subdir in revision if subdir != NOARCH)
     # (subdir, dependency text) → (name, causes) when unsatisfied, None when satisfied: a
     # dependency stated by thousands of records is answered once.
-    verdicts: dict[tuple[str, tuple[str, ...] | None, str], tuple[str, tuple[Cause, ...]] | None]
+    verdicts: dict[tuple[str, tuple[str, ...] | None, str], Verdict | None]
     verdicts = {}
     for subdir, index in sorted(revision.items()):
-        for filename, record in index.records:
-            depends = strings(record.depends)
+        for filename, held in index.records:
+            depends = index.depends(held)
             only = systems(depends) if subdir == NOARCH else None
             for text in depends:
+                if type(text) is not str:
+                    continue
                 key = (subdir, only, text)
                 if key in verdicts:
                     verdict = verdicts[key]
@@ -341,9 +403,12 @@ def check_revision(
                         revision, pool, groups(subdir, platforms, only), text, elsewhere
                     )
                 if verdict is not None:
-                    name, causes = verdict
-                    report.findings.append(Finding(subdir, filename, text, name, causes))
+                    shown, name, causes = verdict
+                    report.findings.append(Finding(subdir, filename, shown, name, causes))
     report.checked = True
+
+
+Verdict = tuple[str, str, tuple[Cause, ...]]  # the spec as shown, the name, the causes
 
 
 def _check(
@@ -352,15 +417,17 @@ def _check(
     where: list[tuple[str, ...]],
     text: str,
     elsewhere: Lookup,
-) -> tuple[str, tuple[Cause, ...]] | None:
-    """The missing name and the filters to blame, when nothing satisfies `text` in one of the
-    subdir groups it is looked for `where`."""
+) -> Verdict | None:
+    """What a finding says when nothing satisfies `text` in one of the subdir groups it is
+    looked for `where`."""
     spec = dependency_spec(text)
     if spec is None:
-        return None if text.startswith("__") else (spec_name(text), ())
+        if text.startswith("__"):
+            return None
+        return shortened(text), shortened(spec_name(text)), ()
     for group in where:
         if not _satisfied(revision, group, spec, elsewhere):
-            return spec.name, pool.causes(group, spec)
+            return shortened(text), spec.name, pool.causes(group, spec)
     return None
 
 

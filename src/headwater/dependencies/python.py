@@ -39,7 +39,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from headwater.dependencies.report import Cause, DependencyReport, Finding
+from headwater.dependencies.report import Cause, DependencyReport, Finding, shortened
 from headwater.filters.rules import Exclusion
 from headwater.formats.pypi.records import PythonRecord
 
@@ -367,7 +367,13 @@ def check_revision(
                 if key not in blamed:
                     blamed[key] = pool.causes(requirement)
                 report.findings.append(
-                    Finding(record.project, record.filename, str(requirement), project, blamed[key])
+                    Finding(
+                        record.project,
+                        record.filename,
+                        shortened(str(requirement)),
+                        shortened(project),
+                        blamed[key],
+                    )
                 )
     report.checked = True
 

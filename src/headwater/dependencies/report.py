@@ -83,10 +83,7 @@ class Finding:
     spec: str  # the dependency as the file states it
     dependency: str  # the name it depends on
     causes: tuple[Cause, ...]  # empty: nothing upstream satisfies it
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "spec", shortened(self.spec))
-        object.__setattr__(self, "dependency", shortened(self.dependency))
+    # (`spec` and `dependency` come from upstreams: they are given `shortened`)
 
 
 @dataclass(frozen=True)
@@ -121,6 +118,7 @@ class DependencyReport:
     must_install: list[MustInstall] = field(default_factory=list)
     checked: bool = False  # whether the solvability check ran
     revision: int | None = None  # the revision checked
+    _groups: tuple[int, list[dict[str, Any]]] | None = field(default=None, repr=False)
     notes: Notes = field(default_factory=Notes)
 
     def take(self, subdir: str, filename: str, dependent: str) -> None:
@@ -130,12 +128,25 @@ class DependencyReport:
                 {"subdir": subdir, "filename": filename, "reason": f"dependency of {dependent}"}
             )
 
+    def reset(self) -> None:
+        """Before the revision is checked (again, when another change landed first)."""
+        self.findings = []
+        self.must_install = []
+        self.checked = False
+        self._groups = None
+
     @property
     def unsolvable(self) -> list[MustInstall]:
         return [solve for solve in self.must_install if not solve.solved]
 
     def groups(self) -> list[dict[str, Any]]:
-        """The findings by (cause, dependency), the largest first."""
+        """The findings by (cause, dependency), the largest first (made once per set of
+        findings: the log and the stored report both show them)."""
+        if self._groups is None or self._groups[0] != len(self.findings):
+            self._groups = (len(self.findings), self._group())
+        return self._groups[1]
+
+    def _group(self) -> list[dict[str, Any]]:
         grouped: dict[tuple[tuple[Cause, ...], str], list[Finding]] = {}
         for finding in self.findings:
             grouped.setdefault((finding.causes, finding.dependency), []).append(finding)

@@ -118,15 +118,9 @@ class PythonCheck(DependencyCheck):
         self.pool = pool
         self.envs = list(envs)
         self.elsewhere = elsewhere
-        self.db: Database | None = None
 
-    def verify(self, db: Database, store: BlobStore, candidate: Candidate, run_id: int) -> None:
-        self.db = db  # examine reads the revision's records from the database
-        super().verify(db, store, candidate, run_id)
-
-    def examine(self, store: BlobStore, candidate: Candidate) -> None:
-        assert self.db is not None
-        records = revision_records(self.db, candidate)
+    def examine(self, db: Database, store: BlobStore, candidate: Candidate) -> None:
+        records = revision_records(db, candidate)
         elsewhere = self.elsewhere
         check_revision(
             records,

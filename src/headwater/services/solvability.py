@@ -23,15 +23,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 import rattler
 from sqlalchemy import select, update
 
 from headwater.db import Database
-from headwater.dependencies.conda import NOARCH, Pool, SubdirIndex, check_revision, dependency_spec
+from headwater.dependencies.conda import (
+    NOARCH,
+    Lookup,
+    Pool,
+    SubdirIndex,
+    check_revision,
+    dependency_spec,
+)
 from headwater.dependencies.report import Cause, DependencyReport, MustInstall, Notes
 from headwater.dependencies.settings import MustInstallSpec, stored_must_install
 from headwater.errors import HeadwaterError, UnsolvableError
-from headwater.models import Channel, OnUnsolvable, Run
+from headwater.formats.conda.repodata import CondaRecord
+from headwater.models import Channel, OnUnsolvable, PackageFile, PackageType, Run
 from headwater.services.indexes import repodata_key
 from headwater.services.revisions import Candidate
 from headwater.storage import BlobStore
@@ -79,7 +88,7 @@ class DependencyCheck(ABC):
         self.carried: dict[str, Any] | None = None
 
     @abstractmethod
-    def examine(self, store: BlobStore, candidate: Candidate) -> None:
+    def examine(self, db: Database, store: BlobStore, candidate: Candidate) -> None:
         """Fill `report.findings` and `report.must_install` for the revision."""
 
     def verify(self, db: Database, store: BlobStore, candidate: Candidate, run_id: int) -> None:
@@ -99,7 +108,7 @@ class DependencyCheck(ABC):
         report.checked = False
         report.revision = candidate.number
         try:
-            self.examine(store, candidate)
+            self.examine(db, store, candidate)
         except Exception as error:  # a bug here, or bytes nobody foresaw: say so, do not crash
             log.exception("checking the dependencies of run %s failed", run_id)
             report.checked = False
@@ -251,25 +260,33 @@ class CondaCheck(DependencyCheck):
         pool: Pool,
         elsewhere: CondaElsewhere | None,
         workdir: Path,
+        held: RunRecords | None = None,
     ) -> None:
         super().__init__(checks, report)
         self.pool = pool
         self.elsewhere = elsewhere
         self.workdir = workdir  # the run's: copies of indexes a remote store holds
+        self.held = held
 
-    def examine(self, store: BlobStore, candidate: Candidate) -> None:
+    def _elsewhere(self) -> Lookup:
+        return self.elsewhere if self.elsewhere is not None else (lambda subdir: ())
+
+    def examine(self, db: Database, store: BlobStore, candidate: Candidate) -> None:
         paths = {
             subdir: _repodata_path(
                 store, candidate.channel_id, subdir, index.repodata_sha256, self.workdir
             )
             for subdir, index in candidate.indexes.items()
         }
-        revision = {
-            subdir: SubdirIndex.of_repodata(subdir, path.read_bytes(), keep_records=True)
-            for subdir, path in paths.items()
-        }
-        elsewhere = self.elsewhere if self.elsewhere is not None else (lambda subdir: ())
-        check_revision(revision, self.pool, self.report, elsewhere=elsewhere)
+        # The run's own records and the head's other files are the revision, unless some
+        # subdir was not read by this run (upstream unchanged): then its index is read back.
+        revision = self.held.revision(db, candidate.channel_id) if self.held is not None else None
+        if revision is None or set(revision) != set(paths):
+            revision = {
+                subdir: SubdirIndex.of_repodata(subdir, path.read_bytes(), keep_records=True)
+                for subdir, path in paths.items()
+            }
+        check_revision(revision, self.pool, self.report, elsewhere=self._elsewhere())
         del revision
         for platform, specs in _environments(self.checks.must_install, paths, self.report.notes):
             self.report.must_install.append(self._solve(platform, specs, paths))
@@ -306,6 +323,52 @@ class CondaCheck(DependencyCheck):
             if finding.subdir in group:
                 causes.update(finding.causes)
         return tuple(sorted(causes))
+
+
+@dataclass
+class RunRecords:
+    """The records a conda run read for its mirror, by subdir: with the other sources' files
+    of the channel, the revision it builds, without reading its index back (a conda-forge-sized
+    index is a quarter of a gigabyte to decode again)."""
+
+    mirror_id: int
+    contents: dict[str, Sequence[CondaRecord]]
+
+    def revision(self, db: Database, channel_id: int) -> dict[str, SubdirIndex]:
+        """The records of the revision the run builds on the head: its own, and the head's
+        files from other sources (which a run's change leaves as they are)."""
+        revision: dict[str, SubdirIndex] = {}
+        for subdir, records in self.contents.items():
+            index = revision.setdefault(subdir, SubdirIndex(subdir))
+            for record in records:
+                index.add(record)
+        others = (PackageFile.mirror_id != self.mirror_id) | PackageFile.mirror_id.is_(None)
+        with db.reading() as session:
+            rows = session.execute(
+                select(
+                    PackageFile.subdir,
+                    PackageFile.filename,
+                    PackageFile.name,
+                    PackageFile.version,
+                    PackageFile.build,
+                    PackageFile.record,
+                ).where(
+                    PackageFile.channel_id == channel_id,
+                    PackageFile.in_head(),
+                    others,
+                    PackageFile.package_type == PackageType.conda,
+                )
+            )
+            for subdir, filename, name, version, build, raw in rows:
+                index = revision.setdefault(subdir, SubdirIndex(subdir))
+                index.offer(name, version, build, _build_number(raw))
+                index.records.append((filename, raw))
+        return revision
+
+
+def _build_number(raw: bytes) -> int:
+    number = orjson.loads(raw).get("build_number", 0)
+    return number if isinstance(number, int) else 0
 
 
 def _listed(solution: Sequence[rattler.RepoDataRecord]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from headwater.services.progress import RunProgress
 from headwater.services.solvability import (
     CondaCheck,
     CondaElsewhere,
+    RunRecords,
     blame_of,
     previous_report,
 )
@@ -82,7 +84,13 @@ async def sync_conda_mirror(
                 Path(workdir),
                 report.notes,
             )
-        check = CondaCheck(job.checks, report, reader.pool, elsewhere, Path(workdir))
+        held = None
+        if all(content.changed for content in contents):
+            held = RunRecords(
+                job.mirror_id,
+                {c.subdir: c.records for c in contents if c.records},  # type: ignore[misc]
+            )
+        check = CondaCheck(job.checks, report, reader.pool, elsewhere, Path(workdir), held)
         if not any(content.changed for content in contents):
             check.carried = await asyncio.to_thread(previous_report, db, job.mirror_id, job.run_id)
             reader.pool.previous_blame = blame_of(check.carried)
@@ -175,7 +183,14 @@ class _SubdirReader:
         progress.count("seen", len(parsed.records) + len(parsed.skipped))
         self.skipped += len(parsed.skipped)
         kept, excluded = await asyncio.to_thread(
-            judge_all, self.rules, parsed.records, subdir, self.pool
+            partial(
+                judge_all,
+                self.rules,
+                parsed.records,
+                subdir,
+                self.pool,
+                pool_kept=self.job.takes_dependencies,
+            )
         )
         described = ", ".join(f"{count} by {reason}" for reason, count in sorted(excluded.items()))
         progress.log(
@@ -200,22 +215,32 @@ class _SubdirReader:
 
 
 def judge_all(
-    rules: MirrorRules, records: list[CondaRecord], subdir: str, pool: Pool | None = None
+    rules: MirrorRules,
+    records: list[CondaRecord],
+    subdir: str,
+    pool: Pool | None = None,
+    *,
+    pool_kept: bool = True,
 ) -> tuple[list[CondaRecord], Counter[str]]:
-    """The records the rules take, and how many each reason left out; each record judged
-    goes into `pool` when one is given."""
+    """The records the rules take, and how many each reason left out. Given a `pool`, each
+    record left out goes there (what the check blames), and each kept one too with
+    `pool_kept` (what the closure starts from)."""
     kept = []
     excluded: Counter[str] = Counter()
     judge = rules.judge
     add = pool.add if pool is not None else None
+    if pool is not None:
+        pool.read.add(subdir)
     for record in records:
         exclusion = judge(record, subdir)
         if exclusion is None:
             kept.append(record)
+            if add is not None and pool_kept:
+                add(subdir, record, None)
         else:
             excluded[exclusion.reason] += 1
-        if add is not None:
-            add(subdir, record, exclusion)
+            if add is not None:
+                add(subdir, record, exclusion)
     return kept, excluded
 
 
