@@ -224,3 +224,43 @@ def test_a_mirror_of_one_project_is_told_which_dependencies_its_projects_filter_
     assert all(p["filename"].replace("_", "-").startswith("demo-lib-") for p in base["packages"])
     assert base["count"] == 3  # two wheels and the sdist of demo-lib 1.0 and 1.1
     assert "demo-lib" not in missing  # demo-app's demo-lib>=1.0 is in the channel
+
+
+def test_the_preview_shows_the_dependency_tree_before_anything_is_downloaded(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    filters = {"projects": ["demo-app"], "include_dependencies": True}
+    with _serve(tmp_path, json_pages=True) as upstream, headwater.client(token) as client:
+        create_channel(client, "ahead")
+        draft = {
+            "source_root": upstream.url + "simple/",
+            "mirror_type": "python_simple",
+            "filters": filters,
+        }
+        response = client.post("/api/channels/ahead/mirrors/preview", json=draft)
+        assert response.status_code == 200, response.text
+        preview = response.json()
+        taken = client.post(
+            "/api/channels/ahead/mirrors/preview",
+            params={"show": "taken", "reason": "dependency"},
+            json=draft,
+        ).json()
+        assert upstream.file_requests() == 0
+        mirror = create_mirror(
+            client,
+            "ahead",
+            upstream.url + "simple/",
+            mirror_type="python_simple",
+            mirror_mode="passive",
+            filters=filters,
+        )
+        run = run_mirror(client, "ahead", mirror["id"])
+
+    assert preview["subdirs"][0]["subdir"] == "demo-app"
+    assert {s["subdir"] for s in preview["subdirs"]} >= {"demo-lib", "demo-base"}
+    assert preview["counts"]["dependencies"] == run["counters"]["dependencies"] == 6
+    assert preview["counts"]["taken"] == run["counters"]["added"]
+    why = {f["filename"]: f["detail"] for f in taken["files"]["items"]}
+    assert why["demo_base-2.0-py3-none-any.whl"] == "dependency of demo-lib"
+    assert why["demo_lib-1.1.tar.gz"] == "dependency of demo-app"
+    assert "demo_base-1.0-py3-none-any.whl" not in why

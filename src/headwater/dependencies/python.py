@@ -191,6 +191,7 @@ class Entry:
 
     record: PythonRecord
     exclusion: Exclusion | None  # None: kept
+    dependency_of: str | None = None  # taken because this project's files require it
 
 
 @dataclass
@@ -303,6 +304,7 @@ def take_dependencies(
                 queue.extend(e for e in pool.projects.get(project, ()) if e.exclusion is None)
             for chosen in _choose(pool.projects.get(project, ()), requirement, refusals, newest):
                 chosen.exclusion = None
+                chosen.dependency_of = record.project
                 report.take(project, chosen.record.filename, record.project)
                 taken.append(chosen)
                 queue.append(chosen)

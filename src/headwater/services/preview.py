@@ -26,8 +26,11 @@ from headwater.filters.python_rules import PythonMirrorRules, record_license_fam
 from headwater.filters.rules import Exclusion, MirrorRules
 from headwater.formats.conda.repodata import CondaRecord, parse_repodata
 from headwater.formats.pypi.records import PythonRecord
+from headwater.models import MirrorMode, MirrorType
 from headwater.services.cve_matching import CveOracle
+from headwater.services.mirror_job import MirrorJob
 from headwater.services.pypi_pages import build_records, gather_bounded, upstream_license
+from headwater.services.pypi_sync import mirrored_projects, preview_dependencies
 from headwater.upstreams.conda import CondaUpstream
 from headwater.upstreams.http import HttpPolicy, upstream_client
 from headwater.upstreams.pypi import PyPIUpstream
@@ -238,6 +241,8 @@ async def preview_python_mirror(
 ) -> Preview:
     """Per project instead of per subdir. The preview downloads no package file, so a license
     that only the file itself would tell (indexes without core metadata) is unknown here."""
+    if request.takes_dependencies:
+        return await _preview_python_closure(request, policy, query, transport)
     cve = request.cve.for_python if request.cve is not None else None
     rules = PythonMirrorRules(request.mirror_filters, request.channel_filters, cve=cve)
     warnings = nothing_passes(request.mirror_filters, request.channel_filters)
@@ -297,6 +302,56 @@ async def preview_python_mirror(
             f"the index offers no core metadata for {unread[0]} files: the preview counts their "
             "license as unknown (none), while an active run reads it from the files themselves"
         )
+    return Preview(
+        subdirs=previews, files=page.files, matching_files=page.matching, warnings=warnings
+    )
+
+
+async def _preview_python_closure(
+    request: PreviewRequest,
+    policy: HttpPolicy,
+    query: PreviewQuery,
+    transport: httpx.AsyncBaseTransport | None,
+) -> Preview:
+    """The named projects and those their kept files need, read and taken as a passive run
+    would (services/pypi_sync.preview_dependencies): nothing is downloaded."""
+    job = MirrorJob(
+        run_id=0,
+        worker_id="preview",
+        mirror_id=0,
+        mirror_name="preview",
+        mirror_type=MirrorType.python_simple,
+        channel_id=0,
+        channel_name="preview",
+        source_root=request.source_root,
+        mode=MirrorMode.passive,
+        proxy=request.proxy,
+        mirror_filters=request.mirror_filters,
+        channel_filters=request.channel_filters,
+        cve=request.cve,
+    )
+    read = await preview_dependencies(job, policy, transport)
+    page = _Page(query)
+    previews = []
+    named = mirrored_projects(job)
+    for project in [*named, *sorted(set(read.pool.read) - set(named))]:
+        preview = SubdirPreview(project, missing=project in read.missing)
+        preview.by_reason["invalid"] += read.invalid[project]
+        preview.dropped += read.invalid[project]
+        for entry in read.pool.projects.get(project, ()):
+            _count(preview, entry.exclusion, entry.dependency_of)
+            page.offer(project, entry.record, entry.exclusion, entry.dependency_of)
+        preview.seen = preview.taken + preview.dropped
+        previews.append(preview)
+    for preview in previews:
+        preview.by_reason = +preview.by_reason
+    if previews and all(preview.missing for preview in previews[: len(named)]):
+        raise UpstreamError(
+            f"upstream {request.source_root} has none of the projects {', '.join(named)}"
+        )
+    warnings = nothing_passes(request.mirror_filters, request.channel_filters)
+    if previews and not any(preview.taken for preview in previews) and not warnings:
+        warnings.append("no upstream file passes these filters")
     return Preview(
         subdirs=previews, files=page.files, matching_files=page.matching, warnings=warnings
     )

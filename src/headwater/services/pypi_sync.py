@@ -163,15 +163,16 @@ class _ProjectReader:
         job: MirrorJob,
         rules: PythonMirrorRules,
         upstream: PyPIUpstream,
-        downloader: Downloader,
+        downloader: Downloader | None,
         progress: RunProgress,
         active: bool,
     ) -> None:
+        """Without a `downloader` (a preview), nothing is downloaded nor stored."""
         self.job = job
         self.rules = rules
         self.upstream = upstream
         self.downloader = downloader
-        self.store = downloader.store
+        self.store = downloader.store if downloader is not None else None
         self.progress = progress
         self.active = active
         self.licenses = _wants_licenses(job.mirror_filters, job.channel_filters)
@@ -318,6 +319,7 @@ class _ProjectReader:
             )
         if not self.active:
             return record  # a passive mirror without metadata: the license is unknown (none)
+        assert self.downloader is not None and self.store is not None
         await self.downloader.fetch(
             ExpectedFile(record.filename, record.url, record.sha256, record.size)
         )
@@ -333,6 +335,38 @@ class _ProjectReader:
             )
             return record
         return with_metadata(record, metadata, core_metadata=None)
+
+
+@dataclass
+class PreviewedProjects:
+    """What a preview of a PyPI mirror that takes dependencies read."""
+
+    pool: Pool  # every file judged, those taken as dependencies marked
+    invalid: Counter[str]  # project → links skipped as unusable
+    missing: list[str]  # projects upstream lacks
+
+
+async def preview_dependencies(
+    job: MirrorJob,
+    policy: HttpPolicy,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PreviewedProjects:
+    """What a run of `job` would read and take as dependencies, read as a passive run reads
+    (pages and PEP 658 metadata, no file downloaded nor stored)."""
+    progress = RunProgress()  # a preview keeps no log
+    async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
+        upstream = PyPIUpstream(client, job.source_root, policy)
+        reader = _ProjectReader(job, job.python_rules(), upstream, None, progress, False)
+        reads = await gather_bounded(
+            policy.concurrency, [partial(reader.read, p, None) for p in mirrored_projects(job)]
+        )
+        envs = environments(job.named_subdirs())
+        reads += await _DependencyTaker(reader, envs, DependencyReport()).take()
+    invalid: Counter[str] = Counter()
+    for read in reads:
+        invalid[read.content.subdir] += read.excluded["invalid"]
+    missing = sorted(read.content.subdir for read in reads if read.content.missing)
+    return PreviewedProjects(reader.pool, invalid, missing)
 
 
 class _DependencyTaker:
