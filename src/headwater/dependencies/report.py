@@ -10,9 +10,11 @@ from typing import Any
 
 from headwater.filters.rules import Exclusion
 
-MAX_TAKEN_LISTED = 1000  # files taken as dependencies listed by name; the count covers all
-MAX_GROUPS = 200  # (filter, dependency) groups of broken packages
-MAX_PACKAGES_PER_GROUP = 20
+# A report is kept with every run (and carried by runs that find nothing changed): these keep
+# it to tens of kilobytes, the counts covering everything.
+MAX_TAKEN_LISTED = 200  # files taken as dependencies listed by name
+MAX_GROUPS = 50  # (filter, dependency) groups of broken packages
+MAX_PACKAGES_PER_GROUP = 10
 MAX_NOTES = 50
 MAX_MESSAGE = 4000  # characters of a solver's answer
 MAX_TEXT = 300  # characters of an upstream's spec or name kept in a finding
@@ -127,6 +129,15 @@ class DependencyReport:
             self.taken_files.append(
                 {"subdir": subdir, "filename": filename, "reason": f"dependency of {dependent}"}
             )
+
+    def release(self) -> list[str]:
+        """Once the report is saved: its summary lines, and the findings let go (hundreds of
+        thousands of objects a channel-sized check may make, which the landing transaction
+        would otherwise carry through the garbage collector)."""
+        lines = self.summary_lines()
+        self.findings = []
+        self._groups = None
+        return lines
 
     def reset(self) -> None:
         """Before the revision is checked (again, when another change landed first)."""

@@ -157,7 +157,7 @@ class MirrorRunChange(Change):
         try:
             self.check.verify(db, store, candidate, self.job.run_id)
         finally:
-            for line in self.check.report.summary_lines():
+            for line in self.check.summary:
                 self.progress.log(line, "info" if line.startswith("took") else "warning")
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:

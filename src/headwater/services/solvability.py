@@ -84,6 +84,7 @@ class DependencyCheck(ABC):
     def __init__(self, checks: ChannelChecks, report: DependencyReport) -> None:
         self.checks = checks
         self.report = report
+        self.summary: list[str] = []  # the report in a few lines, for the run's log
         # The mirror's last report, when this run did not read upstream again.
         self.carried: dict[str, Any] | None = None
 
@@ -97,6 +98,7 @@ class DependencyCheck(ABC):
         (a run that found upstream unchanged, and nothing else changed the channel since) is
         not checked again: that report stands."""
         report = self.report
+        self.summary = []
         if self.carried is not None and self.carried.get("revision") == candidate.number:
             carried = {**self.carried, "notes": [*self.carried.get("notes", ())]}
             unchanged = f"revision {candidate.number} is as it was checked: that report stands"
@@ -114,6 +116,7 @@ class DependencyCheck(ABC):
             report.checked = False
             report.notes.add(f"the check could not be completed: {type(error).__name__}: {error}")
         save_report(db, run_id, report)
+        self.summary = report.release()
         fail = self.checks.on_unsolvable == OnUnsolvable.fail
         if report.unsolvable and fail:
             raise UnsolvableError(describe_unsolvable(report.unsolvable))
