@@ -406,6 +406,14 @@ def check_revision(
                     shown, name, causes = verdict
                     report.findings.append(Finding(subdir, filename, shown, name, causes))
     report.checked = True
+    forget_specs()
+
+
+def forget_specs() -> None:
+    """Let go of the specs compiled for a check (a channel-sized one compiles a hundred
+    thousand, which would otherwise live on in the worker, walked by every collection)."""
+    dependency_spec.cache_clear()
+    _version_spec.cache_clear()
 
 
 Verdict = tuple[str, str, tuple[Cause, ...]]  # the spec as shown, the name, the causes

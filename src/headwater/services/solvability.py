@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -110,7 +111,8 @@ class DependencyCheck(ABC):
         report.checked = False
         report.revision = candidate.number
         try:
-            self.examine(db, store, candidate)
+            with _yielding_often():
+                self.examine(db, store, candidate)
         except Exception as error:  # a bug here, or bytes nobody foresaw: say so, do not crash
             log.exception("checking the dependencies of run %s failed", run_id)
             report.checked = False
@@ -126,6 +128,20 @@ class DependencyCheck(ABC):
                 "solve (on_unsolvable is fail: the channel keeps its previous revision); see the "
                 "run's report"
             )
+
+
+@contextmanager
+def _yielding_often() -> Iterator[None]:
+    """While the check runs pure Python for seconds, other threads of the process (the run's
+    heartbeat, in the embedded server its requests) get the interpreter back within a
+    millisecond instead of five: one of them holding SQLite's write lock would otherwise hold
+    it for hundreds of milliseconds, waiting for the interpreter between statements."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, 0.001))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def describe_unsolvable(unsolvable: Sequence[MustInstall]) -> str:
