@@ -20,6 +20,7 @@ from headwater.filters.licenses import license_families
 
 REASONS = ("subdir", "spec", "license", "date", "cve", "channel filter")
 _DAY_MS = 86_400_000
+_MAX_LICENSES = 100_000  # (license, license_family) judgements remembered per rule set
 
 
 class JudgedRecord(Protocol):
@@ -104,23 +105,26 @@ class DateWindow:
         self.end = _day_start_ms(filters.date_to) + _DAY_MS if filters.date_to else None
         self.active = self.start is not None or self.end is not None
 
+        # The three exclusions it can make, made once: a conda-forge-sized run drops hundreds
+        # of thousands of records by date.
+        self._none = Exclusion("date", "no timestamp", "date_from" if self.start else "date_to")
+        self._before = Exclusion(
+            "date",
+            f"{verb} before date_from {filters.date_from}",
+            "date_from",
+            str(filters.date_from),
+        )
+        self._after = Exclusion(
+            "date", f"{verb} after date_to {filters.date_to}", "date_to", str(filters.date_to)
+        )
+
     def judge(self, timestamp: int | None) -> Exclusion | None:
         if timestamp is None:
-            return Exclusion("date", "no timestamp", "date_from" if self.start else "date_to")
+            return self._none
         if self.start is not None and timestamp < self.start:
-            return Exclusion(
-                "date",
-                f"{self.verb} before date_from {self.filters.date_from}",
-                "date_from",
-                str(self.filters.date_from),
-            )
+            return self._before
         if self.end is not None and timestamp >= self.end:
-            return Exclusion(
-                "date",
-                f"{self.verb} after date_to {self.filters.date_to}",
-                "date_to",
-                str(self.filters.date_to),
-            )
+            return self._after
         return None
 
 
@@ -184,6 +188,7 @@ class RuleSet:
         self.exclude_licenses = frozenset(filters.exclude_licenses or ())
         self.dates = DateWindow(filters, "published")
         self.cve = cve if filters.has_cve_rules else None
+        self._licenses: dict[tuple[str | None, str | None], Exclusion | None] = {}
 
     def judge(self, record: JudgedRecord, subdir: str) -> Exclusion | None:
         filters = self.filters
@@ -215,10 +220,16 @@ class RuleSet:
         return self.include is not None and self.include.first_match(record, subdir) is not None
 
     def _judge_license(self, record: JudgedRecord) -> Exclusion | None:
+        key = (record.license, record.license_family)
+        if key in self._licenses:
+            return self._licenses[key]
         families = license_families(record.license, record.license_family)
-        return license_exclusion(
+        judged = license_exclusion(
             _named(record, families), families, self.include_licenses, self.exclude_licenses
         )
+        if len(self._licenses) < _MAX_LICENSES:  # distinct license strings: a few thousand
+            self._licenses[key] = judged
+        return judged
 
 
 def license_exclusion(
@@ -252,6 +263,7 @@ class MirrorRules:
         self.mirror = RuleSet(mirror, cve)
         self.channel = RuleSet(channel, cve)
         self.cve = cve
+        self._channel: dict[Exclusion, Exclusion] = {}  # the channel's exclusions, as reported
 
     def refusals(self) -> MirrorRules:
         """The rules a dependency of a kept file must still pass (FilterSet.refusals)."""
@@ -264,6 +276,11 @@ class MirrorRules:
         if exclusion is not None:
             return exclusion
         exclusion = self.channel.judge(record, subdir)
-        if exclusion is not None:
-            return exclusion.by_channel()
-        return None
+        if exclusion is None:
+            return None
+        channel = self._channel.get(exclusion)
+        if channel is None:
+            channel = exclusion.by_channel()
+            if len(self._channel) < _MAX_LICENSES:
+                self._channel[exclusion] = channel
+        return channel
