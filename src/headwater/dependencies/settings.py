@@ -4,6 +4,7 @@ optionally for one platform), `also_available` (channel URLs clients use beside 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +116,20 @@ def _one_spec(item: Any, position: int) -> MustInstallSpec:
 def stored_must_install(value: list[dict[str, Any]] | None) -> list[MustInstallSpec]:
     """The specs as the channel row stores them (validated when they were saved)."""
     return [MustInstallSpec(item["spec"], item.get("platform")) for item in value or ()]
+
+
+def by_platform(
+    specs: Sequence[MustInstallSpec], platforms: Sequence[str], *, conda: bool
+) -> tuple[list[tuple[str, list[str]]], list[MustInstallSpec]]:
+    """The environments to solve: the specs of one kind (conda MatchSpecs, or PEP 508) per
+    platform, a spec without one on every platform of `platforms`; and the specs of the other
+    kind, which a mirror of this kind leaves aside."""
+    environments: dict[str, list[str]] = {}
+    aside = []
+    for spec in specs:
+        if not (spec.is_conda if conda else spec.is_python):
+            aside.append(spec)
+            continue
+        for platform in [spec.platform] if spec.platform else platforms:
+            environments.setdefault(platform, []).append(spec.spec)
+    return sorted(environments.items()), aside

@@ -42,6 +42,7 @@ from headwater.dependencies.python import (
     satisfying,
 )
 from headwater.dependencies.report import Cause, DependencyReport, MustInstall, Notes
+from headwater.dependencies.settings import by_platform
 from headwater.formats.pypi.records import PythonRecord, decode_record
 from headwater.models import PackageFile, PackageType
 from headwater.services.pypi_pages import build_records, upstream_license
@@ -140,17 +141,13 @@ class PythonCheck(DependencyCheck):
 
     def _environments(self) -> list[tuple[str, list[str]]]:
         platforms = sorted({env.platform for env in self.envs})
-        environments: dict[str, list[str]] = {}
-        for spec in self.checks.must_install:
-            if not spec.is_python:
-                self.report.notes.add(
-                    f"must_install {spec.spec!r} is not a PEP 508 requirement: a PyPI mirror's "
-                    "runs do not solve it"
-                )
-                continue
-            for platform in [spec.platform] if spec.platform else platforms:
-                environments.setdefault(platform, []).append(spec.spec)
-        return sorted(environments.items())
+        environments, aside = by_platform(self.checks.must_install, platforms, conda=False)
+        for spec in aside:
+            self.report.notes.add(
+                f"must_install {spec.spec!r} is not a PEP 508 requirement: a PyPI mirror's "
+                "runs do not solve it"
+            )
+        return environments
 
     def _solve(self, index: RevisionIndex, platform: str, specs: list[str]) -> MustInstall:
         pythons = sorted({env.python for env in self.envs}, key=Version, reverse=True)

@@ -38,7 +38,7 @@ from headwater.dependencies.conda import (
     dependency_spec,
 )
 from headwater.dependencies.report import Cause, DependencyReport, MustInstall, Notes
-from headwater.dependencies.settings import MustInstallSpec, stored_must_install
+from headwater.dependencies.settings import MustInstallSpec, by_platform, stored_must_install
 from headwater.errors import HeadwaterError, UnsolvableError
 from headwater.formats.conda.repodata import CondaRecord
 from headwater.models import Channel, OnUnsolvable, PackageFile, PackageType, Run
@@ -406,17 +406,13 @@ def _environments(
     """The conda specs per platform: a spec without a platform applies to every platform
     subdir the revision has (noarch alone: linux-64)."""
     platforms = sorted(subdir for subdir in paths if subdir != NOARCH) or ["linux-64"]
-    environments: dict[str, list[str]] = {}
-    for spec in specs:
-        if not spec.is_conda:
-            notes.add(
-                f"must_install {spec.spec!r} is not a conda MatchSpec: a conda mirror's runs "
-                "do not solve it"
-            )
-            continue
-        for platform in [spec.platform] if spec.platform else platforms:
-            environments.setdefault(platform, []).append(spec.spec)
-    return sorted(environments.items())
+    environments, aside = by_platform(specs, platforms, conda=True)
+    for spec in aside:
+        notes.add(
+            f"must_install {spec.spec!r} is not a conda MatchSpec: a conda mirror's runs "
+            "do not solve it"
+        )
+    return environments
 
 
 def _repodata_path(
