@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from headwater.settings import Settings
+from tests.support.s3 import S3Endpoint, s3_endpoint
 from tests.support.server import ADMIN, PASSWORD, Headwater, run_headwater
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -87,3 +88,10 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(plain, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Endpoint]:
+    """moto's S3 server on loopback, for the whole session; each test takes a bucket of its own."""
+    with s3_endpoint() as endpoint:
+        yield endpoint

@@ -149,6 +149,18 @@ class ChecksumMismatchError(UpstreamError):
     """Downloaded bytes do not match the digest or size the index promised."""
 
 
+class UnavailableError(HeadwaterError):
+    """Something Headwater depends on (the blob store, the database) cannot be reached now:
+    try again shortly."""
+
+    status_code = 503
+    retry_after = 5
+
+
+class BlobStoreUnavailableError(UnavailableError):
+    pass
+
+
 class RunStoppedError(HeadwaterError):
     """A run was asked to stop, or lost its claim; nothing it did is published."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import IntegrityError
+
 from headwater.cves.names import CondaNames, load_mapping
 from headwater.db import Database
 from headwater.migrations import upgrade
@@ -17,6 +19,7 @@ from headwater.services.access.users import ensure_admin
 from headwater.services.passive import PassiveFetcher
 from headwater.settings import Settings
 from headwater.storage import BlobStore, LocalBlobStore
+from headwater.storage.s3 import S3BlobStore
 from headwater.upstreams.http import HttpPolicy
 from headwater.worker.runner import WorkerConfig
 from headwater.worker.scheduler import DeploymentJob
@@ -114,7 +117,11 @@ def deployment_jobs(settings: Settings) -> list[DeploymentJob]:
     """The jobs of the whole deployment the scheduler queues on their cron: pruning channels'
     revisions, and the CVE feeds' refresh when feeds are set."""
     kept = {"revisions_kept": settings.revisions_kept}
-    jobs = [DeploymentJob(JobKind.revision_prune, settings.revision_prune_cron, kept)]
+    grace = {"grace_hours": settings.gc_grace_hours}
+    jobs = [
+        DeploymentJob(JobKind.revision_prune, settings.revision_prune_cron, kept),
+        DeploymentJob(JobKind.blob_collect, settings.gc_cron, grace),
+    ]
     if settings.cve_feeds:
         feeds = {"feeds": list(settings.cve_feeds)}
         jobs.append(DeploymentJob(JobKind.cve_refresh, settings.cve_refresh_cron, feeds))
@@ -136,13 +143,30 @@ def open_database(settings: Settings) -> Database:
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
-    return LocalBlobStore(settings.resolved_blob_dir)
+    if settings.blob_backend == "local":
+        return LocalBlobStore(settings.resolved_blob_dir)
+    assert settings.s3_bucket is not None  # Settings refuses s3 without a bucket
+    secret = settings.s3_secret_access_key
+    return S3BlobStore(
+        settings.s3_bucket,
+        settings.resolved_staging_dir,
+        prefix=settings.s3_prefix,
+        endpoint=settings.s3_endpoint,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret is not None else None,
+        presigned_seconds=settings.presigned_url_seconds,
+    )
 
 
 def bootstrap(settings: Settings) -> tuple[Database, str | None]:
     """Migrate and make sure an administrator exists; returns a generated password, if any."""
     db = open_database(settings)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
-    with db.writing() as session:
-        generated = ensure_admin(session, settings.admin_user, password)
+    try:
+        with db.writing() as session:
+            generated = ensure_admin(session, settings.admin_user, password)
+    except IntegrityError:  # another process starting at the same moment created it first
+        with db.writing() as session:
+            generated = ensure_admin(session, settings.admin_user, password)
     return db, generated

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from headwater.storage import content_key
 from tests.support.flows import create_channel, create_mirror, run_mirror
 from tests.support.python_packages import Dist, build_dist, build_index
 from tests.support.server import Headwater
@@ -91,11 +92,11 @@ def test_passive_first_request_of_a_corrupted_wheel_errors_and_stores_nothing(
             assert refused.status_code == 502
             assert "checksum mismatch" in refused.json()["detail"]
         store = headwater.resources.store  # type: ignore[attr-defined]
-        assert not store.has_content(sha256)
+        assert store.stat(content_key(sha256)) is None
 
         served = client.get(url)
         assert served.status_code == 200 and served.content == original
-        assert store.has_content(sha256)
+        assert store.stat(content_key(sha256)) is not None
         assert upstream.count(WHEEL) == 2
 
 

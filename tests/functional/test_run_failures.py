@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from headwater.storage import content_key
 from tests.support.conda_packages import CHAIN, PackageSpec, build_channel, build_package
 from tests.support.flows import create_channel, create_mirror, filenames, repodata, run_mirror
 from tests.support.server import Headwater
@@ -77,14 +78,14 @@ def test_passive_corrupt_file_gives_the_client_an_error_and_stores_nothing(
         sha256 = repodata(client, "lazy", "linux-64")["packages.conda"]["hw-lib-2.0-0.conda"][
             "sha256"
         ]
-        assert not store.has_content(sha256)
+        assert store.stat(content_key(sha256)) is None
 
         # The upstream is fine again: the next client gets the real file, fetched again.
         response = client.get(f"/api/repo/lazy{path}")
         assert response.status_code == 200
         assert response.content == original
         assert upstream.count(path) == 2
-        assert store.has_content(sha256)
+        assert store.stat(content_key(sha256)) is not None
 
 
 def test_passive_corruption_found_midway_cuts_the_body_short(
@@ -112,7 +113,7 @@ def test_passive_corruption_found_midway_cuts_the_body_short(
                 received += chunk
         assert 0 < len(received) < len(original)
         sha256 = repodata(client, "big", "linux-64")["packages.conda"][big.filename]["sha256"]
-        assert not headwater.resources.store.has_content(sha256)  # type: ignore[attr-defined]
+        assert headwater.resources.store.stat(content_key(sha256)) is None  # type: ignore[attr-defined]
     assert not [r for r in caplog.records if r.exc_info], "no traceback for an upstream's fault"
     assert any("checksum mismatch for hw-big" in r.getMessage() for r in caplog.records)
 

@@ -3,6 +3,7 @@ stay materialized, and changes that race both land."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from headwater.models import (
     RevisionIndex,
     User,
 )
+from headwater.services import blobs
 from headwater.services.indexes import build_subdir_index, find_shard
+from headwater.services.progress import RunProgress
 from headwater.services.revisions import Change, Plan, apply_change
 from headwater.storage import LocalBlobStore
 
@@ -58,6 +61,7 @@ def row(channel_id: int, name: str, version: str, extension: str = ".conda") -> 
         None,
         orjson.dumps(record),
         "tester",
+        None,
     )
 
 
@@ -110,6 +114,7 @@ def head_index(db: Database, channel_id: int) -> RevisionIndex:
 def artifacts(index: RevisionIndex) -> set[str]:
     return {
         f"{index.repodata_sha256}.json",
+        f"{index.repodata_sha256}.json.gz",
         f"{index.repodata_zst_sha256}.json.zst",
         f"{index.shard_index_sha256}.shards.msgpack.zst",
         f"{index.shard_pack_sha256}.pack",
@@ -119,7 +124,12 @@ def artifacts(index: RevisionIndex) -> set[str]:
 
 
 def stored(store: LocalBlobStore, channel_id: int) -> set[str]:
-    return {key.rsplit("/", 1)[1] for key in store.list_keys(f"indexes/{channel_id}/")}
+    return {info.key.rsplit("/", 1)[1] for info in store.list(f"indexes/{channel_id}/")}
+
+
+def collect_garbage(db: Database, store: LocalBlobStore) -> None:
+    """A garbage collection without a grace period: what no row names goes now."""
+    blobs.collect(db, store, dt.timedelta(0), RunProgress())
 
 
 def names_in(db: Database, channel_id: int, number: int | None = None) -> list[str]:
@@ -154,9 +164,12 @@ def test_the_head_and_its_parent_keep_their_indexes(setup) -> None:
     apply_change(db, store, channel_id, Edit(add=[("a", "2")]))
     second = head_index(db, channel_id)
     assert find_shard(store, [second, first], old_shard) is not None
+    collect_garbage(db, store)
     assert stored(store, channel_id) == artifacts(first) | artifacts(second)
     apply_change(db, store, channel_id, Edit(add=[("a", "3")]))
     third = head_index(db, channel_id)
+    assert stored(store, channel_id) >= artifacts(first), "collected only after the grace"
+    collect_garbage(db, store)
     assert stored(store, channel_id) == artifacts(second) | artifacts(third)
     with db.reading() as session:
         numbers = set(session.scalars(select(RevisionIndex.number)))
@@ -175,6 +188,7 @@ def test_going_back_to_an_earlier_index_keeps_it_live(setup) -> None:
     apply_change(db, store, channel_id, Edit(add=[("c", "1")]))
     apply_change(db, store, channel_id, Edit(add=[("d", "1")]))
     latest = head_index(db, channel_id)
+    collect_garbage(db, store)
     assert artifacts(latest) <= stored(store, channel_id)
 
 
@@ -187,7 +201,8 @@ def test_a_change_that_fails_lands_nothing_and_leaves_nothing(setup) -> None:
     with db.reading() as session:
         assert session.get_one(Channel, channel_id).head == 1
         assert session.scalar(select(func.count(PackageFile.id))) == 1, "staged rows are gone"
-    assert stored(store, channel_id) == before, "its rendered artifacts are gone"
+    collect_garbage(db, store)
+    assert stored(store, channel_id) == before, "its rendered artifacts are collected"
 
 
 def test_an_emptied_subdir_publishes_an_empty_index(setup) -> None:

@@ -19,9 +19,15 @@ from headwater.api import (
     organizations,
     revisions,
     runs,
+    storage,
     users,
 )
-from headwater.errors import HeadwaterError, NotAuthenticatedError, TooManyRequestsError
+from headwater.errors import (
+    HeadwaterError,
+    NotAuthenticatedError,
+    TooManyRequestsError,
+    UnavailableError,
+)
 
 ROUTERS = (
     auth.router,
@@ -35,6 +41,7 @@ ROUTERS = (
     audit.router,
     jobs.router,
     revisions.router,
+    storage.router,
 )
 
 
@@ -84,7 +91,7 @@ def error_headers(error: HeadwaterError, path: str) -> dict[str, str] | None:
         # credentials they hold for the index; scripts and the CLI send bearer tokens.
         scheme = "Basic" if path.startswith("/api/repo/") else "Bearer"
         return {"WWW-Authenticate": f'{scheme} realm="headwater"'}
-    if isinstance(error, TooManyRequestsError):
+    if isinstance(error, TooManyRequestsError | UnavailableError):
         return {"Retry-After": str(error.retry_after)}
     return None
 

@@ -153,9 +153,7 @@ def delete_channel(
     resources: ResourcesDep, allowed: Allowed = requires(Action.edit_channel)
 ) -> Response:
     with resources.db.writing() as session:
-        channel_service.delete_channel(
-            session, resources.store, allowed.channel, actor=allowed.actor
-        )
+        channel_service.delete_channel(session, allowed.channel, actor=allowed.actor)
     return Response(status_code=204)
 
 

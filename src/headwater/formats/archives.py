@@ -341,15 +341,28 @@ def read_conda_package(
     return found
 
 
+def _size_of(source: Path | IO[bytes]) -> int:
+    if isinstance(source, Path):
+        return source.stat().st_size
+    size = source.seek(0, 2)
+    source.seek(0)
+    return size
+
+
 def _nothing(name: str) -> bool:
     return False
 
 
 def read_sdist_tar(
-    path: Path, filename: str, wanted: Wanted, *, inspect: bool, limits: ArchiveLimits = LIMITS
+    source: Path | IO[bytes],
+    filename: str,
+    wanted: Wanted,
+    *,
+    inspect: bool,
+    limits: ArchiveLimits = LIMITS,
 ) -> dict[str, bytes]:
-    expansion = Expansion(limits.total_bytes(path.stat().st_size))
-    with gzip.open(path, "rb") as stream:
+    expansion = Expansion(limits.total_bytes(_size_of(source)))
+    with gzip.open(source, "rb") as stream:
         return read_tar(
             stream,  # type: ignore[arg-type]
             filename,

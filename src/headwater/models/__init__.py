@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per noun. Importing this package registers every table."""
 
 from headwater.models.audit import AuditEvent
-from headwater.models.blob import BlobSource
+from headwater.models.blob import Blob, BlobSource
 from headwater.models.channel import (
     Channel,
     ChannelRevision,
@@ -39,6 +39,7 @@ __all__ = [
     "ApiToken",
     "ApiTokenChannel",
     "AuditEvent",
+    "Blob",
     "BlobSource",
     "Channel",
     "ChannelRevision",

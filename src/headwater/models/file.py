@@ -81,6 +81,7 @@ class PackageFile(Base):
         Index("ix_package_files_channel_removed_in", "channel_id", "removed_in"),
         Index("ix_package_files_change_key", "change_key"),
         Index("ix_package_files_sha256", "sha256"),
+        Index("ix_package_files_metadata_sha256", "metadata_sha256"),
         NEVER_REUSE_IDS,
     )
 
@@ -95,6 +96,8 @@ class PackageFile(Base):
     version: Mapped[str] = mapped_column(String(MAX_VERSION_LENGTH))
     build: Mapped[str] = mapped_column(String(MAX_BUILD_LENGTH), default="")
     sha256: Mapped[str] = mapped_column(String(64))
+    # A wheel's METADATA, served as its .metadata: a blob of its own (PyPI files only)
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int | None] = mapped_column(BigInteger)  # unknown for some PyPI indexes
     timestamp: Mapped[int | None] = mapped_column(BigInteger)  # upstream publish time, ms
     record: Mapped[bytes] = mapped_column(LargeBinary)
@@ -162,5 +165,6 @@ BULK_COLUMNS = (
     "timestamp",
     "record",
     "uploaded_by",
+    "metadata_sha256",
     "change_key",
 )

@@ -36,6 +36,7 @@ class JobKind(StrEnum):
     mirror = "mirror"  # a mirror's run: its mirror_id is set
     cve_refresh = "cve-refresh"  # import the CVE feeds (HEADWATER_CVE_FEEDS)
     revision_prune = "revision-prune"  # prune channels' revisions past retention
+    blob_collect = "blob-collect"  # delete the blobs nothing references (garbage collection)
 
 
 def mirror_key(mirror_id: int) -> str:
@@ -84,6 +85,13 @@ class Run(Base):
     progress_total: Mapped[int] = mapped_column(BigInteger, default=0)
     # The bytes the current step expects to download (0 when it downloads nothing).
     bytes_expected: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The current step's pace, as the heartbeat measured it (services/progress.py Pace): when
+    # it started, the bytes it downloaded, its recent rate and the time it has left (None: not
+    # known).
+    step_started_at: Mapped[dt.datetime | None]
+    step_bytes_done: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bytes_per_second: Mapped[float | None]
+    eta_seconds: Mapped[float | None]
 
     seen: Mapped[int] = mapped_column(default=0)
     added: Mapped[int] = mapped_column(default=0)

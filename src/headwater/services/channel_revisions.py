@@ -21,11 +21,12 @@ from headwater.errors import (
     RevisionNotFoundError,
 )
 from headwater.models import ChannelRevision, PackageFile, RevisionCause, RevisionIndex
+from headwater.services import blobs
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
+from headwater.services.blobs import ensure_recorded
 from headwater.services.indexes import (
-    all_stored,
-    delete_unnamed_artifacts,
+    artifact_blobs,
     drop_indexes,
     lock_channel,
     render_subdir,
@@ -287,27 +288,27 @@ def _render_again(
         if held is None:
             return None
         index = render_subdir(session, store, channel.id, subdir, PackageFile.in_revision(number))
+    blobs.record_written(db, store, artifact_blobs(index))
     index.number = number
     index.on_demand = True
     with db.writing() as session:
         lock_channel(session, channel.id)
         if session.get(ChannelRevision, (channel.id, number)) is None:
-            # pruned while it was rendered: what was rendered may be what was left of it
-            delete_unnamed_artifacts(session, store, channel.id, [index])
+            # pruned while it was rendered: what was rendered is garbage collection's
             raise RevisionNotFoundError(
                 f"channel {channel.name!r} has no revision {number}; {available(session, channel)}"
             )
-        if not all_stored(store, index):  # collected meanwhile
+        if not ensure_recorded(session, store, artifact_blobs(index)):  # collected meanwhile
             raise ChannelBusyError(
                 f"revision {number} of channel {channel.name!r} is being rendered; try again"
             )
         values = {column: getattr(index, column) for column in _INDEX_COLUMNS}
         session.execute(insert_or_ignore(session, RevisionIndex.__table__), [values])  # type: ignore[arg-type]
-        _drop_oldest_renders(session, store, channel.id)
+        _drop_oldest_renders(session, channel.id)
     return index
 
 
-def _drop_oldest_renders(session: Session, store: BlobStore, channel_id: int) -> None:
+def _drop_oldest_renders(session: Session, channel_id: int) -> None:
     renders = list(
         session.execute(
             select(RevisionIndex.number, RevisionIndex.subdir)
@@ -318,10 +319,7 @@ def _drop_oldest_renders(session: Session, store: BlobStore, channel_id: int) ->
     )
     for number, subdir in renders:
         drop_indexes(
-            session,
-            store,
-            channel_id,
-            (RevisionIndex.number == number) & (RevisionIndex.subdir == subdir),
+            session, channel_id, (RevisionIndex.number == number) & (RevisionIndex.subdir == subdir)
         )
 
 

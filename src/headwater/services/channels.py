@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from headwater.db import add_unique, after_commit
+from headwater.db import add_unique
 from headwater.dependencies.settings import MAX_ALSO_AVAILABLE, parse_must_install
 from headwater.errors import (
     ChannelExistsError,
@@ -32,7 +32,6 @@ from headwater.models import (
 )
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef, OrganizationRef
-from headwater.storage import BlobStore
 from headwater.upstreams.http import check_allowed, normalize_source_root, shown_url
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -302,14 +301,12 @@ def merge_filters(stored: FilterSet, changes: dict[str, Any] | None) -> FilterSe
     return stored.merged(changes)
 
 
-def delete_channel(
-    session: Session, store: BlobStore, channel: ChannelRef, *, actor: Actor
-) -> None:
+def delete_channel(session: Session, channel: ChannelRef, *, actor: Actor) -> None:
+    """The channel and its rows go now; its blobs, once nothing references them, with the next
+    garbage collection after the grace period (services/blobs.py)."""
     session.delete(load_channel(session, channel))
     record(session, actor, "channel.delete", channel.name)
     session.flush()
-    prefix = index_prefix(channel.id)
-    after_commit(session, lambda: store.delete_prefix(prefix))
 
 
 def index_prefix(channel_id: int) -> str:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
 
 from headwater.db import Database
 from headwater.errors import ChecksumMismatchError, UpstreamError
-from headwater.services import provenance
+from headwater.services import blobs, provenance
+from headwater.services.blobs import Stored
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.bodies import raw_chunks
@@ -22,6 +24,9 @@ from headwater.upstreams.http import (
     retrying,
     status_error,
 )
+
+SMALL_FILE = 1 << 20  # files the index says are this small are gathered in memory
+WRITE_BATCH = 1 << 20  # bytes handed to the writing thread at a time
 
 
 @dataclass(frozen=True)
@@ -47,14 +52,14 @@ def verify(staged: StagedBlob, expected: ExpectedFile) -> None:
         )
 
 
-def check_length(staged: StagedBlob, expected: ExpectedFile) -> None:
+def check_length(size: int, expected: ExpectedFile) -> None:
     """Fail as soon as a download grows past the size the index promised, or past its limit."""
-    if expected.size is not None and staged.size > expected.size:
+    if expected.size is not None and size > expected.size:
         raise ChecksumMismatchError(
             f"checksum mismatch for {expected.filename} from {expected.url}: the index says "
             f"{expected.size} bytes, the download is already longer"
         )
-    if expected.limit is not None and staged.size > expected.limit:
+    if expected.limit is not None and size > expected.limit:
         raise UpstreamError(
             f"{expected.filename} from {expected.url} is larger than {expected.limit >> 20} MiB; "
             "refusing it"
@@ -89,19 +94,93 @@ async def _download_once(
     expected: ExpectedFile,
     on_bytes: Callable[[int], None] | None,
 ) -> int:
-    with store.stage() as staged:
-        async with client.stream("GET", expected.url) as response:
-            raise_for_transient(response)
-            if response.status_code != 200:
-                raise status_error(response)
-            async for chunk in raw_chunks(response, policy.timeout):
-                staged.write(chunk)
-                check_length(staged, expected)
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
-        verify(staged, expected)
-        store.commit(staged, content_key(expected.sha256))
+    async with client.stream("GET", expected.url) as response:
+        raise_for_transient(response)
+        if response.status_code != 200:
+            raise status_error(response)
+        body = raw_chunks(response, policy.timeout)
+        if expected.size is not None and expected.size <= SMALL_FILE:
+            return await _store_small(store, expected, body, on_bytes)
+        return await _store_streamed(store, expected, body, on_bytes)
+
+
+async def _store_small(
+    store: BlobStore,
+    expected: ExpectedFile,
+    body: AsyncIterator[bytes],
+    on_bytes: Callable[[int], None] | None,
+) -> int:
+    """A file the index says is small: gathered in memory, then hashed, checked and stored in
+    one trip to a thread."""
+    content = bytearray()
+    async for chunk in body:
+        content += chunk
+        check_length(len(content), expected)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+    await asyncio.to_thread(_put_verified, store, expected, bytes(content))
+    return len(content)
+
+
+def _put_verified(store: BlobStore, expected: ExpectedFile, content: bytes) -> None:
+    digest = hashlib.sha256(content).hexdigest()
+    if len(content) != expected.size or digest != expected.sha256:
+        raise ChecksumMismatchError(
+            f"checksum mismatch for {expected.filename} from {expected.url}: the index says "
+            f"sha256 {expected.sha256} and {expected.size} bytes, the download has sha256 "
+            f"{digest} and {len(content)} bytes"
+        )
+    store.put(content_key(expected.sha256), content)
+
+
+async def _store_streamed(
+    store: BlobStore,
+    expected: ExpectedFile,
+    body: AsyncIterator[bytes],
+    on_bytes: Callable[[int], None] | None,
+) -> int:
+    """A large file (or one of unknown size): staged on disk as it arrives, never whole in
+    memory. Writing and hashing run in a thread, a batch at a time, while the next batch is
+    read from the network; the commit (a rename, or an upload to S3) runs in a thread too."""
+    staged = await asyncio.to_thread(store.stage)
+    writing: asyncio.Future[None] | None = None
+    try:
+        batch: list[bytes] = []
+        batched = received = 0
+        async for chunk in body:
+            received += len(chunk)
+            check_length(received, expected)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= WRITE_BATCH:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(_write, staged, batch))
+                batch, batched = [], 0
+        if writing is not None:
+            await writing
+        await asyncio.to_thread(_finish, store, staged, batch, expected)
         return staged.size
+    finally:
+        if writing is not None:  # never discard the file under a write
+            await asyncio.gather(writing, return_exceptions=True)
+        if not staged.committed:
+            await asyncio.to_thread(staged.discard)
+
+
+def _write(staged: StagedBlob, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        staged.write(chunk)
+
+
+def _finish(
+    store: BlobStore, staged: StagedBlob, rest: list[bytes], expected: ExpectedFile
+) -> None:
+    _write(staged, rest)
+    verify(staged, expected)
+    store.commit(staged, content_key(expected.sha256))
 
 
 class Downloader:
@@ -160,23 +239,24 @@ class Downloader:
 
     def _missing(self, files: list[ExpectedFile]) -> list[ExpectedFile]:
         """The files to fetch, one per digest: those the upstream never delivered, or whose
-        bytes are gone from the store. Runs in a thread: it reads the database and stats."""
+        bytes are gone from the store. The bytes a run will use are touched (services/blobs),
+        so no collection takes them before the run publishes. Runs in a thread."""
         unasked = {f.sha256 for f in files} - self._asked - self.proven
         if unasked:
             with self.db.reading() as session:
                 self.proven |= provenance.proven(session, self.upstream, unasked)
             self._asked |= unasked
-        wanted: dict[str, ExpectedFile] = {}
-        for expected in files:
-            digest = expected.sha256
-            if digest in wanted:
-                continue
-            if digest not in self.proven or not self.store.has_content(digest):
-                wanted[digest] = expected
-        return list(wanted.values())
+        unique = {expected.sha256: expected for expected in files}
+        reusable = [
+            Stored.content(digest, expected.size or 0)
+            for digest, expected in unique.items()
+            if digest in self.proven
+        ]
+        held = blobs.held(self.db, self.store, reusable) if reusable else set()
+        return [expected for digest, expected in unique.items() if content_key(digest) not in held]
 
     async def _download(self, expected: ExpectedFile) -> None:
-        await download_to_store(
+        size = await download_to_store(
             self.client,
             self.policy,
             self.store,
@@ -184,4 +264,4 @@ class Downloader:
             on_bytes=lambda n: self.progress.count("bytes_downloaded", n),
         )
         self.proven.add(expected.sha256)
-        self.progress.delivered(expected.sha256, self.upstream)
+        self.progress.delivered(expected.sha256, self.upstream, size)

@@ -378,6 +378,7 @@ def _row(job: MirrorJob, subdir: str, record: CondaRecord | PythonRecord) -> tup
         record.timestamp,
         record.raw,
         None,
+        None,
     )
 
 
@@ -399,6 +400,7 @@ def python_row(
         record.timestamp,
         encode_record(record),
         uploaded_by,
+        record.core_metadata or None,
     )
 
 

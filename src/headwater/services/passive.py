@@ -16,7 +16,6 @@ from headwater.db import Database
 from headwater.errors import HeadwaterError, UpstreamError
 from headwater.services import provenance
 from headwater.services.downloads import ExpectedFile, check_length, verify
-from headwater.services.provenance import Delivery
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.bodies import raw_chunks
 from headwater.upstreams.http import (
@@ -33,6 +32,7 @@ from headwater.upstreams.http import (
 
 _READ_SIZE = 1 << 20
 _REMEMBERED = 100_000
+_Key = tuple[str, str]  # (sha256, upstream): one fetch of one file from one upstream
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +45,8 @@ class _Fetch:
     started: asyncio.Future[None]
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     staged: StagedBlob | None = None
-    written: int = 0
+    written: int = 0  # bytes in the staging file that clients may read (written and flushed)
+    committing: bool = False  # verified, being committed: the staging file may be gone
     verified: bool = False
     error: HeadwaterError | None = None
     task: asyncio.Task[None] | None = None  # held so the running fetch is not garbage-collected
@@ -84,11 +85,11 @@ class PassiveFetcher:
         self.policy = policy
         self.db = db
         self.transport = transport
-        self._inflight: dict[Delivery, _Fetch] = {}
+        self._inflight: dict[_Key, _Fetch] = {}
         # Deliveries this process verified lately: a request that read "not delivered yet"
         # from the database just before a fetch finished is served from the store, not
         # fetched again.
-        self._delivered: OrderedDict[Delivery, None] = OrderedDict()
+        self._delivered: OrderedDict[_Key, None] = OrderedDict()
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._stack = contextlib.AsyncExitStack()
 
@@ -127,14 +128,17 @@ class PassiveFetcher:
             self._inflight[key] = fetch
             fetch.task = asyncio.create_task(self._fetch(fetch, proxy, key))
         await asyncio.shield(fetch.started)
-        # The fetch may have ended while we waited. It commits or discards its staging file and
-        # records the outcome without an await in between, so if neither outcome is recorded
-        # yet, the staging file is still there to open.
+        # The fetch may have ended while we waited. Until it starts committing (in a thread),
+        # the staging file is there to open; once it does, the request waits for the outcome.
+        if fetch.committing and not fetch.finished:
+            async with fetch.changed:
+                await fetch.changed.wait_for(lambda: fetch.finished)
         if fetch.error is not None:
             raise fetch.error
-        if fetch.verified or fetch.staged is None:
+        if fetch.verified or fetch.committing or fetch.staged is None:
             return None  # the blob store has it
-        descriptor = os.open(fetch.staged.path, os.O_RDONLY)  # stays valid after the rename
+        # The descriptor stays valid after the commit renames or removes the staging file.
+        descriptor = os.open(fetch.staged.path, os.O_RDONLY)
         return self._read(fetch, descriptor)
 
     async def _read(self, fetch: _Fetch, descriptor: int) -> AsyncIterator[bytes]:
@@ -151,7 +155,8 @@ class PassiveFetcher:
                     raise fetch.error
                 limit = fetch.readable()
                 while offset < limit:
-                    chunk = os.pread(descriptor, min(limit - offset, _READ_SIZE), offset)
+                    size = min(limit - offset, _READ_SIZE)
+                    chunk = await asyncio.to_thread(os.pread, descriptor, size, offset)
                     if not chunk:
                         raise UpstreamError(f"the staged copy of {fetch.expected.filename} shrank")
                     offset += len(chunk)
@@ -161,15 +166,19 @@ class PassiveFetcher:
         finally:
             os.close(descriptor)
 
-    async def _fetch(self, fetch: _Fetch, proxy: str | None, key: Delivery) -> None:
+    async def _fetch(self, fetch: _Fetch, proxy: str | None, key: _Key) -> None:
         expected = fetch.expected
         try:
             client = await self._client(proxy)
-            with self.store.stage() as staged:
-                fetch.staged = staged
+            staged = fetch.staged = await asyncio.to_thread(self.store.stage)
+            try:
                 await self._stream_upstream(client, fetch, staged)
                 verify(staged, expected)
-                self.store.commit(staged, content_key(expected.sha256))
+                fetch.committing = True
+                await asyncio.to_thread(self.store.commit, staged, content_key(expected.sha256))
+            finally:
+                if not staged.committed:
+                    await asyncio.to_thread(staged.discard)
             self._remember(key)
             fetch.verified = True
         except HeadwaterError as error:
@@ -187,24 +196,32 @@ class PassiveFetcher:
             async with fetch.changed:
                 fetch.changed.notify_all()
         if fetch.verified:
-            await self._record(key)
+            await self._record(key, fetch.written)
 
-    def _remember(self, delivery: Delivery) -> None:
-        self._delivered[delivery] = None
-        self._delivered.move_to_end(delivery)
+    def _remember(self, key: _Key) -> None:
+        self._delivered[key] = None
+        self._delivered.move_to_end(key)
         while len(self._delivered) > _REMEMBERED:
             self._delivered.popitem(last=False)
 
-    async def _record(self, delivery: Delivery) -> None:
+    async def _record(self, key: _Key, size: int) -> None:
         """Tell the database, after the clients have their bytes: the next request, in any
         process, is served from the store."""
+        sha256, upstream = key
         try:
-            await asyncio.to_thread(provenance.record_now, self.db, [delivery])
+            await asyncio.to_thread(provenance.record_now, self.db, [(sha256, upstream, size)])
         except Exception:  # the bytes are served; the next process just fetches them again
-            sha256, upstream = delivery
             log.exception(
                 "recording the delivery of %s from %s failed", sha256, shown_url(upstream)
             )
+
+    async def _append(self, fetch: _Fetch, staged: StagedBlob, chunks: list[bytes]) -> None:
+        """Write and flush in a thread; then clients may read up to the new end."""
+        if chunks:
+            await asyncio.to_thread(_write_flushed, staged, chunks)
+        fetch.written = staged.size
+        async with fetch.changed:
+            fetch.changed.notify_all()
 
     async def _stream_upstream(
         self, client: httpx.AsyncClient, fetch: _Fetch, staged: StagedBlob
@@ -227,16 +244,35 @@ class PassiveFetcher:
             if response.status_code != 200:
                 raise status_error(response)
             fetch.started.set_result(None)
-            async for chunk in raw_chunks(response, self.policy.timeout):
-                staged.write(chunk)
-                staged.flush()  # clients read the staging file as it grows
-                check_length(staged, expected)
-                fetch.written = staged.size
-                async with fetch.changed:
-                    fetch.changed.notify_all()
+            writing: asyncio.Task[None] | None = None
+            batch: list[bytes] = []
+            received = 0
+            try:
+                async for chunk in raw_chunks(response, self.policy.timeout):
+                    received += len(chunk)
+                    check_length(received, expected)
+                    batch.append(chunk)
+                    # One write in flight: what arrives meanwhile is written with the next.
+                    if writing is None or writing.done():
+                        if writing is not None:
+                            await writing
+                        writing = asyncio.create_task(self._append(fetch, staged, batch))
+                        batch = []
+            finally:
+                if writing is not None:  # never discard the file under a write
+                    await asyncio.gather(writing, return_exceptions=True)
+            if writing is not None:
+                await writing
+            await self._append(fetch, staged, batch)
         except httpx.HTTPError as error:
             raise UpstreamError(
                 f"reading {expected.url} failed midway: {describe_transport_error(error)}"
             ) from None
         finally:
             await response.aclose()
+
+
+def _write_flushed(staged: StagedBlob, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        staged.write(chunk)
+    staged.flush()  # clients read the staging file as it grows

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from headwater.db import Database, insert_or_ignore, utcnow
 from headwater.models import BlobSource
+from headwater.services import blobs
+from headwater.services.blobs import Stored
 from headwater.upstreams.http import shown_url
 
 _BATCH = 900  # digests per query, under SQLite's bound-parameter limit
-Delivery = tuple[str, str]  # (sha256, upstream)
+Delivery = tuple[str, str, int]  # (sha256, upstream, size)
 
 
 def upstream_key(upstream: str) -> str:
@@ -57,8 +59,11 @@ def proven(session: Session, upstream: str, digests: Iterable[str]) -> set[str]:
 
 
 def record(session: Session, deliveries: Iterable[Delivery]) -> None:
-    """Remember that each upstream delivered the bytes with its sha256 (known ones are kept)."""
+    """Remember that each upstream delivered the bytes with its sha256 (known ones are kept),
+    and that the store holds them (services/blobs)."""
     now = utcnow()
+    delivered = list(dict.fromkeys(deliveries))
+    blobs.record(session, [Stored.content(sha256, size) for sha256, _, size in delivered])
     rows = [
         {
             "sha256": sha256,
@@ -66,7 +71,7 @@ def record(session: Session, deliveries: Iterable[Delivery]) -> None:
             "upstream": shown_url(upstream),  # the key holds it whole; no password is kept
             "delivered_at": now,
         }
-        for sha256, upstream in dict.fromkeys(deliveries)
+        for sha256, upstream, _ in delivered
     ]
     for start in range(0, len(rows), _BATCH):
         session.execute(

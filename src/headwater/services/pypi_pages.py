@@ -96,7 +96,7 @@ async def upstream_license(
     store: BlobStore | None,
     record: PythonRecord,
     *,
-    delivered: Callable[[str], None] | None = None,
+    delivered: Callable[[str, int], None] | None = None,
 ) -> PythonRecord:
     """The record with the license from the upstream's .metadata file, if it offers one (the
     file is kept in the blob store when one is given, to serve it, and `delivered` told)."""
@@ -107,10 +107,10 @@ async def upstream_license(
     )
     content, metadata = await upstream.fetch_metadata(link)
     digest = hashlib.sha256(content).hexdigest()
-    if store is not None and not await asyncio.to_thread(store.has_content, digest):
+    if store is not None and await asyncio.to_thread(store.stat, content_key(digest)) is None:
         await asyncio.to_thread(store.put, content_key(digest), content)
     if delivered is not None:
-        delivered(digest)
+        delivered(digest, len(content))
     return with_metadata(record, metadata, core_metadata=digest)
 
 

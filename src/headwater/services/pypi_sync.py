@@ -131,7 +131,7 @@ async def sync_python_mirror(
                 content.records = await asyncio.to_thread(
                     _complete_from_files,
                     store,
-                    partial(progress.delivered, upstream=job.source_root),
+                    partial(_deliver, progress, job.source_root),
                     content.records,  # type: ignore[arg-type]
                 )
     elsewhere = None
@@ -309,8 +309,8 @@ class _ProjectReader:
             self.upstream.policy.concurrency, [partial(self._license_of, r) for r in records]
         )
 
-    def _delivered(self, sha256: str) -> None:
-        self.progress.delivered(sha256, self.job.source_root)
+    def _delivered(self, sha256: str, size: int) -> None:
+        self.progress.delivered(sha256, self.job.source_root, size)
 
     async def _license_of(self, record: PythonRecord) -> PythonRecord:
         if record.core_metadata is not None:
@@ -323,11 +323,9 @@ class _ProjectReader:
         await self.downloader.fetch(
             ExpectedFile(record.filename, record.url, record.sha256, record.size)
         )
-        path = self.store.local_path(content_key(record.sha256))
-        assert path is not None
         try:
             metadata = parse_core_metadata(
-                await asyncio.to_thread(read_metadata_bytes, path, record.filename)
+                await asyncio.to_thread(_stored_metadata, self.store, record)
             )
         except HeadwaterError as error:
             self.progress.log(
@@ -466,7 +464,7 @@ def _files_of(contents: list[SubdirContents]) -> list[ExpectedFile]:
 
 
 def _complete_from_files(
-    store: BlobStore, delivered: Callable[[str], None], records: list[PythonRecord] | None
+    store: BlobStore, delivered: Callable[[str, int], None], records: list[PythonRecord] | None
 ) -> list[PythonRecord] | None:
     """After an active run's downloads, what the files themselves tell: each record's license
     from its core metadata (the upstream's .metadata file, else the file's own), and PEP 658
@@ -476,30 +474,40 @@ def _complete_from_files(
     return [_completed(store, delivered, record) for record in records]
 
 
+def _deliver(progress: RunProgress, upstream: str, sha256: str, size: int) -> None:
+    progress.delivered(sha256, upstream, size)
+
+
+def _stored_metadata(store: BlobStore, record: PythonRecord) -> bytes:
+    """The core metadata inside the stored distribution (a remote store reads only the ranges
+    the archive's directory and the member need)."""
+    with store.open(content_key(record.sha256)) as stream:
+        return read_metadata_bytes(stream, record.filename)
+
+
 def _completed(
-    store: BlobStore, delivered: Callable[[str], None], record: PythonRecord
+    store: BlobStore, delivered: Callable[[str, int], None], record: PythonRecord
 ) -> PythonRecord:
     if record.metadata_known and (record.core_metadata is not None or record.kind != "wheel"):
         return record
     content = None
     if record.core_metadata:
-        path = store.local_path(content_key(record.core_metadata))
-        content = path.read_bytes() if path is not None and path.is_file() else None
-    if content is None:
-        path = store.local_path(content_key(record.sha256))
         try:
-            content = read_metadata_bytes(path, record.filename) if path else None
-        except HeadwaterError:
-            return record
+            content = store.read(content_key(record.core_metadata))
+        except FileNotFoundError:
+            content = None
     if content is None:
-        return record
+        try:
+            content = _stored_metadata(store, record)
+        except (HeadwaterError, FileNotFoundError):
+            return record
     digest = record.core_metadata
     if digest is None and record.kind == "wheel":
         digest = hashlib.sha256(content).hexdigest()
-        if not store.has_content(digest):
+        if store.stat(content_key(digest)) is None:
             store.put(content_key(digest), content)
         # Read out of a wheel the upstream delivered: served as that wheel's .metadata.
-        delivered(digest)
+        delivered(digest, len(content))
     try:
         metadata = parse_core_metadata(content)
     except HeadwaterError:

@@ -2,8 +2,8 @@
 channel's own `revisions_kept`) and every revision kept under a name stay pinnable; the others
 go, with their index rows and the file rows no remaining revision holds.
 
-The package bytes of a file no revision holds any more stay in the blob store: the scale
-issue's garbage collection removes a blob that no `package_files` row names (one query).
+The bytes of the files and indexes pruned stay in the blob store until garbage collection
+finds nothing references them (services/blobs.py).
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ def prune_channel(db: Database, store: BlobStore, channel_id: int, kept: int) ->
         )
         indexes = drop_indexes(
             session,
-            store,
             channel_id,
             and_(RevisionIndex.number.in_(doomed), RevisionIndex.number < channel.head - 1),
         )

@@ -38,10 +38,11 @@ from headwater.models import (
     RevisionIndex,
 )
 from headwater.models.file import BULK_COLUMNS
+from headwater.services import blobs
+from headwater.services.blobs import ensure_recorded
 from headwater.services.cve_matching import match_staged
 from headwater.services.indexes import (
-    all_stored,
-    delete_unnamed_artifacts,
+    artifact_blobs,
     drop_indexes,
     lock_channel,
     render_subdir,
@@ -202,6 +203,8 @@ def _attempt(
             )
             indexes.append(index)
             change.rendered(index)
+    # Recorded now, outside the landing transaction, which then finds their rows.
+    blobs.record_written(db, store, [blob for index in indexes for blob in artifact_blobs(index)])
     if cve_names is not None:
         match_staged(db, key, names=cve_names)
     with db.reading() as session:
@@ -331,7 +334,7 @@ def _number_indexes(
         old = previous.pop(index.subdir, None)
         if old is not None and old.repodata_sha256 == index.repodata_sha256:
             index = copy_index(old)  # unchanged: clients keep their ETag and Last-Modified
-        elif not all_stored(store, index):
+        elif not ensure_recorded(session, store, artifact_blobs(index)):
             raise _HeadMoved  # a collection took an artifact of the same content: render again
         index.number = number
         session.add(index)
@@ -367,7 +370,6 @@ def _collect_superseded_indexes(db: Database, store: BlobStore, channel_id: int,
             lock_channel(session, channel_id)
             drop_indexes(
                 session,
-                store,
                 channel_id,
                 and_(RevisionIndex.number < head - 1, RevisionIndex.on_demand.is_(False)),
             )
@@ -378,15 +380,14 @@ def _collect_superseded_indexes(db: Database, store: BlobStore, channel_id: int,
 def _discard(
     db: Database, store: BlobStore, channel_id: int, key: str, rendered: list[RevisionIndex]
 ) -> None:
-    """What a change that did not land left: its staged rows, and the artifacts it rendered
-    that no index row names (under the channel lock: a change that rendered the same content
-    meanwhile finds them gone when it lands, and renders again)."""
+    """What a change that did not land left: its staged rows. The artifacts it rendered are
+    blobs no row names, left to garbage collection (a change rendering the same content may be
+    about to name them)."""
     try:
         with db.writing() as session:
             lock_channel(session, channel_id)
             session.execute(delete(PendingRemoval).where(PendingRemoval.change_key == key))
             session.execute(delete(PackageFile).where(PackageFile.change_key == key))
-            delete_unnamed_artifacts(session, store, channel_id, rendered)
     except Exception:  # rows are left for sweep_staged_rows
         log.exception("discarding what change %s staged failed", key)
     rendered.clear()

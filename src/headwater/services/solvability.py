@@ -418,12 +418,10 @@ def _environments(
 def _repodata_path(
     store: BlobStore, channel_id: int, subdir: str, sha256: str, workdir: Path
 ) -> Path:
-    key = repodata_key(channel_id, subdir, sha256)
-    path = store.local_path(key)
-    if path is not None:
-        return path
     copy = workdir / f"revision-{subdir}.json"
-    copy.write_bytes(store.read(key))
+    with copy.open("wb") as target:
+        for chunk in store.chunks(repodata_key(channel_id, subdir, sha256)):
+            target.write(chunk)
     return copy
 
 

@@ -28,8 +28,10 @@ from headwater.inputs import (
     field_problem,
 )
 from headwater.models import Channel, ChannelRevision, PackageFile, PackageType, RevisionCause
+from headwater.services import blobs
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
+from headwater.services.blobs import Stored
 from headwater.services.channels import load_channel
 from headwater.services.pypi_pages import with_metadata
 from headwater.services.revisions import Change, Plan, apply_change
@@ -63,6 +65,19 @@ class Upload:
     timestamp: int | None
     record: bytes
     core_metadata: bytes | None = None  # a wheel's METADATA, served as its .metadata
+
+    @property
+    def metadata_sha256(self) -> str | None:
+        if self.core_metadata is None:
+            return None
+        return hashlib.sha256(self.core_metadata).hexdigest()
+
+    def blobs(self) -> list[Stored]:
+        """What the upload puts into the store: its bytes, and a wheel's metadata."""
+        stored = [Stored.content(self.staged.sha256, self.staged.size)]
+        if self.core_metadata is not None and self.metadata_sha256 is not None:
+            stored.append(Stored.content(self.metadata_sha256, len(self.core_metadata)))
+        return stored
 
 
 def upload_package(
@@ -212,10 +227,10 @@ def _refuse_known(session: Session, channel: Channel, filename: str, sha256: str
 def _store_bytes(store: BlobStore, upload: Upload) -> None:
     """The upload's bytes (and a wheel's metadata) go into the blob store before the revision
     that names them lands."""
-    if upload.core_metadata is not None:
-        digest = hashlib.sha256(upload.core_metadata).hexdigest()
-        if not store.has_content(digest):
-            store.put(content_key(digest), upload.core_metadata)
+    if upload.core_metadata is not None and upload.metadata_sha256 is not None:
+        key = content_key(upload.metadata_sha256)
+        if store.stat(key) is None:
+            store.put(key, upload.core_metadata)
     store.commit(upload.staged, content_key(upload.staged.sha256))
 
 
@@ -258,11 +273,13 @@ class UploadChange(Change):
                 upload.timestamp,
                 upload.record,
                 self.actor,
+                upload.metadata_sha256,
             )
         )
         return plan
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:
+        blobs.record(session, self.upload.blobs())
         record(
             session,
             self.actor_,

@@ -3,65 +3,74 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
-from headwater.process import process_name
-from headwater.storage.base import CHUNK_SIZE, BlobStore, StagedBlob
+from headwater.storage.base import (
+    CHUNK_SIZE,
+    BlobInfo,
+    BlobStore,
+    LocalFile,
+    Sendable,
+    StagedBlob,
+    Staging,
+    check_key,
+)
 
 
 class LocalBlobStore(BlobStore):
     """Blobs as files under `root`. Each process stages its writes in a folder of its own,
     `.staging/<process>/`, so that what a crashed process left behind is known by its name."""
 
+    backend = "local"
+
     def __init__(self, root: Path, owner: str | None = None) -> None:
         self.root = root
-        self._staging_root = root / ".staging"
-        self._staging = self._staging_root / (owner or process_name())
-        self._staging.mkdir(parents=True, exist_ok=True)
+        self.staging = Staging(root / ".staging", owner)
         self._made: set[Path] = set()
 
     def _path(self, key: str) -> Path:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise ValueError(f"invalid blob key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
-    def stage(self) -> StagedBlob:
-        self._staging.mkdir(parents=True, exist_ok=True)  # a sweep may have taken an empty one
-        descriptor, name = tempfile.mkstemp(dir=self._staging)
-        os.close(descriptor)
-        return StagedBlob(Path(name))
-
-    def commit(self, staged: StagedBlob, key: str) -> None:
-        staged.close()
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.path, target)
-        staged.committed = True
-
-    def put(self, key: str, data: bytes) -> None:
-        # Publishing writes tens of thousands of small shards: skip the hashing staging area
-        # and write beside the target, then rename over it (atomic on POSIX).
-        target = self._path(key)
+    def _parent_of(self, target: Path) -> None:
+        # Publishing writes tens of thousands of shards and a run thousands of files: each
+        # folder is made once per process, not asked of the filesystem every time.
         if target.parent not in self._made:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(target.parent)
+
+    def commit(self, staged: StagedBlob, key: str) -> None:
+        target = self._path(key)
+        self._parent_of(target)
+        try:
+            staged.moved_to(target)
+        except FileNotFoundError:  # a collection took the (empty) folder meanwhile
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged.moved_to(target)
+
+    def put(self, key: str, data: bytes) -> None:
+        # Beside the target, then renamed over it (atomic on POSIX): no hashing staging file.
+        target = self._path(key)
+        self._parent_of(target)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-        with temporary.open("wb") as stream:
+        try:
+            stream = temporary.open("wb")
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            stream = temporary.open("wb")
+        with stream:
             stream.write(data)
         os.replace(temporary, target)
 
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def size(self, key: str) -> int | None:
+    def stat(self, key: str) -> BlobInfo | None:
         try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError:
+            found = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        return BlobInfo(key, found.st_size, found.st_mtime)
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -71,43 +80,38 @@ class LocalBlobStore(BlobStore):
             stream.seek(offset)
             return stream.read(size)
 
-    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    def chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         with self._path(key).open("rb") as stream:
             while chunk := stream.read(chunk_size):
                 yield chunk
 
-    def local_path(self, key: str) -> Path | None:
-        return self._path(key)
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        return self._path(key).open("rb")
 
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+    def sendable(self, key: str, size: int, *, redirect: bool) -> Sendable:
+        return LocalFile(self._path(key), size)
 
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix.rstrip("/"))
+    def delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.is_dir():
             return
-        for directory, _, names in os.walk(base):
+        for directory, folders, names in os.walk(base):
+            folders[:] = [folder for folder in folders if not folder.startswith(".")]
             relative = Path(directory).relative_to(self.root).as_posix()
             for name in names:
-                if not name.startswith("."):
-                    yield f"{relative}/{name}"
-
-    def delete_prefix(self, prefix: str) -> None:
-        shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
-        self._made.clear()
-
-    def sweep_staging(self, gone: Callable[[str], bool], before: float) -> int:
-        removed = 0
-        for folder in list(self._staging_root.iterdir()):
-            ended = folder.is_dir() and folder != self._staging and gone(folder.name)
-            entries = [folder] if folder.is_file() else list(folder.iterdir())
-            for entry in entries:
+                if name.startswith("."):
+                    continue  # a `put` in progress
                 try:
-                    if ended or entry.stat().st_mtime < before:
-                        entry.unlink()
-                        removed += 1
+                    found = os.stat(os.path.join(directory, name))
                 except FileNotFoundError:
-                    continue  # committed or discarded meanwhile
-            if ended:
-                shutil.rmtree(folder, ignore_errors=True)
-        return removed
+                    continue  # deleted meanwhile
+                yield BlobInfo(f"{relative}/{name}", found.st_size, found.st_mtime)
+
+    def check(self) -> None:
+        if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+            raise PermissionError(f"the blob directory {self.root} is not readable and writable")
+        self.staging.folder.mkdir(parents=True, exist_ok=True)

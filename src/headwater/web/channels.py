@@ -455,7 +455,5 @@ def revoke_role(request: Request, allowed: Allowed = requires(Action.edit_channe
 def delete_channel(request: Request, allowed: Allowed = requires(Action.edit_channel)) -> Response:
     resources = resources_of(request)
     with resources.db.writing() as session:
-        channel_service.delete_channel(
-            session, resources.store, allowed.channel, actor=allowed.actor
-        )
+        channel_service.delete_channel(session, allowed.channel, actor=allowed.actor)
     return redirect("/channels", f"Channel {allowed.channel.name} deleted.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -62,21 +63,22 @@ def valid_requirements(lines: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kept))
 
 
-def read_metadata_bytes(path: Path, filename: str, *, inspect: bool = False) -> bytes:
-    """The METADATA (wheel) or PKG-INFO (sdist) inside the distribution at `path`, read within
-    the limits of formats/archives.py; with `inspect` (an upload), every member is checked."""
+def read_metadata_bytes(source: Path | IO[bytes], filename: str, *, inspect: bool = False) -> bytes:
+    """The METADATA (wheel) or PKG-INFO (sdist) inside the distribution (a path, or a seekable
+    file), read within the limits of formats/archives.py; with `inspect` (an upload), every
+    member is checked."""
     if filename.endswith((".whl", ".zip")):
-        return _from_zip(path, filename, inspect)
-    found = read_sdist_tar(path, filename, _is_pkg_info, inspect=inspect)
+        return _from_zip(source, filename, inspect)
+    found = read_sdist_tar(source, filename, _is_pkg_info, inspect=inspect)
     if not found:
         raise PackageArchiveError(f"{filename} has no PKG-INFO")
     return next(iter(found.values()))
 
 
-def _from_zip(path: Path, filename: str, inspect: bool) -> bytes:
+def _from_zip(source: Path | IO[bytes], filename: str, inspect: bool) -> bytes:
     suffix = ".dist-info/METADATA" if filename.endswith(".whl") else "/PKG-INFO"
     kind = "wheel" if filename.endswith(".whl") else "sdist"
-    with open_zip(path, filename, inspect=inspect, kind=kind) as archive:
+    with open_zip(source, filename, inspect=inspect, kind=kind) as archive:
         names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(suffix)]
         if not names:
             raise PackageArchiveError(f"{filename} has no {suffix.lstrip('/')}")

@@ -109,6 +109,7 @@ class Action(StrEnum):
     read_jobs = "job:read"
     stop_jobs = "job:stop"
     run_jobs = "job:run"
+    read_storage = "storage:read"
 
 
 RULES: Mapping[Action, Rule] = {
@@ -178,6 +179,9 @@ RULES: Mapping[Action, Rule] = {
     ),
     Action.run_jobs: Rule(
         Target.instance, "run the deployment's jobs", admin=True, scopes=_scopes(Scope.admin)
+    ),
+    Action.read_storage: Rule(
+        Target.instance, "see the blob store's usage", admin=True, scopes=_scopes(Scope.admin)
     ),
     # on an organization
     Action.read_organization: Rule(Target.organization, "see it"),
