@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from headwater import __version__, api, repo, web
+from headwater import __version__, api, probes, repo, web
 from headwater.errors import HeadwaterError
 from headwater.guards import BodyLimits, RequestGuard, SecurityHeaders
 from headwater.logs import keep_tokens_out_of_access_logs
-from headwater.repo.fast_path import SimplePagesFastPath
+from headwater.metrics import DatabaseGauges, scrape_registry
+from headwater.repo.fast_path import RepositoryFastPath
+from headwater.request_metrics import RequestMetrics
 from headwater.resources import (
     Resources,
     bootstrap,
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             oidc=oidc_provider(settings),
         )
         app.state.resources = resources
+        app.state.readiness = probes.readiness(settings, db, store)
+        app.state.metrics = scrape_registry(DatabaseGauges(db))
         background = Background(resources)
         background.start()
         token_uses = asyncio.create_task(_write_token_uses(resources))
@@ -114,10 +118,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Headwater", version=__version__, lifespan=lifespan)
     api.install(app)
     app.include_router(repo.router)
+    app.include_router(probes.router)
     web.install(app)
     app.add_exception_handler(HeadwaterError, _error_for_audience)
+    # Repository reads answered before routing (repo/fast_path.py), with the same security
+    # headers as the application's answers.
+    app.add_middleware(RepositoryFastPath)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(SimplePagesFastPath)
     app.add_middleware(
         RequestGuard,
         limits=BodyLimits(
@@ -126,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             imports=settings.max_import_bytes,
         ),
     )
+    app.add_middleware(RequestMetrics)  # outermost: it sees what answers before routing too
     return app
 
 

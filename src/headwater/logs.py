@@ -1,11 +1,20 @@
-"""Keeping tokens out of log lines: the access log writes every request's URL, and a token can
-ride in one (/api/repo/t/<token>/…, in any spelling of that path, or by mistake in a query)."""
+"""Log lines: tokens kept out of them (the access log writes every request's URL, and a token
+can ride in one: /api/repo/t/<token>/…, in any spelling of that path, or by mistake in a
+query); the run each line was written for; and their format, text or one JSON object a line."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, quote, urlsplit
+
+import orjson
 
 SHOWN = "***"
 # What Headwater's tokens look like (secrets.token_urlsafe(32)): 43 URL-safe characters.
@@ -76,3 +85,117 @@ def keep_tokens_out_of_access_logs() -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(existing, RedactTokens) for existing in access.filters):
         access.addFilter(RedactTokens())
+
+
+# --- the run a line was written for --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run (a job's execution: its id is the job's id in /api/jobs) a worker is executing."""
+
+    run_id: int
+    kind: str  # the job's kind: mirror, cve-refresh, revision-prune
+    mirror_id: int | None
+    worker_id: str
+
+
+_CURRENT_RUN: ContextVar[RunContext | None] = ContextVar("headwater_run", default=None)
+
+
+@contextmanager
+def run_context(run: RunContext) -> Iterator[None]:
+    """Lines logged inside carry the run: on this thread, the run's event loop and its tasks,
+    and the threads `asyncio.to_thread` starts from them (they copy the context). A thread
+    started otherwise gets it only when started in `contextvars.copy_context().run`."""
+    token = _CURRENT_RUN.set(run)
+    try:
+        yield
+    finally:
+        _CURRENT_RUN.reset(token)
+
+
+def current_run() -> RunContext | None:
+    return _CURRENT_RUN.get()
+
+
+class RunFields(logging.Filter):
+    """On a handler: puts the current run on each record (`run_id`, `job_kind`, `mirror_id`,
+    `worker_id`, and `run`, " [run N]" or "", for text formats)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = _CURRENT_RUN.get()
+        record.run_id = run.run_id if run else None
+        record.job_kind = run.kind if run else None
+        record.mirror_id = run.mirror_id if run else None
+        record.worker_id = run.worker_id if run else None
+        record.run = f" [run {run.run_id}]" if run else ""
+        return True
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(run)s: %(message)s"
+_ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: `time` (UTC, ISO 8601), `level`, `logger`, `message`; `run_id`,
+    `job_kind`, `mirror_id`, `worker_id` for lines written for a run; the request's fields for
+    uvicorn's access lines; `exception` (its traceback) where there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        run_id = getattr(record, "run_id", None)
+        if run_id is not None:
+            entry["run_id"] = run_id
+            entry["job_kind"] = getattr(record, "job_kind", None)
+            entry["mirror_id"] = getattr(record, "mirror_id", None)
+            entry["worker_id"] = getattr(record, "worker_id", None)
+        if (
+            record.name == "uvicorn.access"
+            and isinstance(record.args, tuple)
+            and len(record.args) == len(_ACCESS_FIELDS)
+        ):
+            entry.update(zip(_ACCESS_FIELDS, record.args, strict=True))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def log_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing to `stream` (stderr) in `log_format` ("text" or "json"), every line
+    carrying its run."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RunFields())
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    return handler
+
+
+def configure_logging(log_format: str, level: str) -> logging.Handler:
+    """The process's one log handler, on stderr; it replaces whatever handler the root logger
+    had. Every logger propagates to it (uvicorn's too, when uvicorn is given no config)."""
+    handler = log_handler(log_format)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # httpx says every request at INFO: a line per downloaded file, and the URL as asked,
+    # credentials a source_root carries included. Its warnings, and everything at debug, stay.
+    quiet = root.level > logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.NOTSET)
+    keep_tokens_out_of_access_logs()
+    return handler

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from headwater.allowlist import PROXY_SCHEMES, AllowedPrefix, parse_networks
 from headwater.errors import InvalidCronError
+from headwater.inputs import has_control_characters
 from headwater.schedule import parse_schedule
 
 DEFAULT_UPSTREAM_ALLOWLIST = (
@@ -41,6 +42,30 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     blob_dir: Path | None = None
+    # The blob store: "local" (blob_dir) or "s3" (an S3-compatible bucket; docs/operations.md).
+    blob_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None  # MinIO, Ceph, moto: their URL; unset for AWS
+    s3_region: str | None = None
+    s3_prefix: str = ""
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    staging_dir: Path | None = None  # where writes to an S3 store are staged (data_dir/staging)
+    blob_redirects: bool = False  # package downloads as redirects to presigned URLs (S3)
+    presigned_url_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    # Garbage collection: unreferenced blobs go once untouched this long, on this schedule.
+    gc_grace_hours: float = Field(default=24.0, ge=0)
+    gc_cron: str = "15 3 * * *"
+    # Serving conda at the limit (docs/architecture.md): how many bytes of immutable index
+    # artifacts, shards and small package files each process keeps in memory; for how long the
+    # fast path reuses a token's decision to read a channel (a token revoked, a role taken away
+    # or a channel made private reaches token holders within it); and a front proxy that sends
+    # blob files itself (docs/operations.md, "A front proxy"): the answer carries
+    # `<accel_header>: <accel_redirect_prefix><blob key>` and no body.
+    serve_cache_bytes: int = Field(default=256 << 20, ge=0)
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    accel_redirect_prefix: str | None = None
+    accel_header: Literal["X-Accel-Redirect", "X-Sendfile"] = "X-Accel-Redirect"
 
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
@@ -89,9 +114,23 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # The HTTP server `headwater serve` runs the app on (docs/operations.md): Granian parses
+    # HTTP on a thread of its own (more requests a second on two cores than uvicorn, for the
+    # same CPU per request) and sends files without a thread hop (ASGI pathsend).
+    server: Literal["granian", "uvicorn"] = "granian"
     # One log line per request. Behind a reverse proxy that logs requests already, turning it
     # off gives the busiest routes about 40% more throughput (docs/performance.md).
     access_log: bool = True
+
+    # Operations (docs/operations.md): log lines as text or one JSON object each, and their
+    # least level; the bearer token /metrics asks for (unset: open, restrict it at the
+    # network); where `headwater worker` serves its own /metrics (unset: nowhere); how long
+    # /readyz waits for each dependency.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    metrics_token: SecretStr | None = None
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    readiness_timeout: float = Field(default=5.0, gt=0, le=60)
 
     # Work done in the background.
     embedded_worker: bool = True
@@ -132,6 +171,11 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("upstream_allowlist")
     @classmethod
     def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -145,7 +189,29 @@ class Settings(BaseSettings):
         parse_limit(value)  # ValueError says what is wrong
         return value
 
-    @field_validator("cve_refresh_cron", "revision_prune_cron")
+    @model_validator(mode="after")
+    def _check_blob_store(self) -> Settings:
+        if self.blob_backend == "s3" and not self.s3_bucket:
+            raise ValueError("HEADWATER_BLOB_BACKEND=s3 needs HEADWATER_S3_BUCKET")
+        if self.blob_redirects and self.blob_backend != "s3":
+            raise ValueError("HEADWATER_BLOB_REDIRECTS needs HEADWATER_BLOB_BACKEND=s3")
+        if self.accel_redirect_prefix is not None and self.blob_backend != "local":
+            raise ValueError("HEADWATER_ACCEL_REDIRECT_PREFIX needs HEADWATER_BLOB_BACKEND=local")
+        return self
+
+    @field_validator("accel_redirect_prefix")
+    @classmethod
+    def _check_accel_prefix(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("/") or not value.endswith("/") or has_control_characters(value):
+            raise ValueError(
+                f"accel_redirect_prefix {value!r} must start and end with '/' "
+                "(an internal location of the front proxy, or the blob directory as it sees it)"
+            )
+        return value
+
+    @field_validator("cve_refresh_cron", "revision_prune_cron", "gc_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         try:
@@ -192,3 +258,7 @@ class Settings(BaseSettings):
     @property
     def resolved_blob_dir(self) -> Path:
         return (self.blob_dir or self.data_dir / "blobs").resolve()
+
+    @property
+    def resolved_staging_dir(self) -> Path:
+        return (self.staging_dir or self.data_dir / "staging").resolve()

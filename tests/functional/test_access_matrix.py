@@ -56,6 +56,13 @@ FRAMEWORK = {
     ("GET", "/redoc"): "/redoc",
     ("GET", "/static"): "/static/headwater.css",
 }
+# What load balancers and Prometheus ask (headwater/probes.py): they declare no rule, as they
+# read no user credential at all; every caller gets the same answer, whatever it sends.
+OPERATIONS = {
+    ("GET", "/healthz"): 200,
+    ("GET", "/readyz"): 200,
+    ("GET", "/metrics"): 200,  # no metrics_token set here (test_operations.py sets one)
+}
 
 
 # --- the rules, as this test reads them ----------------------------------------------------
@@ -128,6 +135,7 @@ def expected(action: str, caller: str, privacy: str) -> Outcome:
         "job:read",
         "job:stop",
         "job:run",
+        "storage:read",
     ):
         return ALLOWED if caller == "administrator" else FORBIDDEN
     if action == "account:manage":  # sessions, not personal tokens without the admin scope
@@ -200,6 +208,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/jobs/{run_id}"): p("job:read"),
     ("POST", "/api/jobs/{run_id}/stop"): p("job:stop", 404, says="does not exist"),
     ("POST", "/api/jobs"): p("job:run", 422, json=PROBE),
+    ("GET", "/api/storage"): p("storage:read"),
     # REST: channels and what is in them
     ("GET", "/api/channels"): p("channel:list"),
     ("POST", "/api/channels"): p("channel:create", 422, json=PROBE),
@@ -352,7 +361,10 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/admin/users/{username}"): p("user:admin", 422, form={"change": "x"}),
     ("GET", "/admin/audit"): p("audit:read"),
     ("GET", "/admin/jobs"): p("job:read"),
+    ("POST", "/admin/jobs"): p("job:run", 422, says="not a job", form={"kind": "nothing"}),
+    ("GET", "/admin/jobs/{run_id}"): p("job:read"),
     ("POST", "/admin/jobs/{run_id}/stop"): p("job:stop", 303, form={}),
+    ("GET", "/admin/storage"): p("storage:read"),
 }
 
 
@@ -500,12 +512,16 @@ def _rules(world: World) -> dict[tuple[str, str], str | None]:
 def test_every_route_declares_the_rule_written_here(world: World) -> None:
     declared = _rules(world)
     missing = sorted(
-        key for key, action in declared.items() if action is None and key not in FRAMEWORK
+        key
+        for key, action in declared.items()
+        if action is None and key not in FRAMEWORK and key not in OPERATIONS
     )
     assert missing == [], f"routes without an access rule: {missing}"
-    unprobed = sorted(set(declared) - set(PROBES) - set(FRAMEWORK))
+    ruled = sorted(key for key in OPERATIONS if declared.get(key))
+    assert ruled == [], f"probes that read credentials: {ruled}"
+    unprobed = sorted(set(declared) - set(PROBES) - set(FRAMEWORK) - set(OPERATIONS))
     assert unprobed == [], f"routes this test does not know: {unprobed}"
-    gone = sorted(set(PROBES) - set(declared))
+    gone = sorted((set(PROBES) | set(OPERATIONS)) - set(declared))
     assert gone == [], f"routes this test expects that the application lacks: {gone}"
     differing = {
         key: (declared[key], probe.action)
@@ -619,6 +635,21 @@ def test_every_route_privacy_and_caller(world: World, privacy: str) -> None:
                 wrong.append(f"{method} {path} {privacy} {caller}: let in, then not found")
             if outcome is ALLOWED and probe.rebuilds:
                 world.build_channel(privacy)
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_probes_answer_every_caller_alike(world: World) -> None:
+    wrong = []
+    with world.headwater.client() as client:
+        for (method, path), status in OPERATIONS.items():
+            for caller in CALLERS:
+                token = world.sessions.get(caller)
+                for headers in (
+                    ({"X-Auth": token}, {"Authorization": f"Bearer {token}"}) if token else ({},)
+                ):
+                    response = client.request(method, path, headers=headers)
+                    if response.status_code != status:
+                        wrong.append(f"{method} {path} {caller}: {response.status_code}")
     assert wrong == [], "\n".join(wrong)
 
 

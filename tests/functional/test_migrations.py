@@ -4,6 +4,9 @@ mirrors become runs of the job kind `mirror` with the same one-at-a-time rule.""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,6 +210,37 @@ def test_upgrading_postgresql_keeps_every_row(postgres_url: str) -> None:
     _fill_0005(engine)
     upgrade(engine)
     _check_upgraded(engine)
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_on_postgresql_migrate_one_at_a_time(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Several `serve` replicas and workers started at once each migrate at start: they take
+    turns, and every one of them starts."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HEADWATER_")}
+    env.update(
+        HEADWATER_DATABASE_URL=postgres_url,
+        HEADWATER_DATA_DIR=str(tmp_path / "var"),
+        HEADWATER_ADMIN_PASSWORD="the first administrator's",
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "headwater", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=120)[0].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, outputs
+    engine = create_engine(postgres_url)
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        admins = connection.execute(text("SELECT count(*) FROM users")).scalar()
+    engine.dispose()
+    assert len(versions) == 1 and admins == 1
 
 
 @pytest.mark.postgres

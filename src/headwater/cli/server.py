@@ -4,16 +4,21 @@ name: `serve`, `worker`, `scheduler`, `migrate`, `create-admin`, `rematch-cves`.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from functools import cache
 from types import FrameType
 
 import typer
 import uvicorn
+from rich.text import Text
+from uvicorn.config import LOGGING_CONFIG
 
 from headwater.cli.output import console, reports_errors
-from headwater.logs import keep_tokens_out_of_access_logs
+from headwater.logs import configure_logging, redact_target
+from headwater.metrics import DatabaseGauges, scrape_registry, serve_metrics
 from headwater.resources import (
     bootstrap,
     cve_names,
@@ -29,6 +34,8 @@ from headwater.services.cve_matching import match_everything
 from headwater.settings import Settings
 from headwater.worker.runner import Worker
 from headwater.worker.scheduler import Scheduler
+
+log = logging.getLogger("headwater")
 
 
 @cache
@@ -64,52 +71,143 @@ def serve(
             "embedded_scheduler": scheduler and settings().embedded_scheduler,
         }
     )
-    _, generated = bootstrap(config)
+    configure_logging(config.log_format, config.log_level)
+    db, generated = bootstrap(config)
+    db.dispose()  # the app opens its own; no connection is carried into a forked worker
     url = f"http://{config.host}:{config.port}/"
-    console.print(f"[bold]Headwater[/bold] is starting at [link={url}]{url}[/link]")
+    _say(config, f"[bold]Headwater[/bold] is starting at [link={url}]{url}[/link]")
     if generated:
-        console.print(
+        _say(
+            config,
             f"Sign in as [bold]{config.admin_user}[/bold] with the password "
-            f"[bold]{generated}[/bold] (shown once; change it on your Account page, {url}account)."
+            f"[bold]{generated}[/bold] (shown once; change it on your Account page, {url}account).",
         )
     elif config.admin_password:
-        console.print(f"Sign in as [bold]{config.admin_user}[/bold] with HEADWATER_ADMIN_PASSWORD.")
+        _say(config, f"Sign in as [bold]{config.admin_user}[/bold] with HEADWATER_ADMIN_PASSWORD.")
     else:
-        console.print(
+        _say(
+            config,
             f"Sign in as [bold]{config.admin_user}[/bold] with the password printed at first start "
-            f"(reset it with `headwater create-admin {config.admin_user}`)."
+            f"(reset it with `headwater create-admin {config.admin_user}`).",
         )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    keep_tokens_out_of_access_logs()
+    if config.server == "granian":
+        _serve_on_granian(config)
+        return
     uvicorn.run(
         create_app(config),
         host=config.host,
         port=config.port,
-        log_level="info",
+        log_level=config.log_level,
+        # JSON: uvicorn's loggers go to the one handler configure_logging set up, in its format.
+        log_config=None if config.log_format == "json" else LOGGING_CONFIG,
         access_log=config.access_log,
         # Requests still open then (a slow preview) do not hold a stop or a restart.
         timeout_graceful_shutdown=30,
     )
 
 
+def _serve_on_granian(config: Settings) -> None:
+    """The app on Granian: one worker process, forked from this one after the database was
+    migrated, which makes the app from the same settings (the environment carries this
+    command's own options to it) and runs its lifespan, embedded worker and scheduler."""
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    os.environ["HEADWATER_EMBEDDED_WORKER"] = str(config.embedded_worker).lower()
+    os.environ["HEADWATER_EMBEDDED_SCHEDULER"] = str(config.embedded_scheduler).lower()
+    Server(
+        "headwater.cli.server:granian_app",
+        factory=True,
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=LogLevels(config.log_level),
+        log_dictconfig=_granian_logging(config),
+        log_access=config.access_log,
+        # Requests still open then (a slow preview) do not hold a stop or a restart.
+        workers_kill_timeout=45,
+    ).serve()
+
+
+def granian_app() -> object:
+    """The app, in Granian's worker process. The worker dies with its parent: `headwater
+    serve` killed outright (SIGKILL, an OOM kill) cannot stop it, and an orphan would go on
+    serving and running mirror runs. Killed too, it leaves what a killed single process
+    leaves, which a restarted server finds and ends (the runs it had, its staging files)."""
+    from headwater.app import create_app
+
+    parent = os.getppid()
+
+    def die_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=die_with_parent, name="parent-watch", daemon=True).start()
+    return create_app()
+
+
+def _granian_logging(config: Settings) -> dict[str, object]:
+    """Granian's loggers into the one handler of configure_logging (the worker process is
+    forked with it), its access lines in the shape uvicorn's have."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"uvicorn_shape": {"()": GranianAccessLines}},
+        "loggers": {
+            "_granian": {"level": config.log_level.upper(), "propagate": True},
+            "granian.access": {"propagate": True, "filters": ["uvicorn_shape"]},
+        },
+    }
+
+
+class GranianAccessLines(logging.Filter):
+    """Granian's access record (a dict of its atoms) as uvicorn's (`client - "METHOD target
+    HTTP/v" status`, on the `uvicorn.access` logger): the log reads the same whichever
+    server runs, tokens redacted the same way (logs.RedactTokens), the JSON lines carry the
+    same fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        if isinstance(atoms, dict):
+            query = atoms.get("query_string") or ""
+            target = f"{atoms.get('path', '')}?{query}" if query else str(atoms.get("path", ""))
+            record.name = "uvicorn.access"
+            record.msg = '%s - "%s %s HTTP/%s" %d'
+            record.args = (
+                str(atoms.get("addr", "-")),
+                str(atoms.get("method", "")),
+                redact_target(target),
+                str(atoms.get("protocol", "")).removeprefix("HTTP/"),
+                int(atoms.get("status", 0)),
+            )
+        return True
+
+
 def worker() -> None:
     """Execute mirror runs from the queue until stopped (SIGTERM or Ctrl-C)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     config = settings()
+    configure_logging(config.log_format, config.log_level)
     db, _ = bootstrap(config)
     runner = Worker(db, open_blob_store(config), http_policy(config), worker_config(config))
     _stop_on_signals(runner.shutdown)
-    console.print(f"worker {runner.worker_id} waiting for runs")
+    if config.worker_metrics_port is not None:
+        token = config.metrics_token.get_secret_value() if config.metrics_token else None
+        registry = scrape_registry(DatabaseGauges(db))
+        serve_metrics(config.host, config.worker_metrics_port, registry, token)
+        _say(config, f"metrics at http://{config.host}:{config.worker_metrics_port}/metrics")
+    _say(config, f"worker {runner.worker_id} waiting for runs")
     runner.run_forever()
 
 
 def scheduler() -> None:
     """Turn mirror schedules into pending runs, and refresh the CVE feeds, until stopped."""
     config = settings()
+    configure_logging(config.log_format, config.log_level)
     db, _ = bootstrap(config)
     loop = Scheduler(db, config.scheduler_interval, deployment_jobs(config))
 
@@ -153,6 +251,14 @@ def rematch_cves() -> None:
     config = settings()
     report = match_everything(open_database(config), cve_names(config))
     console.print(report.describe(), highlight=False)
+
+
+def _say(config: Settings, markup: str) -> None:
+    """To the terminal, or, when logs are JSON, as a log line like any other."""
+    if config.log_format == "json":
+        log.info("%s", Text.from_markup(markup).plain)
+    else:
+        console.print(markup)
 
 
 def _stop_on_signals(stop: object) -> None:

@@ -6,9 +6,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 HERE = Path(__file__).parent
+# Held (on PostgreSQL) while migrations run, so that replicas starting together migrate one at a
+# time: the others wait, then find the schema up to date. Any fixed number will do.
+_MIGRATION_LOCK = 0x68656164_77617472  # "headwatr"
 
 
 def alembic_config() -> Config:
@@ -23,7 +27,10 @@ def upgrade(engine: Engine) -> None:
     On SQLite, foreign keys are switched off while migrations run (it can only be done outside
     a transaction): a migration that rebuilds a table (Alembic's batch mode copies it to a new
     one and drops the old) would otherwise delete, by cascade, every row that refers to it.
-    The references are checked before the migrations commit."""
+    The references are checked before the migrations commit.
+
+    On PostgreSQL, a transaction-scoped advisory lock makes processes that start together
+    (several `serve` replicas, workers) take turns."""
     config = alembic_config()
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -31,6 +38,10 @@ def upgrade(engine: Engine) -> None:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                    )
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 if sqlite:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import datetime as dt
 import logging
 import threading
 import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from headwater.cves.names import CondaNames
 from headwater.db import Database
 from headwater.errors import HeadwaterError, RunStoppedError, UpstreamError
+from headwater.logs import RunContext, run_context
 from headwater.models import JobKind, MirrorType
 from headwater.process import is_gone, process_name
-from headwater.services import provenance, runs
+from headwater.services import blobs, provenance, runs
 from headwater.services.mirror_job import load_job
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_sync import sync_python_mirror
@@ -30,6 +35,9 @@ from headwater.worker.cve_feeds import refresh_feeds
 log = logging.getLogger(__name__)
 
 SYNCS = {MirrorType.conda: sync_conda_mirror, MirrorType.python_simple: sync_python_mirror}
+# How many times the end of a run is written before it is left to reaping (a dropped
+# connection is tried again on a new one).
+RECORD_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ class Worker:
         before = time.time() - self.config.staging_grace
         if oldest is not None:
             before = min(before, oldest.timestamp())
-        removed = self.store.sweep_staging(is_gone, before)
+        removed = self.store.staging.sweep(is_gone, before)
         if removed:
             log.info("removed %d staging files left by crashed processes", removed)
 
@@ -132,13 +140,22 @@ class Worker:
             claim = runs.claim_next_run(session, self.worker_id)
         if claim is None:
             return False
-        execution = _Execution(self, claim)
-        self._current = execution
-        try:
-            error = execution.execute()
-        finally:
-            self._current = None
-        execution.record(error)
+        # Every log line of the run, from its loop, its threads and its heartbeat, names it.
+        with run_context(
+            RunContext(claim.run_id, str(claim.kind), claim.mirror_id, self.worker_id)
+        ):
+            log.info("%s run %s started", claim.kind, claim.run_id)
+            execution = _Execution(self, claim)
+            self._current = execution
+            try:
+                error = execution.execute()
+            finally:
+                self._current = None
+            execution.record(error)
+            if error is None:
+                log.info("%s run %s completed", claim.kind, claim.run_id)
+            else:
+                log.warning("%s run %s failed: %s", claim.kind, claim.run_id, error)
         return True
 
 
@@ -163,7 +180,7 @@ class _Execution:
             self._stop_reason = reason
         self._stopping.set()
         task = self._task
-        if self.claim.kind in (JobKind.cve_refresh, JobKind.revision_prune):
+        if self.claim.kind != JobKind.mirror:
             return
         if task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(task.cancel)
@@ -171,7 +188,10 @@ class _Execution:
     def execute(self) -> str | None:
         """Run to the end on this thread; returns the error to record, None if it completed."""
         beat = threading.Thread(
-            target=self._beat, name=f"heartbeat-{self.claim.run_id}", daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._beat,),
+            name=f"heartbeat-{self.claim.run_id}",
+            daemon=True,
         )
         beat.start()
         error: str | None = None
@@ -184,6 +204,9 @@ class _Execution:
             error = f"{self._stop_reason or 'cancelled'}; nothing was published"
         except HeadwaterError as failure:
             error = failure.message
+        except (OperationalError, InterfaceError) as failure:  # the database went away midway
+            log.warning("run %s lost its database connection", self.claim.run_id)
+            error = f"the database could not be reached: {_first_line(failure.orig)}"
         except Exception as failure:  # a bug: record it so the history says what happened
             log.exception("run %s crashed", self.claim.run_id)
             error = f"internal error: {type(failure).__name__}: {failure}"
@@ -202,6 +225,8 @@ class _Execution:
                 await self._refresh_cve_feeds()
             case JobKind.revision_prune:
                 await self._prune_revisions()
+            case JobKind.blob_collect:
+                await self._collect_blobs()
 
     async def _mirror(self) -> None:
         """A mirror's run completes in its publishing transaction (services/mirror_contents)."""
@@ -257,14 +282,31 @@ class _Execution:
             )
         self._complete()
 
-    def _complete(self) -> None:
+    async def _collect_blobs(self) -> None:
+        """Garbage collection: what it deleted and reclaimed is its report; a stop ends it
+        between two batches."""
+        grace = dt.timedelta(hours=float(self.claim.params.get("grace_hours", 24)))
+        worker = self.worker
+        collected = await asyncio.to_thread(
+            blobs.collect, worker.db, worker.store, grace, self.progress, self._stopping
+        )
+        if self._stopping.is_set():
+            raise RunStoppedError(f"{self._stop_reason}; {runs.LEFT_BEHIND[JobKind.blob_collect]}")
+        self._complete(report={"collected": collected.as_dict()})
+
+    def _complete(self, report: dict[str, Any] | None = None) -> None:
         """A job of the deployment completes with its log, under the run's fence."""
         worker = self.worker
         with self.progress.flushing, worker.db.writing() as session:
             snapshot = self.progress.drain()
             runs.add_log_entries(session, self.claim.run_id, snapshot.log_lines)
             completed = runs.complete_run(
-                session, self.claim.run_id, worker.worker_id, counters={}, excluded_reasons={}
+                session,
+                self.claim.run_id,
+                worker.worker_id,
+                counters={},
+                excluded_reasons={},
+                report=report,
             )
             if not completed:
                 raise RunStoppedError("the run was stopped or lost its claim")
@@ -295,6 +337,7 @@ class _Execution:
                     counters=snapshot.counters,
                     excluded_reasons=snapshot.excluded_reasons,
                     log_lines=snapshot.log_lines,
+                    pace=snapshot.pace,
                 )
                 provenance.record(session, snapshot.deliveries)
         except Exception:
@@ -303,14 +346,48 @@ class _Execution:
         return beat
 
     def record(self, error: str | None) -> None:
-        with self.progress.flushing, self.worker.db.writing() as session:
+        """Write how the run ended: its last log lines, what it downloaded, its failure. A
+        connection the database dropped meanwhile (a restart, a failover, a killed session)
+        is tried again on a new one: left unwritten, the run would stay running until reaped
+        after HEARTBEAT_TIMEOUT, its error and last lines lost, its mirror blocked."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                self._record(error)
+                return
+            except OperationalError as failure:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                log.warning(
+                    "recording how run %s ended failed (%s); trying again",
+                    self.claim.run_id,
+                    str(failure.orig).strip().splitlines()[0] if failure.orig else failure,
+                )
+                time.sleep(0.5 * attempt)
+
+    def _record(self, error: str | None) -> None:
+        with self.progress.flushing:
             snapshot = self.progress.drain()
-            runs.record_log(session, self.claim.run_id, self.worker.worker_id, snapshot.log_lines)
-            # What was downloaded and verified stays proven, however the run ended.
-            provenance.record(session, snapshot.deliveries)
-            if error is not None:
-                recorded = runs.fail_run(session, self.claim.run_id, self.worker.worker_id, error)
-                if not recorded:
-                    log.warning(
-                        "run %s ended (%s) but was no longer ours", self.claim.run_id, error
+            try:
+                with self.worker.db.writing() as session:
+                    runs.record_log(
+                        session, self.claim.run_id, self.worker.worker_id, snapshot.log_lines
                     )
+                    # What was downloaded and verified stays proven, however the run ended.
+                    provenance.record(session, snapshot.deliveries)
+                    if error is not None:
+                        recorded = runs.fail_run(
+                            session, self.claim.run_id, self.worker.worker_id, error
+                        )
+                        if not recorded:
+                            log.warning(
+                                "run %s ended (%s) but was no longer ours", self.claim.run_id, error
+                            )
+            except Exception:
+                self.progress.restore(snapshot)  # for the next attempt
+                raise
+
+
+def _first_line(error: BaseException | None) -> str:
+    """What a driver said, without the SQL and parameters SQLAlchemy appends."""
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0][:300] if text else "the connection was closed"

@@ -1,0 +1,106 @@
+"""Requests are counted under their route's template as the application includes it, whether
+the router answered them or a middleware in front of it did; unknown paths and methods fall
+into fixed labels, so the series stay bounded."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from headwater.metrics import REGISTRY
+from headwater.request_metrics import RequestMetrics
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+router = APIRouter()
+
+
+@router.get("/things/{name}")
+async def thing(name: str) -> PlainTextResponse:
+    return PlainTextResponse("x" * 1000)
+
+
+@router.get("/broken")
+async def broken() -> None:
+    raise RuntimeError("a bug")
+
+
+class AnswersFirst:
+    """Like the simple pages' fast path: answers some requests before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/things/cached":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"cached", "more_body": True})
+            await send({"type": "http.response.body", "body": b"!"})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(router, prefix="/v1")
+    app.add_middleware(AnswersFirst)
+    app.add_middleware(RequestMetrics)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def count(route: str, method: str, status: str) -> float:
+    labels = {"route": route, "method": method, "status": status}
+    return REGISTRY.get_sample_value("headwater_http_requests_total", labels) or 0.0
+
+
+def sent(route: str) -> float:
+    return (
+        REGISTRY.get_sample_value("headwater_http_response_body_bytes_total", {"route": route})
+        or 0.0
+    )
+
+
+def test_routed_and_unrouted_answers_count_under_the_included_template(client: TestClient) -> None:
+    route = "/v1/things/{name}"
+    before, bytes_before = count(route, "GET", "2xx"), sent(route)
+    assert client.get("/v1/things/a").status_code == 200
+    assert client.get("/v1/things/cached").text == "cached!"  # answered before routing
+    assert count(route, "GET", "2xx") - before == 2
+    assert sent(route) - bytes_before == 1000 + len("cached!")
+
+
+def test_fixed_labels_for_what_no_route_takes(client: TestClient) -> None:
+    unmatched = count("unmatched", "GET", "4xx")
+    assert client.get("/v1/nothing/here").status_code == 404
+    assert count("unmatched", "GET", "4xx") - unmatched == 1
+
+    wrong_method = count("/v1/things/{name}", "POST", "4xx")
+    assert client.post("/v1/things/a").status_code == 405
+    assert count("/v1/things/{name}", "POST", "4xx") - wrong_method == 1
+
+    other = count("/v1/things/{name}", "other", "4xx")
+    assert client.request("BREW", "/v1/things/a").status_code == 405
+    assert count("/v1/things/{name}", "other", "4xx") - other == 1
+
+
+def test_an_error_is_counted_as_the_5xx_the_server_answers(client: TestClient) -> None:
+    before = count("/v1/broken", "GET", "5xx")
+    assert client.get("/v1/broken").status_code == 500
+    assert count("/v1/broken", "GET", "5xx") - before == 1
+
+
+def test_the_time_is_observed_per_route(client: TestClient) -> None:
+    labels = {"route": "/v1/things/{name}", "method": "GET"}
+    before = REGISTRY.get_sample_value("headwater_http_request_duration_seconds_count", labels)
+    client.get("/v1/things/b")
+    after = REGISTRY.get_sample_value("headwater_http_request_duration_seconds_count", labels)
+    assert (after or 0) - (before or 0) == 1
