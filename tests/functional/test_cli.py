@@ -4,6 +4,7 @@ the rights of whoever signed in; and the commands that run on the server itself.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -247,7 +248,7 @@ def test_following_a_run_shows_files_and_bytes(
     followed = cli("mirror", "run", "active", str(mirror["id"]), "--wait")
     assert "None" not in followed.stdout
     assert f"downloaded {len(CHAIN)} (" in followed.stdout
-    from headwater.cli.mirrors import progress_line
+    from headwater.cli.runs import progress_line
 
     run = {
         "state": "running",
@@ -256,8 +257,57 @@ def test_following_a_run_shows_files_and_bytes(
         "counters": {"downloaded": 2, "bytes": 1 << 20},
     }
     assert progress_line(run) == ("running: downloading", 2, 5, "2 files, 1.0 MiB of 3.0 MiB")
+    run["progress"] |= {"bytes_per_second": 524_288.4, "eta_seconds": 64.6}
+    assert progress_line(run)[3] == "2 files, 1.0 MiB of 3.0 MiB, 512.0 KiB/s, 1 min 5 s left"
     run["progress"] = {"done": 0, "total": 0, "bytes_total": 0}
     assert progress_line(run)[2] is None  # a step that counts nothing has no total, not "None"
+    job = {"state": "running", "step": "deleting unreferenced blobs", "progress": {"done": 3}}
+    assert progress_line(job) == ("running: deleting unreferenced blobs", 3, None, "")
+
+
+def test_a_run_under_way_shows_its_rate_and_time_left(
+    headwater: Headwater, cli: Cli, tmp_path: Path
+) -> None:
+    from tests.functional.test_runs import SLOW, start_slow_run, wait_for_pace
+
+    root = build_channel(tmp_path / "slow", [SLOW])
+    with serve_directory(root) as upstream, headwater.client(headwater.login()) as client:
+        queued, _ = start_slow_run(client, root, upstream)
+        wait_for_pace(client, f"/api/runs/{queued['id']}")
+        shown = cli("run", "show", str(queued["id"])).stdout
+        client.post(f"/api/channels/slow/mirrors/{queued['mirror_id']}/stop")
+    (line,) = [line for line in shown.splitlines() if line.startswith("progress: ")]
+    assert re.fullmatch(
+        r"progress: 0/1, [\d.]+ [KM]iB of 4\.0 MiB, [\d.]+ KiB/s, (\d+ min )?\d+ s left", line
+    ), line
+    watched = cli("run", "watch", str(queued["id"]), check=False)
+    assert watched.returncode == 1, "the stopped run failed"
+    assert "stopped by" in watched.stdout
+
+
+def test_storage_and_running_a_job_from_the_command_line(headwater: Headwater, cli: Cli) -> None:
+    usage = json.loads(cli("storage", "--json").stdout)
+    assert usage["backend"] == "local" and usage["grace_hours"] == 24
+    assert json.loads(cli("storage", "show", "--json").stdout)["blobs"] == usage["blobs"]
+    printed = cli("storage").stdout
+    assert "backend local:" in printed and "Channels" in printed and "Mirrors" in printed
+
+    queued = json.loads(cli("job", "run", "blob-collect", "--json").stdout)
+    assert (queued["kind"], queued["trigger"]) == ("blob-collect", "manual")
+    followed = cli("job", "run", "blob-collect", "--wait", check=False)
+    if followed.returncode == 1:  # the first was still under way: refused, as the API does
+        assert "a blob-collect run is under way" in followed.stderr
+        followed = cli("job", "run", "blob-collect", "--wait")
+    ran = re.search(r"run #(\d+) \(blob-collect\): completed", followed.stdout)
+    assert ran is not None, followed.stdout
+    assert re.search(r"collected: listed \d+ blobs .*deleted 0, reclaimed 0 B", followed.stdout)
+    assert f"last collection: run #{ran.group(1)} completed" in cli("storage").stdout
+
+    refused = cli("job", "run", "nothing", check=False)
+    assert refused.returncode == 1 and "'blob-collect'" in refused.stderr
+    refused = cli("job", "run", "mirror", check=False)  # mirrors run from their own command
+    assert refused.returncode == 1
+    assert "'mirror' is not a job of this deployment to run now" in refused.stderr
 
 
 def test_the_commands_that_run_on_the_server(headwater: Headwater, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ history and shown to administrators."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.support.advisories import zip_of
 from tests.support.cli import signed_in
 from tests.support.server import (
     ADMIN,
+    PASSWORD,
     Headwater,
     ServeProcess,
     free_port,
@@ -89,8 +91,10 @@ def test_the_feeds_refresh_as_a_job_at_first_start_and_a_failing_feed_is_named(
         assert ended.status_code == 409
         assert "only a pending or running run can be stopped" in ended.json()["detail"]
         everything = admin.get("/api/jobs").json()
-        # with the deployment's other job, pruning revisions, also fired at the first start
+        # with the deployment's other jobs, pruning revisions and collecting garbage, also
+        # fired at the first start
         assert sorted(job["kind"] for job in everything["items"]) == [
+            "blob-collect",
             "cve-refresh",
             "revision-prune",
         ]
@@ -185,7 +189,8 @@ def test_only_administrators_see_the_jobs(headwater: Headwater) -> None:
         assert bob.post("/api/jobs/1/stop").status_code == 403
     with headwater.client(headwater.login()) as admin:
         listed = admin.get("/api/jobs").json()
-        assert {job["kind"] for job in listed["items"]} <= {"revision-prune"}  # at first start
+        # at first start, the deployment jobs that run on their schedule may be queued
+        assert {job["kind"] for job in listed["items"]} <= {"revision-prune", "blob-collect"}
         assert admin.get("/api/jobs", params={"kind": "nonsense"}).status_code == 422
 
 
@@ -216,3 +221,56 @@ def test_two_serve_processes_refresh_the_feeds_once(
             assert client.get("/api/cves/CVE-2099-0001").json()["score"] == 9.8
             client.close()
     assert feeds.requests["/all.zip"] == 1, feeds.requests
+
+
+def test_run_now_from_the_pages_is_audited_and_refused_while_one_is_under_way(
+    tmp_path: Path,
+) -> None:
+    """The Jobs page's Run now and the Storage page's Collect garbage now queue a run as POST
+    /api/jobs does; nobody claims it here, so a second is refused, naming it."""
+    from tests.support.flows import form_proof, sign_in_page
+
+    settings = make_settings(tmp_path / "var", embedded_worker=False, embedded_scheduler=False)
+    with run_headwater(settings) as headwater, headwater.client() as browser:
+        assert sign_in_page(browser, ADMIN, PASSWORD).status_code == 303
+        proof = form_proof(browser, "/admin/storage")
+        assert 'action="/admin/jobs"' in browser.get("/admin/jobs").text  # the Run now form
+        form = {"kind": "blob-collect", "back": "/admin/storage", "csrf": proof}
+        queued = browser.post("/admin/jobs", data=form)
+        assert (queued.status_code, queued.headers["location"]) == (303, "/admin/storage")
+        page = browser.get("/admin/storage").text
+        found = re.search(r"Queued blob-collect run #(\d+)\.", page)
+        assert found is not None, page
+        run_id = int(found.group(1))
+        assert f'<a href="/admin/jobs/{run_id}">run #{run_id}</a>' in page
+        assert 'data-state="pending"' in page
+
+        again = browser.post("/admin/jobs", data=form | {"back": "//elsewhere.example/"})
+        assert (again.status_code, again.headers["location"]) == (303, "/admin/jobs")
+        said = browser.get("/admin/jobs").text
+        assert f"Not queued: a blob-collect run is under way (#{run_id})." in said
+
+        shown = browser.get(f"/admin/jobs/{run_id}")
+        assert shown.status_code == 200 and 'data-state="pending"' in shown.text
+        assert f'action="/admin/jobs/{run_id}/stop"' in shown.text
+        assert browser.get("/admin/jobs/999999").status_code == 404
+        refused = browser.post("/admin/jobs", data=form | {"kind": "mirror"})
+        assert refused.status_code == 422
+        assert "is not a job of this deployment" in refused.text
+
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as admin:
+        events = admin.get("/api/audit", params={"action": "job.run"}).json()["items"]
+        assert [(event["actor"], event["target"]) for event in events] == [(ADMIN, "blob-collect")]
+
+
+def test_job_run_wait_follows_the_run_and_fails_with_it(tmp_path: Path) -> None:
+    missing = f"http://127.0.0.1:{free_port()}/all.zip"  # nothing listens there
+    settings = make_settings(tmp_path / "var", cve_feeds=(missing,), cve_refresh_cron=NEVER_AGAIN)
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as admin:
+        wait_until(lambda: refreshes(admin))  # the first start's refresh, out of the way
+        cli = signed_in(headwater, tmp_path / "home")
+        followed = cli("job", "run", "cve-refresh", "--wait", check=False)
+        assert followed.returncode == 1, followed.stdout + followed.stderr
+        assert re.search(r"run #\d+ \(cve-refresh\): failed", followed.stdout)
+        assert "error: 1 of 1 CVE feeds failed" in followed.stdout
+        assert f"CVE feed {missing}: could not fetch" in followed.stdout

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from headwater.models import Mirror
 from tests.conftest import make_settings
-from tests.support.conda_packages import CHAIN, build_channel
+from tests.support.conda_packages import CHAIN, PackageSpec, build_channel
 from tests.support.flows import (
     create_channel,
     create_mirror,
@@ -203,3 +203,63 @@ def test_schedules_are_validated_and_frequent_ones_warned_about(
         assert daily["warnings"] == []
         assert daily["cron"] == "30 2 * * *"
         assert "02:30" in daily["cron_description"] or "2:30" in daily["cron_description"]
+
+
+# A file big enough to be caught downloading: at 16 KiB every 50 ms, about 13 seconds.
+SLOW = PackageSpec("hw-slow", "1.0", subdir="noarch", random_bytes=4 << 20)
+
+
+def start_slow_run(client, upstream_root: Path, upstream) -> tuple[dict, int]:
+    """A channel `slow` whose active mirror downloads SLOW slowly; the queued run and the
+    file's size."""
+    upstream.faults[f"/noarch/{SLOW.filename}"] = Fault(trickle=0.05)
+    create_channel(client, "slow")
+    mirror = create_mirror(
+        client, "slow", upstream.url, mirror_mode="active", filters={"subdirs": ["noarch"]}
+    )
+    run = client.post(f"/api/channels/slow/mirrors/{mirror['id']}/run")
+    assert run.status_code == 202, run.text
+    return run.json(), (upstream_root / "noarch" / SLOW.filename).stat().st_size
+
+
+def wait_for_pace(client, path: str, timeout: float = 30) -> dict:
+    """The run at `path` once it is downloading with a measured rate and a time left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.get(path).json()
+        progress = run["progress"]
+        if progress["bytes_done"] and progress["bytes_per_second"] and progress["eta_seconds"]:
+            return run
+        assert run["state"] in ("pending", "running"), run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+
+
+def test_a_downloading_run_shows_its_bytes_rate_and_time_left(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    root = build_channel(tmp_path / "slow", [SLOW])
+    with serve_directory(root) as upstream, headwater.client(token) as client:
+        queued, size = start_slow_run(client, root, upstream)
+        run = wait_for_pace(client, f"/api/runs/{queued['id']}")
+        progress = run["progress"]
+        assert run["state"] == "running" and run["step"] == "downloading"
+        assert (progress["done"], progress["total"], progress["bytes_total"]) == (0, 1, size)
+        assert 0 < progress["bytes_done"] < size
+        assert progress["step_started_at"] >= run["started_at"]
+        # the estimate is what is left at the measured rate (about 320 KiB/s here)
+        left = (size - progress["bytes_done"]) / progress["bytes_per_second"]
+        assert progress["eta_seconds"] == pytest.approx(left)
+        assert 50_000 < progress["bytes_per_second"] < 50_000_000
+
+        # Administrators' view of the queue shows the same.
+        job = client.get(f"/api/jobs/{queued['id']}").json()
+        assert job["progress"]["bytes_total"] == size
+
+        stopped = client.post(f"/api/channels/slow/mirrors/{queued['mirror_id']}/stop")
+        assert stopped.status_code == 202, stopped.text
+        ended = wait_for_run(client, queued["id"])
+        assert ended["state"] == "failed"
+        # an ended run goes at no rate and has no time left
+        assert ended["progress"]["bytes_per_second"] is None
+        assert ended["progress"]["eta_seconds"] is None

@@ -8,15 +8,14 @@ from pydantic import BaseModel, ConfigDict
 from headwater.api.deps import ResourcesDep
 from headwater.api.json_body import StrictJsonRoute
 from headwater.api.pagination import Page, PagingDep
-from headwater.errors import ConflictError, InvalidInputError
-from headwater.models import JobKind, RunTrigger
+from headwater.models import JobKind
 from headwater.params import RowId
 from headwater.requires import Allowed, requires
 from headwater.resources import deployment_jobs
 from headwater.schemas.runs import JobDetail, JobOut
 from headwater.services import runs as run_service
-from headwater.services.access.audit import record
 from headwater.services.access.rules import Action
+from headwater.services.jobs import run_job_now
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], route_class=StrictJsonRoute)
 
@@ -46,31 +45,12 @@ class JobRequest(BaseModel):
 def run_job(
     body: JobRequest, resources: ResourcesDep, allowed: Allowed = requires(Action.run_jobs)
 ) -> JobOut:
-    """Queue a run of one of the deployment's jobs now (`revision-prune`, `cve-refresh`), as
-    its schedule would; 409 while one is under way. Mirrors run from their own page."""
-    jobs = {job.kind: job for job in deployment_jobs(resources.settings)}
-    job = jobs.get(body.kind)
-    if job is None:
-        known = ", ".join(sorted(kind.value for kind in jobs))
-        raise InvalidInputError(
-            f"{body.kind.value!r} is not a job of this deployment to run now; its jobs: {known}"
-        )
+    """Queue a run of one of the deployment's jobs now (`revision-prune`, `blob-collect`,
+    `cve-refresh`), as its schedule would; 409 while one is under way. Mirrors run from their
+    own page."""
+    jobs = {job.kind: job.params for job in deployment_jobs(resources.settings)}
     with resources.db.writing() as session:
-        run = run_service.queue_job(
-            session,
-            job.kind,
-            job.params,
-            trigger=RunTrigger.manual,
-            requested_by=allowed.actor.username,
-        )
-        if run is None:
-            under_way = run_service.active_job(session, job.kind)
-            raise ConflictError(
-                f"a {job.kind.value} run is under way"
-                + (f" (#{under_way.id})" if under_way is not None else "")
-            )
-        record(session, allowed.actor, "job.run", job.kind.value, run_id=run.id)
-        session.flush()
+        run = run_job_now(session, jobs, body.kind, actor=allowed.actor)
         return JobOut.of(run)
 
 

@@ -14,6 +14,7 @@ from headwater.cli import (
     organizations,
     runs,
     server,
+    storage,
     users,
 )
 
@@ -30,4 +31,9 @@ app.add_typer(runs.app, name="run", help="One run of a mirror.")
 app.add_typer(jobs.app, name="job", help="Runs of every job of the deployment (administrators).")
 app.add_typer(cves.app, name="cve", help="The CVE database: import, list, curate.")
 app.add_typer(users.app, name="user", help="Users (administrators).")
+app.add_typer(
+    storage.app,
+    name="storage",
+    help="The blob store's usage and garbage collection (administrators).",
+)
 app.add_typer(organizations.app, name="org", help="Organizations, their members and groups.")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
 
 from headwater.cli.channels import (
     DEPENDENCIES_HELP,
@@ -23,9 +21,8 @@ from headwater.cli.output import (
     print_json,
     print_table,
     reports_errors,
-    size,
 )
-from headwater.cli.runs import print_run
+from headwater.cli.runs import follow, print_run
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -222,52 +219,13 @@ def run(
             else:
                 console.print(f"queued run #{queued['id']}")
             return
-        detail = _follow(client, queued["id"], quiet=as_json)
+        detail = follow(client, f"/api/runs/{queued['id']}", quiet=as_json)
     if as_json:
         print_json(detail)
     else:
         print_run(detail)
     if detail["state"] == "failed":
         raise typer.Exit(1)
-
-
-def progress_line(run: dict[str, Any]) -> tuple[str, int, int | None, str]:
-    """What the progress bar shows of a run: its state and step, the things done of the
-    step's total (None: not counted), and the files and bytes it downloaded so far."""
-    progress, counters = run["progress"], run["counters"]
-    files = f"{counters['downloaded']} files"
-    downloaded = size(counters["bytes"])
-    if progress.get("bytes_total"):
-        downloaded += f" of {size(progress['bytes_total'])}"
-    total = progress["total"] or None
-    return f"{run['state']}: {run['step']}", progress["done"], total, f"{files}, {downloaded}"
-
-
-def _follow(client: Client, run_id: int, *, quiet: bool) -> dict[str, Any]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[counted]}"),
-        TextColumn("{task.fields[moved]}"),
-        console=console,
-        disable=quiet,
-    ) as bar:
-        task = bar.add_task("queued", total=None, counted="", moved="")
-        while True:
-            detail: dict[str, Any] = client.get(f"/api/runs/{run_id}")
-            description, done, total, moved = progress_line(detail)
-            counted = f"{done}/{total}" if total else (f"{done}" if done else "")
-            bar.update(
-                task,
-                description=description,
-                completed=done,
-                total=total,
-                counted=counted,
-                moved=moved,
-            )
-            if detail["state"] in ("completed", "failed"):
-                return detail
-            time.sleep(0.5)
 
 
 @app.command()

@@ -71,3 +71,13 @@ def size(count: int) -> str:
         if count >= 1 << shift:
             return f"{count / (1 << shift):.1f} {unit}"
     return f"{count} B"
+
+
+def duration(seconds: float) -> str:
+    """A time left as people read it: 42 s, 3 min 5 s, 2 h 10 min."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"

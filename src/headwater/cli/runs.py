@@ -1,13 +1,16 @@
-"""`headwater run ...`: one run, with its counters, dependency report and log."""
+"""`headwater run ...`: one run, with its counters, progress, dependency report and log; and
+following a run (of a mirror or of any job) with a progress bar until it ends."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn
 
 from headwater.cli.client import Client
-from headwater.cli.output import JsonOption, console, print_json, reports_errors
+from headwater.cli.output import JsonOption, console, duration, print_json, reports_errors, size
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,6 +25,77 @@ def show(run_id: int, as_json: bool = JsonOption) -> None:
         print_json(detail)
         return
     print_run(detail)
+
+
+@app.command()
+@reports_errors
+def watch(run_id: int, as_json: bool = JsonOption) -> None:
+    """Follow a run with a progress bar (files, bytes, rate, time left) until it ends; exit 1
+    if it fails."""
+    with Client() as client:
+        detail = follow(client, f"/api/runs/{run_id}", quiet=as_json)
+    if as_json:
+        print_json(detail)
+    else:
+        print_run(detail)
+    if detail["state"] == "failed":
+        raise typer.Exit(1)
+
+
+def pace(progress: dict[str, Any]) -> list[str]:
+    """A running step's rate and the time it has left, as far as they are known."""
+    shown = []
+    if progress.get("bytes_per_second"):
+        shown.append(f"{size(round(progress['bytes_per_second']))}/s")
+    if progress.get("eta_seconds") is not None:
+        shown.append(f"{duration(progress['eta_seconds'])} left")
+    return shown
+
+
+def progress_line(run: dict[str, Any]) -> tuple[str, int, int | None, str]:
+    """What the progress bar shows of a run: its state and step, the things done of the
+    step's total (None: not counted), and the files and bytes it downloaded so far (a job's
+    run: the step's bytes), with the rate and the time left."""
+    progress, counters = run.get("progress") or {}, run.get("counters")
+    moved = []
+    if counters is not None:
+        downloaded = size(counters["bytes"])
+        if progress.get("bytes_total"):
+            downloaded += f" of {size(progress['bytes_total'])}"
+        moved.append(f"{counters['downloaded']} files, {downloaded}")
+    elif progress.get("bytes_total"):
+        moved.append(f"{size(progress['bytes_done'])} of {size(progress['bytes_total'])}")
+    moved += pace(progress)
+    total = progress.get("total") or None
+    return f"{run['state']}: {run['step']}", progress.get("done", 0), total, ", ".join(moved)
+
+
+def follow(client: Client, path: str, *, quiet: bool) -> dict[str, Any]:
+    """Poll a run (`/api/runs/<id>`, `/api/jobs/<id>`) with a progress bar until it ends."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counted]}"),
+        TextColumn("{task.fields[moved]}"),
+        console=console,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("queued", total=None, counted="", moved="")
+        while True:
+            detail: dict[str, Any] = client.get(path)
+            description, done, total, moved = progress_line(detail)
+            counted = f"{done}/{total}" if total else (f"{done}" if done else "")
+            bar.update(
+                task,
+                description=description,
+                completed=done,
+                total=total,
+                counted=counted,
+                moved=moved,
+            )
+            if detail["state"] in ("completed", "failed"):
+                return detail
+            time.sleep(0.5)
 
 
 def print_run(detail: dict[str, Any]) -> None:
@@ -42,6 +116,8 @@ def print_run(detail: dict[str, Any]) -> None:
             f"{reason}: {count}" for reason, count in detail["excluded_reasons"].items()
         )
         console.print(f"excluded by reason: {reasons}", highlight=False)
+    if detail["state"] == "running":
+        print_progress(detail["progress"])
     if detail["error"]:
         console.print(f"[red]error:[/red] {detail['error']}", highlight=False)
     if detail.get("report"):
@@ -52,6 +128,18 @@ def print_run(detail: dict[str, Any]) -> None:
             highlight=False,
             markup=False,
         )
+
+
+def print_progress(progress: dict[str, Any]) -> None:
+    """A running step: things done of its total, its bytes, rate and time left."""
+    shown = []
+    if progress.get("total"):
+        shown.append(f"{progress['done']}/{progress['total']}")
+    if progress.get("bytes_total"):
+        shown.append(f"{size(progress['bytes_done'])} of {size(progress['bytes_total'])}")
+    shown += pace(progress)
+    if shown:
+        console.print(f"progress: {', '.join(shown)}", highlight=False, markup=False)
 
 
 def _cause(cause: dict[str, Any]) -> str:

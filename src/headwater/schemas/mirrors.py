@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from headwater.models import Mirror, Run
 from headwater.schedule import parse_schedule
-from headwater.schemas.runs import RunOut
+from headwater.schemas.runs import Progress, RunOut
 from headwater.services import mirrors as mirror_service
 from headwater.upstreams.http import shown_url
 
@@ -27,7 +27,7 @@ class MirrorOut(BaseModel):
     filters: dict[str, Any]
     state: str | None
     step: str | None
-    progress: dict[str, int] | None
+    progress: Progress | None  # the last run's, as in last_run
     next_run_at: dt.datetime | None
     next_runs: list[dt.datetime]
     last_run: RunOut | None
@@ -51,7 +51,7 @@ class MirrorOut(BaseModel):
             filters=mirror.filters.to_json(),
             state=latest.state if latest else None,
             step=latest.step if latest else None,
-            progress=last.progress.model_dump() if last else None,
+            progress=last.progress if last else None,
             next_run_at=mirror.next_run_at,
             next_runs=mirror_service.upcoming_runs(mirror),
             last_run=last,

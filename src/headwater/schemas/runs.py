@@ -7,18 +7,38 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from headwater.models import Run, RunLogLine
+from headwater.models import Run, RunLogLine, RunState
 from headwater.services.runs import RunDescription
 from headwater.upstreams.http import shown_url
 
 
 class Progress(BaseModel):
     """The current step's progress: things done of its total (0: not counted), and the bytes
-    it downloads (`bytes_total` 0 when it downloads nothing; `counters.bytes` is how many came)."""
+    it downloads (`bytes_total` 0 when it downloads nothing; `counters.bytes` is how many came
+    in the whole run, `bytes_done` in this step). While the run is running, its pace: bytes per
+    second over the last seconds and the seconds it has left, by bytes when the step expects
+    bytes, else by things done (None: not known yet)."""
 
     done: int
     total: int
     bytes_total: int = 0
+    bytes_done: int = 0
+    step_started_at: dt.datetime | None = None
+    bytes_per_second: float | None = None
+    eta_seconds: float | None = None
+
+    @classmethod
+    def of(cls, run: Run) -> Progress:
+        running = run.state == RunState.running
+        return cls(
+            done=run.progress_done,
+            total=run.progress_total,
+            bytes_total=run.bytes_expected,
+            bytes_done=run.step_bytes_done or 0,
+            step_started_at=run.step_started_at,
+            bytes_per_second=run.bytes_per_second if running else None,
+            eta_seconds=run.eta_seconds if running else None,
+        )
 
 
 class Counters(BaseModel):
@@ -68,9 +88,7 @@ class RunOut(RunCommon):
             **cls.fields_of(run),
             mirror_id=run.mirror_id,
             mirror_name=mirror_name,
-            progress=Progress(
-                done=run.progress_done, total=run.progress_total, bytes_total=run.bytes_expected
-            ),
+            progress=Progress.of(run),
             counters=Counters(
                 seen=run.seen,
                 added=run.added,
@@ -119,6 +137,8 @@ class JobOut(RunCommon):
     kind: str
     mirror_id: int | None
     params: dict[str, Any]
+    report: dict[str, Any] | None = None  # a garbage collection: what it deleted and reclaimed
+    progress: Progress
 
     @classmethod
     def of(cls, run: Run) -> JobOut:
@@ -127,6 +147,8 @@ class JobOut(RunCommon):
             kind=run.kind,
             mirror_id=run.mirror_id,
             params=_shown_params(run.params or {}),
+            progress=Progress.of(run),
+            report=run.report if run.kind != "mirror" else None,
         )
 
 

@@ -28,13 +28,14 @@ from headwater.models import (
 )
 from headwater.models.run import ACTIVE_RUN_STATES
 from headwater.services.access.audit import Actor, record
-from headwater.services.progress import LogEntry
+from headwater.services.progress import LogEntry, Pace
 
 # What a run that ended before completing leaves behind, by kind.
 LEFT_BEHIND = {
     JobKind.mirror: "nothing it did was published",
     JobKind.cve_refresh: "the feeds imported before it stay imported",
     JobKind.revision_prune: "the channels pruned before it stay pruned",
+    JobKind.blob_collect: "the blobs deleted before it stay deleted",
 }
 
 
@@ -325,9 +326,20 @@ def heartbeat(
     counters: dict[str, int],
     excluded_reasons: dict[str, int],
     log_lines: Sequence[LogEntry],
+    pace: Pace | None = None,
 ) -> Beat:
     """Record progress and liveness; a run reaped or deleted meanwhile is no longer owned."""
     record_log(session, run_id, worker_id, log_lines)
+    paced = (
+        {
+            "step_started_at": pace.started_at,
+            "step_bytes_done": pace.bytes_done,
+            "bytes_per_second": pace.bytes_per_second,
+            "eta_seconds": pace.eta_seconds,
+        }
+        if pace is not None
+        else {}
+    )
     updated = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.state == RunState.running, Run.worker_id == worker_id)
@@ -339,6 +351,7 @@ def heartbeat(
             bytes_expected=progress[2],
             excluded_reasons=excluded_reasons,
             **counters,
+            **paced,
         )
     )
     if updated.rowcount != 1:  # type: ignore[attr-defined]
@@ -430,9 +443,11 @@ def complete_run(
     *,
     counters: dict[str, int],
     excluded_reasons: dict[str, int],
+    report: dict[str, Any] | None = None,
 ) -> bool:
     """Mark the run completed in the publishing transaction, if it is still this worker's and
     nobody asked it to stop. False means the caller must roll back: the run lost its claim."""
+    extra = {"report": report} if report is not None else {}
     updated = session.execute(
         update(Run)
         .where(
@@ -448,6 +463,7 @@ def complete_run(
             step="completed",
             excluded_reasons=excluded_reasons,
             **counters,
+            **extra,
         )
     )
     return updated.rowcount == 1  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
-"""Administrators' pages: users (created, disabled, made administrators), the audit log, and
-the jobs of the deployment."""
+"""Administrators' pages: users (created, disabled, made administrators), the audit log, the
+jobs of the deployment, and the blob store's usage."""
 
 from __future__ import annotations
 
@@ -10,16 +10,21 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from headwater.errors import HeadwaterError, InvalidInputError
+from headwater.errors import ConflictError, HeadwaterError, InvalidInputError
 from headwater.models import JobKind
 from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
+from headwater.resources import deployment_jobs
+from headwater.schemas.runs import Progress
+from headwater.schemas.storage import StorageOut
+from headwater.services import runs as run_service
 from headwater.services.access import users
 from headwater.services.access.audit import AuditQuery, list_events
 from headwater.services.access.rules import Action
+from headwater.services.jobs import run_job_now
 from headwater.services.runs import list_jobs
 from headwater.services.runs import stop_job as stop_job_run
-from headwater.web.session import redirect, render, resources_of, submitted
+from headwater.web.session import redirect, render, resources_of, safe_target, submitted
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
@@ -145,8 +150,43 @@ def jobs_page(
         "page_size": PAGE_SIZE,
         "kinds": list(JobKind),
         "kind": chosen,
+        "runnable": [job.kind for job in deployment_jobs(resources_of(request).settings)],
     }
     return render(request, "admin/jobs.html", context, identity=allowed.identity)
+
+
+@router.post("/admin/jobs")
+def run_job(request: Request, allowed: Allowed = requires(Action.run_jobs)) -> Response:
+    """Run one of the deployment's jobs now (the jobs page's Run now, the storage page's
+    Collect garbage now), as POST /api/jobs does; while one is under way, the page says so."""
+    form = submitted(request)
+    back = safe_target(form.get("back"), "/admin/jobs")
+    kind = str(form.get("kind", ""))
+    resources = resources_of(request)
+    jobs = {job.kind: job.params for job in deployment_jobs(resources.settings)}
+    try:
+        with resources.db.writing() as session:
+            run_id = run_job_now(session, jobs, kind, actor=allowed.actor).id
+    except ConflictError as error:
+        return redirect(back, f"Not queued: {error.message}.")
+    return redirect(back, f"Queued {kind} run #{run_id}.")
+
+
+@router.get("/admin/jobs/{run_id}")
+def job_page(
+    request: Request, run_id: RowId, allowed: Allowed = requires(Action.read_jobs)
+) -> HTMLResponse:
+    """A run of any job: its progress, what it reported (a collection: what it deleted and
+    reclaimed), and its log."""
+    with resources_of(request).db.reading() as session:
+        run = run_service.get_run(session, run_id)
+        context: dict[str, Any] = {
+            "run": run,
+            "progress": Progress.of(run),
+            "log": run_service.run_log(session, run.id),
+            "report": run.report or {},
+        }
+    return render(request, "admin/job.html", context, identity=allowed.identity)
 
 
 @router.post("/admin/jobs/{run_id}/stop")
@@ -160,3 +200,18 @@ def stop_job(
     except HeadwaterError as error:
         return redirect("/admin/jobs", error.message)
     return redirect("/admin/jobs", f"Stopping run #{run_id}.")
+
+
+@router.get("/admin/storage")
+def storage_page(
+    request: Request, allowed: Allowed = requires(Action.read_storage)
+) -> HTMLResponse:
+    """The blob store's usage, per channel and mirror, the last garbage collection, and a
+    button that queues one."""
+    resources = resources_of(request)
+    with resources.db.reading() as session:
+        storage = StorageOut.read(
+            session, resources.store.backend, resources.settings.gc_grace_hours
+        )
+    context = {"storage": storage, "collect": JobKind.blob_collect.value}
+    return render(request, "admin/storage.html", context, identity=allowed.identity)

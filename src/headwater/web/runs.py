@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from headwater.params import RowId
 from headwater.requires import Allowed, requires
+from headwater.schemas.runs import Progress
 from headwater.services import runs as run_service
 from headwater.services.access.rules import Action
 from headwater.web.session import render, resources_of
@@ -26,5 +27,6 @@ def run_page(
         "channel": described.channel,
         "log": described.log,
         "report": described.run.report,
+        "progress": Progress.of(described.run),
     }
     return render(request, "run/detail.html", context, identity=allowed.identity)
