@@ -1,12 +1,16 @@
-"""Rendered pages kept in memory, one cache per running app (see Resources)."""
+"""What one running app keeps in memory to answer repository requests without the database:
+rendered pages, the public channels' revisions (see Resources), and immutable bytes."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from threading import Lock
+from typing import Generic, TypeVar
 
 _PAGES = 4096  # rendered pages kept per app
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class PageCache:
@@ -73,3 +77,63 @@ class PublicChannels:
 
     def refreshed(self, name: str) -> None:
         self._refreshing.discard(name)
+
+
+class BlobCache:
+    """Immutable bytes by key (an index artifact's blob key, a shard's pack and digest, a
+    package's content key), least recently used first out, bounded by their total size.
+
+    A key names its bytes for ever (content-addressed), so nothing is ever invalidated; a
+    value larger than `item_limit` is never kept (it is sent from the store instead). Used from
+    the event loop only: no lock.
+    """
+
+    def __init__(self, budget: int, item_share: int = 4) -> None:
+        self.budget = budget
+        self.item_limit = budget // item_share
+        self.size = 0
+        self._items: OrderedDict[object, bytes] = OrderedDict()
+
+    def get(self, key: object) -> bytes | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def fits(self, size: int) -> bool:
+        return 0 < size <= self.item_limit
+
+    def put(self, key: object, data: bytes) -> None:
+        if not self.fits(len(data)) or key in self._items:
+            return
+        self._items[key] = data
+        self.size += len(data)
+        while self.size > self.budget:
+            _, dropped = self._items.popitem(last=False)
+            self.size -= len(dropped)
+
+
+class Recent(Generic[K, V]):
+    """At most `size` values by key, least recently used first out (from the event loop)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)

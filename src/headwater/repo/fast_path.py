@@ -1,15 +1,17 @@
-"""Anonymous reads of a public channel's simple pages, answered before the framework.
+"""Repository reads answered before the framework: conda's files (repo/conda_fast_path.py)
+and the simple pages of public channels.
 
 A package manager asks for the same project pages over and over. Once a full request has
 rendered a page (repo/pypi.py keeps it in the app's PageCache) and found the channel public
 (PublicChannels), later anonymous requests for it are answered here: no routing, no thread
-hop, no database query. Everything else — credentials, redirects, files, pages not rendered
-yet, a channel not seen for a second — goes on to the application unchanged.
+hop, no database query. Everything else — credentials, redirects, PyPI files, pages not
+rendered yet, a channel not seen for a second — goes on to the application unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
@@ -17,17 +19,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headwater.formats.pypi.simple import JSON_MEDIA, wants_json
 from headwater.repo.access import REVISION_HEADER, refresh_public_channel
+from headwater.repo.conda_fast_path import CondaFastPath, conda_address
 from headwater.repo.responses import INDEX_CACHE_CONTROL, etag_matches
+from headwater.repo.sending import send_answer
 from headwater.resources import Resources
 
 _PREFIX = "/api/repo/"
 _CREDENTIALS = (b"authorization", b"x-auth")
+log = logging.getLogger(__name__)
 
 
-class SimplePagesFastPath:
+class RepositoryFastPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._refreshes: set[asyncio.Task[None]] = set()
+        self._conda: CondaFastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -36,7 +42,28 @@ class SimplePagesFastPath:
                 for message in answer:
                     await send(message)
                 return
+            address = conda_address(scope["path"])
+            conda = self._conda_path(scope) if address is not None else None
+            if address is not None and conda is not None:
+                try:
+                    found = await conda.answer(scope, address, dict(scope["headers"]))
+                except Exception as error:  # the application answers, and says what failed
+                    log.warning("the conda fast path left a request to the application: %r", error)
+                    found = None
+                if found is not None:
+                    await send_answer(found, scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+    def _conda_path(self, scope: Scope) -> CondaFastPath | None:
+        """The conda fast path of the app's resources (made at the first request after the
+        lifespan opened them)."""
+        resources = getattr(getattr(scope.get("app"), "state", None), "resources", None)
+        if resources is None:
+            return None
+        if self._conda is None or self._conda.resources is not resources:
+            self._conda = CondaFastPath(resources)
+        return self._conda
 
     def _cached_answer(self, scope: Scope) -> list[Message] | None:
         address = _page_address(scope["path"])
