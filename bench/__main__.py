@@ -13,6 +13,10 @@ BENCHMARKS = {
     "hardening": "bench.hardening",
     "revisions": "bench.revisions",
     "dependencies": "bench.dependencies",
+    "serving": "bench.serving",
+    "active-mirroring": "bench.active_mirroring",
+    "client-solves": "bench.client_solves",
+    "load-faults": "bench.load_faults",
 }
 
 

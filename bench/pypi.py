@@ -1,12 +1,17 @@
 """Issue 4's benchmarks: serving a 500-file project page, and an active run of 20 projects.
 
-    python -m bench pypi
+    python -m bench pypi [pages] [mirror-run] [--runs N] [--quick]
 
 Pages: a channel holds one project of 500 real wheels and sdists (a passive mirror of a
 loopback index); `headwater serve` runs as a user starts it, in its own process; wrk drives it
-with 64 connections for 10 s per page and reports the latency distribution. Targets: p99 under
-20 ms for the HTML and the JSON page. The baseline in the same run is the cheapest route the
-same server has: a channel's (empty) noarch repodata.json, served from its stored index.
+with 64 connections for 10 s per page (2 s with `--quick`) and reports the latency
+distribution. Targets: p99 under 20 ms for the HTML and the JSON page. The baseline in the same
+run is the cheapest route the same server has: a channel's (empty) noarch repodata.json, served
+from its stored index. Issue 13 compares the HTML page, in the same run, with pypiserver
+serving the same 500 files as its README runs it in production (gunicorn, four workers, its
+directory cache; installed from PyPI into bench/.cache/pypiserver-venv) and with nginx serving
+Headwater's page bytes from disk (bench/nginx.py). `--runs N` measures every server N times
+in turn and reports medians.
 
 Mirror run: 20 projects of 25 files each, every file downloaded and verified by an active run
 from a loopback index. The baseline is the floor any mirror pays: fetching the same 500 files
@@ -18,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,9 +37,12 @@ from tests.support.python_packages import Dist, build_index
 from tests.support.server import free_port
 from tests.support.upstream import serve_directory
 
+from bench import nginx, wrk
+from bench.compare import Options, die_with_parent, load_average, markdown_table, python_path
 from bench.harness import ROOT, bench_settings, execute_one_run, in_child, setup_mirror
 
 JSON_MEDIA = "application/vnd.pypi.simple.v1+json"
+WRK_SECONDS = 10  # per measurement; 2 with --quick
 TAGS = [
     "py3-none-any",
     "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
@@ -64,25 +72,16 @@ def _setup(data_dir: Path, source_root: str, projects: list[str], mode: str) -> 
 
 
 def _wrk(url: str, accept: str | None) -> dict[str, Any]:
-    command = ["wrk", "-t2", "-c64", "-d10s", "--latency", url]
-    if accept:
-        command += ["-H", f"Accept: {accept}"]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.MULTILINE))
-    rate = re.search(r"Requests/sec:\s+(\S+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    headers = [f"Accept: {accept}"] if accept else []
+    result = wrk.run(url, connections=64, threads=2, seconds=WRK_SECONDS, headers=headers)
     return {
-        "p50_ms": _ms(latency["50"]),
-        "p90_ms": _ms(latency["90"]),
-        "p99_ms": _ms(latency["99"]),
-        "requests_per_s": round(float(rate.group(1))) if rate else None,
-        "non_2xx": int(errors.group(1)) if errors else 0,
+        "p50_ms": result.p50_ms,
+        "p90_ms": result.p90_ms,
+        "p99_ms": result.p99_ms,
+        "requests_per_s": round(result.requests_per_s),
+        "non_2xx": result.non_2xx_3xx,
+        "socket_errors": result.socket_errors,
     }
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
 
 
 def _serve(data_dir: Path, port: int, **settings: str) -> subprocess.Popen[bytes]:
@@ -91,7 +90,7 @@ def _serve(data_dir: Path, port: int, **settings: str) -> subprocess.Popen[bytes
     env.update({f"HEADWATER_{key.upper()}": value for key, value in settings.items()})
     server = subprocess.Popen(
         [sys.executable, "-m", "headwater", "serve", "--port", str(port), "--no-scheduler"],
-        env={**env, "PYTHONPATH": str(ROOT)},
+        env={**env, "PYTHONPATH": python_path(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -103,22 +102,87 @@ def _serve(data_dir: Path, port: int, **settings: str) -> subprocess.Popen[bytes
     return server
 
 
-def pages() -> dict[str, Any]:
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is missing: `make bench` installs it (scripts/ensure-wrk)")
+def pages(runs: int = 1) -> dict[str, Any]:
+    """Every server of the comparison measured `runs` times in turn; each figure is the median
+    of the runs (the runs themselves under `per_run`)."""
+    wrk.require()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         dists = big_project("big-project", 50)
-        build_index(root / "index", dists, json_pages=True)
+        built = build_index(root / "index", dists, json_pages=True)
         with serve_directory(root / "index") as upstream:
             mirror_id = _setup(root / "var", upstream.url + "simple/", ["big-project"], "passive")
             run = execute_one_run(bench_settings(root / "var"), mirror_id)
         assert run["state"] == "completed", run
-        report: dict[str, Any] = {"files_on_page": len(dists)}
-        for label, settings in (("default", {}), ("access_log_off", {"access_log": "false"})):
-            report[label] = _drive(root / "var", len(dists), settings)
-        report["floor_bare_asgi_same_bytes"] = _floor(root)
+        measured: list[dict[str, Any]] = []
+        for number in range(runs):
+            one: dict[str, Any] = {}
+            for label, settings in (("default", {}), ("access_log_off", {"access_log": "false"})):
+                one[label] = _drive(root / "var", len(dists), settings)
+            one["floor_bare_asgi_same_bytes"] = _floor(root)
+            one["nginx_same_bytes"] = _nginx_page(root)
+            one["pypiserver"] = _pypiserver(root, built)
+            measured.append(one)
+            print(f"pages: run {number + 1}/{runs} done", file=sys.stderr, flush=True)
+        report: dict[str, Any] = {"files_on_page": len(dists), "runs": runs}
+        report.update(_medians(measured))
+        if runs > 1:
+            report["per_run"] = measured
         return report
+
+
+def _medians(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' reports merged: every number the median of its values across the runs."""
+    first = measured[0]
+    merged: dict[str, Any] = {}
+    for key, value in first.items():
+        values = [one[key] for one in measured]
+        if isinstance(value, dict):
+            merged[key] = _medians(values)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            present = [v for v in values if v is not None]
+            merged[key] = statistics.median(present) if present else None
+        else:
+            merged[key] = value
+    return merged
+
+
+def comparison_table(report: dict[str, Any]) -> str:
+    """The HTML page from each server: requests/s, p99, and Headwater's ratios to it (as it
+    runs by default, and with its access log off)."""
+    default, quiet = report["default"]["html"], report["access_log_off"]["html"]
+    rows = []
+    for label, figures in (
+        ("Headwater, defaults (access log on)", default),
+        ("Headwater, access log off", quiet),
+        (
+            f"pypiserver {report['pypiserver']['version']} under gunicorn "
+            f"-w{report['pypiserver']['workers']}",
+            report["pypiserver"]["html"],
+        ),
+        ("nginx, Headwater's page bytes from disk", report["nginx_same_bytes"]),
+        ("bare ASGI app, same bytes (floor)", report["floor_bare_asgi_same_bytes"]),
+    ):
+        rate = figures["requests_per_s"]
+        rows.append(
+            [
+                label,
+                f"{rate:,.0f}",
+                f"{figures['p50_ms']} ms",
+                f"{figures['p99_ms']} ms",
+                f"{default['requests_per_s'] / rate:.2f}" if rate else "—",
+                f"{quiet['requests_per_s'] / rate:.2f}" if rate else "—",
+            ]
+        )
+    headers = [
+        "HTML page, 64 connections",
+        "requests/s",
+        "p50",
+        "p99",
+        "Headwater ÷ it",
+        "Headwater (log off) ÷ it",
+    ]
+    return markdown_table(headers, rows)
 
 
 def _floor(root: Path) -> dict[str, Any]:
@@ -128,11 +192,85 @@ def _floor(root: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", "uvicorn", "bench.constant_asgi:app", "--port", str(port)]
     server = subprocess.Popen(
         [*command, "--no-access-log", "--log-level", "warning"],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "HEADWATER_BENCH_BODY": str(body)},
+        env={**os.environ, "PYTHONPATH": python_path(ROOT), "HEADWATER_BENCH_BODY": str(body)},
     )
     try:
         _wait_for(f"http://127.0.0.1:{port}/")
         return _wrk(f"http://127.0.0.1:{port}/", None)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _nginx_page(root: Path) -> dict[str, Any]:
+    """The same HTML page's bytes from nginx (bench/nginx.py), at the same path."""
+    page = root / "static" / "api" / "repo" / "bench" / "simple" / "big-project" / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / "page.html", page)  # written by _drive
+    with nginx.serve(root / "static") as server:
+        url = f"{server.url}/api/repo/bench/simple/big-project/"
+        assert httpx.get(url).content == page.read_bytes()
+        return _wrk(url, "text/html")
+
+
+PYPISERVER_VENV = ROOT / "bench" / ".cache" / "pypiserver-venv"
+PYPISERVER_WORKERS = 4  # its README's gunicorn command
+
+
+def pypiserver_venv() -> Path:
+    """pypiserver with its directory cache (`pypiserver[cache]`, which its README recommends
+    for thousands of packages) and gunicorn, from PyPI into a venv of their own (cached)."""
+    python = PYPISERVER_VENV / "bin" / "python"
+    if not (PYPISERVER_VENV / "bin" / "gunicorn").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PYPISERVER_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "pypiserver[cache]", "gunicorn"],
+            check=True,
+        )
+    return PYPISERVER_VENV
+
+
+def _pypiserver(root: Path, built: list[Any]) -> dict[str, Any]:
+    """The same 500 files served by pypiserver as its README runs it in production: under
+    gunicorn (`gunicorn -w4 'pypiserver:app(root=...)'`), with its directory cache."""
+    venv = pypiserver_venv()
+    packages = root / "pypiserver-packages"
+    if not packages.exists():
+        packages.mkdir()
+        for item in built:
+            shutil.copyfile(item.path, packages / item.path.name)
+    port = free_port()
+    app = f"pypiserver:app(root={str(packages)!r})"
+    command = [str(venv / "bin" / "gunicorn"), f"-w{PYPISERVER_WORKERS}", "-b", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(
+        [*command, app],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=root,
+        preexec_fn=die_with_parent,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/simple/big-project/"
+        _wait_for(url)
+        page = httpx.get(url, timeout=60)
+        files = page.text.count("<a ")
+        assert page.status_code == 200 and files == len(built), (page.status_code, files)
+        version = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                "import pypiserver; print(pypiserver.__version__)",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return {
+            "version": version,
+            "workers": PYPISERVER_WORKERS,
+            "html_bytes": len(page.content),
+            "html": _wrk(url, "text/html"),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -218,12 +356,17 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["child"]:
         child(*argv[1:])
         return
-    parts = argv or ["pages", "mirror-run"]
-    report: dict[str, Any] = {}
+    options = Options.parse(argv, runs=1)
+    global WRK_SECONDS
+    WRK_SECONDS = 2 if options.quick else 10
+    parts = options.rest or ["pages", "mirror-run"]
+    report: dict[str, Any] = {"load_average_at_start": load_average()}
     if "pages" in parts:
-        report["pages"] = pages()
+        report["pages"] = pages(options.runs)
+        print(comparison_table(report["pages"]))
     if "mirror-run" in parts:
         report["mirror_run"] = mirror_run()
+    report["load_average_at_end"] = load_average()
     print(json.dumps(report, indent=2))
 
 
