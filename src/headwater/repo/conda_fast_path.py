@@ -167,11 +167,9 @@ class CondaFastPath:
     """One app's conda fast path and what it keeps; used from the event loop."""
 
     def __init__(self, resources: Resources) -> None:
-        settings, db, store = resources.settings, resources.db, resources.store
+        settings, db = resources.settings, resources.db
         self.resources = resources
-        self.views = ChannelViews(
-            db.engine.url, lambda name, before: read_view(db, store, name, before)
-        )
+        self.views = ChannelViews(db.engine.url, lambda name, before: read_view(db, name))
         self.grants = ReadGrants(resources.db, settings.token_cache_seconds)
         self.blobs = BlobCache(settings.serve_cache_bytes)
         self.files: Recent[tuple[int, int, str, str], StoredFile] = Recent(_FILES_KEPT)

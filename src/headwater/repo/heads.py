@@ -21,13 +21,12 @@ from sqlalchemy.engine import URL
 from starlette.concurrency import run_in_threadpool
 
 from headwater.db import Database
-from headwater.models import Channel, Privacy, RevisionIndex
+from headwater.models import Blob, Channel, Privacy, RevisionIndex
 from headwater.page_cache import Recent
 from headwater.repo.changes import Changes, listen
 from headwater.repo.loads import Loads
 from headwater.services.channels import CHANNEL_NAME, MAX_NAME_LENGTH, RESERVED_NAMES
 from headwater.services.indexes import repodata_gz_key
-from headwater.storage import BlobStore
 
 log = logging.getLogger(__name__)
 _MISSING_KEPT = 4096  # names found to be no channel, remembered for `ttl`
@@ -73,9 +72,7 @@ def valid_channel_name(name: str) -> bool:
     )
 
 
-def read_view(
-    db: Database, store: BlobStore, name: str, previous: ChannelView | None
-) -> ChannelView | None:
+def read_view(db: Database, name: str) -> ChannelView | None:
     """The channel as it is now (None: there is none). Blocks: run it in a thread."""
     started = time.monotonic()  # a change committed from now on makes this view outdated
     with db.reading() as session:
@@ -93,19 +90,23 @@ def read_view(
                 )
             )
         )
-    known = previous.indexes if previous is not None and previous.id == channel_id else {}
+        # The gzip artifacts' sizes, from their rows in `blobs` (recorded before the index
+        # landed): no request to the store, which may be away.
+        gz_keys = [
+            repodata_gz_key(channel_id, row.subdir, row.repodata_sha256)
+            for row in rows
+            if row.number == head
+        ]
+        gz_sizes = dict(
+            session.execute(select(Blob.key, Blob.size).where(Blob.key.in_(gz_keys))).all()
+        )
     indexes, parents = {}, {}
     for row in rows:
         if row.number != head:
             parents[row.subdir] = row
             continue
-        before = known.get(row.subdir)
-        if before is not None and before.row.repodata_sha256 == row.repodata_sha256:
-            gz_size = before.gz_size
-        else:
-            info = store.stat(repodata_gz_key(channel_id, row.subdir, row.repodata_sha256))
-            gz_size = info.size if info is not None else None
-        indexes[row.subdir] = SubdirIndex(row, gz_size)
+        key = repodata_gz_key(channel_id, row.subdir, row.repodata_sha256)
+        indexes[row.subdir] = SubdirIndex(row, gz_sizes.get(key))
     return ChannelView(channel_id, name, Privacy(privacy), head, indexes, parents, started)
 
 
