@@ -128,15 +128,16 @@ def held(db: Database, store: BlobStore, blobs: Iterable[Stored]) -> set[str]:
     """The keys of `blobs` the store holds, each touched (a row recorded for one that had
     none): safe from collection for the grace period. The others must be written again.
 
-    Rows are touched or recorded first, in one short transaction; only then are the blobs that
-    had no row looked for in the store, outside it. A collection that held such a row meanwhile
-    has deleted its bytes before letting the touch through, so the look finds them gone."""
+    Rows are touched or recorded first, in one short transaction; only then is every blob
+    looked for in the store, outside it. A row is no proof of bytes (a collection whose
+    deletion failed midway, a run that recorded a row for bytes it then failed to fetch): a
+    collection that held a row meanwhile has deleted its bytes before letting the touch
+    through, so the look finds them gone."""
     wanted = {stored.key: stored for stored in blobs}
     with db.writing() as session:
         found = touch(session, wanted)
         record(session, [wanted[key] for key in wanted.keys() - found])
-    present = {key for key in wanted.keys() - found if store.stat(key) is not None}
-    return found | present
+    return {key for key in wanted if store.stat(key) is not None}
 
 
 def ensure_recorded(session: Session, store: BlobStore, blobs: Iterable[Stored]) -> bool:

@@ -61,9 +61,13 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             target.parent.mkdir(parents=True, exist_ok=True)
             stream = temporary.open("wb")
-        with stream:
-            stream.write(data)
-        os.replace(temporary, target)
+        try:
+            with stream:
+                stream.write(data)
+            os.replace(temporary, target)
+        except BaseException:  # a full disk, a stop: leave no hidden half-file behind
+            temporary.unlink(missing_ok=True)
+            raise
 
     def stat(self, key: str) -> BlobInfo | None:
         try:

@@ -133,7 +133,9 @@ class S3BlobStore(BlobStore):
 
     def sendable(self, key: str, size: int, *, redirect: bool) -> Sendable:
         if redirect:
-            return Redirect(obstore.sign(self._store, "GET", self._path(key), self._presigned))
+            with _reaching(self.bucket):
+                url = obstore.sign(self._store, "GET", self._path(key), self._presigned)
+            return Redirect(url)
         return Chunks(size, self.chunks(key))
 
     def delete(self, keys: Iterable[str]) -> None:
