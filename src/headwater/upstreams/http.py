@@ -213,7 +213,7 @@ async def upstream_client(
         yield client
 
 
-def is_transient(error: Exception) -> bool:
+def is_transient(error: BaseException) -> bool:
     return isinstance(error, httpx.TransportError | TransientStatusError)
 
 
