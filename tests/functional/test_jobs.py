@@ -4,6 +4,7 @@ history and shown to administrators."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -35,6 +36,12 @@ NEVER_AGAIN = "0 0 1 1 *"  # after the first firing at start, not within a test
 
 def refreshes(client: httpx.Client) -> list[dict[str, Any]]:
     answer = client.get("/api/jobs", params={"kind": "cve-refresh"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"]  # type: ignore[no-any-return]
+
+
+def jobs_of(client: httpx.Client, kind: str) -> list[dict[str, Any]]:
+    answer = client.get("/api/jobs", params={"kind": kind})
     assert answer.status_code == 200, answer.text
     return answer.json()["items"]  # type: ignore[no-any-return]
 
@@ -274,3 +281,17 @@ def test_job_run_wait_follows_the_run_and_fails_with_it(tmp_path: Path) -> None:
         assert re.search(r"run #\d+ \(cve-refresh\): failed", followed.stdout)
         assert "error: 1 of 1 CVE feeds failed" in followed.stdout
         assert f"CVE feed {missing}: could not fetch" in followed.stdout
+
+
+def test_a_run_queued_through_this_process_is_claimed_without_waiting_for_a_poll(
+    tmp_path: Path,
+) -> None:
+    """The embedded worker polls every ten minutes here, yet a job queued through the API is
+    claimed at once: the queueing rings this process's workers when it commits."""
+    settings = make_settings(tmp_path / "var", worker_poll_interval=600, embedded_scheduler=False)
+    with run_headwater(settings) as headwater, headwater.client(headwater.login()) as admin:
+        for kind in ("blob-collect", "revision-prune"):  # the second after the worker idled
+            queued = admin.post("/api/jobs", json={"kind": kind})
+            assert queued.status_code == 202, queued.text
+            ended = wait_until(functools.partial(jobs_of, admin, kind))
+            assert [job["state"] for job in ended] == ["completed"], ended

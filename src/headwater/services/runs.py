@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -98,6 +99,34 @@ def queue_job(
     )
 
 
+class QueueBell:
+    """Rings in this process once a transaction that queued a run has committed, so that the
+    workers of this process (the embedded one) claim it at once rather than at their next
+    poll. Workers in other processes still find it by polling."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[threading.Event] = []
+
+    def subscribe(self, listener: threading.Event) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: threading.Event) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def ring(self, _session: Session | None = None) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.set()
+
+
+RUN_QUEUED = QueueBell()
+
+
 def _queue(session: Session, run: Run) -> Run | None:
     run.step = "queued"
     try:
@@ -105,6 +134,7 @@ def _queue(session: Session, run: Run) -> Run | None:
             session.add(run)
     except IntegrityError:
         return None
+    event.listen(session, "after_commit", RUN_QUEUED.ring, once=True)
     return run
 
 
@@ -418,9 +448,13 @@ def fail_orphaned_runs(session: Session, gone: Callable[[str], bool]) -> list[in
     return [run.id for run in orphaned]
 
 
-def oldest_running_start(session: Session) -> dt.datetime | None:
-    """When the longest-running run still under way started (its staging files are younger)."""
-    return session.scalar(select(func.min(Run.started_at)).where(Run.state == RunState.running))
+def oldest_running_start(session: Session, kind: JobKind | None = None) -> dt.datetime | None:
+    """When the longest-running run (of `kind`) still under way started: its staging files,
+    and the blob rows it touched, are younger."""
+    query = select(func.min(Run.started_at)).where(Run.state == RunState.running)
+    if kind is not None:
+        query = query.where(Run.kind == kind)
+    return session.scalar(query)
 
 
 def fail_run(session: Session, run_id: int, worker_id: str, error: str) -> bool:

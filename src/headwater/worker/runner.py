@@ -76,6 +76,7 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.transport = transport
         self._shutdown = threading.Event()
+        self._wake = threading.Event()  # a run was queued in this process, or shutting down
         self._current: _Execution | None = None
         self._next_sweep = time.monotonic() + config.staging_sweep_interval
 
@@ -109,6 +110,14 @@ class Worker:
                 "worker %s: cleaning up after a crash failed; carrying on", self.worker_id
             )
         log.info("worker %s started", self.worker_id)  # cleaned up, and claiming from now on
+        runs.RUN_QUEUED.subscribe(self._wake)
+        try:
+            self._claim_until_shutdown()
+        finally:
+            runs.RUN_QUEUED.unsubscribe(self._wake)
+        log.info("worker %s stopped", self.worker_id)
+
+    def _claim_until_shutdown(self) -> None:
         while not self._shutdown.is_set():
             try:
                 if time.monotonic() >= self._next_sweep:
@@ -118,12 +127,13 @@ class Worker:
                 log.exception("worker %s: unexpected error; carrying on", self.worker_id)
                 worked = False
             if not worked:
-                self._shutdown.wait(self.config.poll_interval)
-        log.info("worker %s stopped", self.worker_id)
+                self._wake.wait(self.config.poll_interval)
+                self._wake.clear()
 
     def shutdown(self) -> None:
         """Stop claiming; a run under way is stopped and recorded as failed."""
         self._shutdown.set()
+        self._wake.set()
         execution = self._current
         if execution is not None:
             execution.stop("the worker shut down")
