@@ -25,10 +25,11 @@ from tests.support.conda_packages import PackageSpec, build_channel, sha256_of
 from tests.support.flows import create_channel, create_mirror, run_mirror
 from tests.support.s3 import S3Endpoint
 from tests.support.server import Headwater, run_headwater
-from tests.support.upstream import serve_directory
+from tests.support.upstream import Fault, serve_directory
 
 KEEP = PackageSpec("gc-keep", "1.0", subdir="noarch", random_bytes=20_000)
 DROP = PackageSpec("gc-drop", "1.0", subdir="noarch", random_bytes=30_000)
+SLOW = PackageSpec("gc-slow", "1.0", subdir="noarch")
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -143,6 +144,8 @@ def sha_of(content: bytes) -> str:
 def test_unreferenced_blobs_wait_out_their_grace(
     tmp_path: Path, backend: dict[str, object], upstream_root: Path
 ) -> None:
+    """The grace runs from when the last revision naming a file was pruned, not from when its
+    bytes were written: a file stored a month ago and pruned today stays for the grace."""
     dropped = sha256_of(upstream_root / "noarch" / DROP.filename)
     with (
         serve_directory(upstream_root) as upstream,
@@ -154,6 +157,9 @@ def test_unreferenced_blobs_wait_out_their_grace(
         run_mirror(client, "gc", mirror["id"])
         drop_upstream(upstream_root)
         run_mirror(client, "gc", mirror["id"])
+        month_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+        with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
+            session.execute(update(Blob).values(touched_at=month_ago))
         run_job(client, "revision-prune")
         report = run_job(client, "blob-collect")["report"]["collected"]
         assert report["deleted"] == 0 and report["kept_in_grace"] >= 1
@@ -185,7 +191,8 @@ def test_blobs_stored_without_a_row_are_adopted_and_judged_like_the_rest(
     tmp_path: Path, backend: dict[str, object], upstream_root: Path
 ) -> None:
     """Blobs stored before rows were kept (a migrated deployment), or by a process that died
-    between writing and recording: a referenced one stays, an unreferenced one goes."""
+    between writing and recording: a referenced one stays, an unreferenced one goes, at the
+    collection after the one that found it (a writer may be about to record it)."""
     kept = sha256_of(upstream_root / "noarch" / KEEP.filename)
     with (
         serve_directory(upstream_root) as upstream,
@@ -202,7 +209,10 @@ def test_blobs_stored_without_a_row_are_adopted_and_judged_like_the_rest(
         with db.writing() as session:
             session.execute(delete(Blob))  # as before migration 0010
         report = run_job(client, "blob-collect")["report"]["collected"]
-        assert report["adopted"] >= 3 and report["deleted"] == 1
+        assert report["adopted"] >= 3 and report["deleted"] == 0
+        assert store.stat(content_key(orphan)) is not None
+        report = run_job(client, "blob-collect")["report"]["collected"]
+        assert report["adopted"] == 0 and report["deleted"] == 1
         assert store.stat(content_key(orphan)) is None
         assert store.stat(content_key(kept)) is not None
         served = client.get(f"/api/repo/gc/noarch/{KEEP.filename}")
@@ -212,7 +222,9 @@ def test_blobs_stored_without_a_row_are_adopted_and_judged_like_the_rest(
 def test_a_blob_a_run_is_about_to_use_is_not_collected(tmp_path: Path) -> None:
     """A run touches the bytes it found stored before it decides not to download them: a
     collection that starts before it publishes leaves them for the grace period."""
-    with run_headwater(make_settings(tmp_path / "var")) as headwater:
+    # No scheduler or worker: the collections are this test's alone.
+    settings = make_settings(tmp_path / "var", embedded_worker=False, embedded_scheduler=False)
+    with run_headwater(settings) as headwater:
         store = store_of(headwater)
         db = headwater.resources.db  # type: ignore[attr-defined]
         digest = "ab" * 32
@@ -236,6 +248,64 @@ def test_a_blob_a_run_is_about_to_use_is_not_collected(tmp_path: Path) -> None:
         # (one recorded for bytes a failed run never fetched) says otherwise.
         assert blobs.held(db, store, [Stored.content(digest, 21)]) == set()
         assert blobs.held(db, store, [Stored.content(digest, 21)]) == set()
+        # An upload confirms, in the transaction that names its bytes, that they are stored.
+        with db.writing() as session:
+            assert not blobs.confirm_stored(session, store, [Stored.content(digest, 21)])
+        store.put(content_key(digest), b"bytes a run will reuse")
+        with db.writing() as session:
+            assert blobs.confirm_stored(session, store, [Stored.content(digest, 21)])
+
+
+def test_a_mirror_run_under_way_keeps_what_it_uses_whatever_the_grace(
+    tmp_path: Path, upstream_root: Path
+) -> None:
+    """A collection with no grace at all, while an active run is fetching its last file: the
+    bytes the run reuses (stored for a channel deleted long ago, nobody's now) and the ones it
+    has written stay, the run publishes every file, and every one is served."""
+    with (
+        serve_directory(upstream_root) as upstream,
+        started(tmp_path, {}, gc_grace_hours=0, heartbeat_interval=0.1) as headwater,
+        headwater.client(headwater.login()) as client,
+    ):
+        create_channel(client, "gone")
+        first = create_mirror(client, "gone", upstream.url, mirror_mode="active")
+        assert run_mirror(client, "gone", first["id"])["state"] == "completed"
+        assert client.delete("/api/channels/gone").status_code == 204
+        month_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+        with headwater.resources.db.writing() as session:  # type: ignore[attr-defined]
+            session.execute(update(Blob).values(touched_at=month_ago))
+
+        build_channel(upstream_root, [SLOW])  # beside the two already there
+        slow_path = f"/noarch/{SLOW.filename}"
+        upstream.faults[slow_path] = Fault(delay=4)
+        create_channel(client, "gc")
+        mirror = create_mirror(client, "gc", upstream.url, mirror_mode="active")
+        queued = client.post(f"/api/channels/gc/mirrors/{mirror['id']}/run")
+        assert queued.status_code == 202, queued.text
+        run_id = queued.json()["id"]
+        deadline = time.monotonic() + 30
+        while upstream.count(slow_path) == 0:
+            assert time.monotonic() < deadline, "the run never asked for the slow file"
+            time.sleep(0.05)
+        time.sleep(0.5)  # its heartbeats have recorded what it did by now
+        assert client.get(f"/api/runs/{run_id}").json()["state"] == "running"
+        report = run_job(client, "blob-collect")["report"]["collected"]
+        assert report["deleted"] >= 1, report  # the deleted channel's indexes went
+        for spec in (KEEP, DROP):
+            digest = sha256_of(upstream_root / "noarch" / spec.filename)
+            assert store_of(headwater).stat(content_key(digest)) is not None, spec.filename
+        deadline = time.monotonic() + 60
+        while (run := client.get(f"/api/runs/{run_id}").json())["state"] == "running":
+            assert time.monotonic() < deadline, run
+            time.sleep(0.1)
+        assert run["state"] == "completed", run
+        assert run["counters"]["downloaded"] == 1, run["counters"]  # the others were reused
+        for spec in (KEEP, DROP, SLOW):
+            served = client.get(f"/api/repo/gc/noarch/{spec.filename}")
+            assert served.status_code == 200, spec.filename
+            assert sha_of(served.content) == sha256_of(upstream_root / "noarch" / spec.filename)
+        # Once the run is over, what nobody references goes: here, nothing.
+        assert run_job(client, "blob-collect")["report"]["collected"]["deleted"] == 0
 
 
 def test_only_administrators_see_the_storage_usage(headwater: Headwater) -> None:

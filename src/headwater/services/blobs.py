@@ -1,12 +1,15 @@
 """The blobs table: what is stored, whether anything still references it, and collecting it.
 
 Every write into the store is recorded here (`record`), with the write's time as `touched_at`;
-a run that decides to use bytes already stored touches their rows first (`touch`): a blob that
-nothing references is collected only once its `touched_at` is older than the grace period, so a
-run that found bytes present a moment ago finds them still there when it publishes. A
-collection deletes a blob's row and its bytes in one transaction, holding the row: a writer
-that touches it waits, then finds no row and stores the bytes again (docs/architecture.md,
-"Blobs and garbage collection").
+a run that decides to use bytes already stored touches their rows first (`touch`), and dropping
+the last rows that name a blob (pruning, a superseded index, a deleted channel) touches it too
+(`touch_files`, `touch_indexes`): a blob that nothing references is collected only once its
+`touched_at` is older than the grace period *and* than the start of every mirror run under way,
+so a run that found bytes present, or wrote them, finds them still there when it publishes,
+however long it takes. A collection deletes a blob's row and its bytes in one transaction,
+holding the row: a writer that touches it waits, then finds no row and stores the bytes again;
+a writer outside a run (an upload) checks, in the transaction that references its bytes, that
+they are still stored (`confirm_stored`) (docs/architecture.md, "Blobs and garbage collection").
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, u
 from sqlalchemy.orm import Session
 
 from headwater.db import Database, insert_or_ignore, utcnow
-from headwater.models import Blob, Channel, Mirror, PackageFile, RevisionIndex
+from headwater.models import Blob, Channel, JobKind, Mirror, PackageFile, RevisionIndex
 from headwater.services.progress import RunProgress
+from headwater.services.runs import oldest_running_start
 from headwater.storage import BlobInfo, BlobStore, content_key, content_sha256
 
 PACKAGE = "package"
@@ -156,6 +160,52 @@ def ensure_recorded(session: Session, store: BlobStore, blobs: Iterable[Stored])
     return True
 
 
+def confirm_stored(session: Session, store: BlobStore, blobs: Iterable[Stored]) -> bool:
+    """In the transaction that makes these just-written blobs referenced: their rows touched (or
+    recorded), then each looked for in the store. False when a collection took one between the
+    write and this transaction (it held the row meanwhile): the caller writes it again."""
+    wanted = list(blobs)
+    record(session, wanted)
+    return all(store.stat(stored.key) is not None for stored in wanted)
+
+
+def touch_files(session: Session, dropped: ColumnElement[bool]) -> None:
+    """Before the file rows `dropped` selects are deleted: their contents' blobs are touched, so
+    that their grace runs from when they stopped being referenced."""
+    contents = select(PackageFile.sha256).where(dropped)
+    metadata = select(PackageFile.metadata_sha256).where(
+        dropped, PackageFile.metadata_sha256.is_not(None)
+    )
+    session.execute(
+        update(Blob)
+        .where(Blob.kind == PACKAGE, or_(Blob.sha256.in_(contents), Blob.sha256.in_(metadata)))
+        .values(touched_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def touch_indexes(session: Session, channel_id: int, dropped: ColumnElement[bool]) -> None:
+    """Before the channel's index rows `dropped` selects are deleted: their artifacts are
+    touched, so that their grace runs from when they stopped being referenced."""
+    rows = select(RevisionIndex).where(RevisionIndex.channel_id == channel_id, dropped).subquery()
+    digests = [
+        select(rows.c.repodata_sha256),
+        select(rows.c.repodata_zst_sha256),
+        select(rows.c.shard_index_sha256),
+        select(rows.c.shard_pack_sha256),
+    ]
+    session.execute(
+        update(Blob)
+        .where(
+            Blob.kind == INDEX,
+            Blob.channel_id == channel_id,
+            or_(*(Blob.sha256.in_(digest) for digest in digests)),
+        )
+        .values(touched_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _referenced() -> ColumnElement[bool]:
     package = and_(
         Blob.kind == PACKAGE,
@@ -215,7 +265,7 @@ def collect(
     a batch per transaction.
     """
     collected = Collected()
-    cutoff = utcnow() - grace
+    cutoff = _cutoff(db, grace)
     progress.step("listing the blob store")
     for prefix in ("blobs/", _INDEX_PREFIX):
         for batch in _batches(_listed(store, prefix)):
@@ -248,6 +298,15 @@ def collect(
     return collected
 
 
+def _cutoff(db: Database, grace: dt.timedelta) -> dt.datetime:
+    """Blobs touched before this may go: older than the grace period, and than the start of
+    every mirror run under way (whatever such a run touched or wrote, it may still publish)."""
+    cutoff = utcnow() - grace
+    with db.reading() as session:
+        running = oldest_running_start(session, JobKind.mirror)
+    return cutoff if running is None else min(cutoff, running)
+
+
 def _listed(store: BlobStore, prefix: str) -> Iterator[Stored]:
     for info in store.list(prefix):
         stored = Stored.listed(info)
@@ -256,30 +315,39 @@ def _listed(store: BlobStore, prefix: str) -> Iterator[Stored]:
 
 
 def _adopt(db: Database, listed: list[Stored]) -> int:
-    """Rows for listed blobs that have none, touched when they were written: a blob a process
-    wrote and died before recording is collected once its write is older than the grace."""
+    """Rows for listed blobs that have none, touched now: a blob a process wrote and died
+    before recording goes at a later collection, once this one is older than the grace. Not
+    judged by its write time: a writer may be between writing it and recording it (an upload
+    about to land), and this collection must leave it to that writer."""
     by_key = {stored.key: stored for stored in listed}
     with db.reading() as session:
         known = set(session.scalars(select(Blob.key).where(Blob.key.in_(list(by_key)))))
-        unknown = [stored for key, stored in by_key.items() if key not in known]
-        owners = {stored.channel_id for stored in unknown if stored.channel_id is not None}
-        channels = set(session.scalars(select(Channel.id).where(Channel.id.in_(owners))))
+    unknown = [stored for key, stored in by_key.items() if key not in known]
     if not unknown:
         return 0
-    rows = [
-        {
-            "key": stored.key,
-            "kind": stored.kind,
-            "sha256": stored.sha256,
-            # the artifact of a channel deleted meanwhile is nobody's
-            "channel_id": stored.channel_id if stored.channel_id in channels else None,
-            "size": stored.size,
-            "stored_at": stored.written_at,
-            "touched_at": stored.written_at,
-        }
-        for stored in unknown
-    ]
+    now = utcnow()
     with db.writing() as session:
+        owners = {stored.channel_id for stored in unknown if stored.channel_id is not None}
+        # Held until this transaction ends (PostgreSQL): no channel goes between the look and
+        # the insert that names it.
+        channels = set(
+            session.scalars(
+                select(Channel.id).where(Channel.id.in_(owners)).with_for_update(read=True)
+            )
+        )
+        rows = [
+            {
+                "key": stored.key,
+                "kind": stored.kind,
+                "sha256": stored.sha256,
+                # the artifact of a deleted channel is nobody's
+                "channel_id": stored.channel_id if stored.channel_id in channels else None,
+                "size": stored.size,
+                "stored_at": stored.written_at or now,
+                "touched_at": now,
+            }
+            for stored in unknown
+        ]
         session.execute(insert_or_ignore(session, Blob.__table__), rows)  # type: ignore[arg-type]
     return len(unknown)
 

@@ -30,6 +30,7 @@ from headwater.models import (
     Privacy,
     User,
 )
+from headwater.services import blobs
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef, OrganizationRef
 from headwater.upstreams.http import check_allowed, normalize_source_root, shown_url
@@ -303,7 +304,9 @@ def merge_filters(stored: FilterSet, changes: dict[str, Any] | None) -> FilterSe
 
 def delete_channel(session: Session, channel: ChannelRef, *, actor: Actor) -> None:
     """The channel and its rows go now; its blobs, once nothing references them, with the next
-    garbage collection after the grace period (services/blobs.py)."""
+    garbage collection after the grace period, which starts now (services/blobs.py)."""
+    blobs.touch_files(session, PackageFile.channel_id == channel.id)
+    blobs.touch_indexes(session, channel.id, true())
     session.delete(load_channel(session, channel))
     record(session, actor, "channel.delete", channel.name)
     session.flush()

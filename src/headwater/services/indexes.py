@@ -26,6 +26,7 @@ from headwater.db import utcnow
 from headwater.formats.conda.index import BuiltIndex, PreviousIndex, SubdirIndexBuilder
 from headwater.formats.conda.shards import read_pack_directory
 from headwater.models import Channel, PackageFile, PackageType, RevisionIndex
+from headwater.services import blobs
 from headwater.services.blobs import Stored
 from headwater.services.channels import index_prefix
 from headwater.storage import BlobStore
@@ -267,7 +268,8 @@ def artifact_keys(index: RevisionIndex) -> set[str]:
 
 def drop_indexes(session: Session, channel_id: int, condition: ColumnElement[bool]) -> int:
     """Delete the channel's index rows that `condition` selects; the artifacts no remaining row
-    names are garbage collection's."""
+    names are garbage collection's, after the grace that starts now."""
+    blobs.touch_indexes(session, channel_id, condition)
     dropped = session.execute(
         delete(RevisionIndex).where(RevisionIndex.channel_id == channel_id, condition)
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from headwater.db import Database
 from headwater.models import Channel, ChannelRevision, PackageFile, RevisionIndex
+from headwater.services import blobs
 from headwater.services.indexes import drop_indexes, lock_channel
 from headwater.services.progress import RunProgress
 from headwater.services.revisions import sweep_staged
@@ -109,11 +110,7 @@ def _drop_unheld_files(session: Session, channel_id: int) -> int:
         ChannelRevision.number >= PackageFile.added_in,
         ChannelRevision.number < PackageFile.removed_in,
     )
-    dropped = session.execute(
-        delete(PackageFile).where(
-            PackageFile.channel_id == channel_id,
-            PackageFile.removed_in.is_not(None),
-            ~held,
-        )
-    )
+    unheld = and_(PackageFile.channel_id == channel_id, PackageFile.removed_in.is_not(None), ~held)
+    blobs.touch_files(session, unheld)  # their grace starts now
+    dropped = session.execute(delete(PackageFile).where(unheld))
     return int(dropped.rowcount or 0)  # type: ignore[attr-defined]

@@ -13,7 +13,11 @@ from sqlalchemy.orm import Session
 
 from headwater.cves.names import CondaNames
 from headwater.db import Database
-from headwater.errors import PackageArchiveError, PackageFileExistsError
+from headwater.errors import (
+    BlobStoreUnavailableError,
+    PackageArchiveError,
+    PackageFileExistsError,
+)
 from headwater.filters.python_specs import parse_version
 from headwater.formats.conda import timestamp_ms
 from headwater.formats.conda.package import read_index_json
@@ -103,7 +107,7 @@ def upload_package(
             _refuse_known(session, load_channel(session, channel), filename, staged.sha256)
         upload = read_upload(filename, staged, expected_sha256, python_only=python_only)
         _store_bytes(store, upload)
-    change = UploadChange(channel, upload, actor)
+    change = UploadChange(channel, upload, actor, store)
     revision = apply_change(db, store, channel.id, change, cve_names=cve_names)
     assert revision is not None
     with db.reading() as session:
@@ -239,8 +243,9 @@ class UploadChange(Change):
 
     cause = RevisionCause.upload
 
-    def __init__(self, channel: ChannelRef, upload: Upload, actor: Actor) -> None:
+    def __init__(self, channel: ChannelRef, upload: Upload, actor: Actor, store: BlobStore) -> None:
         self.channel = channel
+        self.store = store
         self.upload = upload
         self.actor_ = actor
         self.actor = actor.username
@@ -279,7 +284,11 @@ class UploadChange(Change):
         return plan
 
     def land(self, session: Session, revision: ChannelRevision | None) -> None:
-        blobs.record(session, self.upload.blobs())
+        if not blobs.confirm_stored(session, self.store, self.upload.blobs()):
+            raise BlobStoreUnavailableError(
+                f"the bytes of {self.upload.filename} were collected as garbage while the upload "
+                "was published (an unreferenced copy of them was past its grace); send it again"
+            )
         record(
             session,
             self.actor_,
