@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from headwater import __version__, api, probes, repo, web
+from headwater.api import reference
 from headwater.errors import HeadwaterError
 from headwater.guards import BodyLimits, RequestGuard, SecurityHeaders
 from headwater.logs import keep_tokens_out_of_access_logs
@@ -115,8 +116,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await resources.oidc.close()
             db.dispose()
 
-    app = FastAPI(title="Headwater", version=__version__, lifespan=lifespan)
+    # The reference pages are Headwater's own (api/reference.py): FastAPI's load from a CDN.
+    app = FastAPI(
+        title="Headwater", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     api.install(app)
+    reference.install(app)
     app.include_router(repo.router)
     app.include_router(probes.router)
     web.install(app)

@@ -129,8 +129,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+_CSP = b"content-security-policy"
 _SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (_CSP, CONTENT_SECURITY_POLICY.encode()),  # first: a page that sets its own keeps it
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -151,7 +152,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *_SECURITY_HEADERS]}
+                headers = message.get("headers", [])
+                added = _SECURITY_HEADERS
+                if any(name.lower() == _CSP for name, _ in headers):  # a page's own (/redoc)
+                    added = _SECURITY_HEADERS[1:]
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
