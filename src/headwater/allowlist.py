@@ -50,9 +50,14 @@ def locate(url: str | httpx.URL) -> Location | None:
     )
 
 
+_REWRITTEN = ("%", "\\", "/.")  # what normalizing may change: escapes, backslashes, dot segments
+
+
 def normalize_path(path: str) -> str:
     """The path a server acts on: escapes decoded, `\\` read as `/`, dot segments removed
     (RFC 3986, 5.2.4). A trailing slash is kept."""
+    if path.startswith("/") and not any(mark in path for mark in _REWRITTEN):
+        return path  # nothing to decode, no dot segment: as it is (every download asks this)
     decoded = unquote(path).replace("\\", "/")
     output: list[str] = []
     segments = decoded.split("/")

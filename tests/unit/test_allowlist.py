@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from headwater.allowlist import AllowedPrefix, named_addresses, normalize_path, url_allowed
 from headwater.settings import Settings
@@ -81,3 +83,13 @@ def test_paths_are_normalized_as_a_server_reads_them(path: str, normalized: str)
 
 def test_entries_with_an_address_name_it() -> None:
     assert {str(address) for address in named_addresses(ALLOWLIST)} == {"127.0.0.1"}
+
+
+@given(st.lists(st.text(alphabet="ab%2e./\\", max_size=6), max_size=6))
+def test_a_path_reads_the_same_through_the_quick_look_and_the_full_normalizing(
+    segments: list[str],
+) -> None:
+    """Paths with nothing to decode and no dot segment are taken as they are; the same path
+    behind a `/.` (which forces the full normalizing) reads the same."""
+    path = "/" + "/".join(segments)
+    assert normalize_path(path) == normalize_path("/." + path)
