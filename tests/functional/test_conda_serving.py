@@ -348,6 +348,37 @@ def test_the_fast_path_answers_as_the_application_does(
     assert fast_path(headwater).views._views["same"].head == 1
 
 
+def test_answers_made_from_a_first_revalidation_or_head_are_the_applications(
+    headwater: Headwater, token: str, tmp_path: Path
+) -> None:
+    """A client that revalidates a copy it got in another coding, or asks HEAD first, is
+    answered from then on from what the fast path prepared: the same answers as the
+    application's, body and all."""
+    package = build_package(PackageSpec("revalidated", "1.0", subdir=LINUX), tmp_path)
+    with headwater.client(token) as client:
+        create_channel(client, "again")
+        upload(client, "again", package)
+    with httpx.Client(base_url=headwater.url) as client:
+        gzip_tag = client.get(
+            f"/api/repo/again/{LINUX}/repodata.json", headers={"Accept-Encoding": "gzip"}
+        ).headers["etag"]
+        for name, first in ((f"{LINUX}/repodata.json", "304"), (f"{LINUX}/{package.name}", "HEAD")):
+            plain = {"Accept-Encoding": "identity"}
+            if first == "304":
+                tag = {"If-None-Match": gzip_tag, **plain}
+                assert client.get(f"/api/repo/again/{name}", headers=tag).status_code == 304
+            else:
+                assert client.head(f"/api/repo/again/{name}", headers=plain).status_code == 200
+            for method in ("GET", "HEAD", "GET"):
+                fast = client.request(method, f"/api/repo/again/{name}", headers=plain)
+                slow = client.request(method, f"/api/repo/again@1/{name}", headers=plain)
+                assert fast.status_code == slow.status_code == 200, (name, method)
+                assert headers_of(fast) == headers_of(slow), (name, method)
+                assert fast.content == slow.content, (name, method)
+            tag = {"If-None-Match": fast.headers["etag"], **plain}
+            assert client.get(f"/api/repo/again/{name}", headers=tag).status_code == 304
+
+
 def test_hostile_paths_go_to_the_application_and_are_refused(
     headwater: Headwater, token: str, tmp_path: Path
 ) -> None:

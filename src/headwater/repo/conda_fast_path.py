@@ -209,8 +209,12 @@ class CondaFastPath:
         if found is None:
             return None
         answer, validators = found
-        if answer.status == 200 and not asked.head and validators is not None:
-            await self._prepare(key, asked, view, address, answer, validators)
+        if validators is not None and answer.status in (200, 304):
+            # Made from whichever request came first: a client revalidating a copy it got
+            # elsewhere, or asking for it in another coding than before, is answered from the
+            # prepared 304 from its second request on.
+            got = answer if answer.status == 200 and not asked.head else None
+            await self._prepare(key, asked, view, address, got, validators)
         return answer
 
     def _coding(
@@ -241,15 +245,25 @@ class CondaFastPath:
         asked: Asked,
         view: ChannelView,
         address: CondaAddress,
-        answer: Answer,
+        answer: Answer | None,
         validators: Validators,
     ) -> None:
-        """Keep the GET, HEAD and 304 answers of this representation for the next requests."""
+        """Keep the GET, HEAD and 304 answers of this representation for the next requests
+        (`answer`: the GET's, when the request was one)."""
+        plain = replace(asked, method="GET", if_none_match=None, if_modified_since=None)
+        if answer is None:
+            got = await self._build(plain, view, address)
+            if got is None or got[0].status != 200:
+                return
+            answer, current = got
+            if current is None or current.etag != validators.etag:
+                return  # the head moved meanwhile: the next request prepares it
+            validators = current  # the GET's: where its body is kept
         if isinstance(answer.body, Chunks):
             return
         etag = validators.etag
-        head = await self._build(replace(asked, method="HEAD"), view, address)
-        fresh = await self._build(replace(asked, if_none_match=etag), view, address)
+        head = await self._build(replace(plain, method="HEAD"), view, address)
+        fresh = await self._build(replace(plain, if_none_match=etag), view, address)
         if head is None or fresh is None or fresh[0].status != 304:
             return
         # A body kept in the blob cache is looked up there each time, not held twice.
