@@ -145,6 +145,15 @@ class UpstreamFormatError(UpstreamError):
     """An upstream answered, but with an index Headwater cannot read."""
 
 
+class UpstreamFileMissingError(UpstreamError):
+    """An upstream's index lists a file the upstream answers 404 or 410 for."""
+
+    def __init__(self, message: str, url: str, upstream_status: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.upstream_status = upstream_status
+
+
 class ChecksumMismatchError(UpstreamError):
     """Downloaded bytes do not match the digest or size the index promised."""
 

@@ -37,6 +37,7 @@ class MirrorCreate(BaseModel):
     mirror_type: str = "conda"
     source_root: str
     mirror_mode: str = "passive"
+    on_missing_file: str = "skip"  # or fail: what an active run does with a file upstream lacks
     cron: str = DEFAULT_CRON
     run_now: bool = False
     proxy: str | None = None
@@ -50,6 +51,7 @@ class MirrorUpdate(BaseModel):
     mirror_type: str | None = None
     source_root: str | None = None
     mirror_mode: str | None = None
+    on_missing_file: str | None = None
     cron: str | None = None
     run_now: bool | None = None
     proxy: str | None = None

@@ -22,9 +22,14 @@ from headwater.cli.output import (
     print_table,
     reports_errors,
 )
-from headwater.cli.runs import follow, print_run
+from headwater.cli.runs import follow, print_run, shown_state
 
 app = typer.Typer(no_args_is_help=True)
+
+ON_MISSING_FILE_HELP = (
+    "What an active run does with a file upstream lists but answers 404 or 410 for: skip (leave "
+    "it out with a warning, ask again next run) or fail (the channel keeps its revision)."
+)
 
 
 def mirror_path(channel: str, mirror_id: int) -> str:
@@ -66,7 +71,7 @@ def list_mirrors(
                 m["mirror_type"],
                 m["mirror_mode"],
                 m["source_root"],
-                m["state"] or "never run",
+                shown_state(m["last_run"]) if m["last_run"] else "never run",
                 m["step"],
                 m["next_run_at"],
             ]
@@ -95,6 +100,7 @@ def create(
         None, "--project", help="A PyPI project to mirror (python_simple; repeat for more)."
     ),
     mirror_mode: str = typer.Option("passive", "--mode", help="active or passive."),
+    on_missing_file: str = typer.Option("skip", "--on-missing-file", help=ON_MISSING_FILE_HELP),
     cron: str = typer.Option("0 0 * * *", help="When to run, five-field cron in UTC."),
     proxy: str = typer.Option(None, help="A proxy of the server's allowlist (administrators)."),
     filters: str = typer.Option(
@@ -122,6 +128,7 @@ def create(
         "mirror_name": mirror_name,
         "mirror_type": mirror_type,
         "mirror_mode": mirror_mode,
+        "on_missing_file": on_missing_file,
         "cron": cron,
         "proxy": proxy,
         "filters": mirror_filters,
@@ -155,6 +162,7 @@ def edit(
     mirror_name: str = typer.Option(None, "--name"),
     source_root: str = typer.Option(None, "--source"),
     mirror_mode: str = typer.Option(None, "--mode"),
+    on_missing_file: str = typer.Option(None, "--on-missing-file", help=ON_MISSING_FILE_HELP),
     cron: str = typer.Option(None),
     proxy: str = typer.Option(None, help="A proxy URL; an empty string removes it."),
     filters: str = typer.Option(
@@ -174,6 +182,7 @@ def edit(
             "mirror_name": mirror_name,
             "source_root": source_root,
             "mirror_mode": mirror_mode,
+            "on_missing_file": on_missing_file,
             "cron": cron,
         }.items()
         if value is not None
@@ -349,7 +358,7 @@ def runs(
         [
             [
                 r["id"],
-                r["state"],
+                shown_state(r),
                 r["step"],
                 r["started_at"],
                 r["finished_at"],

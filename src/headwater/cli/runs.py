@@ -98,11 +98,19 @@ def follow(client: Client, path: str, *, quiet: bool) -> dict[str, Any]:
             time.sleep(0.5)
 
 
+def shown_state(run: dict[str, Any]) -> str:
+    """A run's state, "completed with 2 warnings" when it left files out."""
+    count = len(run.get("warnings") or ())
+    if run["state"] != "completed" or not count:
+        return str(run["state"])
+    return f"completed with {count} warning{'s' if count != 1 else ''}"
+
+
 def print_run(detail: dict[str, Any]) -> None:
     counters = detail["counters"]
     console.print(
         f"run #{detail['id']} of {detail['channel']}/{detail['mirror_name']}: "
-        f"[bold]{detail['state']}[/bold] ({detail['step']})",
+        f"[bold]{shown_state(detail)}[/bold] ({detail['step']})",
         highlight=False,
     )
     console.print(
@@ -120,6 +128,8 @@ def print_run(detail: dict[str, Any]) -> None:
         print_progress(detail["progress"])
     if detail["error"]:
         console.print(f"[red]error:[/red] {detail['error']}", highlight=False)
+    for warning in detail.get("warnings") or ():
+        console.print(f"[yellow]warning:[/yellow] {warning['message']}", highlight=False)
     if detail.get("report"):
         print_report(detail["report"])
     for line in detail.get("log", []):

@@ -15,7 +15,13 @@ from headwater.models.channel import (
 )
 from headwater.models.cve import Advisory, Cve, CveMatch
 from headwater.models.file import PackageFile, PackageType
-from headwater.models.mirror import Mirror, MirrorMode, MirrorSubdirState, MirrorType
+from headwater.models.mirror import (
+    Mirror,
+    MirrorMode,
+    MirrorSubdirState,
+    MirrorType,
+    OnMissingFile,
+)
 from headwater.models.organization import (
     Group,
     GroupMember,
@@ -56,6 +62,7 @@ __all__ = [
     "MirrorMode",
     "MirrorSubdirState",
     "MirrorType",
+    "OnMissingFile",
     "OnUnsolvable",
     "Organization",
     "OrganizationRole",

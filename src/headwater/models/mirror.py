@@ -25,6 +25,13 @@ class MirrorMode(StrEnum):
     passive = "passive"
 
 
+class OnMissingFile(StrEnum):
+    """What an active run does with a file upstream lists but cannot deliver (404, 410)."""
+
+    skip = "skip"  # left out of the revision with a warning, tried again next run
+    fail = "fail"  # the run fails and the previous head stays
+
+
 class Mirror(Base):
     __tablename__ = "mirrors"
     __table_args__ = (UniqueConstraint("channel_id", "mirror_name"), NEVER_REUSE_IDS)
@@ -37,6 +44,9 @@ class Mirror(Base):
     mirror_mode: Mapped[MirrorMode] = mapped_column(String(20))
     cron: Mapped[str] = mapped_column(String(100), default=DEFAULT_CRON)
     proxy: Mapped[str | None]
+    on_missing_file: Mapped[OnMissingFile] = mapped_column(
+        String(8), default=OnMissingFile.skip, server_default=OnMissingFile.skip.value
+    )
     filters: Mapped[FilterSet] = mapped_column(FilterSetColumn(), default=FilterSet)
     next_run_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     created_at: Mapped[created_at]

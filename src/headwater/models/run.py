@@ -106,6 +106,9 @@ class Run(Base):
     # A mirror run's dependency report (services/solvability.py): the files taken as
     # dependencies, kept files whose dependencies are missing, the must_install solves.
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What a completed run left out and why (services/missing_files.py RunWarning.to_json):
+    # the files upstream listed but could not deliver. None for runs from before.
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class RunLogLine(Base):

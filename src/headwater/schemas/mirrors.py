@@ -21,6 +21,7 @@ class MirrorOut(BaseModel):
     mirror_type: str
     source_root: str
     mirror_mode: str
+    on_missing_file: str  # skip or fail: a file upstream lists but cannot deliver (404, 410)
     cron: str
     cron_description: str
     proxy: str | None
@@ -45,6 +46,7 @@ class MirrorOut(BaseModel):
             mirror_type=mirror.mirror_type,
             source_root=mirror.source_root,
             mirror_mode=mirror.mirror_mode,
+            on_missing_file=mirror.on_missing_file,
             cron=mirror.cron,
             cron_description=schedule.description(),
             proxy=shown_url(mirror.proxy),  # the proxy's password stays with administrators

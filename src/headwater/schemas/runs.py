@@ -50,6 +50,18 @@ class Counters(BaseModel):
     downloaded: int
     bytes: int
     dependencies: int = 0  # files taken because kept files depend on them
+    missing: int = 0  # files upstream listed but could not deliver, left out (see warnings)
+
+
+class RunWarning(BaseModel):
+    """What a completed run left out: a file upstream lists but answered 404 or 410 for
+    (services/missing_files.py). The run completed; the next run asks for the file again."""
+
+    kind: str  # missing_file
+    filename: str
+    url: str
+    status: int
+    message: str
 
 
 class RunCommon(BaseModel):
@@ -80,10 +92,13 @@ class RunOut(RunCommon):
     progress: Progress
     counters: Counters
     excluded_reasons: dict[str, int]
+    # A completed run with warnings completed all the same: "completed with warnings".
+    warnings: list[RunWarning] = []
 
     @classmethod
     def of(cls, run: Run, mirror_name: str) -> RunOut:
         assert run.mirror_id is not None, "a mirror's run"
+        warnings = [RunWarning.model_validate(warning) for warning in run.warnings or ()]
         return cls(
             **cls.fields_of(run),
             mirror_id=run.mirror_id,
@@ -98,8 +113,10 @@ class RunOut(RunCommon):
                 downloaded=run.downloaded,
                 bytes=run.bytes_downloaded,
                 dependencies=((run.report or {}).get("dependencies") or {}).get("taken", 0),
+                missing=sum(1 for warning in warnings if warning.kind == "missing_file"),
             ),
             excluded_reasons=dict(run.excluded_reasons or {}),
+            warnings=warnings,
         )
 
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import httpx
 
 from headwater.db import Database
-from headwater.errors import ChecksumMismatchError, UpstreamError
+from headwater.errors import ChecksumMismatchError, UpstreamError, UpstreamFileMissingError
+from headwater.models import OnMissingFile
 from headwater.services import blobs, provenance
 from headwater.services.blobs import Stored
+from headwater.services.missing_files import MissingFile
 from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.bodies import raw_chunks
@@ -213,18 +215,27 @@ class Downloader:
             await self._download(expected)
             self.progress.count("downloaded")
 
-    async def fetch_all(self, files: Iterable[ExpectedFile]) -> None:
+    async def fetch_all(
+        self, files: Iterable[ExpectedFile], on_missing: OnMissingFile = OnMissingFile.fail
+    ) -> list[MissingFile]:
         """Every file whose bytes the upstream has not delivered (or the store lost),
-        `policy.concurrency` at a time; the first failure stops the rest and is raised."""
+        `policy.concurrency` at a time; the first failure stops the rest and is raised. A
+        file the upstream answers 404 or 410 for is, with `on_missing` skip, answered among
+        the missing instead, with a warning in the run's log."""
         wanted = await asyncio.to_thread(self._missing, list(files))
         expected_bytes = sum(expected.size or 0 for expected in wanted)
         self.progress.step("downloading", total=len(wanted), bytes_total=expected_bytes)
         queue = iter(wanted)
+        missing: list[MissingFile] = []
 
         async def download_worker() -> None:
             for expected in queue:
-                await self._download(expected)
-                self.progress.count("downloaded")
+                try:
+                    await self._download(expected)
+                except UpstreamFileMissingError as error:
+                    missing.append(self._missing_file(expected, error, on_missing))
+                else:
+                    self.progress.count("downloaded")
                 self.progress.advance()
 
         count = min(self.policy.concurrency, len(wanted))
@@ -235,7 +246,25 @@ class Downloader:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-        self.progress.log(f"downloaded {len(wanted)} files")
+        self.progress.log(f"downloaded {len(wanted) - len(missing)} files")
+        return missing
+
+    def _missing_file(
+        self, expected: ExpectedFile, error: UpstreamFileMissingError, on_missing: OnMissingFile
+    ) -> MissingFile:
+        """The file upstream could not deliver, skipped with a warning; or, with on_missing
+        fail, the error that fails the run."""
+        if on_missing == OnMissingFile.fail:
+            raise UpstreamFileMissingError(
+                f"{error.message}, a file its index lists (on_missing_file is fail: the "
+                "channel keeps its previous revision)",
+                error.url,
+                error.upstream_status,
+            ) from None
+        status = error.upstream_status
+        missing = MissingFile(expected.filename, expected.url, expected.sha256, status)
+        self.progress.log(missing.message, "warning")
+        return missing
 
     def _missing(self, files: list[ExpectedFile]) -> list[ExpectedFile]:
         """The files to fetch, one per digest: those the upstream never delivered, or whose

@@ -28,6 +28,7 @@ from headwater.models import (
 from headwater.services import provenance
 from headwater.services.indexes import describe
 from headwater.services.mirror_job import MirrorJob
+from headwater.services.missing_files import MissingFile, run_warnings
 from headwater.services.progress import RunProgress
 from headwater.services.revisions import Candidate, Change, Plan, apply_change
 from headwater.services.runs import add_log_entries, complete_run
@@ -42,6 +43,8 @@ class SubdirContents:
     """What a run decided one subdir of the channel should hold from this mirror.
 
     `records` None means "upstream unchanged since the last published run: keep what is there".
+    `left_out` are the files upstream listed but could not deliver, whose records the run left
+    out (services/missing_files.py).
     """
 
     subdir: str
@@ -51,6 +54,7 @@ class SubdirContents:
     files_url: str | None = None  # where the subdir's files are
     etag: str | None = None
     last_modified: str | None = None
+    left_out: list[MissingFile] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -180,6 +184,7 @@ class MirrorRunChange(Change):
             job.worker_id,
             counters=snapshot.counters,
             excluded_reasons=snapshot.excluded_reasons,
+            warnings=run_warnings(self.contents),
         ):
             raise RunStoppedError("the run was stopped or lost its claim before publishing")
 
@@ -425,8 +430,10 @@ def _save_subdir_states(
             session.add(state)
         state.url = content.url
         state.files_url = content.files_url
-        state.etag = content.etag
-        state.last_modified = content.last_modified
+        # Without validators, a subdir the run left files out of is read again next run, and
+        # those files asked for again.
+        state.etag = None if content.left_out else content.etag
+        state.last_modified = None if content.left_out else content.last_modified
         state.filters_digest = job.filters_digest
         state.fetched_at = now
     session.flush()

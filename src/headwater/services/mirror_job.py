@@ -1,5 +1,6 @@
 """What a mirror run needs to know of its mirror and channel, read once as it starts: the
-upstream, the mode, both filter sets and the rules made of them, the CVE database's state."""
+upstream, the mode, what to do with a file upstream cannot deliver, both filter sets and the
+rules made of them, the CVE database's state."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from headwater.errors import UpstreamError
 from headwater.filters import FilterSet, named_subdirs
 from headwater.filters.python_rules import PythonMirrorRules
 from headwater.filters.rules import MirrorRules
-from headwater.models import Channel, Mirror, MirrorMode, MirrorType
+from headwater.models import Channel, Mirror, MirrorMode, MirrorType, OnMissingFile
 from headwater.services.cve_matching import CveOracle, database_revision, load_matcher
 from headwater.services.solvability import ChannelChecks
 
@@ -47,6 +48,8 @@ class MirrorJob:
     cve_names: CondaNames | None = None
     # What the channel asks of every revision (must_install, also_available, on_unsolvable).
     checks: ChannelChecks = field(default_factory=ChannelChecks)
+    # What an active run does with a file upstream lists but cannot deliver (404, 410).
+    on_missing_file: OnMissingFile = OnMissingFile.skip
 
     @property
     def filters_digest(self) -> str:
@@ -121,4 +124,5 @@ def load_job(
         cve_revision=revision,
         cve_names=cve_names,
         checks=ChannelChecks.of(channel),
+        on_missing_file=OnMissingFile(mirror.on_missing_file),
     )

@@ -35,6 +35,7 @@ from headwater.models import (
     MirrorMode,
     MirrorSubdirState,
     MirrorType,
+    OnMissingFile,
     PackageFile,
     RevisionCause,
     Run,
@@ -70,7 +71,15 @@ _CHECKED_PROJECTS = 50  # at most this many project names are looked up when sav
 # reported as "could not check".
 PROJECT_CHECK_SECONDS = 4.0
 
-EDITABLE_FIELDS = ("mirror_name", "source_root", "mirror_mode", "cron", "proxy", "filters")
+EDITABLE_FIELDS = (
+    "mirror_name",
+    "source_root",
+    "mirror_mode",
+    "on_missing_file",
+    "cron",
+    "proxy",
+    "filters",
+)
 
 
 @dataclass
@@ -105,7 +114,9 @@ def _proxy(value: Any, current: str | None, policy: HttpPolicy, proxy_allowed: b
     return check_proxy(value, policy.proxies)
 
 
-def _enum(kind: type[MirrorType] | type[MirrorMode], field_name: str, value: Any) -> Any:
+def _enum(
+    kind: type[MirrorType] | type[MirrorMode] | type[OnMissingFile], field_name: str, value: Any
+) -> Any:
     try:
         return kind(value)
     except ValueError:
@@ -154,6 +165,9 @@ def create_mirror(
         mirror_mode=_enum(
             MirrorMode, "mirror_mode", fields.get("mirror_mode") or MirrorMode.passive
         ),
+        on_missing_file=_enum(
+            OnMissingFile, "on_missing_file", fields.get("on_missing_file") or OnMissingFile.skip
+        ),
         cron=_cron(fields.get("cron")),
         proxy=_proxy(fields.get("proxy"), None, policy, proxy_allowed),
         filters=mirror_filters(parse_filter_set(fields.get("filters")), mirror_type),
@@ -179,6 +193,7 @@ def _described(mirror: Mirror) -> dict[str, Any]:
         "mirror_type": mirror.mirror_type,
         "source_root": shown_url(mirror.source_root),
         "mirror_mode": mirror.mirror_mode,
+        "on_missing_file": mirror.on_missing_file,
         "cron": mirror.cron,
         "proxy": shown_url(mirror.proxy),
         "filters": mirror.filters.to_json(),
@@ -338,6 +353,8 @@ def update_mirror(
         mirror.source_root = _source_root(changes["source_root"], policy.allowlist)
     if "mirror_mode" in changes:
         mirror.mirror_mode = _enum(MirrorMode, "mirror_mode", changes["mirror_mode"])
+    if changes.get("on_missing_file") is not None:
+        mirror.on_missing_file = _enum(OnMissingFile, "on_missing_file", changes["on_missing_file"])
     if "proxy" in changes:
         mirror.proxy = _proxy(changes["proxy"], mirror.proxy, policy, proxy_allowed)
     if "filters" in changes:

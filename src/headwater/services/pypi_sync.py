@@ -35,17 +35,18 @@ from headwater.dependencies.python import (
     take_dependencies,
 )
 from headwater.dependencies.report import DependencyReport
-from headwater.errors import HeadwaterError, UpstreamError
+from headwater.errors import HeadwaterError, UpstreamError, UpstreamFileMissingError
 from headwater.filters import LICENSE_KEYS, FilterSet
 from headwater.filters.python_rules import PythonMirrorRules
 from headwater.filters.rules import Exclusion
 from headwater.formats.pypi.metadata import parse_core_metadata, read_metadata_bytes
 from headwater.formats.pypi.records import PythonRecord
 from headwater.formats.pypi.simple import FileLink
-from headwater.models import MirrorMode, MirrorSubdirState
+from headwater.models import MirrorMode, MirrorSubdirState, OnMissingFile
 from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.mirror_job import MirrorJob
+from headwater.services.missing_files import MissingFile, leave_out_missing
 from headwater.services.progress import RunProgress
 from headwater.services.pypi_pages import (
     build_records,
@@ -126,7 +127,8 @@ async def sync_python_mirror(
         contents = [reader.contents_of(read) for read in reads]
         reader.count_exclusions(reads)
         if active:
-            await downloader.fetch_all(_files_of(contents))
+            missing = await downloader.fetch_all(_files_of(contents), job.on_missing_file)
+            leave_out_missing(contents, missing, progress, report.notes)
             for content in contents:
                 content.records = await asyncio.to_thread(
                     _complete_from_files,
@@ -207,7 +209,7 @@ class _ProjectReader:
         )
         records = self._records(project, page.links, read)
         if self.licenses:
-            records = await self._with_licenses(records)
+            records = await self._with_licenses(records, read.content.left_out)
         # Every kept version's requirements are read: the revision check needs them, and the
         # closure follows them.
         judged = await self._with_requirements(self.rules.judge_all(records))
@@ -302,17 +304,24 @@ class _ProjectReader:
             read.excluded["invalid"] += len(skipped)
         return records
 
-    async def _with_licenses(self, records: list[PythonRecord]) -> list[PythonRecord]:
+    async def _with_licenses(
+        self, records: list[PythonRecord], left_out: list[MissingFile]
+    ) -> list[PythonRecord]:
         """The records with their licenses: from the upstream's .metadata files where it offers
-        them, from the files themselves for an active mirror where it does not."""
+        them, from the files themselves for an active mirror where it does not. A file
+        upstream cannot deliver goes into `left_out` (on_missing_file skip): its license is
+        unknown, and the project is read again next run."""
         return await gather_bounded(
-            self.upstream.policy.concurrency, [partial(self._license_of, r) for r in records]
+            self.upstream.policy.concurrency,
+            [partial(self._license_of, r, left_out) for r in records],
         )
 
     def _delivered(self, sha256: str, size: int) -> None:
         self.progress.delivered(sha256, self.job.source_root, size)
 
-    async def _license_of(self, record: PythonRecord) -> PythonRecord:
+    async def _license_of(
+        self, record: PythonRecord, left_out: list[MissingFile] | None = None
+    ) -> PythonRecord:
         if record.core_metadata is not None:
             return await upstream_license(
                 self.upstream, self.store, record, delivered=self._delivered
@@ -320,9 +329,17 @@ class _ProjectReader:
         if not self.active:
             return record  # a passive mirror without metadata: the license is unknown (none)
         assert self.downloader is not None and self.store is not None
-        await self.downloader.fetch(
-            ExpectedFile(record.filename, record.url, record.sha256, record.size)
-        )
+        try:
+            await self.downloader.fetch(
+                ExpectedFile(record.filename, record.url, record.sha256, record.size)
+            )
+        except UpstreamFileMissingError as error:
+            if left_out is None or self.job.on_missing_file == OnMissingFile.fail:
+                raise
+            missing = MissingFile(record.filename, record.url, record.sha256, error.upstream_status)
+            self.progress.log(f"{missing.message}; its license is unknown", "warning")
+            left_out.append(missing)
+            return record
         try:
             metadata = parse_core_metadata(
                 await asyncio.to_thread(_stored_metadata, self.store, record)

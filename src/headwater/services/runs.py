@@ -478,10 +478,14 @@ def complete_run(
     counters: dict[str, int],
     excluded_reasons: dict[str, int],
     report: dict[str, Any] | None = None,
+    warnings: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Mark the run completed in the publishing transaction, if it is still this worker's and
-    nobody asked it to stop. False means the caller must roll back: the run lost its claim."""
-    extra = {"report": report} if report is not None else {}
+    nobody asked it to stop; `warnings` are what it left out (services/missing_files.py).
+    False means the caller must roll back: the run lost its claim."""
+    extra: dict[str, Any] = {"report": report} if report is not None else {}
+    if warnings is not None:
+        extra["warnings"] = warnings
     updated = session.execute(
         update(Run)
         .where(

@@ -21,6 +21,7 @@ from headwater.models import MirrorMode, MirrorSubdirState
 from headwater.services.downloads import Downloader, ExpectedFile
 from headwater.services.mirror_contents import SubdirContents, publish_mirror_run
 from headwater.services.mirror_job import MirrorJob
+from headwater.services.missing_files import leave_out_missing
 from headwater.services.progress import RunProgress
 from headwater.services.solvability import (
     CondaCheck,
@@ -73,7 +74,8 @@ async def sync_conda_mirror(
         reader.count_exclusions(progress)
         if job.mode == MirrorMode.active:
             downloader = Downloader(client, policy, store, db, progress, job.source_root)
-            await downloader.fetch_all(_kept_files(contents))
+            missing = await downloader.fetch_all(_kept_files(contents), job.on_missing_file)
+            leave_out_missing(contents, missing, progress, report.notes)
     with tempfile.TemporaryDirectory(prefix="headwater-run-") as workdir:
         elsewhere = None
         if job.checks.also_available:

@@ -15,13 +15,14 @@ import stamina
 
 from headwater import __version__
 from headwater.allowlist import PROXY_SCHEMES, locate, url_allowed
-from headwater.errors import UpstreamError, UpstreamNotAllowedError
+from headwater.errors import UpstreamError, UpstreamFileMissingError, UpstreamNotAllowedError
 from headwater.inputs import has_control_characters
 from headwater.upstreams.addresses import AddressPolicy, GuardedBackend, address_policy
 from headwater.upstreams.bodies import DOCUMENT_ENCODINGS, read_document
 
 USER_AGENT = f"headwater/{__version__}"
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+MISSING_STATUS = frozenset({404, 410})  # the upstream does not have what was asked for
 MAX_REDIRECTS = 10
 
 
@@ -273,8 +274,13 @@ def _os_reason(error: Exception) -> str:
 
 
 def status_error(response: httpx.Response) -> UpstreamError:
-    shown = _shown(str(response.request.url))
-    return UpstreamError(f"upstream answered {status_text(response.status_code)} for {shown}")
+    """The error for an answer other than the one asked for; for 404 and 410, an
+    UpstreamFileMissingError (a run may leave such a file out rather than fail)."""
+    url = str(response.request.url)
+    message = f"upstream answered {status_text(response.status_code)} for {_shown(url)}"
+    if response.status_code in MISSING_STATUS:
+        return UpstreamFileMissingError(message, url, response.status_code)
+    return UpstreamError(message)
 
 
 async def get_capped(

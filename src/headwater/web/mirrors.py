@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from headwater.db import utcnow
 from headwater.errors import HeadwaterError
 from headwater.filters import nothing_passes, parse_filter_set
-from headwater.models import Channel, Mirror, MirrorMode
+from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.params import RowId
 from headwater.requires import Allowed, requires
@@ -38,6 +38,7 @@ def form_fields(form: FormData) -> dict[str, Any]:
         "mirror_type": str(form.get("mirror_type", "conda")),
         "source_root": str(form.get("source_root", "")).strip(),
         "mirror_mode": str(form.get("mirror_mode", MirrorMode.passive)),
+        "on_missing_file": str(form.get("on_missing_file", OnMissingFile.skip)),
         "cron": str(form.get("cron", "")).strip() or DEFAULT_CRON,
         "proxy": str(form.get("proxy", "")).strip() or None,
         "run_now": form.get("run_now") == "on",
@@ -93,7 +94,13 @@ def _schedule_preview(cron: str) -> dict[str, Any]:
 
 @router.get("/channels/{channel}/mirrors/new")
 def new_mirror(request: Request, allowed: Allowed = requires(Action.edit_mirrors)) -> HTMLResponse:
-    fields = {"mirror_type": "conda", "mirror_mode": "passive", "cron": DEFAULT_CRON, "filters": {}}
+    fields = {
+        "mirror_type": "conda",
+        "mirror_mode": "passive",
+        "on_missing_file": "skip",
+        "cron": DEFAULT_CRON,
+        "filters": {},
+    }
     return _form_page(request, allowed, fields, mirror=None)
 
 
@@ -142,6 +149,7 @@ def _fields_of(mirror: Mirror) -> dict[str, Any]:
         "mirror_type": mirror.mirror_type,
         "source_root": mirror.source_root,
         "mirror_mode": mirror.mirror_mode,
+        "on_missing_file": mirror.on_missing_file,
         "cron": mirror.cron,
         "proxy": shown_url(mirror.proxy),
         "filters": mirror.filters.to_json(),
