@@ -115,6 +115,94 @@ def test_real_advisories_match_vulnerable_versions_and_not_fixed_ones(
         assert again["matching"] is None
 
 
+def test_unscored_is_not_safe_with_real_advisories(
+    headwater: Headwater, token: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """PYSEC-2018-28 (CVE-2018-18074, requests before 2.20.0) carries no CVSS score, and no
+    other advisory of the data scores that CVE: it shows as Unscored, summarized from its
+    details, and keeps requests 2.19.1 out of a 7.0 threshold. PYSEC-2023-74 (CVE-2023-32681)
+    and PYSEC-2021-142 (CVE-2020-14343) carry none either, but NVD's and GitHub's advisories
+    of the same CVEs do, and the CVEs take their scores."""
+    osv_root = shared_data / "osv"
+    vulns = osv_root / "pypa-advisory-database" / "vulns"
+    pysec = sorted(vulns.glob("requests/*.yaml")) + sorted(vulns.glob("pyyaml/*.yaml"))
+    ghsa = sorted((osv_root / "github-advisory-database").glob("*/*.json"))
+    nvd = sorted((osv_root / "nvd").glob("*.json"))
+    build_channel(
+        tmp_path / "upstream",
+        [PackageSpec("requests", version, subdir="noarch") for version in ("2.19.1", "2.20.0")],
+    )
+    old, new = "requests-2.19.1-0.conda", "requests-2.20.0-0.conda"
+
+    def cve(client: httpx.Client, cve_id: str) -> dict[str, Any]:
+        response = client.get(f"/api/cves/{cve_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    with serve_directory(tmp_path / "upstream") as upstream, headwater.client(token) as client:
+        assert import_zip(client, zip_of_files(osv_root, pysec))["problems"] == []
+        for cve_id in ("CVE-2018-18074", "CVE-2023-32681", "CVE-2020-14343"):
+            assert (cve(client, cve_id)["score"], cve(client, cve_id)["severity"]) == (
+                None,
+                "Unscored",
+            )
+        redirect = cve(client, "CVE-2018-18074")
+        assert redirect["summary"].startswith("The Requests package before 2.20.0 for Python")
+        assert len(redirect["summary"]) <= 200 < len(redirect["description"])
+
+        # The same CVEs from NVD and GitHub: their scores now score the CVEs.
+        assert import_zip(client, zip_of_files(osv_root, ghsa + nvd))["problems"] == []
+        proxy = cve(client, "CVE-2023-32681")
+        assert (proxy["score"], proxy["cvss3_source"], proxy["severity"]) == (6.1, "nvd", "Medium")
+        yaml = cve(client, "CVE-2020-14343")
+        assert (yaml["score"], yaml["cvss3_source"]) == (9.8, "GHSA-8q59-q68h-6hv4")
+        assert cve(client, "CVE-2018-18074")["severity"] == "Unscored"
+
+        # Under the default setting, a 7.0 threshold keeps 2.19.1 out for its unscored CVE.
+        create_channel(client, "reqs")
+        mirror = create_mirror(
+            client, "reqs", upstream.url, mirror_mode="active", filters={"cve_score_threshold": 7}
+        )
+        preview = client.post(f"/api/channels/reqs/mirrors/{mirror['id']}/preview").json()
+        assert {f["filename"]: f["detail"] for f in preview["files"]["items"]} == {
+            old: "unscored CVE counted above cve_score_threshold 7.0",
+            new: None,
+        }
+        run = run_mirror(client, "reqs", mirror["id"])
+        assert run["state"] == "completed", run["error"]
+        assert run["excluded_reasons"] == {"cve": 1}
+        files = files_of(client, "reqs", "requests")
+        assert set(files) == {new}
+        assert (files[new]["cve_score"], files[new]["cve_unscored"]) == (6.1, False)
+
+        # Counting unscored CVEs as 5.0 lets it in: scored 6.1, and unscored beside that.
+        edited = client.put(
+            f"/api/channels/reqs/mirrors/{mirror['id']}",
+            json={"filters": {"cve_unscored_score": 5}},
+        )
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["filters"] == {"cve_score_threshold": 7.0, "cve_unscored_score": 5.0}
+        run = run_mirror(client, "reqs", mirror["id"])
+        assert run["state"] == "completed", run["error"]
+        assert run["excluded_reasons"] == {}
+        files = files_of(client, "reqs", "requests")
+        assert (files[old]["cve_score"], files[old]["cve_unscored"]) == (6.1, True)
+        listed = client.get("/api/cves", params={"channel": "reqs"}).json()
+        assert {c["id"]: c["severity"] for c in listed["items"]} == {
+            "CVE-2023-32681": "Medium",
+            "CVE-2018-18074": "Unscored",
+        }
+        by_severity = client.get("/api/channels/reqs/cves").json()["by_severity"]
+        assert (by_severity["Unscored"], by_severity["Medium"], by_severity["None"]) == (1, 1, 0)
+
+        refused = client.put(
+            f"/api/channels/reqs/mirrors/{mirror['id']}",
+            json={"filters": {"cve_score_threshold": None}},
+        )
+        assert refused.status_code == 422
+        assert "set cve_score_threshold too" in refused.json()["detail"]
+
+
 # Synthetic advisories: curation, scores, counts --------------------------------------------------
 
 ADVISORIES = {

@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 from packaging.version import Version
 
-from headwater.cves.advisories import AffectedPackage, parse_document
+from headwater.cves.advisories import (
+    SUMMARY_LENGTH,
+    AffectedPackage,
+    parse_document,
+    summary_from_details,
+)
 from headwater.cves.names import CondaNames, _one_name
 from headwater.cves.ranges import affects
-from headwater.cves.scoring import file_score, severity, vector_score
+from headwater.cves.scoring import file_score, has_unscored, severity, vector_score
 
 
 def package(
@@ -90,7 +95,7 @@ def test_scores_and_bands() -> None:
     assert vector_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H") == 9.8
     assert vector_score("not a vector") is None
     assert [severity(s) for s in (None, 0.0, 3.9, 4.0, 6.9, 7.0, 8.9, 9.0)] == [
-        "None", "None", "Low", "Medium", "Medium", "High", "High", "Critical",
+        "Unscored", "None", "Low", "Medium", "Medium", "High", "High", "Critical",
     ]  # fmt: skip
 
 
@@ -100,6 +105,23 @@ def test_file_score_rule() -> None:
     assert file_score([("active", 5.0), ("cleared", 9.8)]) == 5.0
     assert file_score([("reported", None), ("cleared", 9.8)]) is None
     assert file_score([]) is None
+
+
+def test_an_unscored_unresolved_match_is_said() -> None:
+    assert has_unscored([("reported", None), ("active", 9.8)])
+    assert has_unscored([("active", None)])
+    assert not has_unscored([("cleared", None), ("reported", 5.0)])  # resolved: not counted
+    assert not has_unscored([])
+
+
+def test_a_summary_falls_back_to_the_first_sentence_of_the_details() -> None:
+    markdown = "### Impact\n\nThe *parser* reads `x`. It then crashes.\n\n### Patches\nNone."
+    assert summary_from_details(markdown) == "The parser reads x."
+    assert summary_from_details("One line\nwrapped here. Second one.") == "One line wrapped here."
+    long = summary_from_details("word " * 100)
+    assert long is not None and len(long) <= SUMMARY_LENGTH and long.endswith("word…")
+    assert summary_from_details("version 2.20.0 for Python. Then") == "version 2.20.0 for Python."
+    assert summary_from_details("") is None and summary_from_details("### Only") is None
 
 
 def test_conda_names() -> None:

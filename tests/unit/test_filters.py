@@ -42,3 +42,15 @@ def test_merge_replaces_sent_keys_and_null_removes_them() -> None:
 def test_json_form_omits_absent_rules() -> None:
     assert parse_filter_set({"subdirs": ["noarch"]}).to_json() == {"subdirs": ["noarch"]}
     assert FilterSet().to_json() == {}
+
+
+def test_cve_unscored_score_is_a_score_that_needs_a_threshold() -> None:
+    both = parse_filter_set({"cve_score_threshold": 7, "cve_unscored_score": 5})
+    assert both.to_json() == {"cve_score_threshold": 7.0, "cve_unscored_score": 5.0}
+    with pytest.raises(InvalidFilterError, match="filter 'cve_unscored_score'"):
+        parse_filter_set({"cve_score_threshold": 7, "cve_unscored_score": 11})
+    with pytest.raises(InvalidFilterError, match="set cve_score_threshold too"):
+        parse_filter_set({"cve_unscored_score": 5})
+    with pytest.raises(InvalidFilterError, match="set cve_score_threshold too"):
+        both.merged({"cve_score_threshold": None})
+    assert both.merged({"cve_unscored_score": None}).cve_unscored_score is None

@@ -224,7 +224,7 @@ def test_a_cve_score_above_the_threshold_drops_the_record() -> None:
     )
 
 
-@pytest.mark.parametrize("score", [7.0, 6.9, 0.0, None], ids=["at", "below", "zero", "unscored"])
+@pytest.mark.parametrize("score", [7.0, 6.9, 0.0, None], ids=["at", "below", "zero", "no-match"])
 def test_a_cve_score_at_or_below_the_threshold_passes(score: float | None) -> None:
     cve = FakeCve(numpy=CveStanding(score=score, has_reported=True))
     assert cve_rules(cve, cve_score_threshold=7.0).judge(record(), "linux-64") is None
@@ -240,6 +240,36 @@ def test_uncurated_cve_matches_drop_the_record_when_asked() -> None:
     )
     assert cve_rules(cve, exclude_non_curated_cve=False).judge(record(), "linux-64") is None
     assert cve_rules(cve, cve_score_threshold=5.0).judge(record(), "linux-64") is None
+
+
+def test_an_unscored_match_counts_as_above_the_threshold_by_default() -> None:
+    cve = FakeCve(numpy=CveStanding(score=5.0, has_reported=True, unscored=True))
+    exclusion = cve_rules(cve, cve_score_threshold=7.0).judge(record(), "linux-64")
+    assert said(exclusion) == Exclusion("cve", "unscored CVE counted above cve_score_threshold 7.0")
+    assert exclusion is not None and exclusion.key == "cve_score_threshold"
+    # Without a threshold an unscored match drops nothing.
+    assert cve_rules(cve, subdirs=["linux-64"]).judge(record(), "linux-64") is None
+
+
+def test_cve_unscored_score_says_what_an_unscored_match_counts_as() -> None:
+    cve = FakeCve(numpy=CveStanding(score=None, has_reported=True, unscored=True))
+    lenient = cve_rules(cve, cve_score_threshold=7.0, cve_unscored_score=5.0)
+    assert lenient.judge(record(), "linux-64") is None
+    at = cve_rules(cve, cve_score_threshold=7.0, cve_unscored_score=7.0)
+    assert at.judge(record(), "linux-64") is None
+    strict = cve_rules(cve, cve_score_threshold=7.0, cve_unscored_score=8.5)
+    assert said(strict.judge(record(), "linux-64")) == Exclusion(
+        "cve",
+        "unscored CVE counted as 8.5 (cve_unscored_score), above cve_score_threshold 7.0",
+    )
+
+
+def test_a_scored_match_above_the_threshold_is_said_before_an_unscored_one() -> None:
+    cve = FakeCve(numpy=CveStanding(score=9.1, has_reported=True, unscored=True))
+    exclusion = cve_rules(cve, cve_score_threshold=7.0, cve_unscored_score=0.0).judge(
+        record(), "linux-64"
+    )
+    assert said(exclusion) == Exclusion("cve", "CVE score 9.1 is above 7.0")
 
 
 def test_the_score_reason_comes_before_the_uncurated_reason() -> None:

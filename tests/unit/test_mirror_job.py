@@ -47,3 +47,14 @@ def test_the_filters_digest_changes_with_mode_and_filters() -> None:
     assert base.filters_digest == job(["noarch"], None).filters_digest
     assert base.filters_digest != job(["noarch", "linux-64"], None).filters_digest
     assert base.filters_digest != job(["noarch"], ["noarch"]).filters_digest
+
+
+def test_the_filters_digest_changes_with_cve_unscored_score() -> None:
+    def with_cve(filters: dict[str, object]) -> MirrorJob:
+        base = job(None, None)
+        return MirrorJob(**{**vars(base), "mirror_filters": parse_filter_set(filters)})
+
+    threshold = with_cve({"cve_score_threshold": 7.0})
+    lenient = with_cve({"cve_score_threshold": 7.0, "cve_unscored_score": 5.0})
+    assert threshold.filters_digest != lenient.filters_digest
+    assert lenient.filters_digest == with_cve(lenient.mirror_filters.to_json()).filters_digest

@@ -9,6 +9,7 @@ an advisory with no CVE alias keeps its own id as the key.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,29 @@ def _identifier(value: Any) -> str | None:
 def _prose(value: Any) -> str | None:
     """A summary or a description: text, without the NUL characters no database keeps."""
     return value.replace("\x00", "") if isinstance(value, str) else None
+
+
+SUMMARY_LENGTH = 200  # of a summary taken from an advisory's details
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+_MARKUP = re.compile(r"[*_`]+")
+
+
+def summary_from_details(details: str | None) -> str | None:
+    """A summary for an advisory that has none (PYSEC's rarely do): the first sentence of its
+    first paragraph that is not a Markdown heading, on one line, at most SUMMARY_LENGTH
+    characters (cut at a word, with an ellipsis)."""
+    if not details:
+        return None
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", details)]
+    prose = [p for p in paragraphs if p and not p.startswith("#")]
+    if not prose:
+        return None
+    text = " ".join(_MARKUP.sub("", prose[0]).split())
+    text = _SENTENCE_END.split(text, maxsplit=1)[0]
+    if len(text) <= SUMMARY_LENGTH:
+        return text or None
+    cut = text[: SUMMARY_LENGTH - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
 
 
 def _moment(value: Any) -> dt.datetime | None:

@@ -18,7 +18,9 @@ class MatchStatus(StrEnum):
 
 
 UNRESOLVED = frozenset({MatchStatus.reported, MatchStatus.active})
-BANDS = ("None", "Low", "Medium", "High", "Critical")
+# "Unscored" is a CVE no advisory gave a CVSS score: unknown, not safe, so never "None".
+BANDS = ("None", "Low", "Medium", "High", "Critical", "Unscored")
+UNSCORED = "Unscored"
 
 
 def vector_score(vector: str | None) -> float | None:
@@ -38,8 +40,10 @@ def vector_score(vector: str | None) -> float | None:
 
 
 def severity(score: float | None) -> str:
-    """CVSS v3 qualitative bands; a CVE nobody scored is in None as well."""
-    if score is None or score == 0:
+    """CVSS v3 qualitative bands, and Unscored for a CVE no advisory scored."""
+    if score is None:
+        return UNSCORED
+    if score == 0:
         return "None"
     if score < 4:
         return "Low"
@@ -52,7 +56,8 @@ def severity(score: float | None) -> str:
 
 def file_score(matches: Iterable[tuple[str, float | None]]) -> float | None:
     """The highest score among the `active` and `reported` matches; where there are none, the
-    highest among the `cleared`, `disputed` and `mitigated` ones. Unscored CVEs count as none."""
+    highest among the `cleared`, `disputed` and `mitigated` ones. Unscored CVEs have no number
+    to add; `has_unscored` says whether one is among the unresolved matches."""
     unresolved: list[float] = []
     curated: list[float] = []
     has_unresolved = False
@@ -66,3 +71,10 @@ def file_score(matches: Iterable[tuple[str, float | None]]) -> float | None:
     if has_unresolved:
         return max(unresolved, default=None)
     return max(curated, default=None)
+
+
+def has_unscored(matches: Iterable[tuple[str, float | None]]) -> bool:
+    """Whether an `active` or `reported` match is of a CVE without a score: such a file's
+    numeric score says nothing about that CVE, so the UI says "unscored" and the threshold
+    rule counts it as `cve_unscored_score` (filters/rules.py)."""
+    return any(status in UNRESOLVED and score is None for status, score in matches)

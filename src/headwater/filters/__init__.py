@@ -69,6 +69,9 @@ class FilterSet(BaseModel):
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     cve_score_threshold: float | None = Field(default=None, ge=0, le=10)
+    # The score an unscored CVE counts as for cve_score_threshold; unset, it counts as above
+    # any threshold: a CVE nobody scored is not known to be harmless.
+    cve_unscored_score: float | None = Field(default=None, ge=0, le=10)
     exclude_non_curated_cve: StrictBool | None = None
     include_prereleases: StrictBool | None = None
     keep_latest: int | None = Field(default=None, ge=1, le=10_000)
@@ -144,6 +147,11 @@ class FilterSet(BaseModel):
             raise ValueError(
                 "only_specs cannot be combined with include_specs or exclude_specs: "
                 "only_specs already names everything the set takes"
+            )
+        if self.cve_unscored_score is not None and self.cve_score_threshold is None:
+            raise ValueError(
+                "cve_unscored_score says what an unscored CVE counts as for "
+                "cve_score_threshold; set cve_score_threshold too, or remove cve_unscored_score"
             )
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError(f"date_from {self.date_from} is after date_to {self.date_to}")

@@ -86,6 +86,7 @@ class CveStanding:
 
     score: float | None
     has_reported: bool
+    unscored: bool = False  # an unresolved match is of a CVE without a score
 
 
 CveLookup = Callable[[JudgedRecord], CveStanding]
@@ -137,6 +138,23 @@ def cve_exclusion(filters: FilterSet, standing: CveStanding) -> Exclusion | None
             "cve_score_threshold",
             str(threshold),
         )
+    if threshold is not None and standing.unscored:
+        counted = filters.cve_unscored_score
+        if counted is None:
+            return Exclusion(
+                "cve",
+                f"unscored CVE counted above cve_score_threshold {threshold}",
+                "cve_score_threshold",
+                str(threshold),
+            )
+        if counted > threshold:
+            return Exclusion(
+                "cve",
+                f"unscored CVE counted as {counted} (cve_unscored_score), "
+                f"above cve_score_threshold {threshold}",
+                "cve_score_threshold",
+                str(threshold),
+            )
     if filters.exclude_non_curated_cve and standing.has_reported:
         return Exclusion(
             "cve", "has CVE matches nobody has curated yet", "exclude_non_curated_cve", "true"

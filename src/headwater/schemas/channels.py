@@ -71,6 +71,9 @@ class FileOut(BaseModel):
     url: str
     cve_score: float | None = None
     cve_count: int = 0
+    # An `active` or `reported` match is of a CVE without a score: `cve_score` is not the
+    # whole story (it is null when no match has one).
+    cve_unscored: bool = False
 
     @classmethod
     def of(cls, channel_name: str, file: PackageFile, cves: FileCves | None = None) -> FileOut:
@@ -93,6 +96,7 @@ class FileOut(BaseModel):
             url=f"/api/repo/{channel_name}/{file.repo_path}",
             cve_score=cves.score if cves else None,
             cve_count=cves.count if cves else 0,
+            cve_unscored=cves.unscored if cves else False,
         )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from headwater.cves.advisories import AffectedPackage
 from headwater.cves.names import CondaNames
 from headwater.cves.ranges import in_range, parse
-from headwater.cves.scoring import MatchStatus, file_score
+from headwater.cves.scoring import MatchStatus, file_score, has_unscored
 from headwater.db import Database, insert_or_ignore, utcnow
 from headwater.filters.rules import CveStanding
 from headwater.models import Cve, CveMatch, PackageFile, PackageType, User
@@ -140,10 +140,10 @@ def rematch(session: Session, matcher: Matcher, *, channel_id: int | None = None
 
 
 class CveOracle:
-    """What the CVE rules of an active run read of an upstream file: its score and whether it
-    has a match nobody curated. A file keeps the curated statuses its bytes have (by sha256) in
-    this channel, or from an administrator anywhere; any other match would be new, so
-    `reported`."""
+    """What the CVE rules of an active run read of an upstream file: its score, whether an
+    unresolved match is unscored, and whether it has a match nobody curated. A file keeps the
+    curated statuses its bytes have (by sha256) in this channel, or from an administrator
+    anywhere; any other match would be new, so `reported`."""
 
     def __init__(self, session: Session, matcher: Matcher, channel_id: int) -> None:
         self.matcher = matcher
@@ -171,6 +171,7 @@ class CveOracle:
         return CveStanding(
             score=file_score(matches),
             has_reported=any(status == MatchStatus.reported for status, _ in matches),
+            unscored=has_unscored(matches),
         )
 
     def for_conda(self, record: Any) -> CveStanding:
@@ -180,13 +181,19 @@ class CveOracle:
         return self.standing(PackageType.python, record.project, record.version, record.sha256)
 
 
+# Part of database_revision: bumped when the CVE rules themselves change meaning (2: an
+# unscored match counts as above cve_score_threshold), so mirrors with CVE rules re-judge.
+_RULES_VERSION = 2
+
+
 def database_revision(session: Session) -> str:
-    """Changes whenever what the CVE rules would say may change: advisories or curation."""
+    """Changes whenever what the CVE rules would say may change: advisories, curation, or
+    the rules' own meaning."""
     cves = session.execute(select(func.count(), func.max(Cve.updated_at))).one()
     matches = session.execute(
         select(func.count(), func.max(CveMatch.curated_at), func.max(CveMatch.id))
     ).one()
-    return f"{cves[0]}:{cves[1]}:{matches[0]}:{matches[1]}:{matches[2]}"
+    return f"r{_RULES_VERSION}:{cves[0]}:{cves[1]}:{matches[0]}:{matches[1]}:{matches[2]}"
 
 
 def match_staged(db: Database, change_key: str, *, names: CondaNames) -> int:

@@ -2,7 +2,8 @@
 
 Each advisory is stored as it came (by its own id); a CVE is rebuilt from all of its advisories
 whenever one of them changes. Where NVD and another source (GitHub, PYSEC) both score a CVE,
-both are kept and NVD's is the one files are scored by.
+both are kept and NVD's is the one files are scored by; a CVE whose PYSEC advisory has no
+score takes one from its NVD or GitHub advisory, and a CVE no advisory scored is "Unscored".
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from headwater.cves.advisories import Advisory as ParsedAdvisory
-from headwater.cves.advisories import Score
-from headwater.cves.scoring import MatchStatus, file_score, severity
+from headwater.cves.advisories import Score, summary_from_details
+from headwater.cves.scoring import BANDS, MatchStatus, file_score, has_unscored, severity
 from headwater.db import utcnow
 from headwater.errors import CveMatchNotFoundError, InvalidInputError, NotFoundError
 from headwater.inputs import check_text
@@ -172,6 +173,8 @@ def _merge(cve: Cve, advisories: list[Advisory]) -> None:
     contents = [(a, a.content) for a in use]
     cve.summary = next((c["summary"] for _, c in contents if c.get("summary")), None)
     descriptions = [c["description"] for _, c in contents if c.get("description")]
+    if cve.summary is None:  # no advisory has one (PYSEC's often don't): its details do
+        cve.summary = next(filter(None, map(summary_from_details, descriptions)), None)
     cve.description = descriptions[0] if descriptions else cve.summary
     dates = [c["published"] for _, c in contents if c.get("published")]
     cve.published = _parse_moment(min(dates)) if dates else None
@@ -320,7 +323,7 @@ def channel_severity_counts(session: Session, channel_id: int) -> dict[str, int]
         )
         .distinct()
     )
-    counts = dict.fromkeys(("None", "Low", "Medium", "High", "Critical"), 0)
+    counts = dict.fromkeys(BANDS, 0)
     for _, score in scores:
         counts[severity(score)] += 1
     return counts
@@ -330,6 +333,7 @@ def channel_severity_counts(session: Session, channel_id: int) -> dict[str, int]
 class FileCves:
     score: float | None
     count: int
+    unscored: bool = False  # an unresolved match is of a CVE without a score
 
 
 def file_cves(session: Session, file_ids: Sequence[int]) -> dict[int, FileCves]:
@@ -344,7 +348,8 @@ def file_cves(session: Session, file_ids: Sequence[int]) -> dict[int, FileCves]:
         for file_id, status, score in rows:
             found[file_id].append((status, score))
     return {
-        file_id: FileCves(file_score(matches), len(matches)) for file_id, matches in found.items()
+        file_id: FileCves(file_score(matches), len(matches), has_unscored(matches))
+        for file_id, matches in found.items()
     }
 
 

@@ -27,6 +27,7 @@ def filters_from_form(form: FormData) -> dict[str, Any]:
         "date_from": str(form.get("date_from", "")).strip() or None,
         "date_to": str(form.get("date_to", "")).strip() or None,
         "cve_score_threshold": None,
+        "cve_unscored_score": None,
         "exclude_non_curated_cve": True if form.get("exclude_non_curated_cve") == "on" else None,
         "include_dependencies": True if form.get("include_dependencies") == "on" else None,
         "dependencies": str(form.get("dependencies", "")).strip() or None,
@@ -41,7 +42,18 @@ def filters_from_form(form: FormData) -> dict[str, Any]:
             filters["cve_score_threshold"] = float(text)
         except ValueError:
             filters["cve_score_threshold"] = text  # validation says what is wrong with it
+        # Only with a threshold: it says how the threshold counts an unscored CVE.
+        if form.get("cve_unscored_enabled") == "on":
+            filters["cve_unscored_score"] = _number(form.get("cve_unscored_score"))
     return filters
+
+
+def _number(value: Any) -> Any:
+    text = str(value or "").strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text  # validation says what is wrong with it
 
 
 def _python_filters_from_form(form: FormData) -> dict[str, Any]:
