@@ -1,4 +1,7 @@
-"""python -m bench <benchmark> [args]: the benchmarks recorded in docs/performance.md."""
+"""python -m bench <benchmark> [args]: the benchmarks recorded in docs/performance.md.
+
+BENCH_DATABASE=postgres and BENCH_BLOBS=s3 run Headwater on PostgreSQL and S3 (bench/backends.py).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +24,12 @@ BENCHMARKS = {
 
 
 def run(name: str, args: list[str]) -> None:
+    from bench import backends
+
     module = __import__(BENCHMARKS[name], fromlist=["main"])
-    module.main(args)
+    print(f"backends: {backends.describe()}", file=sys.stderr, flush=True)
+    with backends.session():  # BENCH_DATABASE=postgres, BENCH_BLOBS=s3
+        module.main(args)
 
 
 def main() -> None:

@@ -20,9 +20,10 @@ Each run, in turn, into an empty target:
 - *Headwater* at each download concurrency (`HEADWATER_DOWNLOAD_CONCURRENCY`, 8 and 32): a
   fresh `headwater serve` (its worker inside, as a user runs it); the channel and the active
   mirror are created through the REST API, then `POST .../run`; the wall time runs from that
-  request to the run read back `completed` (polled every 0.1 s), so it includes the up-to-2-s
-  wait for the embedded worker to poll the queue (`HEADWATER_WORKER_POLL_INTERVAL`); the run's
-  own time (its `started_at` to `finished_at`) is reported beside it.
+  request to the run read back `completed` (polled every 0.1 s), so it includes the wait for
+  the embedded worker to claim the run (at once since the queueing rings it; up to
+  `HEADWATER_WORKER_POLL_INTERVAL`, 2 s, before); the run's own time (its `started_at` to
+  `finished_at`) is reported beside it.
 
 Reported: seconds (median, min, max of the runs) and each one's ratio to curl's.
 `--quick`: 200 small files and 2 large ones of 10 MB.

@@ -37,6 +37,7 @@ from tests.support.archives import Member, index_json, tar_bz2_bomb, wheel_bomb
 from tests.support.conda_packages import PackageSpec, build_package
 from tests.support.server import free_port, memory_kib, reset_peak_memory
 
+from bench import backends
 from bench.harness import ROOT
 
 INDEX = "info/index.json"
@@ -58,6 +59,7 @@ def serve(data_dir: Path, source: Path, **settings: str) -> Any:
         HEADWATER_PORT=str(port),
         HEADWATER_EMBEDDED_SCHEDULER="false",
         HEADWATER_ACCESS_LOG="false",
+        **backends.environment(data_dir),  # BENCH_DATABASE, BENCH_BLOBS
         **{f"HEADWATER_{key.upper()}": value for key, value in settings.items()},
     )
     process = subprocess.Popen(

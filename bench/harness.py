@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import backends
+from bench.compare import python_path
 from headwater.db import Database
 from headwater.models import RunTrigger
 from headwater.resources import bootstrap, http_policy, open_blob_store, worker_config
@@ -26,14 +28,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_settings(data_dir: Path, database_url: str | None = None) -> Settings:
+    """The benchmarks' settings for `data_dir`, on the backends BENCH_DATABASE and BENCH_BLOBS
+    ask for (bench/backends.py)."""
+    chosen: dict[str, Any] = dict(backends.settings(data_dir))
+    if database_url is not None:
+        chosen["database_url"] = database_url
     return Settings(
         data_dir=data_dir,
-        database_url=database_url,
         admin_password="bench",
         upstream_allowlist=("http://127.0.0.1:*",),
         http_timeout=300,
         heartbeat_interval=1.0,
         heartbeat_timeout=600,
+        **chosen,
     )
 
 
@@ -138,7 +145,7 @@ def _step_times(log: list[Any]) -> dict[str, float]:
 
 def in_child(module: str, *args: str) -> dict[str, Any]:
     """Run `python -m <module> <args>` and return the JSON it prints last."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", module, *args], env=env, check=True, capture_output=True, text=True
     )

@@ -37,7 +37,7 @@ from tests.support.python_packages import Dist, build_index
 from tests.support.server import free_port
 from tests.support.upstream import serve_directory
 
-from bench import nginx, wrk
+from bench import backends, nginx, wrk
 from bench.compare import Options, die_with_parent, load_average, markdown_table, python_path
 from bench.harness import ROOT, bench_settings, execute_one_run, in_child, setup_mirror
 
@@ -87,6 +87,7 @@ def _wrk(url: str, accept: str | None) -> dict[str, Any]:
 def _serve(data_dir: Path, port: int, **settings: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
     env.update(HEADWATER_DATA_DIR=str(data_dir), HEADWATER_ADMIN_PASSWORD="bench")
+    env.update(backends.environment(data_dir))  # BENCH_DATABASE, BENCH_BLOBS
     env.update({f"HEADWATER_{key.upper()}": value for key, value in settings.items()})
     server = subprocess.Popen(
         [sys.executable, "-m", "headwater", "serve", "--port", str(port), "--no-scheduler"],

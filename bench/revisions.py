@@ -11,7 +11,10 @@ measured inside that process: SQLite's writers begin IMMEDIATE, so a writing tra
 the lock from its BEGIN to its COMMIT, and each one is timed. Storage is the growth of the
 database (after a checkpoint) and of the stored index artifacts per run. `--compare REV`
 measures the same runs with another revision's code (before issue 11: one transaction held
-through writing, rendering and matching).
+through writing, rendering and matching). With BENCH_DATABASE=postgres (bench/backends.py) the
+"write lock" is the longest writing transaction (PostgreSQL has no database-wide write lock) and
+the database's growth is that of its schema's tables (pg_total_relation_size, no VACUUM); with
+BENCH_BLOBS=s3 the index artifacts are listed in the bucket.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ from typing import Any
 
 import orjson
 import zstandard
-from sqlalchemy import event
+from sqlalchemy import event, text
 from tests.support.upstream import serve_directory
 
+from bench.compare import python_path
 from bench.data import expanded_channel
 from bench.hardening import checkout
 from bench.harness import ROOT, bench_settings, peak_rss_mib, setup_mirror
+from headwater.db import Database
+from headwater.resources import open_blob_store
 
 CHANGED = 100
 
@@ -106,18 +112,37 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def _storage(place: Path) -> dict[str, int]:
-    database = place / "var" / "headwater.sqlite3"
-    with sqlite3.connect(database) as connection:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    indexes = place / "var" / "blobs" / "indexes"
-    return {
-        "database": database.stat().st_size,
-        "indexes": sum(p.stat().st_size for p in indexes.rglob("*") if p.is_file()),
-    }
+    settings = bench_settings(place / "var")
+    if settings.database_url is None:
+        database = place / "var" / "headwater.sqlite3"
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        database_bytes = database.stat().st_size
+    else:  # BENCH_DATABASE=postgres: its schema's tables, their indexes and TOAST included
+        db = Database(settings.database_url)
+        with db.reading() as session:
+            database_bytes = int(
+                session.execute(
+                    text(
+                        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                    )
+                ).scalar_one()
+            )
+        db.dispose()
+    if settings.blob_backend == "local":
+        indexes = place / "var" / "blobs" / "indexes"
+        index_bytes = sum(p.stat().st_size for p in indexes.rglob("*") if p.is_file())
+    else:  # BENCH_BLOBS=s3
+        index_bytes = sum(blob.size for blob in open_blob_store(settings).list("indexes/"))
+    return {"database": database_bytes, "indexes": index_bytes}
 
 
 def _child(src: Path, place: Path, url: str, stage: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
+    # This tree's code: the PYTHONPATH given first (bench.compare.python_path); another's: it.
+    path = python_path(ROOT) if src == ROOT / "src" else f"{src}{os.pathsep}{ROOT}"
+    env = {**os.environ, "PYTHONPATH": path}
     done = subprocess.run(
         [sys.executable, "-m", "bench.revisions", "child", str(place), url, stage],
         env=env,

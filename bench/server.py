@@ -1,6 +1,7 @@
 """`headwater serve` as a user starts it (one uvicorn process, SQLite, its embedded worker), on a
 free loopback port, for the benchmarks that measure it from outside; and what they ask of it
-through the REST API as a user would (signing in, a personal token, uploads, privacy)."""
+through the REST API as a user would (signing in, a personal token, uploads, privacy).
+BENCH_DATABASE and BENCH_BLOBS put it on PostgreSQL and S3 instead (bench/backends.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 from tests.support.server import free_port
 
+from bench import backends
 from bench.compare import die_with_parent, python_path
 from bench.harness import ROOT
 
@@ -92,6 +94,7 @@ def serve(
         HEADWATER_SERVER=os.environ.get("HEADWATER_SERVER", "granian"),
         PYTHONPATH=python_path(ROOT),
     )
+    env.update(backends.environment(data_dir))  # BENCH_DATABASE, BENCH_BLOBS
     env.update({f"HEADWATER_{key.upper()}": value for key, value in (settings or {}).items()})
     command = [sys.executable, "-m", "headwater", "serve", "--port", str(port)]
     if not scheduler:
