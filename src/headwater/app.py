@@ -138,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             imports=settings.max_import_bytes,
         ),
     )
-    app.add_middleware(RequestMetrics)  # outermost: it sees what answers before routing too
+    # Outermost: it sees what answers before routing too; it writes the access lines.
+    app.add_middleware(RequestMetrics, access_log=settings.access_log)
     return app
 
 

@@ -137,6 +137,9 @@ class RunFields(logging.Filter):
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(run)s: %(message)s"
 _ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
+# Headwater's access lines (request_metrics.py); uvicorn's, should it be run with its own on
+ACCESS_LOGGER = "headwater.access"
+_ACCESS_LOGGERS = frozenset({ACCESS_LOGGER, "uvicorn.access"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -160,7 +163,7 @@ class JsonFormatter(logging.Formatter):
             entry["mirror_id"] = getattr(record, "mirror_id", None)
             entry["worker_id"] = getattr(record, "worker_id", None)
         if (
-            record.name == "uvicorn.access"
+            record.name in _ACCESS_LOGGERS
             and isinstance(record.args, tuple)
             and len(record.args) == len(_ACCESS_FIELDS)
         ):

@@ -382,7 +382,7 @@ def test_a_worker_process_logs_json_naming_its_runs_and_serves_its_own_metrics(
 
     server_lines = json_lines(data_dir / "serve.log")
     assert any("is starting at" in line["message"] for line in server_lines)
-    access = [line for line in server_lines if line["logger"] == "uvicorn.access"]
+    access = [line for line in server_lines if line["logger"] == "headwater.access"]
     assert any(
         line["method"] == "GET" and line["path"].startswith("/api/runs/") and line["status"] == 200
         for line in access

@@ -1,13 +1,10 @@
 """The pure parts of conda's fast path: which URLs it takes, content codings and their tags,
-the bounds of what it keeps in memory; and Granian's access lines in uvicorn's shape."""
+the bounds of what it keeps in memory."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
-from headwater.cli.server import GranianAccessLines
 from headwater.page_cache import BlobCache, Recent
 from headwater.repo.conda_fast_path import CondaAddress, conda_address
 from headwater.repo.encodings import GZIP, IDENTITY, ZSTD, coded_etag, matches_any_coding, negotiate
@@ -118,29 +115,3 @@ def test_recent_keeps_at_most_its_size() -> None:
     for number in range(10):
         recent.put(number, str(number))
     assert len(recent) == 3 and recent.get(9) == "9" and recent.get(6) is None
-
-
-def test_granians_access_lines_read_as_uvicorns_with_tokens_redacted() -> None:
-    token = "AbcdefGhijklmnopqrstuvwxyz0123456789ABCDEFGH"
-    record = logging.LogRecord(
-        "granian.access",
-        logging.INFO,
-        __file__,
-        1,
-        "%(addr)s %(path)s",
-        None,
-        None,
-    )
-    record.args = {
-        "addr": "10.0.0.7",
-        "method": "GET",
-        "path": f"/api/repo/t/{token}/forge/noarch/repodata.json",
-        "query_string": "token=abc",
-        "protocol": "HTTP/1.1",
-        "status": 200,
-    }
-    assert GranianAccessLines().filter(record)
-    assert record.name == "uvicorn.access"
-    assert record.getMessage() == (
-        '10.0.0.7 - "GET /api/repo/t/***/forge/noarch/repodata.json?token=*** HTTP/1.1" 200'
-    )

@@ -4,6 +4,7 @@ into fixed labels, so the series stay bounded."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator
 
@@ -104,3 +105,37 @@ def test_the_time_is_observed_per_route(client: TestClient) -> None:
     client.get("/v1/things/b")
     after = REGISTRY.get_sample_value("headwater_http_request_duration_seconds_count", labels)
     assert (after or 0) - (before or 0) == 1
+
+
+def test_each_answered_request_has_its_access_line_with_tokens_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The access line is the app's own, in uvicorn's shape, whichever server runs it: the
+    requests answered before routing have theirs too, and a token never shows."""
+    app = FastAPI()
+    app.include_router(router, prefix="/v1")
+    app.add_middleware(AnswersFirst)
+    app.add_middleware(RequestMetrics, access_log=True)
+    token = "AbcdefGhijklmnopqrstuvwxyz0123456789ABCDEFGH"
+    with (
+        caplog.at_level(logging.INFO, logger="headwater.access"),
+        TestClient(app, raise_server_exceptions=False) as test_client,
+    ):
+        test_client.get("/v1/things/cached")
+        test_client.get(f"/v1/things/a?token={token}")
+        test_client.get("/v1/broken")
+    lines = [record.getMessage() for record in caplog.records if record.name == "headwater.access"]
+    assert lines == [
+        'testclient:50000 - "GET /v1/things/cached HTTP/1.1" 200',
+        'testclient:50000 - "GET /v1/things/a?token=*** HTTP/1.1" 200',
+        'testclient:50000 - "GET /v1/broken HTTP/1.1" 500',
+    ]
+    assert token not in caplog.text
+
+
+def test_no_access_line_when_the_access_log_is_off(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="headwater.access"):
+        client.get("/v1/things/a")
+    assert not [record for record in caplog.records if record.name == "headwater.access"]

@@ -17,7 +17,7 @@ from rich.text import Text
 from uvicorn.config import LOGGING_CONFIG
 
 from headwater.cli.output import console, reports_errors
-from headwater.logs import configure_logging, redact_target
+from headwater.logs import configure_logging
 from headwater.metrics import DatabaseGauges, scrape_registry, serve_metrics
 from headwater.resources import (
     bootstrap,
@@ -100,7 +100,7 @@ def serve(
         log_level=config.log_level,
         # JSON: uvicorn's loggers go to the one handler configure_logging set up, in its format.
         log_config=None if config.log_format == "json" else LOGGING_CONFIG,
-        access_log=config.access_log,
+        access_log=False,  # the app writes its own access lines (request_metrics.py)
         # Requests still open then (a slow preview) do not hold a stop or a restart.
         timeout_graceful_shutdown=30,
     )
@@ -127,7 +127,7 @@ def _serve_on_granian(config: Settings) -> None:
         websockets=False,
         log_level=LogLevels(config.log_level),
         log_dictconfig=_granian_logging(config),
-        log_access=config.access_log,
+        log_access=False,  # the app writes its own access lines (request_metrics.py)
         # Requests still open then (a slow preview) do not hold a stop or a restart.
         workers_kill_timeout=45,
     ).serve()
@@ -153,39 +153,12 @@ def granian_app() -> object:
 
 def _granian_logging(config: Settings) -> dict[str, object]:
     """Granian's loggers into the one handler of configure_logging (the worker process is
-    forked with it), its access lines in the shape uvicorn's have."""
+    forked with it)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"uvicorn_shape": {"()": GranianAccessLines}},
-        "loggers": {
-            "_granian": {"level": config.log_level.upper(), "propagate": True},
-            "granian.access": {"propagate": True, "filters": ["uvicorn_shape"]},
-        },
+        "loggers": {"_granian": {"level": config.log_level.upper(), "propagate": True}},
     }
-
-
-class GranianAccessLines(logging.Filter):
-    """Granian's access record (a dict of its atoms) as uvicorn's (`client - "METHOD target
-    HTTP/v" status`, on the `uvicorn.access` logger): the log reads the same whichever
-    server runs, tokens redacted the same way (logs.RedactTokens), the JSON lines carry the
-    same fields."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        atoms = record.args
-        if isinstance(atoms, dict):
-            query = atoms.get("query_string") or ""
-            target = f"{atoms.get('path', '')}?{query}" if query else str(atoms.get("path", ""))
-            record.name = "uvicorn.access"
-            record.msg = '%s - "%s %s HTTP/%s" %d'
-            record.args = (
-                str(atoms.get("addr", "-")),
-                str(atoms.get("method", "")),
-                redact_target(target),
-                str(atoms.get("protocol", "")).removeprefix("HTTP/"),
-                int(atoms.get("status", 0)),
-            )
-        return True
 
 
 def worker() -> None:
