@@ -56,4 +56,16 @@ def is_gone(name: str) -> bool:
         return True
     except PermissionError:
         return False  # alive, someone else's
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Ended, and not yet reaped: signals still reach the pid. A server's worker process whose
+    parent was killed stays so until init reaps it (seconds, in some containers)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here: only the signal tells
+    # "pid (command) state ...": the command may hold spaces and parentheses.
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"
