@@ -90,7 +90,7 @@ def serve(
         HEADWATER_DATA_DIR=str(data_dir),
         HEADWATER_ADMIN_PASSWORD=ADMIN_PASSWORD,
         HEADWATER_UPSTREAM_ALLOWLIST="http://127.0.0.1:*",
-        # The server the figures of docs/performance.md were measured on (not yet the default).
+        # The server the figures of docs/performance.md were measured on (the default now).
         HEADWATER_SERVER=os.environ.get("HEADWATER_SERVER", "granian"),
         PYTHONPATH=python_path(ROOT),
     )

@@ -5,7 +5,7 @@ same bytes from disk, side by side in the same run.
 
 Headwater: the conda-forge-sized channel of bench/forge.py, filled by a passive run, and two
 real `.conda` packages of 35 KB and 1 MB uploaded to its noarch subdir through the REST API;
-`headwater serve` as a user starts it (one uvicorn process, SQLite, its worker inside; the
+`headwater serve` as a user starts it (Granian, its default server; SQLite, its worker inside; the
 scheduler off), in its own process. nginx (bench/nginx.py: one worker process, `sendfile on`,
 `etag on`) serves a directory laid out as Headwater's URLs, holding the very bytes Headwater
 served. Each row is measured with wrk from the same two cores, first anonymously on the public

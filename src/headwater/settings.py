@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # The HTTP server `headwater serve` runs the app on (docs/operations.md): Granian parses
     # HTTP on a thread of its own (more requests a second on two cores than uvicorn, for the
     # same CPU per request) and sends files without a thread hop (ASGI pathsend).
-    server: Literal["granian", "uvicorn"] = "uvicorn"
+    server: Literal["granian", "uvicorn"] = "granian"
     # One log line per request. Behind a reverse proxy that logs requests already, turning it
     # off gives the busiest routes about 40% more throughput (docs/performance.md).
     access_log: bool = True
