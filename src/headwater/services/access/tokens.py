@@ -27,10 +27,19 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_secret() -> str:
+    """32 random bytes, URL-safe, never starting with `-`: given on a command line (`twine
+    upload -p <token>`), such a token would be read as an option."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def _new(
     session: Session, user: User, kind: TokenKind, name: str, expires_at: dt.datetime
 ) -> tuple[ApiToken, str]:
-    token = secrets.token_urlsafe(32)
+    token = new_secret()
     row = ApiToken(
         user_id=user.id,
         token_sha256=token_digest(token),
