@@ -18,9 +18,10 @@ from tests.support.flows import (
     filenames,
     repodata,
     run_mirror,
+    sign_in_page,
     wait_for_run,
 )
-from tests.support.server import Headwater, run_headwater
+from tests.support.server import PASSWORD, Headwater, run_headwater
 from tests.support.upstream import Fault, serve_directory
 
 
@@ -120,6 +121,13 @@ def test_stopping_a_pending_run_fails_it_at_once(tmp_path: Path, upstream) -> No
         nothing = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop")
         assert nothing.status_code == 409
         assert "no pending or running run" in nothing.json()["detail"]
+        # The pages keep the failed state, and say who stopped it.
+        with headwater.client() as browser:
+            assert sign_in_page(browser, "admin", PASSWORD).status_code == 303
+            for page in ("/channels/forge/history", f"/runs/{run['id']}"):
+                shown = browser.get(page).text
+                assert 'data-state="failed"' in shown, page
+                assert 'data-stopped-by="admin"' in shown and "stopped by admin" in shown, page
 
 
 def test_cron_fires_runs_and_skips_a_firing_while_one_is_under_way(

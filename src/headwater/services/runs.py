@@ -172,7 +172,13 @@ def _stop(session: Session, run: Run, stopped_by: str) -> Run:
     failed = session.execute(
         update(Run)
         .where(Run.id == run.id, Run.state == RunState.pending)
-        .values(state=RunState.failed, error=error, finished_at=utcnow(), step="failed")
+        .values(
+            state=RunState.failed,
+            error=error,
+            finished_at=utcnow(),
+            step="failed",
+            stop_requested_by=stopped_by,  # who stopped it, as for a running run
+        )
     )
     if failed.rowcount == 1:  # type: ignore[attr-defined]
         add_log(session, run.id, error, level="error")
