@@ -46,6 +46,7 @@ CALLERS = (
     "revoked",
 )
 ROLES = {"read": 1, "write": 2, "manage": 3}
+UNIDENTIFIED = frozenset({"anonymous", "expired", "revoked"})  # callers no identity comes with
 PROBE = {"__probe__": 1}  # no request model takes it: a route that lets the caller in says 422
 
 # What the framework serves besides Headwater's routes: the API's description and the assets.
@@ -156,6 +157,7 @@ class Probe:
     json: Any = None
     form: dict[str, str] | None = None
     rebuilds: bool = False  # letting the caller in deletes the channel: build it again
+    unidentified: int | None = None  # what it answers a caller it knows no one of, if not `status`
 
 
 def p(action: str, status: int = 200, **options: Any) -> Probe:
@@ -289,7 +291,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/api/repo/t/{token}/{channel}"): p("file:upload", 422, form=NO_MULTIPART),
     ("POST", "/api/repo/t/{token}/{channel}/{rest:path}"): p("file:upload", 404, says="upload to"),
     # the UI
-    ("GET", "/"): p("anyone", 303),
+    ("GET", "/"): p("anyone", unidentified=303),  # the home page; not signed in: the channels
     ("GET", "/login"): p("anyone"),
     ("POST", "/login"): p("anyone", 401, says="wrong username or password", form={}),
     ("POST", "/logout"): p("anyone", 303, form={}),
@@ -623,6 +625,8 @@ def test_every_route_privacy_and_caller(world: World, privacy: str) -> None:
             response = _call(world, method, path, probe, privacy, caller)
             if outcome is ALLOWED:
                 status, says = probe.status, probe.says
+                if caller in UNIDENTIFIED and probe.unidentified is not None:
+                    status = probe.unidentified
             else:
                 status, says = _refusal(outcome, method, path)
             text = response.text

@@ -107,5 +107,6 @@ def test_the_run_page_shows_a_progress_bar_while_downloading(
         expect(bar).not_to_have_attribute("value", str(first))
         stopped = client.post(f"/api/channels/slow/mirrors/{queued['mirror_id']}/stop")
         assert stopped.status_code == 202, stopped.text
-        expect(page.locator("#run .badge")).to_have_text("failed")
+        expect(page.locator("#run [data-state]")).to_have_text("failed")
+        expect(page.locator("#run [data-stopped-by]")).to_have_text(f"stopped by {ADMIN}")
         expect(page.locator("#run progress")).to_have_count(0)

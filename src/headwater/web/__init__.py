@@ -10,11 +10,21 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from headwater.errors import HeadwaterError, NotAuthenticatedError
-from headwater.web import account, admin, auth, channels, cves, mirrors, organizations, runs
+from headwater.web import (
+    account,
+    admin,
+    auth,
+    channels,
+    cves,
+    dashboard,
+    mirrors,
+    organizations,
+    runs,
+)
 from headwater.web.session import browser_identity, prove_form, render
 
 STATIC = Path(__file__).parent / "static"
-PAGES = (auth, account, channels, cves, mirrors, runs, organizations, admin)
+PAGES = (auth, dashboard, account, channels, cves, mirrors, runs, organizations, admin)
 
 
 def error_page(request: Request, error: Exception) -> Response:

@@ -33,11 +33,6 @@ def _next(value: object) -> str:
     return safe_target(value, "/channels")
 
 
-@router.get("/")
-def home(allowed: Allowed = requires(Action.anyone)) -> RedirectResponse:
-    return RedirectResponse("/channels", status_code=303)
-
-
 @router.get("/login")
 def login_page(
     request: Request, next: str | None = None, allowed: Allowed = requires(Action.anyone)
