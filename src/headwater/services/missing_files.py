@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.dependencies.report import Notes
 from headwater.formats.pypi.records import PythonRecord
@@ -14,7 +14,13 @@ from headwater.upstreams.http import shown_url, status_text
 
 if TYPE_CHECKING:
     from headwater.formats.conda.repodata import CondaRecord
-    from headwater.services.mirror_contents import SubdirContents
+
+
+class SubdirContents(Protocol):
+    """What of a subdir's contents (services/mirror_contents.py) leaving files out changes."""
+
+    records: list[Any] | None
+    left_out: list[MissingFile]
 
 
 @dataclass(frozen=True)
