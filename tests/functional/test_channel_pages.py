@@ -17,9 +17,17 @@ from tests.support.server import ADMIN, PASSWORD, Headwater
 def test_the_channel_header_gives_the_conda_and_the_pip_url(headwater: Headwater) -> None:
     with headwater.client(headwater.login()) as api:
         create_channel(api, "tools")
+    headwater.add_user("reader", "readers password")
     with headwater.client() as browser:
         assert sign_in_page(browser, ADMIN, PASSWORD).status_code == 303
         page = browser.get("/channels/tools/packages").text
+        # The green Mirror button is on every tab of a channel its managers see.
+        for tab in ("packages", "cves", "revisions", "mirrors", "history", "settings"):
+            shown = browser.get(f"/channels/tools/{tab}").text
+            assert shown.count('id="new-mirror"') == 1, tab
+    with headwater.client() as reader:
+        assert sign_in_page(reader, "reader", "readers password").status_code == 303
+        assert 'id="new-mirror"' not in reader.get("/channels/tools/packages").text
     conda = re.search(r"<code data-conda-url>([^<]+)</code>", page)
     pip = re.search(r"<code data-pip-url>([^<]+)</code>", page)
     assert conda is not None and pip is not None, page
