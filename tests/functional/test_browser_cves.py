@@ -3,6 +3,7 @@ CVEs, and curating a match."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,8 @@ def test_unscored_cves_are_shown_as_such_and_the_filter_form_sets_what_they_coun
         page.goto(headwater.url + "/cves/CVE-2018-18074")
         expect(page.locator("h1 [data-severity]")).to_have_text("Unscored")
         expect(page.locator("#unscored-note")).to_be_visible()
+        matched = page.locator("tr[data-file='requests-2.19.1-py3-none-any.whl'] [data-size]")
+        expect(matched).to_have_text(re.compile(r"^\d[\d.]* (B|KiB)$"))  # with its size
 
         # The filter form: what an unscored CVE counts as, with the threshold.
         page.goto(headwater.url + "/channels/unscored/settings")

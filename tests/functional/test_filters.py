@@ -168,6 +168,8 @@ def test_preview_says_what_would_be_taken_and_dropped_without_downloading(
         linux = next(s for s in preview["subdirs"] if s["subdir"] == "linux-64")
         assert linux["by_reason"] == {"date": 2, "channel filter": 1}
         why = {f["filename"]: f["detail"] for f in preview["files"]["items"] if not f["taken"]}
+        # Each file's size as the upstream's index gives it.
+        assert all(f["size"] and f["size"] > 0 for f in preview["files"]["items"])
         assert why == {
             "hw-old-0.1-0.conda": "published before date_from 2021-01-01",
             "hw-undated-0.1-0.conda": "no timestamp",

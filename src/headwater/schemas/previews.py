@@ -36,6 +36,7 @@ class PreviewFileOut(BaseModel):
     taken: bool
     reason: str | None
     detail: str | None
+    size: int | None
 
     @classmethod
     def of(cls, file: PreviewFile) -> PreviewFileOut:

@@ -69,6 +69,7 @@ class PreviewFile:
     taken: bool
     reason: str | None
     detail: str | None
+    size: int | None = None  # as the upstream's index says (an HTML simple page may not)
 
 
 @dataclass
@@ -414,6 +415,7 @@ def _preview_file(
             if record.timestamp is not None
             else None
         ),
+        size=record.size,
         taken=exclusion is None,
         reason=exclusion.reason if exclusion else DEPENDENCY if dependency_of else None,
         detail=(
