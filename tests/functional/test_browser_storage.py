@@ -81,6 +81,7 @@ def test_the_run_page_shows_a_progress_bar_while_downloading(
     headwater: Headwater, token: str, tmp_path: Path
 ) -> None:
     root = build_channel(tmp_path / "slow", [SLOW])
+    headwater.add_user("reader", "readers password")
     with (
         serve_directory(root) as upstream,
         headwater.client(token) as client,
@@ -105,6 +106,24 @@ def test_the_run_page_shows_a_progress_bar_while_downloading(
         # The page follows the run: the bar moves on without a reload.
         first = int(bar.get_attribute("value") or 0)
         expect(bar).not_to_have_attribute("value", str(first))
+        # So do the channel's History and All Repository Mirrors, for a reader of the channel
+        # too (who sees no upstream and no edit link there).
+        client.put("/api/channels/slow/roles/users/reader", json={"role": "read"})
+        for path, where in (("/channels/slow/history", "#history"), ("/mirrors", "#all-mirrors")):
+            page.goto(headwater.url + path)
+            moving = page.locator(f"{where} progress")
+            expect(moving).to_be_visible()
+            before = moving.get_attribute("value")
+            expect(moving).not_to_have_attribute("value", str(before), timeout=15_000)
+        reader = browser.new_page()
+        reader.set_default_timeout(20_000)
+        sign_in(reader, headwater.url, "reader", "readers password", then="/mirrors")
+        row = reader.locator("#all-mirrors tr[data-channel='slow']")
+        expect(row.locator("[data-state]")).to_have_text("running")
+        expect(row.locator("progress")).to_be_visible()
+        expect(row.locator(".upstream")).to_have_text("—")
+        expect(row.get_by_role("link", name="upstream")).to_have_count(0)
+        page.goto(f"{headwater.url}/runs/{queued['id']}")
         stopped = client.post(f"/api/channels/slow/mirrors/{queued['mirror_id']}/stop")
         assert stopped.status_code == 202, stopped.text
         expect(page.locator("#run [data-state]")).to_have_text("failed")

@@ -12,9 +12,10 @@ from starlette.datastructures import FormData
 
 from headwater.dependencies.settings import PLATFORMS
 from headwater.errors import HeadwaterError
-from headwater.models import Channel, ChannelRoleName, Privacy
+from headwater.models import Channel, ChannelRoleName, Privacy, RunState
 from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
+from headwater.schemas.runs import Progress
 from headwater.services import channel_revisions as revision_service
 from headwater.services import channels as channel_service
 from headwater.services import cves as cve_service
@@ -182,6 +183,7 @@ def history_tab(
     context.update(
         tab="history",
         runs=history,
+        paces={run.id: Progress.of(run) for run in history if run.state == RunState.running},
         mirror_names=names,
         total=total,
         offset=offset,

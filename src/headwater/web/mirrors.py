@@ -7,22 +7,25 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from headwater.db import utcnow
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, InvalidInputError
 from headwater.filters import nothing_passes, parse_filter_set
-from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile
+from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile, Run
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.params import RowId
 from headwater.requires import Allowed, requires
 from headwater.schedule import parse_schedule
 from headwater.schemas.previews import PreviewOut
+from headwater.schemas.runs import Progress
 from headwater.services import mirrors as mirror_service
 from headwater.services import runs as run_service
 from headwater.services.access.identities import channels_where
 from headwater.services.access.rules import Action, may_set_proxy
+from headwater.services.channels import channel_stats
 from headwater.services.preview import PreviewQuery, preview_mirror
 from headwater.upstreams.http import shown_url
 from headwater.web.filter_form import filter_context, filters_from_form
@@ -262,14 +265,55 @@ def _back(form: FormData, name: str) -> str:
     return safe_target(form.get("back"), f"/channels/{name}/mirrors")
 
 
+# What All Repository Mirrors filters by: a run's state, or "never" for a mirror never run.
+MIRROR_STATES = ("pending", "running", "completed", "failed", "never")
+
+
 @router.get("/mirrors")
-def all_mirrors(request: Request, allowed: Allowed = requires(Action.list_mirrors)) -> HTMLResponse:
-    where = channels_where(allowed.identity, Action.read_mirrors)
+def all_mirrors(
+    request: Request,
+    state: str | None = None,
+    channel: str | None = None,
+    allowed: Allowed = requires(Action.list_mirrors),
+) -> HTMLResponse:
+    """Every mirror of the channels the caller may read, with its latest run's state and
+    progress (the seed's "globally for all users"); the upstream and the edit menu only where
+    they may manage the mirrors (administrators: everywhere)."""
+    state, channel = state or None, channel or None
+    if state is not None and state not in MIRROR_STATES:
+        raise InvalidInputError(f"state {state!r} is not one of {', '.join(MIRROR_STATES)}")
+    identity = allowed.identity
+    readable = channels_where(identity, Action.read_channel)
+    where = readable if channel is None else readable & (Channel.name == channel)
     with resources_of(request).db.reading() as session:
         rows, total = mirror_service.list_all_mirrors(session, offset=0, limit=1000, where=where)
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
-    context = {"rows": rows, "latest": latest, "total": total}
-    return render(request, "mirror/all.html", context, identity=allowed.identity)
+        managed = set(
+            session.scalars(
+                select(Channel.name).where(where, channels_where(identity, Action.read_mirrors))
+            )
+        )
+        stats = channel_stats(session, sorted({mirror.channel_id for mirror, _ in rows}))
+        choices = list(session.scalars(select(Channel.name).where(readable).order_by(Channel.name)))
+    if state is not None:
+        rows = [row for row in rows if _state_of(latest.get(row[0].id)) == state]
+    context = {
+        "rows": rows,
+        "latest": latest,
+        "progress": {mirror_id: Progress.of(run) for mirror_id, run in latest.items()},
+        "managed": managed,
+        "owners": {channel_id: found.owner for channel_id, found in stats.items()},
+        "upstreams": {mirror.id: shown_url(mirror.source_root) for mirror, _ in rows},
+        "total": total,
+        "states": MIRROR_STATES,
+        "channels": choices,
+        "chosen": {"state": state or "", "channel": channel or ""},
+    }
+    return render(request, "mirror/all.html", context, identity=identity)
+
+
+def _state_of(run: Run | None) -> str:
+    return str(run.state) if run is not None else "never"
 
 
 # What the preview lists, by the form's `preview_list`: a heading and the query.

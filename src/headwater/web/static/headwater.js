@@ -2,6 +2,7 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const IDLE_EVERY = 5; // a table with no run under way is read again every 5th tick (10 s): runs start
 
 function hasActiveRun(element) {
   return element.querySelector('[data-state="pending"], [data-state="running"]') !== null;
@@ -12,12 +13,19 @@ async function refresh(element) {
   if (!response.ok) return;
   const page = new DOMParser().parseFromString(await response.text(), "text/html");
   const fresh = page.getElementById(element.id);
-  if (fresh) element.replaceWith(fresh);
+  if (fresh) {
+    element.replaceWith(fresh);
+    sizeBars();
+  }
 }
 
+let ticks = 0;
+
 function watch() {
+  ticks += 1;
+  if (document.hidden) return;
   for (const element of document.querySelectorAll("[data-refresh]")) {
-    if (hasActiveRun(element)) {
+    if (hasActiveRun(element) || ticks % IDLE_EVERY === 0) {
       refresh(element).catch(() => {});
     }
   }
