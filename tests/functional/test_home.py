@@ -50,3 +50,22 @@ def test_the_home_page_shows_what_needs_attention_in_the_callers_channels(
     with httpx.Client(base_url=headwater.url) as anonymous:
         home = anonymous.get("/")
     assert (home.status_code, home.headers["location"]) == (303, "/channels")
+
+
+def test_all_repository_mirrors_filters_by_state_and_channel(headwater: Headwater) -> None:
+    with headwater.client(headwater.login()) as admin:
+        for channel in ("one", "two"):
+            create_channel(admin, channel)
+            create_mirror(admin, channel, "http://127.0.0.1:9/")
+        mirror = admin.get("/api/channels/one/mirrors").json()["items"][0]
+        assert run_mirror(admin, "one", mirror["id"])["state"] == "failed"
+    with headwater.client() as browser:
+        assert sign_in_page(browser, ADMIN, PASSWORD).status_code == 303
+        rows = re.compile(r'data-channel="([a-z]+)"')
+        assert rows.findall(browser.get("/mirrors").text) == ["one", "two"]
+        assert rows.findall(browser.get("/mirrors?state=failed").text) == ["one"]
+        assert rows.findall(browser.get("/mirrors?state=never").text) == ["two"]
+        assert rows.findall(browser.get("/mirrors?channel=two").text) == ["two"]
+        assert rows.findall(browser.get("/mirrors?state=running&channel=one").text) == []
+        refused = browser.get("/mirrors?state=exploded")
+        assert refused.status_code == 422 and "is not one of" in refused.text
