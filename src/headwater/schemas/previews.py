@@ -36,7 +36,7 @@ class PreviewFileOut(BaseModel):
     taken: bool
     reason: str | None
     detail: str | None
-    size: int | None
+    size: int | None = None  # as the upstream's index says
 
     @classmethod
     def of(cls, file: PreviewFile) -> PreviewFileOut:

@@ -315,10 +315,11 @@ def _listed(store: BlobStore, prefix: str) -> Iterator[Stored]:
 
 
 def _adopt(db: Database, listed: list[Stored]) -> int:
-    """Rows for listed blobs that have none, touched now: a blob a process wrote and died
-    before recording goes at a later collection, once this one is older than the grace. Not
-    judged by its write time: a writer may be between writing it and recording it (an upload
-    about to land), and this collection must leave it to that writer."""
+    """Rows for listed blobs that have none, touched when they were written: a blob a process
+    wrote and died before recording is collected once its write is older than the cutoff. A
+    writer still between writing and recording is safe all the same: a mirror run's writes are
+    younger than its start (the cutoff's bound), and an upload looks for its bytes as it lands
+    (`confirm_stored`), writing them again if they went."""
     by_key = {stored.key: stored for stored in listed}
     with db.reading() as session:
         known = set(session.scalars(select(Blob.key).where(Blob.key.in_(list(by_key)))))
@@ -344,7 +345,7 @@ def _adopt(db: Database, listed: list[Stored]) -> int:
                 "channel_id": stored.channel_id if stored.channel_id in channels else None,
                 "size": stored.size,
                 "stored_at": stored.written_at or now,
-                "touched_at": now,
+                "touched_at": stored.written_at or now,
             }
             for stored in unknown
         ]
