@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.functional.test_cves import ADVISORIES
 from tests.support.advisories import zip_of
-from tests.support.flows import create_channel, create_mirror
+from tests.support.flows import create_channel, create_mirror, wait_for_run
 from tests.support.python_packages import Dist, build_dist
 from tests.support.server import ADMIN, Headwater
 
@@ -45,8 +45,9 @@ def test_each_kind_of_action_is_recorded_with_its_actor(
         carol.patch(
             f"/api/channels/tools/mirrors/{mirror['id']}", json={"filters": {"subdirs": ["noarch"]}}
         )
-        carol.post(f"/api/channels/tools/mirrors/{mirror['id']}/run")
+        run = carol.post(f"/api/channels/tools/mirrors/{mirror['id']}/run").json()
         carol.post(f"/api/channels/tools/mirrors/{mirror['id']}/stop")
+        wait_for_run(carol, run["id"])  # a running run ends at its next step; only then delete
         match = carol.get("/api/cves/CVE-2099-0001/files").json()["items"][0]
         carol.put(f"/api/cves/matches/{match['id']}", json={"status": "disputed", "note": "n/a"})
         made = carol.post(
@@ -54,8 +55,8 @@ def test_each_kind_of_action_is_recorded_with_its_actor(
         ).json()
         carol.delete(f"/api/account/tokens/{made['id']}")
         carol.delete(f"/api/channels/tools/files/{match['subdir']}/{match['filename']}")
-        carol.delete(f"/api/channels/tools/mirrors/{mirror['id']}")
-        carol.delete("/api/channels/tools")
+        assert carol.delete(f"/api/channels/tools/mirrors/{mirror['id']}").status_code == 204
+        assert carol.delete("/api/channels/tools").status_code == 204
 
     with headwater.client(token) as admin:
         events = admin.get("/api/audit", params={"limit": 1000}).json()["items"]

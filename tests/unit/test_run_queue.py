@@ -24,6 +24,11 @@ from headwater.models import (
     mirror_key,
 )
 from headwater.services import runs
+from headwater.services.access.audit import Actor
+from headwater.services.access.decisions import ChannelRef
+from headwater.services.access.rules import Role
+from headwater.services.mirrors import delete_mirror
+from headwater.storage.local import LocalBlobStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -200,3 +205,27 @@ def test_ids_are_never_reused(db: Database, mirror_id: int) -> None:
         )
         session.flush()
         assert again.id > first_id
+
+
+def test_a_mirror_with_a_running_run_is_not_deleted_and_the_refusal_says_what_to_do(
+    db: Database, mirror_id: int, tmp_path: Path
+) -> None:
+    with db.writing() as session:
+        mirror = session.get(Mirror, mirror_id)
+        runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by="a")
+    with db.writing() as session:
+        assert runs.claim_next_run(session, "w1") is not None
+    with db.reading() as session:
+        channel = session.get(Channel, session.get(Mirror, mirror_id).channel_id)
+        ref = ChannelRef(
+            id=channel.id, name="c", privacy=channel.privacy, owner_user_id=channel.owner_user_id,
+            owner_org_id=None, head=channel.head, role=Role.manage,
+        )  # fmt: skip
+    store = LocalBlobStore(tmp_path / "blobs")
+
+    with pytest.raises(MirrorBusyError, match="stop it first"):
+        delete_mirror(db, store, ref, mirror_id, actor=Actor.server("test"))
+    with db.writing() as session:
+        runs.stop_run(session, session.get(Mirror, mirror_id), stopped_by="a")
+    with pytest.raises(MirrorBusyError, match="delete it once the run has ended"):
+        delete_mirror(db, store, ref, mirror_id, actor=Actor.server("test"))

@@ -388,8 +388,11 @@ def delete_mirror(
         mirror = get_mirror(session, channel, mirror_id)
         current = runs.active_run(session, mirror.id)
         if current is not None and current.state == RunState.running:
+            advice = (
+                "delete it once the run has ended" if current.stop_requested_by else "stop it first"
+            )
             raise MirrorBusyError(
-                f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
+                f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); {advice}"
             )
         target = _target(channel, mirror)
     apply_change(db, store, channel.id, MirrorDeletion(mirror_id, target, actor))
@@ -420,8 +423,11 @@ class MirrorDeletion(Change):
             raise MirrorNotFoundError(f"mirror {self.mirror_id} was deleted meanwhile")
         current = runs.active_run(session, mirror.id)
         if current is not None and current.state == RunState.running:
+            advice = (
+                "delete it once the run has ended" if current.stop_requested_by else "stop it first"
+            )
             raise MirrorBusyError(
-                f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); stop it first"
+                f"mirror {mirror.mirror_name!r} has a running run (#{current.id}); {advice}"
             )
         session.execute(delete(MirrorSubdirState).where(MirrorSubdirState.mirror_id == mirror.id))
         record(
