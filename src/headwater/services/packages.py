@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rattler import Version
-from sqlalchemy import distinct, func, select
+from sqlalchemy import SQLColumnExpression, distinct, func, select
 from sqlalchemy.orm import Session
 
 from headwater.db import Database
@@ -29,6 +29,7 @@ from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef
 from headwater.services.downloads import ExpectedFile
 from headwater.services.revisions import Change, Plan, apply_change
+from headwater.sorting import Sort
 from headwater.storage import BlobStore
 from headwater.upstreams.pypi import MAX_METADATA_BYTES
 
@@ -165,20 +166,35 @@ def find_core_metadata(
     )
 
 
+PACKAGE_SORTS = ("name", "files", "updated")
+
+
 def list_packages(
-    session: Session, channel: ChannelRef, *, offset: int, limit: int, search: str | None = None
+    session: Session,
+    channel: ChannelRef,
+    *,
+    offset: int,
+    limit: int,
+    search: str | None = None,
+    sort: Sort = Sort("name"),
 ) -> tuple[list[PackageSummary], int]:
-    """Package names in the channel with how many files each has, alphabetically."""
+    """Package names in the channel with how many files each has, sorted by one of
+    `PACKAGE_SORTS` (alphabetically unless told)."""
     condition = (PackageFile.channel_id == channel.id) & PackageFile.in_head()
     if search:
         condition = condition & PackageFile.name.contains(search.lower(), autoescape=True)
     total = session.scalar(select(func.count(distinct(PackageFile.name))).where(condition)) or 0
+    columns: dict[str, SQLColumnExpression[Any]] = {
+        "name": PackageFile.name,
+        "files": func.count(PackageFile.id),
+        "updated": func.max(PackageFile.timestamp),  # upstream's publish time
+    }
     names = list(
         session.scalars(
             select(PackageFile.name)
             .where(condition)
             .group_by(PackageFile.name)
-            .order_by(PackageFile.name)
+            .order_by(*sort.order_by(columns))
             .offset(offset)
             .limit(limit)
         )

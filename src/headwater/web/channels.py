@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
@@ -29,10 +29,10 @@ from headwater.services.access.organizations import list_organizations
 from headwater.services.access.rules import Action, Role
 from headwater.upstreams.http import shown_url
 from headwater.web.filter_form import filter_context, filters_from_form
+from headwater.web.listing import PAGE_SIZE, Sort, sorting
 from headwater.web.session import redirect, render, resources_of, submitted
 
 router = APIRouter(include_in_schema=False)
-PAGE_SIZE = 100
 
 
 @router.get("/channels")
@@ -129,12 +129,13 @@ def packages_tab(
     request: Request,
     q: str | None = None,
     offset: Offset = 0,
+    sort: Sort = Depends(sorting(*package_service.PACKAGE_SORTS, default="name")),
     allowed: Allowed = requires(Action.read_channel),
 ) -> HTMLResponse:
     context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
         summaries, total = package_service.list_packages(
-            session, allowed.channel, offset=offset, limit=PAGE_SIZE, search=q
+            session, allowed.channel, offset=offset, limit=PAGE_SIZE, search=q, sort=sort
         )
     context.update(
         tab="packages",
@@ -143,6 +144,7 @@ def packages_tab(
         q=q or "",
         offset=offset,
         page_size=PAGE_SIZE,
+        sort=sort,
     )
     return render(request, "channel/packages.html", context, identity=allowed.identity)
 

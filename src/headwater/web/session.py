@@ -27,9 +27,11 @@ from headwater.inputs import has_control_characters
 from headwater.resources import Resources
 from headwater.services.access.identities import identify
 from headwater.services.access.rules import Identity
+from headwater.web.listing import with_query
 
 FLASH_COOKIE = "headwater_flash"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals["with_query"] = with_query
 
 
 def resources_of(request: Request) -> Resources:
