@@ -114,6 +114,24 @@ def test_stopping_a_pending_run_fails_it_at_once(tmp_path: Path, upstream) -> No
         assert (
             client.get(f"/api/channels/forge/mirrors/{mirror['id']}").json()["state"] == "pending"
         )
+        # No worker takes runs here: the run says so, in the API and on its page.
+        waiting = client.get(f"/api/runs/{run['id']}").json()["pending_reason"]
+        ahead = [
+            job
+            for job in client.get("/api/jobs", params={"limit": 100}).json()["items"]
+            if job["state"] == "pending" and job["id"] < run["id"]  # the deployment's jobs
+        ]
+        assert waiting == (
+            f"Queued behind {len(ahead)} run{'s' * (len(ahead) > 1)} "
+            f"(run #{ahead[0]['id']} starts just before it)"
+            if ahead
+            else "First in line, waiting for a worker to take it; if it stays pending, check "
+            "that a worker is running (headwater serve with its embedded worker, or headwater "
+            "worker)"
+        )
+        with headwater.client() as browser:
+            assert sign_in_page(browser, "admin", PASSWORD).status_code == 303
+            assert waiting in browser.get(f"/runs/{run['id']}").text
         stopped = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop").json()
         assert stopped["id"] == run["id"]
         assert stopped["state"] == "failed"

@@ -23,7 +23,7 @@ from headwater.models import (
     User,
     mirror_key,
 )
-from headwater.services import runs
+from headwater.services import run_queue, runs
 from headwater.services.access.audit import Actor
 from headwater.services.access.decisions import ChannelRef
 from headwater.services.access.rules import Role
@@ -229,3 +229,45 @@ def test_a_mirror_with_a_running_run_is_not_deleted_and_the_refusal_says_what_to
         runs.stop_run(session, session.get(Mirror, mirror_id), stopped_by="a")
     with pytest.raises(MirrorBusyError, match="delete it once the run has ended"):
         delete_mirror(db, store, ref, mirror_id, actor=Actor.server("test"))
+
+
+def _mirror(session, channel_id: int, name: str) -> Mirror:
+    mirror = Mirror(
+        channel_id=channel_id,
+        mirror_name=name,
+        mirror_type="conda",
+        source_root="http://x/",
+        mirror_mode="passive",
+    )
+    session.add(mirror)
+    session.flush()
+    return mirror
+
+
+def test_a_pending_run_says_where_it_stands_in_the_queue(db: Database, mirror_id: int) -> None:
+    with db.writing() as session:
+        channel_id = session.get(Mirror, mirror_id).channel_id
+        mirrors = [session.get(Mirror, mirror_id)] + [
+            _mirror(session, channel_id, name) for name in ("m2", "m3", "m4")
+        ]
+        queued = []
+        for mirror in mirrors:
+            queued.append(
+                runs.request_run(session, mirror, trigger=RunTrigger.manual, requested_by="a").id
+            )
+            session.flush()
+    first, second, third, fourth = queued
+    with db.reading() as session:
+        alone = run_queue.queue_places(session, [first])[first]
+        assert "waiting for a worker to take it" in str(alone)
+
+    with db.writing() as session:
+        assert runs.claim_next_run(session, "w1").run_id == first  # oldest first
+    with db.reading() as session:
+        places = run_queue.queue_places(session, queued)
+        assert first not in places, "a running run has no place in the queue"
+        assert str(places[second]) == f"First in line, waiting for a worker to finish run #{first}"
+        assert places[fourth].ahead == 2 and places[fourth].next_up == third
+        assert str(places[fourth]).startswith(f"Queued behind 2 runs (run #{third} starts")
+        assert runs.describe_run(session, third).pending_reason == str(places[third])
+        assert runs.describe_run(session, first).pending_reason is None

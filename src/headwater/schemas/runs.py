@@ -137,6 +137,8 @@ class RunDetail(RunOut):
     # files whose dependencies are missing grouped by the filter that removed them, and the
     # must_install solves. None for runs that made none (failed before, or older runs).
     report: dict[str, Any] | None = None
+    # While pending: why it has not started (its place in the queue, what the workers do).
+    pending_reason: str | None = None
 
     @classmethod
     def describe(cls, description: RunDescription) -> RunDetail:
@@ -145,6 +147,7 @@ class RunDetail(RunOut):
             channel=description.channel.name,
             log=[LogLine.of(line) for line in description.log],
             report=description.run.report,
+            pending_reason=description.pending_reason,
         )
 
 

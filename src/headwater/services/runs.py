@@ -28,6 +28,7 @@ from headwater.models import (
     mirror_key,
 )
 from headwater.models.run import ACTIVE_RUN_STATES
+from headwater.services import run_queue
 from headwater.services.access.audit import Actor, record
 from headwater.services.progress import LogEntry, Pace
 
@@ -233,6 +234,7 @@ class RunDescription:
     mirror: Mirror
     channel: Channel
     log: list[RunLogLine]
+    pending_reason: str | None  # why it has not started (run_queue.py), while pending
 
 
 def describe_run(session: Session, run_id: int) -> RunDescription:
@@ -244,7 +246,13 @@ def describe_run(session: Session, run_id: int) -> RunDescription:
     assert mirror is not None
     channel = session.get(Channel, mirror.channel_id)
     assert channel is not None
-    return RunDescription(run=run, mirror=mirror, channel=channel, log=run_log(session, run.id))
+    return RunDescription(
+        run=run,
+        mirror=mirror,
+        channel=channel,
+        log=run_log(session, run.id),
+        pending_reason=run_queue.pending_reason(session, run),
+    )
 
 
 def run_log(session: Session, run_id: int, *, limit: int = 2000) -> list[RunLogLine]:

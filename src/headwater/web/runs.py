@@ -28,5 +28,6 @@ def run_page(
         "log": described.log,
         "report": described.run.report,
         "progress": Progress.of(described.run),
+        "pending_reason": described.pending_reason,
     }
     return render(request, "run/detail.html", context, identity=allowed.identity)
