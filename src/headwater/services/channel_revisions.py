@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from headwater.services.indexes import (
     render_subdir,
 )
 from headwater.services.revisions import Change, Plan, apply_change, file_row
+from headwater.sorting import Sort
 from headwater.storage import BlobStore
 
 KEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -93,16 +94,35 @@ def _listed(session: Session, channel: ChannelRef) -> str:
     return ", ".join(str(number) for number in numbers[:50]) + (" ..." if len(numbers) > 50 else "")
 
 
+# What the Revisions tab sorts by, in its words; the number breaks ties.
+REVISION_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "number": ChannelRevision.number,
+    "cause": ChannelRevision.cause,
+    "actor": ChannelRevision.actor,
+    "files": ChannelRevision.file_count,
+    "added": ChannelRevision.added,
+    "removed": ChannelRevision.removed,
+    "kept": ChannelRevision.keep,
+}
+
+
 def list_revisions(
-    session: Session, channel: ChannelRef, *, offset: int, limit: int
+    session: Session,
+    channel: ChannelRef,
+    *,
+    offset: int,
+    limit: int,
+    sort: Sort = Sort("number", descending=True),
 ) -> tuple[list[ChannelRevision], int]:
+    """The channel's revisions, newest first unless told."""
     condition = ChannelRevision.channel_id == channel.id
     total = session.scalar(select(func.count()).where(condition)) or 0
+    tie = ChannelRevision.number.desc() if sort.descending else ChannelRevision.number.asc()
     revisions = list(
         session.scalars(
             select(ChannelRevision)
             .where(condition)
-            .order_by(ChannelRevision.number.desc())
+            .order_by(*sort.order_by({sort.key: REVISION_SORTS[sort.key]}), tie)
             .offset(offset)
             .limit(limit)
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select, true
 from sqlalchemy.orm import Session
 
 from headwater.db import add_unique
@@ -33,6 +33,7 @@ from headwater.models import (
 from headwater.services import blobs
 from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import ChannelRef, OrganizationRef
+from headwater.sorting import Sort
 from headwater.upstreams.http import check_allowed, normalize_source_root, shown_url
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -130,14 +131,31 @@ def get_channel(session: Session, name: str) -> Channel:
     return channel
 
 
+# What the channel list sorts by, in its words.
+CHANNEL_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "name": Channel.name,
+    "privacy": Channel.privacy,
+    "files": select(func.count(PackageFile.id))
+    .where(PackageFile.channel_id == Channel.id, PackageFile.in_head())
+    .scalar_subquery(),
+    "created": Channel.created_at,
+}
+
+
 def list_channels(
-    session: Session, *, offset: int, limit: int, where: ColumnElement[bool] | None = None
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    where: ColumnElement[bool] | None = None,
+    sort: Sort = Sort("name"),
 ) -> tuple[list[Channel], int]:
-    """Channels by name; `where` narrows them (to those a user may read, say)."""
+    """Channels by name unless told; `where` narrows them (to those a user may read, say)."""
     condition = true() if where is None else where
     total = session.scalar(select(func.count(Channel.id)).where(condition)) or 0
+    order = sort.order_by({sort.key: CHANNEL_SORTS[sort.key], "name": Channel.name})
     channels = session.scalars(
-        select(Channel).where(condition).order_by(Channel.name).offset(offset).limit(limit)
+        select(Channel).where(condition).order_by(*order).offset(offset).limit(limit)
     )
     return list(channels), total
 

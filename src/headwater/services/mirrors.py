@@ -11,9 +11,9 @@ from functools import partial
 from typing import Any
 
 import httpx
-from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from headwater.cves.names import CondaNames
 from headwater.db import Database, add_unique, utcnow
@@ -52,6 +52,7 @@ from headwater.services.cve_matching import CveOracle, load_matcher
 from headwater.services.preview import PreviewRequest
 from headwater.services.pypi_pages import gather_bounded
 from headwater.services.revisions import Change, Plan, apply_change
+from headwater.sorting import Sort
 from headwater.storage import BlobStore
 from headwater.upstreams.http import (
     HttpPolicy,
@@ -448,27 +449,50 @@ def list_channel_mirrors(session: Session, channel: ChannelRef) -> list[Mirror]:
     )
 
 
+# What All Repository Mirrors sorts by, in its words ("state": the latest run's).
+MIRROR_SORTS = ("channel", "mirror", "mode", "state", "next-run")
+
+
 def list_all_mirrors(
-    session: Session, *, offset: int, limit: int, where: ColumnElement[bool] | None = None
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    where: ColumnElement[bool] | None = None,
+    state: str | None = None,
+    sort: Sort = Sort("channel"),
 ) -> tuple[list[tuple[Mirror, str]], int]:
-    """Mirrors with their channel's name, by channel; `where` narrows the channels."""
-    condition = true() if where is None else where
-    total = (
-        session.scalar(
-            select(func.count(Mirror.id))
-            .join(Channel, Channel.id == Mirror.channel_id)
-            .where(condition)
-        )
-        or 0
+    """Mirrors with their channel's name, by channel unless told; `where` narrows the channels,
+    `state` the mirrors to those whose latest run is in it ("never": never run)."""
+    newest = (
+        select(Run.mirror_id, func.max(Run.id).label("run_id"))
+        .where(Run.mirror_id.is_not(None))
+        .group_by(Run.mirror_id)
+        .subquery()
     )
-    rows = session.execute(
+    latest = aliased(Run)
+    condition = true() if where is None else where
+    if state == "never":
+        condition = condition & newest.c.run_id.is_(None)
+    elif state is not None:
+        condition = condition & (latest.state == state)
+    joined = (
         select(Mirror, Channel.name)
         .join(Channel, Channel.id == Mirror.channel_id)
+        .outerjoin(newest, newest.c.mirror_id == Mirror.id)
+        .outerjoin(latest, latest.id == newest.c.run_id)
         .where(condition)
-        .order_by(Channel.name, Mirror.id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    )
+    total = session.scalar(select(func.count()).select_from(joined.subquery())) or 0
+    columns: dict[str, SQLColumnExpression[Any]] = {
+        "channel": Channel.name,
+        "mirror": Mirror.mirror_name,
+        "mode": Mirror.mirror_type,
+        "state": func.coalesce(latest.state, "never"),
+        "next-run": Mirror.next_run_at,
+    }
+    order = [*sort.order_by({sort.key: columns[sort.key], "channel": Channel.name}), Mirror.id]
+    rows = session.execute(joined.order_by(*order).offset(offset).limit(limit)).all()
     return [(row[0], row[1]) for row in rows], total
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from rattler import Version
@@ -259,6 +261,112 @@ def get_package_files(session: Session, channel: ChannelRef, name: str) -> list[
     if not files:
         raise PackageFileNotFoundError(f"channel {channel.name!r} has no package {name!r}")
     return files
+
+
+@dataclass(frozen=True)
+class VersionGroup:
+    """The files of one version on a page of a package's Files list."""
+
+    version: str
+    files: list[PackageFile]
+    count: int  # the version's files on every page: more than `files` when it spans pages
+
+
+@dataclass(frozen=True)
+class FilesPage:
+    """One page of a package's files, grouped by version, newest first; a page ends between
+    versions, unless one version alone has more files than a page holds."""
+
+    groups: list[VersionGroup]
+    total: int
+    versions: int
+    package_types: list[str]
+    start: int  # the offset of the page's first file
+    stop: int  # and one past its last
+    starts: list[int]  # where each page starts
+
+    @property
+    def previous(self) -> int | None:
+        before = [start for start in self.starts if start < self.start]
+        return before[-1] if before else None
+
+    @property
+    def next(self) -> int | None:
+        return self.stop if self.stop < self.total else None
+
+
+def package_files_page(
+    session: Session, channel: ChannelRef, name: str, *, offset: int, limit: int
+) -> FilesPage:
+    """The page of a package's files that holds file number `offset` (the last page, past the
+    end), ordered as `package_files` orders them; only that page's files are loaded whole."""
+    rows = list(
+        session.execute(
+            select(
+                PackageFile.id,
+                PackageFile.version,
+                PackageFile.build,
+                PackageFile.filename,
+                PackageFile.subdir,
+                PackageFile.package_type,
+            ).where(
+                PackageFile.channel_id == channel.id,
+                PackageFile.in_head(),
+                PackageFile.name == name,
+            )
+        )
+    )
+    if not rows:
+        raise PackageFileNotFoundError(f"channel {channel.name!r} has no package {name!r}")
+    parsed = {version: _version_key(version) for version in {row.version for row in rows}}
+    rows.sort(
+        key=lambda r: (parsed[r.version], r.version, r.build, r.filename, r.subdir),
+        reverse=True,
+    )
+    versions = [row.version for row in rows]
+    starts = version_pages(versions, limit)
+    start = max(s for s in starts if s <= offset)
+    stop = next((s for s in starts if s > start), len(rows))
+    chosen = [row.id for row in rows[start:stop]]
+    loaded = {
+        f.id: f for f in session.scalars(select(PackageFile).where(PackageFile.id.in_(chosen)))
+    }
+    groups: list[VersionGroup] = []
+    for file_id in chosen:
+        file = loaded[file_id]
+        if groups and groups[-1].version == file.version:
+            groups[-1].files.append(file)
+        else:
+            groups.append(VersionGroup(file.version, [file], versions.count(file.version)))
+    return FilesPage(
+        groups=groups,
+        total=len(rows),
+        versions=len(set(versions)),
+        package_types=sorted({str(row.package_type) for row in rows}),
+        start=start,
+        stop=stop,
+        starts=starts,
+    )
+
+
+def version_pages(versions: Sequence[str], size: int) -> list[int]:
+    """Where each page starts in a list of files grouped by version (`versions`, one a file):
+    as many whole versions as fit in `size` files; a version of more than `size` files is cut
+    into pages of `size`, the rest of it sharing a page with the versions after it."""
+    starts = [0]
+    filled = position = 0
+    for _, group in groupby(versions):
+        length = len(list(group))
+        if filled and filled + length > size:
+            starts.append(position)
+            filled = 0
+        while filled + length > size:  # a version larger than a page
+            position += size
+            length -= size
+            starts.append(position)
+        filled += length
+        position += length
+    return starts
 
 
 def delete_file(

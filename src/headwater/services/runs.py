@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy import SQLColumnExpression, and_, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,6 +31,7 @@ from headwater.models.run import ACTIVE_RUN_STATES
 from headwater.services import run_queue
 from headwater.services.access.audit import Actor, record
 from headwater.services.progress import LogEntry, Pace
+from headwater.sorting import Sort
 
 # What a run that ended before completing leaves behind, by kind.
 LEFT_BEHIND = {
@@ -265,11 +266,34 @@ def run_log(session: Session, run_id: int, *, limit: int = 2000) -> list[RunLogL
     return list(reversed(list(lines)))
 
 
+# What run lists sort by: the channel's History tab and the Jobs page name these (the page's
+# words); each maps to a column, Run.id last so that pages never overlap.
+RUN_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "run": Run.id,
+    "created": Run.created_at,
+    "started": func.coalesce(Run.started_at, Run.created_at),  # a pending run: when queued
+    "finished": Run.finished_at,
+    "state": Run.state,
+    "kind": Run.kind,
+    "mirror": Mirror.mirror_name,
+    "added": Run.added,
+    "downloaded": Run.bytes_downloaded,
+}
+HISTORY_SORTS = ("run", "mirror", "state", "started", "finished", "added", "downloaded")
+JOB_SORTS = ("run", "kind", "state", "created", "finished")
+NEWEST_FIRST = Sort("created", descending=True)
+
+
 def list_runs(
-    session: Session, *, mirror_ids: Sequence[int], offset: int, limit: int
+    session: Session,
+    *,
+    mirror_ids: Sequence[int],
+    offset: int,
+    limit: int,
+    sort: Sort = NEWEST_FIRST,
 ) -> tuple[list[Run], int]:
-    """Runs of the given mirrors, newest first."""
-    return _newest_first(session, Run.mirror_id.in_(mirror_ids), offset, limit)
+    """Runs of the given mirrors, newest first unless told."""
+    return _sorted_runs(session, Run.mirror_id.in_(mirror_ids), offset, limit, sort)
 
 
 def latest_runs(session: Session, mirror_ids: Sequence[int]) -> dict[int, Run]:
@@ -285,24 +309,30 @@ def latest_runs(session: Session, mirror_ids: Sequence[int]) -> dict[int, Run]:
 
 
 def list_jobs(
-    session: Session, *, kind: JobKind | None, offset: int, limit: int
+    session: Session,
+    *,
+    kind: JobKind | None,
+    offset: int,
+    limit: int,
+    sort: Sort = NEWEST_FIRST,
 ) -> tuple[list[Run], int]:
-    """Runs of every kind (or of one), newest first: what administrators see of the queue."""
+    """Runs of every kind (or of one), newest first unless told: what administrators see of
+    the queue."""
     condition = Run.kind == kind if kind is not None else Run.id.is_not(None)
-    return _newest_first(session, condition, offset, limit)
+    return _sorted_runs(session, condition, offset, limit, sort)
 
 
-def _newest_first(
-    session: Session, condition: ColumnElement[bool], offset: int, limit: int
+def _sorted_runs(
+    session: Session, condition: ColumnElement[bool], offset: int, limit: int, sort: Sort
 ) -> tuple[list[Run], int]:
     total = session.scalar(select(func.count(Run.id)).where(condition)) or 0
-    runs = session.scalars(
-        select(Run)
-        .where(condition)
-        .order_by(Run.created_at.desc(), Run.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
+    # Ties go the way the sort goes: newest first stays newest first within one moment.
+    tie = Run.id.desc() if sort.descending else Run.id.asc()
+    order = [*sort.order_by({sort.key: RUN_SORTS[sort.key]}), tie]
+    selected = select(Run).where(condition)
+    if sort.key == "mirror":
+        selected = selected.outerjoin(Mirror, Mirror.id == Run.mirror_id)
+    runs = session.scalars(selected.order_by(*order).offset(offset).limit(limit))
     return list(runs), total
 
 

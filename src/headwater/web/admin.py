@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from headwater.errors import ConflictError, HeadwaterError, InvalidInputError
@@ -19,23 +19,36 @@ from headwater.schemas.runs import Progress
 from headwater.schemas.storage import StorageOut
 from headwater.services import runs as run_service
 from headwater.services.access import users
-from headwater.services.access.audit import AuditQuery, list_events
+from headwater.services.access.audit import EVENT_SORTS, AuditQuery, list_events
 from headwater.services.access.rules import Action
 from headwater.services.jobs import run_job_now
-from headwater.services.runs import list_jobs
+from headwater.services.runs import JOB_SORTS, list_jobs
 from headwater.services.runs import stop_job as stop_job_run
+from headwater.web.listing import PAGE_SIZE, Sort, sorting
 from headwater.web.session import redirect, render, resources_of, safe_target, submitted
 
 router = APIRouter(include_in_schema=False)
-PAGE_SIZE = 100
 
 
 def _users_page(
-    request: Request, allowed: Allowed, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    allowed: Allowed,
+    *,
+    error: str | None = None,
+    offset: int = 0,
+    sort: Sort = Sort("username"),
+    status_code: int = 200,
 ) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
-        found, total = users.list_users(session, offset=0, limit=1000)
-    context = {"users": found, "total": total, "error": error}
+        found, total = users.list_users(session, offset=offset, limit=PAGE_SIZE, sort=sort)
+    context = {
+        "users": found,
+        "total": total,
+        "error": error,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "sort": sort,
+    }
     return render(
         request, "admin/users.html", context, identity=allowed.identity, status_code=status_code
     )
@@ -43,9 +56,12 @@ def _users_page(
 
 @router.get("/admin/users")
 def users_page(
-    request: Request, allowed: Allowed = requires(Action.administer_users)
+    request: Request,
+    offset: Offset = 0,
+    sort: Sort = Depends(sorting(*users.USER_SORTS, default="username")),
+    allowed: Allowed = requires(Action.administer_users),
 ) -> HTMLResponse:
-    return _users_page(request, allowed)
+    return _users_page(request, allowed, offset=offset, sort=sort)
 
 
 @router.post("/admin/users")
@@ -105,6 +121,7 @@ def audit_page(
     since: str | None = None,
     until: str | None = None,
     offset: Offset = 0,
+    sort: Sort = Depends(sorting(*EVENT_SORTS, default="-when")),
     allowed: Allowed = requires(Action.read_audit),
 ) -> HTMLResponse:
     query = AuditQuery(
@@ -115,7 +132,7 @@ def audit_page(
         until=_moment(until),
     )
     with resources_of(request).db.reading() as session:
-        events, total = list_events(session, query, offset=offset, limit=PAGE_SIZE)
+        events, total = list_events(session, query, offset=offset, limit=PAGE_SIZE, sort=sort)
     filters = {"actor": actor, "action": action, "target": target, "since": since, "until": until}
     shown = {key: value for key, value in filters.items() if value}
     context: dict[str, Any] = {
@@ -123,6 +140,7 @@ def audit_page(
         "total": total,
         "offset": offset,
         "page_size": PAGE_SIZE,
+        "sort": sort,
         "filters": filters,
         "export": "/api/audit/export" + ("?" + _query(shown) if shown else ""),
     }
@@ -138,16 +156,18 @@ def jobs_page(
     request: Request,
     kind: str | None = None,
     offset: Offset = 0,
+    sort: Sort = Depends(sorting(*JOB_SORTS, default="-created")),
     allowed: Allowed = requires(Action.read_jobs),
 ) -> HTMLResponse:
     chosen = JobKind(kind) if kind in set(JobKind) else None
     with resources_of(request).db.reading() as session:
-        jobs, total = list_jobs(session, kind=chosen, offset=offset, limit=PAGE_SIZE)
+        jobs, total = list_jobs(session, kind=chosen, offset=offset, limit=PAGE_SIZE, sort=sort)
     context: dict[str, Any] = {
         "jobs": jobs,
         "total": total,
         "offset": offset,
         "page_size": PAGE_SIZE,
+        "sort": sort,
         "kinds": list(JobKind),
         "kind": chosen,
         "runnable": [job.kind for job in deployment_jobs(resources_of(request).settings)],

@@ -37,9 +37,12 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/channels")
 def channel_list(
-    request: Request, allowed: Allowed = requires(Action.list_channels)
+    request: Request,
+    offset: Offset = 0,
+    sort: Sort = Depends(sorting(*channel_service.CHANNEL_SORTS, default="name")),
+    allowed: Allowed = requires(Action.list_channels),
 ) -> HTMLResponse:
-    return _channel_list(request, allowed, error=None, form={})
+    return _channel_list(request, allowed, error=None, form={}, offset=offset, sort=sort)
 
 
 def _channel_list(
@@ -48,12 +51,18 @@ def _channel_list(
     *,
     error: str | None,
     form: dict[str, str],
+    offset: int = 0,
+    sort: Sort = Sort("name"),
     status_code: int = 200,
 ) -> HTMLResponse:
     identity = allowed.identity
     with resources_of(request).db.reading() as session:
         channels, total = channel_service.list_channels(
-            session, offset=0, limit=1000, where=channels_where(identity, Action.read_channel)
+            session,
+            offset=offset,
+            limit=PAGE_SIZE,
+            where=channels_where(identity, Action.read_channel),
+            sort=sort,
         )
         stats = channel_service.channel_stats(session, [channel.id for channel in channels])
         organizations = (
@@ -63,6 +72,9 @@ def _channel_list(
         "channels": channels,
         "stats": stats,
         "total": total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "sort": sort,
         "privacies": [privacy.value for privacy in Privacy],
         "organizations": [o.name for o in organizations],
         "error": error,
@@ -151,13 +163,21 @@ def packages_tab(
 
 @router.get("/channels/{channel}/packages/{package}")
 def package_page(
-    request: Request, package: str, allowed: Allowed = requires(Action.read_channel)
+    request: Request,
+    package: str,
+    offset: Offset = 0,
+    allowed: Allowed = requires(Action.read_channel),
 ) -> HTMLResponse:
+    """The package's install commands and its Files list, grouped by version, newest first,
+    a page of about PAGE_SIZE files at a time (whole versions where they fit)."""
     context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
-        files = package_service.get_package_files(session, allowed.channel, package)
-        cves = cve_service.file_cves(session, [file.id for file in files])
-    context.update(tab="packages", package=package, files=files, cves=cves)
+        page = package_service.package_files_page(
+            session, allowed.channel, package, offset=offset, limit=PAGE_SIZE
+        )
+        shown = [file.id for group in page.groups for file in group.files]
+        cves = cve_service.file_cves(session, shown)
+    context.update(tab="packages", package=package, page=page, cves=cves)
     return render(request, "channel/package.html", context, identity=allowed.identity)
 
 
@@ -173,14 +193,17 @@ def mirrors_tab(request: Request, allowed: Allowed = requires(Action.read_mirror
 
 @router.get("/channels/{channel}/history")
 def history_tab(
-    request: Request, offset: Offset = 0, allowed: Allowed = requires(Action.read_mirrors)
+    request: Request,
+    offset: Offset = 0,
+    sort: Sort = Depends(sorting(*run_service.HISTORY_SORTS, default="-run")),
+    allowed: Allowed = requires(Action.read_mirrors),
 ) -> HTMLResponse:
     context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
         mirrors = mirror_service.list_channel_mirrors(session, allowed.channel)
         names = {mirror.id: mirror.mirror_name for mirror in mirrors}
         history, total = run_service.list_runs(
-            session, mirror_ids=list(names), offset=offset, limit=PAGE_SIZE
+            session, mirror_ids=list(names), offset=offset, limit=PAGE_SIZE, sort=sort
         )
     context.update(
         tab="history",
@@ -190,21 +213,30 @@ def history_tab(
         total=total,
         offset=offset,
         page_size=PAGE_SIZE,
+        sort=sort,
     )
     return render(request, "channel/history.html", context, identity=allowed.identity)
 
 
 @router.get("/channels/{channel}/revisions")
 def revisions_tab(
-    request: Request, offset: Offset = 0, allowed: Allowed = requires(Action.read_channel)
+    request: Request,
+    offset: Offset = 0,
+    sort: Sort = Depends(sorting(*revision_service.REVISION_SORTS, default="-number")),
+    allowed: Allowed = requires(Action.read_channel),
 ) -> HTMLResponse:
     context = channel_context(request, allowed)
     with resources_of(request).db.reading() as session:
         revisions, total = revision_service.list_revisions(
-            session, allowed.channel, offset=offset, limit=PAGE_SIZE
+            session, allowed.channel, offset=offset, limit=PAGE_SIZE, sort=sort
         )
     context.update(
-        tab="revisions", revisions=revisions, total=total, offset=offset, page_size=PAGE_SIZE
+        tab="revisions",
+        revisions=revisions,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        sort=sort,
     )
     return render(request, "channel/revisions.html", context, identity=allowed.identity)
 

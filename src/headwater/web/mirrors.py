@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -14,9 +14,9 @@ from starlette.datastructures import FormData
 from headwater.db import utcnow
 from headwater.errors import HeadwaterError, InvalidInputError
 from headwater.filters import nothing_passes, parse_filter_set
-from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile, Run
+from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile
 from headwater.models.mirror import DEFAULT_CRON
-from headwater.params import RowId
+from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
 from headwater.schedule import parse_schedule
 from headwater.schemas.previews import PreviewOut
@@ -29,6 +29,7 @@ from headwater.services.channels import channel_stats
 from headwater.services.preview import PreviewQuery, preview_mirror
 from headwater.upstreams.http import shown_url
 from headwater.web.filter_form import filter_context, filters_from_form
+from headwater.web.listing import PAGE_SIZE, Sort, sorting
 from headwater.web.session import redirect, render, resources_of, safe_target, submitted
 
 router = APIRouter(include_in_schema=False)
@@ -274,6 +275,8 @@ def all_mirrors(
     request: Request,
     state: str | None = None,
     channel: str | None = None,
+    offset: Offset = 0,
+    sort: Sort = Depends(sorting(*mirror_service.MIRROR_SORTS, default="channel")),
     allowed: Allowed = requires(Action.list_mirrors),
 ) -> HTMLResponse:
     """Every mirror of the channels the caller may read, with its latest run's state and
@@ -286,7 +289,9 @@ def all_mirrors(
     readable = channels_where(identity, Action.read_channel)
     where = readable if channel is None else readable & (Channel.name == channel)
     with resources_of(request).db.reading() as session:
-        rows, total = mirror_service.list_all_mirrors(session, offset=0, limit=1000, where=where)
+        rows, total = mirror_service.list_all_mirrors(
+            session, offset=offset, limit=PAGE_SIZE, where=where, state=state, sort=sort
+        )
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
         managed = set(
             session.scalars(
@@ -295,8 +300,6 @@ def all_mirrors(
         )
         stats = channel_stats(session, sorted({mirror.channel_id for mirror, _ in rows}))
         choices = list(session.scalars(select(Channel.name).where(readable).order_by(Channel.name)))
-    if state is not None:
-        rows = [row for row in rows if _state_of(latest.get(row[0].id)) == state]
     context = {
         "rows": rows,
         "latest": latest,
@@ -305,15 +308,14 @@ def all_mirrors(
         "owners": {channel_id: found.owner for channel_id, found in stats.items()},
         "upstreams": {mirror.id: shown_url(mirror.source_root) for mirror, _ in rows},
         "total": total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "sort": sort,
         "states": MIRROR_STATES,
         "channels": choices,
         "chosen": {"state": state or "", "channel": channel or ""},
     }
     return render(request, "mirror/all.html", context, identity=identity)
-
-
-def _state_of(run: Run | None) -> str:
-    return str(run.state) if run is not None else "never"
 
 
 # What the preview lists, by the form's `preview_list`: a heading and the query.

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.errors import HeadwaterError
 from headwater.models import Channel, OrganizationRole
+from headwater.params import Offset
 from headwater.requires import Allowed, requires
 from headwater.services.access import organizations as service
 from headwater.services.access.identities import channels_where
 from headwater.services.access.rules import Action
+from headwater.web.listing import PAGE_SIZE, Sort, sorting
 from headwater.web.session import redirect, render, resources_of, submitted
 
 router = APIRouter(include_in_schema=False)
@@ -23,17 +25,35 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/organizations")
 def organization_list(
-    request: Request, allowed: Allowed = requires(Action.list_organizations)
+    request: Request,
+    offset: Offset = 0,
+    sort: Sort = Depends(sorting(*service.ORGANIZATION_SORTS, default="name")),
+    allowed: Allowed = requires(Action.list_organizations),
 ) -> HTMLResponse:
-    return _list_page(request, allowed)
+    return _list_page(request, allowed, offset=offset, sort=sort)
 
 
 def _list_page(
-    request: Request, allowed: Allowed, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    allowed: Allowed,
+    *,
+    error: str | None = None,
+    offset: int = 0,
+    sort: Sort = Sort("name"),
+    status_code: int = 200,
 ) -> HTMLResponse:
     with resources_of(request).db.reading() as session:
-        found, _ = service.list_organizations(session, allowed.user, offset=0, limit=1000)
-    context = {"organizations": found, "error": error}
+        found, total = service.list_organizations(
+            session, allowed.user, offset=offset, limit=PAGE_SIZE, sort=sort
+        )
+    context = {
+        "organizations": found,
+        "error": error,
+        "total": total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "sort": sort,
+    }
     return render(
         request,
         "organization/list.html",

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select, true
 from sqlalchemy.orm import Session
 
 from headwater.errors import InvalidInputError
 from headwater.inputs import printable
 from headwater.models import AuditEvent
+from headwater.sorting import Sort
 
 MAX_TARGET_LENGTH = 300
 
@@ -91,11 +92,29 @@ def _selected(query: AuditQuery) -> Select[AuditEvent]:
     return select(AuditEvent).where(query.condition()).order_by(AuditEvent.id.desc())
 
 
+# What the audit page sorts by, in its words.
+EVENT_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "when": AuditEvent.at,
+    "actor": AuditEvent.actor,
+    "action": AuditEvent.action,
+    "target": AuditEvent.target,
+}
+
+
 def list_events(
-    session: Session, query: AuditQuery, *, offset: int, limit: int
+    session: Session,
+    query: AuditQuery,
+    *,
+    offset: int,
+    limit: int,
+    sort: Sort = Sort("when", descending=True),
 ) -> tuple[list[AuditEvent], int]:
+    """Matching events, newest first unless told; ties go the way the sort goes."""
     total = session.scalar(select(func.count(AuditEvent.id)).where(query.condition())) or 0
-    events = session.scalars(_selected(query).offset(offset).limit(limit))
+    tie = AuditEvent.id.desc() if sort.descending else AuditEvent.id.asc()
+    order = [*sort.order_by({sort.key: EVENT_SORTS[sort.key]}), tie]
+    selected = select(AuditEvent).where(query.condition()).order_by(*order)
+    events = session.scalars(selected.offset(offset).limit(limit))
     return list(events), total
 
 

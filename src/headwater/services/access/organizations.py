@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import SQLColumnExpression, delete, func, select
 from sqlalchemy.orm import Session
 
 from headwater.db import add_unique
@@ -26,6 +27,7 @@ from headwater.services.access.audit import Actor, record
 from headwater.services.access.decisions import OrganizationRef
 from headwater.services.access.rules import Identity
 from headwater.services.access.users import get_user
+from headwater.sorting import Sort
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 NAME_RULE = "1 to 64 lowercase letters, digits, '-' or '_', starting with a letter"
@@ -83,10 +85,23 @@ def find_organization(session: Session, name: str) -> Organization | None:
     return session.scalar(select(Organization).where(Organization.name == name))
 
 
+# What the organization list sorts by, in its words.
+ORGANIZATION_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "name": Organization.name,
+    "created": Organization.created_at,
+}
+
+
 def list_organizations(
-    session: Session, identity: Identity, *, offset: int, limit: int
+    session: Session,
+    identity: Identity,
+    *,
+    offset: int,
+    limit: int,
+    sort: Sort = Sort("name"),
 ) -> tuple[list[Organization], int]:
-    """Every organization for an administrator; the caller's own for anyone else."""
+    """Every organization for an administrator; the caller's own for anyone else; by name
+    unless told."""
     condition = (
         Organization.id.is_not(None)
         if identity.is_admin
@@ -96,7 +111,9 @@ def list_organizations(
     rows = session.scalars(
         select(Organization)
         .where(condition)
-        .order_by(Organization.name)
+        .order_by(
+            *sort.order_by({sort.key: ORGANIZATION_SORTS[sort.key], "name": Organization.name})
+        )
         .offset(offset)
         .limit(limit)
     )

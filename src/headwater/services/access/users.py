@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
 
 from headwater.db import add_unique, utcnow
@@ -26,6 +27,7 @@ from headwater.services.access.passwords import (
     verify_password,
 )
 from headwater.services.access.tokens import revoke_all_tokens
+from headwater.sorting import Sort
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
@@ -56,9 +58,23 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def list_users(session: Session, *, offset: int, limit: int) -> tuple[list[User], int]:
+# What the Users page sorts by, in its words.
+USER_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "username": User.username,
+    "source": User.source,
+    "admin": User.is_admin,
+    "state": User.disabled,
+    "signed-in": User.last_sign_in_at,
+}
+
+
+def list_users(
+    session: Session, *, offset: int, limit: int, sort: Sort = Sort("username")
+) -> tuple[list[User], int]:
+    """Users by name unless told."""
     total = session.scalar(select(func.count(User.id))) or 0
-    users = session.scalars(select(User).order_by(User.username).offset(offset).limit(limit))
+    order = sort.order_by({sort.key: USER_SORTS[sort.key], "username": User.username})
+    users = session.scalars(select(User).order_by(*order).offset(offset).limit(limit))
     return list(users), total
 
 
