@@ -336,6 +336,8 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/mirrors"): p("mirror:list"),
     ("POST", "/channels/{channel}/mirrors/preview"): p("mirror:edit", 200, form={}),
     ("POST", "/channels/{channel}/filters/check"): p("mirror:read", 200, form={}),
+    ("GET", "/channels/{channel}/mirrors/schedule"): p("mirror:edit", 422),
+    ("POST", "/channels/{channel}/mirrors/projects/check"): p("mirror:edit", 422, form={}),
     ("GET", "/runs/{run_id}"): p("mirror:read"),
     ("GET", "/organizations"): p("organization:list"),
     ("POST", "/organizations"): p("organization:create", 422, form={"name": ""}),

@@ -60,6 +60,7 @@ def test_sign_in_create_channel_and_mirror_run_now_and_see_it_completed(
         row = page.locator("tr[data-mirror='conda-forge']")
         expect(row).to_contain_text("never run")
 
+        row.locator("summary").click()  # the ⋮ menu
         row.get_by_role("button", name="Run now").click()
         expect(page).to_have_url(headwater.url + "/channels/forge/history")
         history = page.locator("#history tbody tr").first
@@ -91,6 +92,7 @@ def test_a_frequent_schedule_is_accepted_with_a_warning(headwater: Headwater, up
         page.get_by_label("Schedule (cron, UTC)").fill("0 * * * *")
         page.get_by_role("button", name="Create mirror").click()
         expect(page.get_by_role("status")).to_contain_text("runs more often than daily")
+        page.locator("tr[data-mirror='hourly']").locator("summary").click()  # the ⋮ menu
         page.locator("tr[data-mirror='hourly']").get_by_role("link", name="Edit").click()
         expect(page.locator("#schedule .warning")).to_contain_text("more often than daily")
 
@@ -160,6 +162,7 @@ def test_channel_filters_mirror_filters_preview_and_excluded_counts(
 
         page.get_by_role("button", name="Create mirror").click()
         expect(page.get_by_role("status")).to_contain_text("Mirror conda-forge created.")
+        page.locator("tr[data-mirror='conda-forge']").locator("summary").click()  # the ⋮ menu
         page.locator("tr[data-mirror='conda-forge']").get_by_role("button", name="Run now").click()
         history = page.locator("#history tbody tr").first
         expect(history.locator(".badge")).to_have_text("completed", timeout=60_000)

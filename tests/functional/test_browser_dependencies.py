@@ -83,12 +83,14 @@ def test_dependency_check_settings_mirror_dependencies_and_the_run_report(
         mirror = api.get("/api/channels/deps/mirrors").json()["items"][0]
         assert mirror["filters"]["include_dependencies"] is True
         assert mirror["filters"]["dependencies"] == "newest"
+        page.locator("tr[data-mirror='upstream']").locator("summary").click()  # the ⋮ menu
         page.locator("tr[data-mirror='upstream']").get_by_role("link", name="Edit").click()
         expect(page.get_by_label("Take dependencies of kept packages")).to_be_checked()
         expect(page.get_by_label("Dependency versions")).to_have_value("newest")
 
         # Run it; the run's page shows the report.
         page.goto(headwater.url + "/channels/deps/mirrors")
+        page.locator("tr[data-mirror='upstream']").locator("summary").click()  # the ⋮ menu
         page.locator("tr[data-mirror='upstream']").get_by_role("button", name="Run now").click()
         history = page.locator("#history tbody tr").first
         expect(history.locator(".badge")).to_have_text("completed", timeout=60_000)

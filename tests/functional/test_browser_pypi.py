@@ -63,6 +63,7 @@ def test_pypi_mirror_with_project_chips_runs_and_lists_projects(
         page.get_by_role("button", name="Create mirror").click()
         expect(page.get_by_role("status")).to_contain_text("Mirror pypi created.")
 
+        page.locator("tr[data-mirror='pypi']").locator("summary").click()  # the ⋮ menu
         page.locator("tr[data-mirror='pypi']").get_by_role("button", name="Run now").click()
         history = page.locator("#history tbody tr").first
         expect(history.locator(".badge")).to_have_text("completed", timeout=60_000)
@@ -81,6 +82,7 @@ def test_pypi_mirror_with_project_chips_runs_and_lists_projects(
 
         # The saved mirror's form shows its projects as chips again.
         page.goto(headwater.url + "/channels/py/mirrors")
+        page.locator("tr[data-mirror='pypi']").locator("summary").click()  # the ⋮ menu
         page.locator("tr[data-mirror='pypi']").get_by_role("link", name="Edit").click()
         expect(page.locator(".chip")).to_have_count(2)
         expect(page.locator(".chip").first).to_contain_text("web-app")

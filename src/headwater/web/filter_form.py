@@ -10,6 +10,27 @@ from headwater.filters import SPEC_KEYS
 from headwater.filters.licenses import FAMILIES
 from headwater.formats.conda import KNOWN_SUBDIRS
 
+# What each filter key is called on the pages, in the order the form shows them: people read
+# "Leave out licenses", not `exclude_licenses`.
+FILTER_LABELS = {
+    "subdirs": "Platforms (subdirs)",
+    "projects": "Projects",
+    "include_prereleases": "Include pre-releases",
+    "keep_latest": "Keep the latest versions",
+    "only_specs": "Only these packages",
+    "include_specs": "Always take these packages",
+    "exclude_specs": "Leave out packages",
+    "include_licenses": "Take only licenses",
+    "exclude_licenses": "Leave out licenses",
+    "date_from": "Published from",
+    "date_to": "Published to",
+    "include_dependencies": "Take dependencies of kept packages",
+    "dependencies": "Dependency versions",
+    "cve_score_threshold": "Leave out CVE scores above",
+    "cve_unscored_score": "Count an unscored CVE as",
+    "exclude_non_curated_cve": "Leave out CVE matches nobody has curated",
+}
+
 # The subdirs offered as checkboxes, most used first.
 COMMON_SUBDIRS = ["noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"]
 OTHER_SUBDIRS = sorted(KNOWN_SUBDIRS - set(COMMON_SUBDIRS))
@@ -73,4 +94,24 @@ def filter_context() -> dict[str, Any]:
         "common_subdirs": COMMON_SUBDIRS,
         "other_subdirs": OTHER_SUBDIRS,
         "license_families": FAMILIES,
+        "filter_labels": FILTER_LABELS,
     }
+
+
+def labelled_filters(filters: dict[str, Any]) -> list[tuple[str, str]]:
+    """A stored filter set as the read-only list shows it: (label, value) in the form's order,
+    unknown keys last under their own name."""
+    order = {key: index for index, key in enumerate(FILTER_LABELS)}
+    shown = []
+    for key in sorted(filters, key=lambda key: (order.get(key, len(order)), key)):
+        value = filters[key]
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, list | tuple):
+            text = ", ".join(str(item) for item in value)
+        else:
+            text = str(value)
+        shown.append((FILTER_LABELS.get(key, key), text))
+    return shown

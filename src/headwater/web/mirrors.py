@@ -1,11 +1,12 @@
-"""Mirror pages: the create and edit form, Run now, Stop, and All Repository Mirrors."""
+"""Mirror pages: the create and edit form with its live checks, Run now, Stop, and All
+Repository Mirrors."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +15,7 @@ from starlette.datastructures import FormData
 from headwater.db import utcnow
 from headwater.errors import HeadwaterError, InvalidInputError
 from headwater.filters import nothing_passes, parse_filter_set
-from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile
+from headwater.models import Channel, Mirror, MirrorMode, OnMissingFile, Run
 from headwater.models.mirror import DEFAULT_CRON
 from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
@@ -27,8 +28,9 @@ from headwater.services.access.identities import channels_where
 from headwater.services.access.rules import Action, may_set_proxy
 from headwater.services.channels import channel_stats
 from headwater.services.preview import PreviewQuery, preview_mirror
-from headwater.upstreams.http import shown_url
-from headwater.web.filter_form import filter_context, filters_from_form
+from headwater.services.project_check import MAX_TYPED, check_project
+from headwater.upstreams.http import check_proxy, shown_url
+from headwater.web.filter_form import filter_context, filters_from_form, labelled_filters
 from headwater.web.listing import PAGE_SIZE, Sort, sorting
 from headwater.web.session import redirect, render, resources_of, safe_target, submitted
 
@@ -70,7 +72,8 @@ def _form_page(
         "mirror": mirror,
         "fields": fields,
         "filters": filters,
-        "channel_filters": channel.filters.to_json(),
+        "channel_filters": labelled_filters(channel.filters.to_json()),
+        "chips_check": f"/channels/{channel.name}/mirrors/projects/check",
         "error": error,
         "schedule": schedule_preview,
         "python": fields.get("mirror_type") == "python_simple",
@@ -144,7 +147,7 @@ async def create_mirror(
     message = f"Mirror {change.mirror.mirror_name} created."
     if change.warnings:
         message += " " + " ".join(change.warnings)
-    return redirect(f"/channels/{allowed.channel.name}/mirrors", message)
+    return redirect(_mirrors_tab(allowed.channel.name, change.run), message)
 
 
 def _fields_of(mirror: Mirror) -> dict[str, Any]:
@@ -198,7 +201,13 @@ async def save_mirror(
     message = f"Mirror {change.mirror.mirror_name} saved; the changes apply from its next run."
     if change.warnings:
         message += " " + " ".join(change.warnings)
-    return redirect(f"/channels/{allowed.channel.name}/mirrors", message)
+    return redirect(_mirrors_tab(allowed.channel.name, change.run), message)
+
+
+def _mirrors_tab(channel: str, run: Run | None) -> str:
+    """The Mirrors tab after saving; with Run now, it names the queued run so that the tab
+    links to it (the flash message is plain text)."""
+    return f"/channels/{channel}/mirrors" + (f"?queued={run.id}" if run is not None else "")
 
 
 def _form_again(
@@ -384,3 +393,66 @@ def check_filters(
     else:
         problems = nothing_passes(drafted, channel.filters)
     return JSONResponse({"problems": problems, "invalid": None})
+
+
+@router.get("/channels/{channel}/mirrors/schedule")
+def schedule_sentence(
+    cron: str = Query(max_length=200), allowed: Allowed = requires(Action.edit_mirrors)
+) -> JSONResponse:
+    """The form's frequency as it is typed: its sentence and next runs, or 422 with what is
+    wrong with it."""
+    found = _schedule_preview(cron)
+    if found["error"]:
+        return JSONResponse({"error": found["error"]}, status_code=422)
+    return JSONResponse(
+        {
+            "description": found["description"],
+            "next_runs": [
+                {"at": moment.isoformat(), "text": moment.strftime("%Y-%m-%d %H:%M:%S UTC")}
+                for moment in found["next_runs"]
+            ],
+            "warnings": found["warnings"],
+        }
+    )
+
+
+@router.post("/channels/{channel}/mirrors/projects/check")
+async def project_check(
+    request: Request, allowed: Allowed = requires(Action.edit_mirrors)
+) -> JSONResponse:
+    """One project chip as it is entered: accepted (PEP 508 name, normalized as PEP 503 says,
+    and for a PyPI mirror found on its index when the index answers) or why not."""
+    form = submitted(request)
+    typed = form.get("project")
+    if not isinstance(typed, str) or not typed.strip():
+        return JSONResponse({"detail": "project is required"}, status_code=422)
+    if len(typed) > MAX_TYPED:
+        return JSONResponse(
+            {"detail": f"project has at most {MAX_TYPED} characters"}, status_code=422
+        )
+    python = form.get("mirror_type") == "python_simple"
+    source_root = str(form.get("source_root") or "").strip() if python else ""
+    try:
+        proxy = await run_in_threadpool(_draft_proxy, request, allowed, form)
+    except HeadwaterError:
+        source_root = ""  # the proxy is refused (saving says why): the index is not asked
+        proxy = None
+    verdict = await check_project(
+        typed, source_root=source_root or None, proxy=proxy, policy=resources_of(request).policy
+    )
+    return JSONResponse(verdict.to_json())
+
+
+def _draft_proxy(request: Request, allowed: Allowed, form: FormData) -> str | None:
+    """The proxy the form would save: the stored one as shown, or one only an administrator
+    may set, from HEADWATER_PROXY_ALLOWLIST."""
+    value = str(form.get("proxy") or "").strip()
+    mirror_id = str(form.get("mirror_id") or "")
+    if mirror_id.isdigit() and len(mirror_id) < 12:
+        with resources_of(request).db.reading() as session:
+            mirror = mirror_service.get_mirror(session, allowed.channel, int(mirror_id))
+        if mirror.proxy is not None and value == shown_url(mirror.proxy):
+            return mirror.proxy
+    if value and not may_set_proxy(allowed.identity):
+        raise InvalidInputError("only administrators set a mirror's proxy")
+    return check_proxy(value or None, resources_of(request).policy.proxies)

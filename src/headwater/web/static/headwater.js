@@ -25,6 +25,7 @@ function watch() {
   ticks += 1;
   if (document.hidden) return;
   for (const element of document.querySelectorAll("[data-refresh]")) {
+    if (element.querySelector("details[data-menu][open]")) continue; // a menu in use stays put
     if (hasActiveRun(element) || ticks % IDLE_EVERY === 0) {
       refresh(element).catch(() => {});
     }
@@ -41,11 +42,12 @@ function sizeBars() {
 document.addEventListener("DOMContentLoaded", () => {
   sizeBars();
   window.setInterval(watch, REFRESH_MS);
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
-  }
+  // On the document: forms in rows the live refresh replaced ask too (the ⋮ menu's Delete).
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.dataset.confirm === undefined) return;
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
 });
 
 // A checkbox that switches an input on and off (the CVE score box).
@@ -65,6 +67,7 @@ function wireToggles() {
     button.addEventListener("click", () => {
       const section = document.getElementById(button.dataset.toggle);
       if (section) section.hidden = !section.hidden;
+      if (section) button.setAttribute("aria-expanded", String(!section.hidden));
     });
   }
 }
@@ -135,6 +138,7 @@ function addChip(box, entry, name) {
   chip.append(value, remove);
   box.insertBefore(chip, entry);
   box.dispatchEvent(new Event("change", { bubbles: true }));
+  if (box.dataset.chipsCheck) checkChip(box, chip).catch(() => {});
 }
 
 function wireChips() {
@@ -190,4 +194,176 @@ document.addEventListener("DOMContentLoaded", () => {
   wireToggles();
   wirePreview();
   wireNothingPasses();
+});
+
+// --- The mirror screens as their users know them (issue 14): the Mirrors tab's ⋮ menu,
+// project chips checked as they are entered, and the frequency's sentence as it is typed.
+
+// The ⋮ menu of a mirror (a <details>): one open at a time, Escape or a click elsewhere closes
+// it. Listeners sit on the document, so rows the live refresh replaces keep working.
+function closeMenu(menu, focus) {
+  menu.open = false;
+  if (focus) menu.querySelector("summary").focus();
+}
+
+function wireMenus() {
+  document.addEventListener("toggle", (event) => {
+    const menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.matches("[data-menu]")) return;
+    menu.querySelector("summary").setAttribute("aria-expanded", String(menu.open));
+    if (!menu.open) return;
+    for (const other of document.querySelectorAll("details[data-menu][open]")) {
+      if (other !== menu) closeMenu(other, false);
+    }
+    const first = menu.querySelector(".menu-items a, .menu-items button");
+    if (first) first.focus();
+  }, true); // toggle does not bubble: caught on its way down
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    for (const menu of document.querySelectorAll("details[data-menu][open]")) {
+      closeMenu(menu, menu.contains(document.activeElement));
+    }
+  });
+  document.addEventListener("click", (event) => {
+    for (const menu of document.querySelectorAll("details[data-menu][open]")) {
+      if (!menu.contains(event.target)) closeMenu(menu, false);
+    }
+  });
+  for (const summary of document.querySelectorAll("details[data-menu] > summary")) {
+    summary.setAttribute("aria-expanded", "false");
+  }
+}
+
+// A project chip, asked about at the server: blue when the name is accepted (shown as PEP 503
+// normalizes it), red with the reason when not. Text only: nothing typed becomes markup.
+async function checkChip(box, chip) {
+  const form = box.closest("form");
+  const value = chip.querySelector("input[type=hidden]");
+  if (!form || !value) return;
+  const body = new FormData();
+  body.set("csrf", form.elements.csrf ? form.elements.csrf.value : "");
+  body.set("project", value.value);
+  for (const field of ["mirror_type", "source_root", "proxy"]) {
+    const input = form.elements[field];
+    if (input && input.value !== undefined) body.set(field, input.value);
+  }
+  if (form.dataset.mirrorId) body.set("mirror_id", form.dataset.mirrorId);
+  chip.classList.remove("chip-ok", "chip-bad");
+  chip.classList.add("chip-checking");
+  const response = await fetch(box.dataset.chipsCheck, { method: "POST", body });
+  let verdict;
+  try {
+    verdict = await response.json();
+  } catch (error) {
+    verdict = null;
+  }
+  if (!chip.isConnected) return;
+  chip.classList.remove("chip-checking");
+  if (!response.ok || !verdict) {
+    const reason = (verdict && typeof verdict.detail === "string") ? verdict.detail : "could not be checked";
+    showChip(chip, false, reason);
+    return;
+  }
+  if (verdict.accepted && verdict.name && verdict.name !== value.value) {
+    const twin = [...box.querySelectorAll("input[type=hidden]")].some(
+      (input) => input !== value && input.value === verdict.name);
+    if (twin) { // the same project under another spelling: one chip is enough
+      chip.remove();
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+      return;
+    }
+    value.value = verdict.name;
+    chip.firstChild.nodeValue = verdict.name;
+    chip.querySelector("button").setAttribute("aria-label", "Remove " + verdict.name);
+  }
+  chip.dataset.upstream = verdict.upstream || "";
+  showChip(chip, Boolean(verdict.accepted), verdict.reason || "");
+}
+
+function showChip(chip, accepted, reason) {
+  chip.classList.toggle("chip-ok", accepted);
+  chip.classList.toggle("chip-bad", !accepted);
+  chip.dataset.accepted = String(accepted);
+  chip.title = reason;
+  let note = chip.querySelector(".chip-reason");
+  if (!accepted && reason) {
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "chip-reason";
+      chip.insertBefore(note, chip.querySelector("input[type=hidden]"));
+    }
+    note.textContent = ": " + reason;
+  } else if (note) {
+    note.remove();
+  }
+}
+
+function wireChipChecks() {
+  for (const box of document.querySelectorAll("[data-chips-check]")) {
+    const form = box.closest("form");
+    const recheck = async () => {
+      for (const chip of box.querySelectorAll(".chip")) await checkChip(box, chip);
+    };
+    if (form) {
+      for (const field of ["source_root", "mirror_type"]) {
+        const input = form.elements[field];
+        if (input && input.addEventListener) input.addEventListener("change", () => recheck().catch(() => {}));
+      }
+    }
+    recheck().catch(() => {});
+  }
+}
+
+// The frequency: the sentence and the next runs follow the cron as it is typed (debounced);
+// a cron the server refuses shows its reason instead.
+function wireCronSentence() {
+  for (const input of document.querySelectorAll("input[data-cron]")) {
+    const area = document.getElementById(input.getAttribute("aria-describedby") || "schedule");
+    if (!area || !input.dataset.cron) continue;
+    let timer = null;
+    let asked = 0;
+    const line = (className, text) => {
+      const paragraph = document.createElement("p");
+      paragraph.className = className;
+      paragraph.textContent = text;
+      return paragraph;
+    };
+    const show = async () => {
+      const mine = ++asked;
+      const url = input.dataset.cron + "?cron=" + encodeURIComponent(input.value.slice(0, 200));
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      const answer = await response.json().catch(() => ({}));
+      if (mine !== asked) return; // a later keystroke already asked
+      if (!response.ok) {
+        const reason = answer.error || (Array.isArray(answer.detail) ? "the schedule is too long" : "the schedule cannot be read");
+        const error = line("error", reason);
+        error.dataset.scheduleError = "";
+        area.replaceChildren(error);
+        return;
+      }
+      const sentence = line("muted", answer.description + ". Next runs: ");
+      sentence.dataset.scheduleSentence = "";
+      answer.next_runs.forEach((moment, index) => {
+        const time = document.createElement("time");
+        time.dateTime = moment.at;
+        time.textContent = moment.text;
+        sentence.append(index ? ", " : "", time);
+      });
+      area.replaceChildren(sentence, ...answer.warnings.map((warning) => {
+        const note = line("warning", warning);
+        note.setAttribute("role", "status");
+        return note;
+      }));
+    };
+    input.addEventListener("input", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(() => show().catch(() => {}), 300);
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  wireMenus();
+  wireChipChecks();
+  wireCronSentence();
 });
