@@ -270,6 +270,8 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/cves/{cve_id}"): p("cve:read"),
     ("GET", "/api/cves/{cve_id}/files"): p("cve:read"),
     ("PUT", "/api/cves/matches/{match_id}"): p("cve:curate", 422, json=PROBE),
+    # many matches at once: any signed-in caller may ask; only channels they curate change
+    ("POST", "/api/cves/{cve_id}/curate"): p("cve:read", 422, json=PROBE),
     ("POST", "/api/cves/import"): p("cve:import", 422, form=NO_MULTIPART),
     # the repository URLs: conda and PyPI clients, twine
     ("GET", "/api/repo/{channel}"): p("channel:read", 404, says="serves /api/repo/"),
@@ -326,6 +328,8 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/cves"): p("cve:read"),
     ("GET", "/cves/{cve_id}"): p("cve:read"),
     ("POST", "/cves/matches/{match_id}/curate"): p("cve:curate", 422, form={"status": "x"}),
+    ("POST", "/cves/{cve_id}/curate"): p("cve:read", 422, form={"status": "x"}),
+    ("POST", "/channels/{channel}/cves/curate"): p("cve:curate", 422, form={"status": "x"}),
     ("GET", "/channels/{channel}/mirrors/new"): p("mirror:edit"),
     ("POST", "/channels/{channel}/mirrors/new"): p("mirror:edit", 422, form={}),
     ("GET", "/channels/{channel}/mirrors/{mirror_id}/edit"): p("mirror:edit"),

@@ -15,7 +15,15 @@ from headwater.cves.sources import read_upload
 from headwater.multipart import FILE_BODY, read_upload_form, uploaded_file
 from headwater.params import RowId
 from headwater.requires import Allowed, requires
-from headwater.schemas.cves import CurationIn, CveDetail, CveOut, ImportOut, MatchOut
+from headwater.schemas.cves import (
+    BulkCurationIn,
+    BulkCurationOut,
+    CurationIn,
+    CveDetail,
+    CveOut,
+    ImportOut,
+    MatchOut,
+)
 from headwater.schemas.pages import Page
 from headwater.services import cves as cve_service
 from headwater.services.access.decisions import require_channel
@@ -27,9 +35,11 @@ router = APIRouter(tags=["cves"], route_class=StrictJsonRoute)
 
 
 class ChannelCves(Page[CveOut]):
-    """`total_count` is the channel's CVE count: distinct CVEs matching its files."""
+    """`total_count` is the channel's CVE count: distinct CVEs matching its files;
+    `unresolved_count` those of them with a match still `reported` or `active` there."""
 
     by_severity: dict[str, int]
+    unresolved_count: int
 
 
 @router.get("/api/cves")
@@ -104,6 +114,32 @@ def curate_match(
         return MatchOut.of(done.match, done.file, done.channel.name)
 
 
+@router.post("/api/cves/{cve_id}/curate")
+def curate_many(
+    cve_id: str,
+    body: BulkCurationIn,
+    resources: ResourcesDep,
+    allowed: Allowed = requires(Action.read_cves),
+) -> BulkCurationOut:
+    """Curate many matches of a CVE with one status and note, in one transaction: the
+    `match_ids` named, or every match of a scope (`channel`, `package` with `versions`,
+    `subdir`). Only matches in channels the caller may curate change (a `channel` they may not
+    is refused); `curated` says how many."""
+    with resources.db.writing() as session:
+        cve_service.get_cve(session, cve_id)
+        channel_ids = cve_service.curatable_channel_ids(session, allowed.identity, body.channel)
+        done = cve_service.curate_scope(
+            session,
+            body.scope((cve_id,)),
+            body.status,
+            body.note,
+            channel_ids=channel_ids,
+            actor=allowed.actor,
+            target=body.channel or cve_id,
+        )
+        return BulkCurationOut.of((cve_id,), body.status, done)
+
+
 @router.post("/api/cves/import", openapi_extra=FILE_BODY)
 async def import_file(
     request: Request, resources: ResourcesDep, allowed: Allowed = requires(Action.import_cves)
@@ -151,4 +187,5 @@ def channel_cves(
             items=[CveOut.of(s) for s in summaries],
             total_count=cve_service.channel_cve_count(session, found.id),
             by_severity=cve_service.channel_severity_counts(session, found.id),
+            unresolved_count=cve_service.channel_unresolved_count(session, found.id),
         )

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from headwater.cves.scoring import severity
+from headwater.cves.scoring import MatchStatus, severity
+from headwater.inputs import (
+    MAX_ID,
+    MAX_PACKAGE_NAME_LENGTH,
+    MAX_PROJECT_LENGTH,
+    has_control_characters,
+)
 from headwater.models import Cve, CveMatch, PackageFile
-from headwater.services.cves import CveSummary, ImportReport, MatchedFile
+from headwater.services.cves import (
+    MAX_BULK_MATCHES,
+    MAX_NOTE_LENGTH,
+    MAX_VERSIONS_LENGTH,
+    BulkCuration,
+    CurationScope,
+    CveSummary,
+    ImportReport,
+    MatchedFile,
+)
 
 
 class CveOut(BaseModel):
@@ -140,3 +155,76 @@ class CurationIn(BaseModel):
 
     status: str
     note: str | None = None
+
+
+MatchId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class BulkCurationIn(BaseModel):
+    """One status and note for many matches of a CVE: the `match_ids` named, or every match in
+    a scope: a `channel` (else every channel the caller may curate), narrowed to a `package`
+    (and its `versions`: a conda version spec or PEP 440 specifier, e.g. ">=60,<70") and to a
+    `subdir`. The REST API and the CVE pages share it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: MatchStatus
+    note: str | None = Field(None, max_length=MAX_NOTE_LENGTH)
+    match_ids: list[MatchId] | None = Field(None, min_length=1, max_length=MAX_BULK_MATCHES)
+    channel: str | None = Field(None, min_length=1, max_length=100)
+    package: str | None = Field(None, min_length=1, max_length=MAX_PACKAGE_NAME_LENGTH)
+    versions: str | None = Field(None, min_length=1, max_length=MAX_VERSIONS_LENGTH)
+    subdir: str | None = Field(None, min_length=1, max_length=MAX_PROJECT_LENGTH)
+
+    @field_validator("channel", "package", "versions", "subdir")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and has_control_characters(value):
+            raise ValueError("contains a control character")
+        return value
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> BulkCurationIn:
+        narrowed = [
+            key for key in ("channel", "package", "versions", "subdir") if getattr(self, key)
+        ]
+        if self.match_ids is not None and narrowed:
+            raise ValueError(
+                f"name match_ids or a scope ({', '.join(narrowed)}), not both: "
+                "the matches named are curated as they are"
+            )
+        if self.match_ids is None and not narrowed:
+            raise ValueError(
+                "say which matches: match_ids, or a scope of channel, package (with versions) "
+                "and subdir"
+            )
+        if self.versions is not None and self.package is None:
+            raise ValueError("versions are a package's: name the package too")
+        return self
+
+    def scope(self, cve_ids: tuple[str, ...]) -> CurationScope:
+        return CurationScope(
+            cve_ids=cve_ids,
+            match_ids=tuple(self.match_ids) if self.match_ids is not None else None,
+            package=self.package,
+            versions=self.versions,
+            subdir=self.subdir,
+        )
+
+
+class BulkCurationOut(BaseModel):
+    cve_ids: list[str]
+    status: str
+    curated: int  # the matches of the scope, in the heads of the channels the caller manages
+    carried: int  # other matches of the same bytes that took the curation (docs/cves.md)
+    channels: list[str]
+
+    @classmethod
+    def of(cls, cve_ids: tuple[str, ...], status: str, done: BulkCuration) -> BulkCurationOut:
+        return cls(
+            cve_ids=list(cve_ids),
+            status=status,
+            curated=done.curated,
+            carried=done.carried,
+            channels=done.channels,
+        )

@@ -367,3 +367,34 @@ document.addEventListener("DOMContentLoaded", () => {
   wireChipChecks();
   wireCronSentence();
 });
+
+// Bulk selection (CVE curation): a `data-select-all="<form id>"` box ticks every box of its
+// page that belongs to that form, and the form's button says how many are ticked.
+function wireSelectAll() {
+  const boxesOf = (formId) =>
+    document.querySelectorAll(`input[type="checkbox"][form="${CSS.escape(formId)}"]`);
+  const recount = (formId) => {
+    const form = document.getElementById(formId);
+    const button = form && form.querySelector("[data-selected-count]");
+    if (!button) return;
+    if (!button.dataset.label) button.dataset.label = button.textContent;
+    const ticked = Array.from(boxesOf(formId)).filter((box) => box.checked).length;
+    button.textContent = ticked ? `${button.dataset.label} (${ticked})` : button.dataset.label;
+    for (const all of document.querySelectorAll(`[data-select-all="${CSS.escape(formId)}"]`)) {
+      const boxes = boxesOf(formId);
+      all.checked = boxes.length > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+  };
+  for (const all of document.querySelectorAll("[data-select-all]")) {
+    const formId = all.dataset.selectAll;
+    all.addEventListener("change", () => {
+      for (const box of boxesOf(formId)) box.checked = all.checked;
+      recount(formId);
+    });
+    for (const box of boxesOf(formId)) box.addEventListener("change", () => recount(formId));
+    recount(formId);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", wireSelectAll);
