@@ -131,7 +131,10 @@ def test_stopping_a_pending_run_fails_it_at_once(tmp_path: Path, upstream) -> No
         )
         with headwater.client() as browser:
             assert sign_in_page(browser, "admin", PASSWORD).status_code == 303
-            assert waiting in browser.get(f"/runs/{run['id']}").text
+            for page in (f"/runs/{run['id']}", "/channels/forge/history", "/mirrors"):
+                assert waiting in browser.get(page).text, page
+            jobs = browser.get("/admin/jobs").text  # every pending job says where it stands
+            assert jobs.count("data-pending-reason") == len(ahead) + 1
         stopped = client.post(f"/api/channels/forge/mirrors/{mirror['id']}/stop").json()
         assert stopped["id"] == run["id"]
         assert stopped["state"] == "failed"

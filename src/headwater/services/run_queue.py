@@ -65,6 +65,12 @@ def queue_places(session: Session, run_ids: Iterable[int]) -> dict[int, QueuePla
     return places
 
 
+def pending_reasons(session: Session, runs: Iterable[Run]) -> dict[int, str]:
+    """Why each pending one of `runs` has not started, by run id (lists: history, jobs)."""
+    pending = [run.id for run in runs if run is not None and run.state == RunState.pending]
+    return {run_id: str(place) for run_id, place in queue_places(session, pending).items()}
+
+
 def pending_reason(session: Session, run: Run) -> str | None:
     """Why `run` has not started, or None when it has."""
     if run.state != RunState.pending:

@@ -17,6 +17,7 @@ from headwater.requires import Allowed, requires
 from headwater.resources import deployment_jobs
 from headwater.schemas.runs import Progress
 from headwater.schemas.storage import StorageOut
+from headwater.services import run_queue
 from headwater.services import runs as run_service
 from headwater.services.access import users
 from headwater.services.access.audit import EVENT_SORTS, AuditQuery, list_events
@@ -162,8 +163,10 @@ def jobs_page(
     chosen = JobKind(kind) if kind in set(JobKind) else None
     with resources_of(request).db.reading() as session:
         jobs, total = list_jobs(session, kind=chosen, offset=offset, limit=PAGE_SIZE, sort=sort)
+        reasons = run_queue.pending_reasons(session, jobs)
     context: dict[str, Any] = {
         "jobs": jobs,
+        "reasons": reasons,
         "total": total,
         "offset": offset,
         "page_size": PAGE_SIZE,
@@ -205,6 +208,7 @@ def job_page(
             "progress": Progress.of(run),
             "log": run_service.run_log(session, run.id),
             "report": run.report or {},
+            "pending_reason": run_queue.pending_reason(session, run),
         }
     return render(request, "admin/job.html", context, identity=allowed.identity)
 

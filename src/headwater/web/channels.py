@@ -21,6 +21,7 @@ from headwater.services import channels as channel_service
 from headwater.services import cves as cve_service
 from headwater.services import mirrors as mirror_service
 from headwater.services import packages as package_service
+from headwater.services import run_queue
 from headwater.services import runs as run_service
 from headwater.services.access import roles as role_service
 from headwater.services.access.decisions import require_organization
@@ -205,10 +206,12 @@ def history_tab(
         history, total = run_service.list_runs(
             session, mirror_ids=list(names), offset=offset, limit=PAGE_SIZE, sort=sort
         )
+        reasons = run_queue.pending_reasons(session, history)
     context.update(
         tab="history",
         runs=history,
         paces={run.id: Progress.of(run) for run in history if run.state == RunState.running},
+        reasons=reasons,
         mirror_names=names,
         total=total,
         offset=offset,

@@ -23,6 +23,7 @@ from headwater.schedule import parse_schedule
 from headwater.schemas.previews import PreviewOut
 from headwater.schemas.runs import Progress
 from headwater.services import mirrors as mirror_service
+from headwater.services import run_queue
 from headwater.services import runs as run_service
 from headwater.services.access.identities import channels_where
 from headwater.services.access.rules import Action, may_set_proxy
@@ -302,6 +303,7 @@ def all_mirrors(
             session, offset=offset, limit=PAGE_SIZE, where=where, state=state, sort=sort
         )
         latest = run_service.latest_runs(session, [mirror.id for mirror, _ in rows])
+        reasons = run_queue.pending_reasons(session, latest.values())
         managed = set(
             session.scalars(
                 select(Channel.name).where(where, channels_where(identity, Action.read_mirrors))
@@ -312,6 +314,7 @@ def all_mirrors(
     context = {
         "rows": rows,
         "latest": latest,
+        "reasons": reasons,
         "progress": {mirror_id: Progress.of(run) for mirror_id, run in latest.items()},
         "managed": managed,
         "owners": {channel_id: found.owner for channel_id, found in stats.items()},
