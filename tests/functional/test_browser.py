@@ -48,8 +48,16 @@ def test_sign_in_create_channel_and_mirror_run_now_and_see_it_completed(
         page.get_by_role("button", name="Create channel").click()
         expect(page.get_by_role("status")).to_contain_text("Channel forge created.")
 
-        # The Mirrors tab's green Mirror button opens the create-mirror form.
-        page.get_by_role("link", name="Mirror", exact=True).click()
+        # Every tab of the channel has the green Mirror button; it opens the create-mirror form.
+        tabs = page.locator("#channel-tabs a")
+        names = [tabs.nth(i).inner_text().split()[0] for i in range(tabs.count())]
+        assert {"Packages", "Mirrors", "History", "Settings"} <= set(names), names
+        for name in names:
+            tabs.filter(has_text=name).first.click()
+            button = page.locator("#new-mirror")
+            expect(button).to_have_text("Mirror")
+            assert button.get_attribute("href") == "/channels/forge/mirrors/new", name
+        page.locator("#new-mirror").click()
         page.get_by_label("Name").fill("conda-forge")
         page.get_by_label("Upstream URL").fill(upstream.url)
         page.get_by_label("Active: download every file during the run").check()
