@@ -155,6 +155,23 @@ def test_a_missing_or_overlong_cron_is_refused(browser: httpx.Client) -> None:
     assert browser.get(SCHEDULE, params={"cron": "0 " * 101}).status_code == 422
 
 
+def test_a_rare_or_overlong_cron_cannot_tie_up_the_server(browser: httpx.Client) -> None:
+    # A fifth Friday in February comes once in 28 years: judged from its first firing days,
+    # not by walking 200 firings (5600 years) on every keystroke.
+    rare = browser.get(SCHEDULE, params={"cron": "0 0 * 2 5#5"})
+    assert rare.status_code == 200, rare.text
+    assert len(rare.json()["next_runs"]) == 3 and rare.json()["warnings"] == []
+    # A form's cron as long as the body allows is refused unparsed, in the preview too.
+    proof = form_proof(browser, "/channels/py/mirrors/new")
+    overlong = ",".join(["0"] * 200_000) + " 0 * * *"  # 800 KB as the form sends it
+    saved = browser.post(
+        "/channels/py/mirrors/new",
+        data={"csrf": proof, "mirror_name": "m", "mirror_type": "conda", "cron": overlong},
+    )
+    assert saved.status_code == 422, saved.text[:300]
+    assert "at most 200 characters" in saved.text
+
+
 def test_saving_with_run_now_links_to_the_queued_run(
     headwater: Headwater, browser: httpx.Client
 ) -> None:

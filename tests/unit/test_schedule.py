@@ -42,6 +42,18 @@ def test_more_frequent_than_daily(expression: str, frequent: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("expression", "frequent"),
+    [("0 0 * 2 5#5", False), ("0,30 0 * 2 5#5", True), ("0 0 29 2 *", False)],
+)
+def test_rare_schedules_are_judged_from_their_first_firing_days(expression: str, frequent: bool) -> None:
+    """A schedule that fires once in decades (a fifth Friday in February: every 28 years)
+    is judged from its first firing days, not by walking thousands of years of firings."""
+    schedule = parse_schedule(expression)
+    assert schedule.more_frequent_than_daily(NOW) is frequent
+    assert len(schedule.next_runs(NOW, 3)) == 3
+
+
+@pytest.mark.parametrize(
     ("expression", "words"),
     [
         ("* * *", "must have five fields"),
@@ -60,3 +72,11 @@ def test_invalid_expressions_say_why(expression: str, words: str) -> None:
 
 def test_whitespace_is_normalised() -> None:
     assert parse_schedule("  0   0 * *  * ").expression == "0 0 * * *"
+
+
+def test_an_overlong_expression_is_refused_before_it_is_parsed() -> None:
+    """A form's cron can be as long as a request body (1 MiB): parsing and describing that
+    takes seconds, so a cron longer than any useful one is refused unread."""
+    overlong = ",".join(["0"] * 100_000) + " 0 * * *"
+    with pytest.raises(InvalidCronError, match="at most 200 characters, not 200007"):
+        parse_schedule(overlong)
