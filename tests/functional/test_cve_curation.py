@@ -251,3 +251,19 @@ def test_the_cve_pages_page_and_sort(headwater: Headwater, token: str, channels:
         refused = client.get(f"/cves/{CRITICAL}?sort=nonsense")
         assert refused.status_code == 422 and "sort by one of" in refused.text
         assert client.get("/cves?offset=-1").status_code == 422
+
+
+def test_the_api_pages_a_cves_files(headwater: Headwater, token: str, channels: str) -> None:
+    with headwater.client(channels) as client:
+        every = client.get(f"/api/cves/{CRITICAL}/files", params={"limit": 1000}).json()
+        assert every["total_count"] == len(every["items"]) == 44  # 22 in each of two channels
+        pages = [
+            client.get(f"/api/cves/{CRITICAL}/files", params={"offset": start, "limit": 20}).json()
+            for start in (0, 20, 40)
+        ]
+        assert [len(page["items"]) for page in pages] == [20, 20, 4]
+        assert {page["total_count"] for page in pages} == {44}
+        paged = [match["id"] for page in pages for match in page["items"]]
+        assert paged == [match["id"] for match in every["items"]], "pages neither overlap nor skip"
+        too_many = client.get(f"/api/cves/{CRITICAL}/files", params={"limit": 1001})
+        assert too_many.status_code == 422

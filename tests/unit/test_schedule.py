@@ -45,7 +45,9 @@ def test_more_frequent_than_daily(expression: str, frequent: bool) -> None:
     ("expression", "frequent"),
     [("0 0 * 2 5#5", False), ("0,30 0 * 2 5#5", True), ("0 0 29 2 *", False)],
 )
-def test_rare_schedules_are_judged_from_their_first_firing_days(expression: str, frequent: bool) -> None:
+def test_rare_schedules_are_judged_from_their_first_firing_days(
+    expression: str, frequent: bool
+) -> None:
     """A schedule that fires once in decades (a fifth Friday in February: every 28 years)
     is judged from its first firing days, not by walking thousands of years of firings."""
     schedule = parse_schedule(expression)

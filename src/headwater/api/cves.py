@@ -25,6 +25,7 @@ from headwater.schemas.cves import (
     MatchOut,
 )
 from headwater.schemas.pages import Page
+from headwater.services import cve_curation as curation
 from headwater.services import cves as cve_service
 from headwater.services.access.decisions import require_channel
 from headwater.services.access.identities import channel_ids_where
@@ -85,17 +86,24 @@ def show_cve(
 
 @router.get("/api/cves/{cve_id}/files")
 def cve_files(
-    cve_id: str, resources: ResourcesDep, allowed: Allowed = requires(Action.read_cves)
+    cve_id: str,
+    resources: ResourcesDep,
+    paging: PagingDep,
+    allowed: Allowed = requires(Action.read_cves),
 ) -> Page[MatchOut]:
     """The files the CVE matches, in the channels the caller may read, with each match's
-    status and whether it was curated."""
+    status and whether it was curated: a page of them, by channel and file name."""
     with resources.db.reading() as session:
         cve_service.get_cve(session, cve_id)
-        matched = cve_service.cve_files(
-            session, cve_id, channel_ids_where(session, allowed.identity, Action.read_channel)
+        matched, total = cve_service.page_cve_files(
+            session,
+            cve_id,
+            channel_ids_where(session, allowed.identity, Action.read_channel),
+            offset=paging.offset,
+            limit=paging.limit,
         )
         items = [MatchOut.of_matched(m) for m in matched]
-    return Page(items=items, total_count=len(items))
+    return Page(items=items, total_count=total)
 
 
 @router.put("/api/cves/matches/{match_id}")
@@ -108,7 +116,7 @@ def curate_match(
     """Set a match's status (`active`, `cleared`, `disputed`, `mitigated`, or back to
     `reported`) with a note. Those who manage the file's channel may."""
     with resources.db.writing() as session:
-        done = cve_service.curate_match(
+        done = curation.curate_match(
             session, allowed.channel, match_id, body.status, body.note, actor=allowed.actor
         )
         return MatchOut.of(done.match, done.file, done.channel.name)
@@ -127,8 +135,8 @@ def curate_many(
     is refused); `curated` says how many."""
     with resources.db.writing() as session:
         cve_service.get_cve(session, cve_id)
-        channel_ids = cve_service.curatable_channel_ids(session, allowed.identity, body.channel)
-        done = cve_service.curate_scope(
+        channel_ids = curation.curatable_channel_ids(session, allowed.identity, body.channel)
+        done = curation.curate_scope(
             session,
             body.scope((cve_id,)),
             body.status,

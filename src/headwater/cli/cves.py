@@ -161,16 +161,16 @@ def show(cve_id: str, as_json: bool = JsonOption) -> None:
 def files(cve_id: str, as_json: bool = JsonOption) -> None:
     """The files a CVE matches in channels you may read, with each match's id and status."""
     with Client() as client:
-        page = client.get(f"/api/cves/{quote(cve_id, safe='')}/files")
+        items = list(client.pages(f"/api/cves/{quote(cve_id, safe='')}/files"))
     if as_json:
-        print_json(page)
+        print_json({"items": items, "total_count": len(items)})
         return
     print_table(
         f"Files matched by {cve_id}",
         ["match", "channel", "file", "version", "status", "note"],
         [
             [i["id"], i["channel"], i["filename"], i["version"], i["status"], i["note"]]
-            for i in page["items"]
+            for i in items
         ],
     )
 

@@ -15,16 +15,14 @@ from headwater.inputs import (
     has_control_characters,
 )
 from headwater.models import Cve, CveMatch, PackageFile
-from headwater.services.cves import (
+from headwater.services.cve_curation import (
     MAX_BULK_MATCHES,
     MAX_NOTE_LENGTH,
     MAX_VERSIONS_LENGTH,
     BulkCuration,
     CurationScope,
-    CveSummary,
-    ImportReport,
-    MatchedFile,
 )
+from headwater.services.cves import CveSummary, ImportReport, MatchedFile
 
 
 class CveOut(BaseModel):

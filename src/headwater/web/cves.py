@@ -16,6 +16,7 @@ from headwater.models import Channel, PackageFile
 from headwater.params import Offset, RowId
 from headwater.requires import Allowed, requires
 from headwater.schemas.cves import BulkCurationIn
+from headwater.services import cve_curation as curation
 from headwater.services import cves as cve_service
 from headwater.services.access.identities import channel_ids_where, channels_where
 from headwater.services.access.rules import Action
@@ -92,10 +93,10 @@ def curate_channel_cves(
     body = _bulk_body(form, {"channel": channel.name})
     if not cve_ids:
         raise InvalidInputError("tick the CVEs to curate first")
-    if len(cve_ids) > cve_service.MAX_BULK_CVES:
-        raise InvalidInputError(f"curate at most {cve_service.MAX_BULK_CVES} CVEs at once")
+    if len(cve_ids) > curation.MAX_BULK_CVES:
+        raise InvalidInputError(f"curate at most {curation.MAX_BULK_CVES} CVEs at once")
     with resources_of(request).db.writing() as session:
-        done = cve_service.curate_scope(
+        done = curation.curate_scope(
             session,
             body.scope(cve_ids),
             body.status,
@@ -212,7 +213,7 @@ def cve_page(
         "managed": managed,
         "statuses": STATUSES,
         "back": back,
-        "max_versions": cve_service.MAX_VERSIONS_LENGTH,
+        "max_versions": curation.MAX_VERSIONS_LENGTH,
     }
     return render(request, "cve/detail.html", context, identity=identity)
 
@@ -236,8 +237,8 @@ def curate_many(
         body = _bulk_body(form, {key: value for key, value in fields.items() if value})
     with resources_of(request).db.writing() as session:
         cve_service.get_cve(session, cve_id)
-        channel_ids = cve_service.curatable_channel_ids(session, allowed.identity, body.channel)
-        done = cve_service.curate_scope(
+        channel_ids = curation.curatable_channel_ids(session, allowed.identity, body.channel)
+        done = curation.curate_scope(
             session,
             body.scope((cve_id,)),
             body.status,
@@ -282,7 +283,7 @@ def curate(
     note = str(form.get("note", "")).strip() or None
     status = str(form.get("status", ""))
     with resources_of(request).db.writing() as session:
-        done = cve_service.curate_match(
+        done = curation.curate_match(
             session, allowed.channel, match_id, status, note, actor=allowed.actor
         )
         message = f"{done.match.cve_id} on {done.file.filename} is now {done.match.status}."
