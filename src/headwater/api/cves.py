@@ -134,16 +134,14 @@ def curate_many(
     `subdir`). Only matches in channels the caller may curate change (a `channel` they may not
     is refused); `curated` says how many."""
     with resources.db.writing() as session:
-        cve_service.get_cve(session, cve_id)
-        channel_ids = curation.curatable_channel_ids(session, allowed.identity, body.channel)
-        done = curation.curate_scope(
+        done = curation.curate_cve(
             session,
             body.scope((cve_id,)),
             body.status,
             body.note,
-            channel_ids=channel_ids,
+            channel=body.channel,
+            identity=allowed.identity,
             actor=allowed.actor,
-            target=body.channel or cve_id,
         )
         return BulkCurationOut.of((cve_id,), body.status, done)
 

@@ -187,6 +187,32 @@ def curatable_channel_ids(
     return ids
 
 
+def curate_cve(
+    session: Session,
+    scope: CurationScope,
+    status: str,
+    note: str | None,
+    *,
+    channel: str | None,
+    identity: Identity | None,
+    actor: Actor,
+) -> BulkCuration:
+    """Curate one CVE's matches in `scope` where the caller may: in `channel` when one is
+    named (refused when they may not curate there), else in every channel they may curate.
+    An unknown CVE is refused before access is judged."""
+    for cve_id in scope.cve_ids:
+        get_cve(session, cve_id)
+    return curate_scope(
+        session,
+        scope,
+        status,
+        note,
+        channel_ids=curatable_channel_ids(session, identity, channel),
+        actor=actor,
+        target=channel or ", ".join(scope.cve_ids),
+    )
+
+
 def curate_scope(
     session: Session,
     scope: CurationScope,

@@ -236,16 +236,14 @@ def curate_many(
         fields["versions"] = str(form.get("versions", "")).strip()
         body = _bulk_body(form, {key: value for key, value in fields.items() if value})
     with resources_of(request).db.writing() as session:
-        cve_service.get_cve(session, cve_id)
-        channel_ids = curation.curatable_channel_ids(session, allowed.identity, body.channel)
-        done = curation.curate_scope(
+        done = curation.curate_cve(
             session,
             body.scope((cve_id,)),
             body.status,
             body.note,
-            channel_ids=channel_ids,
+            channel=body.channel,
+            identity=allowed.identity,
             actor=allowed.actor,
-            target=body.channel or cve_id,
         )
     return redirect(back, _said(done.curated, body.status, cve_id))
 
