@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+# The tests spend most of their time waiting on the servers, workers and browsers they start, so
+# they run in one pytest process per core (at most four); PYTEST_ARGS= runs them in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses 4
 
 .PHONY: run test check lint typecheck bench chromium slapd clean
 
