@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+PROXY_SCHEMES = ("http", "https")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -231,7 +231,7 @@ class Settings(BaseSettings):
     def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
             if urlsplit(entry).scheme not in PROXY_SCHEMES or not urlsplit(entry).hostname:
-                raise ValueError(f"proxy {entry!r} is not an http, https or socks5 URL")
+                raise ValueError(f"proxy {entry!r} is not an http or https URL")
         return value
 
     @classmethod

@@ -66,7 +66,7 @@ def test_mirror_fields_defaults_and_validation(headwater: Headwater, token: str,
             {"filters": {"exclude_everything": True}}, "unknown filter key 'exclude_everything'"
         )
         refused({"mirror_name": "upstream"}, "already has a mirror named 'upstream'", status=409)
-        refused({"proxy": "gopher://proxy"}, "must be an http, https or socks5 URL")
+        refused({"proxy": "gopher://proxy"}, "must be an http or https URL")
         refused({"mirror_name": ""}, "mirror_name '' is not valid")
         assert client.get("/api/channels/forge/mirrors").json()["total_count"] == 1
 

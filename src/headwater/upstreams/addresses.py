@@ -2,28 +2,24 @@
 
 An allowlisted name can still resolve to a loopback, private, link-local (cloud metadata) or
 otherwise non-public address, by accident or by an attacker's DNS. Every upstream connection is
-therefore made by `GuardedBackend`, which resolves the host itself, keeps the addresses the
-policy permits, and connects to one of those, so the address checked is the address used.
+therefore made to an address `GuardedResolver` gave: it resolves the host itself and keeps the
+addresses the policy permits, so the address checked is the address used. A host that is an
+address already is never resolved; `check_literal` judges it before the request is sent.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-import anyio
-import httpcore
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from headwater.allowlist import IPAddress, Network, ip_literal, named_addresses, parse_networks
 from headwater.errors import UpstreamError
-
-# What httpcore passes for socket options, passed on untouched.
-SocketOption = (
-    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-)
 
 
 class AddressNotAllowedError(UpstreamError):
@@ -63,63 +59,40 @@ def address_policy(
     )
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {error.strerror or error}") from None
-    addresses = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver with the address policy on what it returns: only permitted addresses,
+    or an AddressNotAllowedError naming what the host resolved to."""
 
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend with the address policy in front of every connection."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend, policy: AddressPolicy) -> None:
-        self.inner = inner
+    def __init__(self, policy: AddressPolicy) -> None:
         self.policy = policy
+        self.inner = ThreadedResolver()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            with anyio.fail_after(timeout):
-                addresses = await resolve(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-        permitted = [address for address in addresses if self.policy.permits(host, address)]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        permitted = [
+            result for result in results if self.policy.permits(host, _address(result["host"]))
+        ]
         if not permitted:
+            addresses = list(dict.fromkeys(_address(result["host"]) for result in results))
             raise AddressNotAllowedError(refusal(host, addresses))
-        error: Exception | None = None
-        for address in permitted:
-            try:
-                return await self.inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as failure:
-                error = failure
-        assert error is not None
-        raise error
+        return permitted
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise AddressNotAllowedError("upstreams are reached over TCP only")
+    async def close(self) -> None:
+        await self.inner.close()
 
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+
+def check_literal(policy: AddressPolicy, host: str) -> None:
+    """Refuse a host that is itself an address the policy does not permit (such a host is not
+    resolved, so the resolver never sees it)."""
+    address = ip_literal(host)
+    if address is not None and not policy.permits(host, address):
+        raise AddressNotAllowedError(refusal(host, [address]))
+
+
+def _address(host: str) -> IPAddress:
+    return ipaddress.ip_address(host.split("%", 1)[0])
 
 
 def refusal(host: str, addresses: Sequence[IPAddress]) -> str:

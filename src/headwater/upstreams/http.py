@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import http
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from headwater import __version__
 from headwater.allowlist import PROXY_SCHEMES, locate, url_allowed
 from headwater.errors import UpstreamError, UpstreamFileMissingError, UpstreamNotAllowedError
 from headwater.inputs import has_control_characters
-from headwater.upstreams.addresses import AddressPolicy, GuardedBackend, address_policy
+from headwater.upstreams.addresses import AddressPolicy, address_policy
 from headwater.upstreams.bodies import DOCUMENT_ENCODINGS, read_document
+from headwater.upstreams.transport import AiohttpTransport
 
 USER_AGENT = f"headwater/{__version__}"
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -122,7 +124,7 @@ def check_proxy(proxy: object, proxies: Sequence[str]) -> str | None:
         raise UpstreamNotAllowedError("proxy must be a URL without control characters")
     scheme = urlsplit(proxy).scheme
     if scheme not in PROXY_SCHEMES:
-        raise UpstreamNotAllowedError(f"proxy {proxy!r} must be an http, https or socks5 URL")
+        raise UpstreamNotAllowedError(f"proxy {proxy!r} must be an http or https URL")
     if not any(_same_proxy(proxy, allowed) for allowed in proxies):
         offered = ", ".join(_shown(allowed) for allowed in proxies)
         raise UpstreamNotAllowedError(
@@ -170,20 +172,6 @@ def _stay_inside(allowlist: tuple[str, ...]) -> Callable[[httpx.Request], Awaita
     return check
 
 
-def guarded_transport(
-    policy: HttpPolicy, proxy: str | None, limits: httpx.Limits
-) -> httpx.AsyncHTTPTransport:
-    """httpx's transport, with every connection made through the address policy."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, proxy=proxy, trust_env=False)
-    # httpx offers no way to hand its pool a network backend; its pool (httpcore's) keeps the
-    # one it was given here. Fail loudly should either ever change, rather than go unguarded.
-    pool = getattr(transport, "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):
-        raise RuntimeError("httpx/httpcore changed: cannot guard the addresses it connects to")
-    pool._network_backend = GuardedBackend(pool._network_backend, policy.addresses(proxy))
-    return transport
-
-
 @asynccontextmanager
 async def upstream_client(
     policy: HttpPolicy,
@@ -193,9 +181,6 @@ async def upstream_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The client every outbound request goes through. `transport` replaces the network in
     tests; the allowlist still applies to every request."""
-    limits = httpx.Limits(
-        max_connections=policy.concurrency + 4, max_keepalive_connections=policy.concurrency
-    )
     if proxy is not None:
         try:
             proxy = check_proxy(proxy, policy.proxies)
@@ -207,7 +192,8 @@ async def upstream_client(
         max_redirects=MAX_REDIRECTS,
         # Files are asked for as they are stored; index requests ask for what bodies.py decodes.
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        transport=transport or guarded_transport(policy, proxy, limits),
+        transport=transport
+        or AiohttpTransport(policy.addresses(proxy), proxy, policy.concurrency + 4),
         trust_env=False,
         event_hooks={"request": [_stay_inside(policy.allowlist)]},
     ) as client:
@@ -266,8 +252,10 @@ def _os_reason(error: Exception) -> str:
     from this machine, not from the other end."""
     cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno)  # asyncio's strerror names the address instead
         if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror
+            return cause.strerror  # a resolver's (negative errno)
         cause = cause.__cause__ or cause.__context__
     text = str(error)
     return text if len(text) < 200 and "\n" not in text else type(error).__name__
