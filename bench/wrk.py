@@ -68,7 +68,8 @@ def duration_ms(text: str) -> float:
     match = re.fullmatch(_NUMBER + r"\s*([a-z]+)", text.strip())
     if match is None or match.group(2) not in _DURATION_MS:
         raise ValueError(f"not a wrk duration: {text!r}")
-    return float(match.group(1)) * _DURATION_MS[match.group(2)]
+    # wrk prints two decimals: rounded, 2.03s is 2030.0 ms, not 2029.9999999999998
+    return round(float(match.group(1)) * _DURATION_MS[match.group(2)], 3)
 
 
 def size_bytes(text: str) -> float:

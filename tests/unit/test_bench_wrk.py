@@ -137,6 +137,11 @@ def test_durations(text: str, ms: float) -> None:
     assert wrk.duration_ms(text) == pytest.approx(ms)
 
 
+def test_a_duration_reads_as_printed_in_the_tables() -> None:
+    """The tables of docs/performance.md print the figure as it is: 2030.0 ms, not 2029.99..."""
+    assert str(wrk.duration_ms("2.03s")) == "2030.0"
+
+
 @pytest.mark.parametrize(
     ("text", "size"),
     [("512.00B", 512), ("35.16KB", 35.16 * 1024), ("1.02GB", 1.02 * 1024**3)],
