@@ -201,6 +201,7 @@ BAD_BODIES = [
     ({"status": "cleared", "match_ids": []}, "match_ids"),
     ({"status": "cleared", "match_ids": list(range(1, 1002))}, "match_ids"),
     ({"status": "cleared", "match_ids": [0]}, "match_ids"),
+    ({"status": "cleared", "match_ids": [True]}, "not true or false"),
     ({"status": "cleared", "channel": "bulk", "note": "x" * 10_001}, "note"),
     ({"status": "cleared", "channel": "bulk", "note": "bell \x07"}, "note"),
     ({"status": "cleared", "channel": "bulk", "scope": "all"}, "unknown field 'scope'"),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from headwater.cves.scoring import MatchStatus, severity
 from headwater.inputs import (
@@ -155,7 +162,16 @@ class CurationIn(BaseModel):
     note: str | None = None
 
 
-MatchId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _not_a_boolean(value: object) -> object:
+    """JSON's true is not match 1 (pydantic would read it so); the form's "12" is match 12."""
+    if isinstance(value, bool):
+        raise ValueError("a match id is a number, not true or false")
+    return value
+
+
+MatchId = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_ID)]
 
 
 class BulkCurationIn(BaseModel):
