@@ -162,8 +162,6 @@ class CurationIn(BaseModel):
     note: str | None = None
 
 
-
-
 def _not_a_boolean(value: object) -> object:
     """JSON's true is not match 1 (pydantic would read it so); the form's "12" is match 12."""
     if isinstance(value, bool):
