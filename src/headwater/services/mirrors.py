@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import httpx
 from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -247,9 +246,7 @@ def _warnings(mirror: Mirror, channel: Channel) -> list[str]:
     return warnings
 
 
-async def project_warnings(
-    mirror: Mirror, policy: HttpPolicy, transport: httpx.AsyncBaseTransport | None = None
-) -> list[str]:
+async def project_warnings(mirror: Mirror, policy: HttpPolicy) -> list[str]:
     """Projects of a PyPI mirror its index does not have, or could not be asked about.
 
     The projects are looked up at once, through the same policy as a run (allowlist on every
@@ -261,7 +258,7 @@ async def project_warnings(
     found: dict[str, bool | None] = {}
     quick = policy.quick(PROJECT_CHECK_SECONDS)
     try:
-        async with upstream_client(quick, proxy=mirror.proxy, transport=transport) as client:
+        async with upstream_client(quick, proxy=mirror.proxy) as client:
             upstream = PyPIUpstream(client, mirror.source_root, quick)
 
             async def check(project: str) -> None:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-import httpx
-
 from headwater.dependencies.conda import Pool, take_dependencies
 from headwater.dependencies.report import DependencyReport
 from headwater.errors import InvalidInputError, PreviewFailedError, UpstreamError
@@ -119,15 +117,14 @@ async def preview_mirror(
     request: PreviewRequest,
     policy: HttpPolicy,
     query: PreviewQuery,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Preview:
     """What the mirror would take and drop, and why, from the upstream's metadata alone. An
     upstream that cannot be read makes the preview fail with PreviewFailedError saying why."""
     try:
         async with asyncio.timeout(PREVIEW_SECONDS):
             if request.mirror_type == "python_simple":
-                return await preview_python_mirror(request, policy, query, transport)
-            return await preview_conda_mirror(request, policy, query, transport)
+                return await preview_python_mirror(request, policy, query)
+            return await preview_conda_mirror(request, policy, query)
     except UpstreamError as error:
         raise PreviewFailedError(f"cannot preview: {error.message}") from None
     except TimeoutError:
@@ -140,14 +137,13 @@ async def preview_conda_mirror(
     request: PreviewRequest,
     policy: HttpPolicy,
     query: PreviewQuery,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Preview:
     cve = request.cve.for_conda if request.cve is not None else None
     rules = MirrorRules(request.mirror_filters, request.channel_filters, cve=cve)
     warnings = nothing_passes(request.mirror_filters, request.channel_filters)
     # Taking dependencies needs every subdir read before any file is judged final.
     pool = Pool(refusals=rules.refusals().judge) if request.takes_dependencies else None
-    async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
+    async with upstream_client(policy, proxy=request.proxy) as client:
         upstream = CondaUpstream(client, request.source_root, policy)
         subdirs = await _subdirs(upstream, request)
         page = _Page(query)
@@ -238,12 +234,11 @@ async def preview_python_mirror(
     request: PreviewRequest,
     policy: HttpPolicy,
     query: PreviewQuery,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Preview:
     """Per project instead of per subdir. The preview downloads no package file, so a license
     that only the file itself would tell (indexes without core metadata) is unknown here."""
     if request.takes_dependencies:
-        return await _preview_python_closure(request, policy, query, transport)
+        return await _preview_python_closure(request, policy, query)
     cve = request.cve.for_python if request.cve is not None else None
     rules = PythonMirrorRules(request.mirror_filters, request.channel_filters, cve=cve)
     warnings = nothing_passes(request.mirror_filters, request.channel_filters)
@@ -257,7 +252,7 @@ async def preview_python_mirror(
     page = _Page(query)
     unread = [0]  # files whose license the index does not tell
 
-    async with upstream_client(policy, proxy=request.proxy, transport=transport) as client:
+    async with upstream_client(policy, proxy=request.proxy) as client:
         upstream = PyPIUpstream(client, request.source_root, policy)
 
         async def project_preview(project: str) -> tuple[SubdirPreview, list[tuple[Any, Any]]]:
@@ -312,7 +307,6 @@ async def _preview_python_closure(
     request: PreviewRequest,
     policy: HttpPolicy,
     query: PreviewQuery,
-    transport: httpx.AsyncBaseTransport | None,
 ) -> Preview:
     """The named projects and those their kept files need, read and taken as a passive run
     would (services/pypi_sync.preview_dependencies): nothing is downloaded."""
@@ -331,7 +325,7 @@ async def _preview_python_closure(
         channel_filters=request.channel_filters,
         cve=request.cve,
     )
-    read = await preview_dependencies(job, policy, transport)
+    read = await preview_dependencies(job, policy)
     page = _Page(query)
     previews = []
     named = mirrored_projects(job)

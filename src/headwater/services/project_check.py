@@ -60,7 +60,6 @@ async def check_project(
     source_root: str | None,
     proxy: str | None,
     policy: HttpPolicy,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> ProjectVerdict:
     """Judge one typed project name; with a `source_root` (a PyPI mirror's index), also ask
     that index, through the allowlisted client, within CHECK_SECONDS. An upstream that cannot
@@ -87,7 +86,7 @@ async def check_project(
         check_allowed(root, policy.allowlist)
     except HeadwaterError as error:
         return ProjectVerdict(typed, name, True, f"upstream not asked: {error.message}", "unknown")
-    found = await _ask_upstream(name, root, proxy, policy, transport)
+    found = await _ask_upstream(name, root, proxy, policy)
     if found is False:
         return ProjectVerdict(typed, name, False, f"not found on {root}", "missing")
     if found is None:
@@ -100,13 +99,12 @@ async def _ask_upstream(
     root: str,
     proxy: str | None,
     policy: HttpPolicy,
-    transport: httpx.AsyncBaseTransport | None,
 ) -> bool | None:
     quick = policy.quick(CHECK_SECONDS)
     try:
         async with (
             asyncio.timeout(CHECK_SECONDS),
-            upstream_client(quick, proxy=proxy, transport=transport) as client,
+            upstream_client(quick, proxy=proxy) as client,
         ):
             return await PyPIUpstream(client, root, quick).has_project(name)
     except (TimeoutError, HeadwaterError, httpx.HTTPError):

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-import httpx
 import msgspec
 from sqlalchemy import select
 
@@ -88,7 +87,6 @@ async def sync_python_mirror(
     store: BlobStore,
     policy: HttpPolicy,
     progress: RunProgress,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
     """One run of a PyPI mirror, from reading the project pages to the published channel."""
     projects = mirrored_projects(job)
@@ -108,7 +106,7 @@ async def sync_python_mirror(
     takes = job.takes_dependencies
     envs = environments(job.named_subdirs())
     report = DependencyReport()
-    async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
+    async with upstream_client(policy, proxy=job.proxy) as client:
         downloader = Downloader(client, policy, store, db, progress, job.source_root)
         upstream = PyPIUpstream(client, job.source_root, policy)
         reader = _ProjectReader(job, rules, upstream, downloader, progress, active)
@@ -364,12 +362,11 @@ class PreviewedProjects:
 async def preview_dependencies(
     job: MirrorJob,
     policy: HttpPolicy,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> PreviewedProjects:
     """What a run of `job` would read and take as dependencies, read as a passive run reads
     (pages and PEP 658 metadata, no file downloaded nor stored)."""
     progress = RunProgress()  # a preview keeps no log
-    async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
+    async with upstream_client(policy, proxy=job.proxy) as client:
         upstream = PyPIUpstream(client, job.source_root, policy)
         reader = _ProjectReader(job, job.python_rules(), upstream, None, progress, False)
         reads = await gather_bounded(

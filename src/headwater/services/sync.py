@@ -8,7 +8,6 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
-import httpx
 from sqlalchemy import select
 
 from headwater.db import Database
@@ -41,10 +40,9 @@ async def sync_conda_mirror(
     store: BlobStore,
     policy: HttpPolicy,
     progress: RunProgress,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
     """One run of a conda mirror, from reading upstream to the published channel."""
-    async with upstream_client(policy, proxy=job.proxy, transport=transport) as client:
+    async with upstream_client(policy, proxy=job.proxy) as client:
         upstream = CondaUpstream(client, job.source_root, policy)
         subdirs = await _choose_subdirs(job, upstream, progress)
         with db.reading() as session:

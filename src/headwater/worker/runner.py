@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from headwater.cves.names import CondaNames
@@ -67,14 +66,12 @@ class Worker:
         config: WorkerConfig,
         *,
         worker_id: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.policy = policy
         self.config = config
         self.worker_id = worker_id or new_worker_id()
-        self.transport = transport
         self._shutdown = threading.Event()
         self._wake = threading.Event()  # a run was queued in this process, or shutting down
         self._current: _Execution | None = None
@@ -254,7 +251,7 @@ class _Execution:
             f"mirroring {job.source_root} into channel {job.channel_name!r} ({job.mode})"
         )
         sync = SYNCS[MirrorType(job.mirror_type)]
-        await sync(job, worker.db, worker.store, worker.policy, self.progress, worker.transport)
+        await sync(job, worker.db, worker.store, worker.policy, self.progress)
 
     async def _refresh_cve_feeds(self) -> None:
         """Each feed the run was queued with, in turn; what imported stays imported whatever
