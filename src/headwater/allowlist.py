@@ -31,6 +31,8 @@ class Location:
     host: str
     port: int
     path: str
+    # a path servers read differently (headwater.allowlist.reads_two_ways): allowed nowhere
+    ambiguous: bool = False
 
 
 def locate(url: str | httpx.URL) -> Location | None:
@@ -42,11 +44,13 @@ def locate(url: str | httpx.URL) -> Location | None:
         return None
     if scheme not in _DEFAULT_PORTS or not host or not 0 < (port or 1) < 65536:
         return None
+    raw_path = parsed.raw_path.decode("ascii", "replace").split("?", 1)[0]
     return Location(
         scheme=scheme,
         host=host.lower().rstrip("."),
         port=port or _DEFAULT_PORTS[scheme],
-        path=normalize_path(parsed.raw_path.decode("ascii", "replace").split("?", 1)[0]),
+        path=normalize_path(raw_path),
+        ambiguous=reads_two_ways(raw_path),
     )
 
 
@@ -77,6 +81,22 @@ def normalize_path(path: str) -> str:
     return normalized if normalized.startswith("/") else "/" + normalized
 
 
+def reads_two_ways(path: str) -> bool:
+    """Whether servers may disagree on where `path` leads: a dot segment after an empty one
+    (`//..`: servers that merge slashes, nginx's default, climb one more level than RFC 3986
+    does) or a dot segment with parameters (`..;x`, which Tomcat reads as `..`)."""
+    if not any(mark in path for mark in _REWRITTEN):
+        return False
+    segments = unquote(path).replace("\\", "/").split("/")
+    dots = [index for index, segment in enumerate(segments) if segment.split(";", 1)[0] in _DOTS]
+    if any(segments[index] not in _DOTS for index in dots):
+        return True
+    return any(segment == "" for segment in segments[1 : max(dots, default=0)])
+
+
+_DOTS = (".", "..")
+
+
 @dataclass(frozen=True)
 class AllowedPrefix:
     """One entry of an allowlist: scheme, host, port (`*` for any) and path."""
@@ -101,7 +121,8 @@ class AllowedPrefix:
 
     def allows(self, location: Location) -> bool:
         return (
-            location.scheme == self.scheme
+            not location.ambiguous
+            and location.scheme == self.scheme
             and location.host == self.host
             and (self.port is None or location.port == self.port)
             and (location.path + ("" if location.path.endswith("/") else "/")).startswith(self.path)

@@ -93,3 +93,23 @@ def test_a_path_reads_the_same_through_the_quick_look_and_the_full_normalizing(
     behind a `/.` (which forces the full normalizing) reads the same."""
     path = "/" + "/".join(segments)
     assert normalize_path(path) == normalize_path("/." + path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/pypi/simple/%2f..%2f%2f..%2fadmin",  # a slash-merging server reads /admin
+        "/pypi/simple/a%2f%2f..%2f..%2fadmin",
+        "/pypi/simple/..;/admin",  # Tomcat reads ..; as ..
+        "/pypi/simple/.;x/a",
+    ],
+)
+def test_a_path_servers_read_two_ways_is_allowed_nowhere(path: str) -> None:
+    assert not url_allowed("https://pypi.example" + path, ("https://pypi.example/pypi/simple/",))
+
+
+@pytest.mark.parametrize(
+    "path", ["/pypi/simple/a//b/c.whl", "/pypi/simple/a/../b/", "/pypi/simple/./a"]
+)
+def test_doubled_slashes_or_dot_segments_alone_are_read_one_way(path: str) -> None:
+    assert url_allowed("https://pypi.example" + path, ("https://pypi.example/pypi/simple/",))

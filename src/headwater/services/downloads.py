@@ -19,8 +19,8 @@ from headwater.services.progress import RunProgress
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.bodies import raw_chunks
 from headwater.upstreams.http import (
+    REQUEST_FAILURES,
     HttpPolicy,
-    TransientStatusError,
     describe_failure,
     raise_for_transient,
     retrying,
@@ -84,7 +84,7 @@ async def download_to_store(
         async for attempt in retrying(policy):
             with attempt:
                 return await _download_once(client, policy, store, expected, on_bytes)
-    except (httpx.TransportError, TransientStatusError) as error:
+    except REQUEST_FAILURES as error:
         raise describe_failure(error, expected.url, policy.attempts) from None
     raise AssertionError("unreachable")
 

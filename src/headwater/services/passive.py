@@ -19,6 +19,7 @@ from headwater.services.downloads import ExpectedFile, check_length, verify
 from headwater.storage import BlobStore, StagedBlob, content_key
 from headwater.upstreams.bodies import raw_chunks
 from headwater.upstreams.http import (
+    REQUEST_FAILURES,
     HttpPolicy,
     TransientStatusError,
     describe_failure,
@@ -79,12 +80,10 @@ class PassiveFetcher:
         store: BlobStore,
         policy: HttpPolicy,
         db: Database,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.db = db
-        self.transport = transport
         self._inflight: dict[_Key, _Fetch] = {}
         # Deliveries this process verified lately: a request that read "not delivered yet"
         # from the database just before a fetch finished is served from the store, not
@@ -104,7 +103,7 @@ class PassiveFetcher:
     async def _client(self, proxy: str | None) -> httpx.AsyncClient:
         if proxy not in self._clients:
             client = await self._stack.enter_async_context(
-                upstream_client(self.policy, proxy=proxy, transport=self.transport)
+                upstream_client(self.policy, proxy=proxy)
             )
             self._clients[proxy] = client
         return self._clients[proxy]
@@ -238,7 +237,7 @@ class PassiveFetcher:
                         await response.aclose()
                         raise
                     break
-        except (httpx.TransportError, TransientStatusError) as error:
+        except REQUEST_FAILURES as error:
             raise describe_failure(error, expected.url, self.policy.attempts) from None
         try:
             if response.status_code != 200:

@@ -10,6 +10,7 @@ address already is never resolved; `check_literal` judges it before the request 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +46,29 @@ class AddressPolicy:
             return True  # an entry names this address, and the URL asked for it by it
         if any(address in network for network in self.networks):
             return True
-        return address.is_global and not address.is_multicast
+        return is_public(address)
+
+
+# Not public whatever this Python's `is_global` says: IETF protocol assignments (Oracle Cloud's
+# metadata service is 192.0.0.192), local-use NAT64, IPv4-compatible and IPv4-translated IPv6.
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(network)
+    for network in ("192.0.0.0/24", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # an IPv4 address behind the network's NAT64
+
+
+def is_public(address: IPAddress) -> bool:
+    """A public unicast address; an IPv6 address that carries an IPv4 one (NAT64, 6to4) is
+    judged by the IPv4 address it reaches."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64:
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.sixtofour is not None:
+            return is_public(address.sixtofour)
+    if any(address in network for network in _NOT_PUBLIC):
+        return False
+    return address.is_global and not address.is_multicast
 
 
 @lru_cache(maxsize=64)
@@ -87,8 +110,16 @@ def check_literal(policy: AddressPolicy, host: str) -> None:
     """Refuse a host that is itself an address the policy does not permit (such a host is not
     resolved, so the resolver never sees it)."""
     address = ip_literal(host)
+    if address is None and _NUMERIC_LABEL.fullmatch(host.rstrip(".").rsplit(".", 1)[-1]):
+        # 127.1, 2130706433, 0x7f.1: an address to some resolvers and libraries, no host name
+        raise AddressNotAllowedError(
+            f"{host} is an address in a form Headwater does not read; write it as a.b.c.d"
+        )
     if address is not None and not policy.permits(host, address):
         raise AddressNotAllowedError(refusal(host, [address]))
+
+
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*", re.IGNORECASE)
 
 
 def _address(host: str) -> IPAddress:

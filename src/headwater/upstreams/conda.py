@@ -15,14 +15,15 @@ from headwater.errors import UpstreamError, UpstreamFormatError
 from headwater.formats.conda import KNOWN_SUBDIRS
 from headwater.upstreams.bodies import too_large
 from headwater.upstreams.http import (
+    REQUEST_FAILURES,
     HttpPolicy,
-    TransientStatusError,
     Validators,
     conditional_headers,
     describe_failure,
     get_capped,
     raise_for_transient,
     retrying,
+    validator,
 )
 
 # Repodata beyond this is refused rather than exhausting memory: conda-forge's largest subdir
@@ -83,7 +84,7 @@ class CondaUpstream:
                         async with self.client.stream("GET", url) as streamed:
                             response = streamed
                     raise_for_transient(response)
-        except (httpx.TransportError, TransientStatusError) as error:
+        except REQUEST_FAILURES as error:
             raise describe_failure(error, url, self.policy.attempts) from None
         return response.status_code == 200
 
@@ -109,8 +110,8 @@ class CondaUpstream:
                 subdir=subdir,
                 url=url,
                 body=body,
-                etag=response_headers.get("ETag"),
-                last_modified=response_headers.get("Last-Modified"),
+                etag=validator(response_headers, "ETag"),
+                last_modified=validator(response_headers, "Last-Modified"),
             )
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import http
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -67,14 +68,31 @@ class Validators:
     last_modified: str | None
 
 
+MAX_VALIDATOR_LENGTH = 1024
+_SENDABLE = re.compile(r"[\x20-\x7e\t]*")
+
+
+def validator(headers: httpx.Headers, name: str) -> str | None:
+    """An upstream's ETag or Last-Modified, kept only when it can be sent back as it is
+    (printable ASCII, at most MAX_VALIDATOR_LENGTH): any other would fail every later
+    conditional request of the mirror."""
+    value = headers.get(name)
+    return value if value is not None and _sendable(value) else None
+
+
+def _sendable(value: str) -> bool:
+    return len(value) <= MAX_VALIDATOR_LENGTH and _SENDABLE.fullmatch(value) is not None
+
+
 def conditional_headers(validators: Validators | None, url: str) -> dict[str, str]:
-    """If-None-Match / If-Modified-Since for `url` when the last run fetched that same URL."""
+    """If-None-Match / If-Modified-Since for `url` when the last run fetched that same URL
+    (a value stored before it was checked, and not sendable, is left out)."""
     if validators is None or validators.url != url:
         return {}
     headers = {}
-    if validators.etag:
+    if validators.etag and _sendable(validators.etag):
         headers["If-None-Match"] = validators.etag
-    if validators.last_modified:
+    if validators.last_modified and _sendable(validators.last_modified):
         headers["If-Modified-Since"] = validators.last_modified
     return headers
 
@@ -177,10 +195,9 @@ async def upstream_client(
     policy: HttpPolicy,
     *,
     proxy: str | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The client every outbound request goes through. `transport` replaces the network in
-    tests; the allowlist still applies to every request."""
+    """The client every outbound request goes through: the allowlist on every request (each
+    redirect hop too), sent by aiohttp to addresses the policy permits (upstreams/transport)."""
     if proxy is not None:
         try:
             proxy = check_proxy(proxy, policy.proxies)
@@ -192,12 +209,16 @@ async def upstream_client(
         max_redirects=MAX_REDIRECTS,
         # Files are asked for as they are stored; index requests ask for what bodies.py decodes.
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        transport=transport
-        or AiohttpTransport(policy.addresses(proxy), proxy, policy.concurrency + 4),
+        transport=AiohttpTransport(policy.addresses(proxy), proxy, policy.concurrency + 4),
         trust_env=False,
         event_hooks={"request": [_stay_inside(policy.allowlist)]},
     ) as client:
         yield client
+
+
+# What a request to an upstream can end in, besides an answer: a transport failure, a redirect
+# loop, a status worth retrying. Each is described by describe_failure.
+REQUEST_FAILURES = (httpx.TransportError, httpx.TooManyRedirects, TransientStatusError)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -296,6 +317,6 @@ async def get_capped(
                         raise status_error(response)
                     body = await read_document(response, policy.timeout, limit)
                     return 200, response.headers, body
-    except (httpx.TransportError, TransientStatusError) as error:
+    except REQUEST_FAILURES as error:
         raise describe_failure(error, url, policy.attempts) from None
     raise AssertionError("unreachable")

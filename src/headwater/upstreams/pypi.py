@@ -17,7 +17,13 @@ from headwater.formats.pypi.simple import (
     parse_project_html,
     parse_project_json,
 )
-from headwater.upstreams.http import HttpPolicy, Validators, conditional_headers, get_capped
+from headwater.upstreams.http import (
+    HttpPolicy,
+    Validators,
+    conditional_headers,
+    get_capped,
+    validator,
+)
 
 ACCEPT = f"{JSON_MEDIA}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 MAX_PAGE_BYTES = 64 << 20
@@ -57,7 +63,8 @@ class PyPIUpstream:
         )
         if status == 404:
             return None
-        etag, modified = response_headers.get("ETag"), response_headers.get("Last-Modified")
+        etag = validator(response_headers, "ETag")
+        modified = validator(response_headers, "Last-Modified")
         if status == 304 and validators is not None:
             return ProjectPage(project, url, None, validators.etag, validators.last_modified)
         media = response_headers.get("Content-Type", "").split(";")[0].strip().lower()

@@ -20,6 +20,8 @@ import yarl
 
 from headwater.upstreams.addresses import AddressPolicy, GuardedResolver, check_literal
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session per client: at most `connections` open, kept alive between
@@ -53,14 +55,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeout = request.extensions.get("timeout", {})
         # httpx has made a URL's credentials the Authorization header; they are not sent twice
         url = request.url.copy_with(userinfo=b"") if request.url.userinfo else request.url
-        body = await request.aread() if request.method not in ("GET", "HEAD") else None
+        sent = await request.aread() if request.method not in ("GET", "HEAD") else None
         with _as_httpx_errors():
             response = await self._opened().request(
                 request.method,
                 # as httpx built it (and the allowlist checked it): not quoted again
                 yarl.URL(str(url), encoded=True),
                 headers=request.headers.multi_items(),
-                data=body or None,
+                data=sent or None,
                 allow_redirects=False,
                 proxy=self._proxy,
                 timeout=aiohttp.ClientTimeout(
@@ -70,10 +72,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                 ),
             )
+        body: httpx.AsyncByteStream = _ResponseBody(response)
+        if response.status in REDIRECTS and "Location" in response.headers:
+            # httpx reads a redirect's whole body into memory before following it: an upstream
+            # could send gigabytes there. Its body is nobody's; the connection goes with it.
+            response.close()
+            body = httpx.ByteStream(b"")
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),
-            stream=_ResponseBody(response),
+            stream=body,
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
         )
@@ -107,6 +115,8 @@ def _as_httpx_errors() -> Iterator[None]:
         yield
     except (TimeoutError, aiohttp.ClientError) as error:
         raise _httpx_error(error)(type(error).__name__) from error
+    except (ValueError, UnicodeError) as error:  # a header aiohttp will not send
+        raise httpx.LocalProtocolError(type(error).__name__) from error
 
 
 def _httpx_error(error: BaseException) -> type[httpx.TransportError]:
