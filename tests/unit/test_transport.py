@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -199,3 +201,78 @@ def test_a_validator_that_cannot_be_sent_back_is_not_kept() -> None:
     assert conditional_headers(stored, "http://u/") == {
         "If-Modified-Since": "Mon, 07 Dec 2026 10:00:00 GMT"
     }
+
+
+def test_a_service_that_does_not_speak_tls_is_named_by_openssls_words() -> None:
+    with listener() as service:
+        url = service.url.replace("http://", "https://") + "/"
+        with pytest.raises(httpx.ConnectError) as raised:
+            _get(HttpPolicy(allowlist=(url,)), url)
+    assert "wrong version number" in describe_transport_error(raised.value)
+
+
+@pytest.fixture
+def tls_upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on loopback with a certificate of its own: (its /small URL, the cert)."""
+    key, certificate = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(certificate)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/small", certificate
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_certificate_nobody_signed_is_named_by_openssls_words(
+    tls_upstream: tuple[str, Path],
+) -> None:
+    url, _ = tls_upstream
+    with pytest.raises(httpx.ConnectError) as raised:
+        _get(HttpPolicy(allowlist=(url,)), url)
+    assert "certificate verify failed" in describe_transport_error(raised.value)
+
+
+def test_an_internal_ca_the_environment_names_is_trusted(
+    tls_upstream: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, certificate = tls_upstream
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    assert _get(HttpPolicy(allowlist=(url,)), url).content == b"small"
+
+
+def test_a_header_past_aiohttps_own_8_kib_is_read_as_before(tmp_path: Path) -> None:
+    class LargeHeader(_Redirecting):
+        def do_GET(self) -> None:
+            self._answer(200, b"ok", {"Content-Security-Policy": "a" * 20_000})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LargeHeader)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        assert _get(HttpPolicy(allowlist=(url,)), url).content == b"ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirect_loop_is_tried_once_and_says_so(redirecting: str) -> None:
+    async def read() -> None:
+        policy = HttpPolicy(allowlist=(redirecting + "/",), attempts=3, backoff=0.0)
+        async with upstream_client(policy) as client:
+            await get_capped(client, policy, redirecting + "/loop", None, limit=1 << 20)
+
+    with pytest.raises(UpstreamError, match=r"more than 10 redirects \(after 1 attempt\)"):
+        asyncio.run(read())

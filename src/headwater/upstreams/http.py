@@ -7,6 +7,7 @@ import dataclasses
 import http
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -222,6 +223,10 @@ REQUEST_FAILURES = (httpx.TransportError, httpx.TooManyRedirects, TransientStatu
 
 
 def is_transient(error: BaseException) -> bool:
+    """Worth another attempt: the network, a timeout, an answer that says try again; not a
+    request that cannot be sent as it is, which fails the same way every time."""
+    if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return False
     return isinstance(error, httpx.TransportError | TransientStatusError)
 
 
@@ -245,6 +250,7 @@ def raise_for_transient(response: httpx.Response) -> None:
 def describe_failure(error: Exception, url: str, attempts: int) -> UpstreamError:
     """One sentence for the run's history about why `url` could not be read. Nothing the other
     end sent is repeated: a service that is not an upstream must not be read through it."""
+    attempts = attempts if is_transient(error) else 1  # the others are not tried again
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
     shown = _shown(url)
     if isinstance(error, TransientStatusError):
@@ -255,6 +261,10 @@ def describe_failure(error: Exception, url: str, attempts: int) -> UpstreamError
 
 
 def describe_transport_error(error: Exception) -> str:
+    if isinstance(error, httpx.LocalProtocolError):
+        return "the request could not be sent as it is (a header or the URL)"
+    if isinstance(error, httpx.UnsupportedProtocol):
+        return "not an http(s) URL"
     if isinstance(error, httpx.ProtocolError):
         return "the other end did not answer with valid HTTP"
     if isinstance(error, httpx.ConnectError):
@@ -273,6 +283,8 @@ def _os_reason(error: Exception) -> str:
     from this machine, not from the other end."""
     cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, ssl.SSLError) and cause.strerror:
+            return cause.strerror  # OpenSSL's words; its errno is not the system's
         if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
             return os.strerror(cause.errno)  # asyncio's strerror names the address instead
         if isinstance(cause, OSError) and cause.strerror:

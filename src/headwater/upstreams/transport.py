@@ -21,6 +21,8 @@ import yarl
 from headwater.upstreams.addresses import AddressPolicy, GuardedResolver, check_literal
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_HEADER_BYTES = 64 << 10
+MAX_HEADERS = 256
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -38,6 +40,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(
                 limit=self._connections,
                 resolver=GuardedResolver(self._policy),
+                # certifi's authorities, or those SSL_CERT_FILE / SSL_CERT_DIR name (an internal
+                # CA): the operator's environment, never a mirror's setting
                 ssl=httpx.create_ssl_context(),
             )
             self._session = aiohttp.ClientSession(
@@ -46,6 +50,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,
                 trust_env=False,
                 timeout=aiohttp.ClientTimeout(total=None),
+                # h11's bounds, which upstreams met before (aiohttp's own are 8 KiB, 128)
+                max_line_size=MAX_HEADER_BYTES,
+                max_field_size=MAX_HEADER_BYTES,
+                max_headers=MAX_HEADERS,
             )
         return self._session
 
@@ -114,7 +122,9 @@ def _as_httpx_errors() -> Iterator[None]:
     try:
         yield
     except (TimeoutError, aiohttp.ClientError) as error:
-        raise _httpx_error(error)(type(error).__name__) from error
+        # a failed connection's own error (refused, a resolver's, OpenSSL's) is what describes it
+        cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
+        raise _httpx_error(error)(type(error).__name__) from cause
     except (ValueError, UnicodeError) as error:  # a header aiohttp will not send
         raise httpx.LocalProtocolError(type(error).__name__) from error
 
