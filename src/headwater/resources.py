@@ -17,6 +17,7 @@ from headwater.services.access.sign_in import SignInGuard, SignInLimits
 from headwater.services.access.tokens import TokenUses
 from headwater.services.access.users import ensure_admin
 from headwater.services.passive import PassiveFetcher
+from headwater.services.preview import PreviewGate
 from headwater.settings import Settings
 from headwater.storage import BlobStore, LocalBlobStore
 from headwater.storage.s3 import S3BlobStore
@@ -37,6 +38,7 @@ class Resources:
     cve_names: CondaNames = field(default_factory=CondaNames)
     sign_in: SignInGuard = field(default_factory=lambda: SignInGuard(SignInLimits()))
     token_uses: TokenUses = field(default_factory=TokenUses)
+    previews: PreviewGate = field(default_factory=PreviewGate)
     oidc: OidcProvider | None = None
 
 

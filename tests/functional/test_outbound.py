@@ -3,7 +3,9 @@ allowlist, through a proxy, a redirect, a save-time check or a name that resolve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -193,3 +195,45 @@ def test_a_run_does_not_repeat_what_a_service_that_is_not_http_answered(
     assert "did not answer with valid HTTP" in run["error"], run["error"]
     everything = run["error"] + " ".join(line["message"] for line in run["log"])
     assert "secret-banner" not in everything
+
+
+def _once_asked(upstream: Upstream, path: str, times: int) -> None:
+    deadline = time.monotonic() + 20
+    while upstream.count(path) < times:
+        assert time.monotonic() < deadline, f"{path} was not asked for {times} times"
+        time.sleep(0.05)
+
+
+def test_previews_run_one_per_caller_and_two_at_once(
+    headwater: Headwater, token: str, upstream: Upstream
+) -> None:
+    """A preview reads a whole upstream index: nobody may start them by the dozen."""
+    index = "/conda/linux-64/repodata.json.zst"
+    upstream.faults[index] = Fault(delay=3.0)
+    draft = {"source_root": upstream.url + "conda/", "filters": {"subdirs": ["linux-64"]}}
+    headwater.add_user("carol", "carols password")
+    carols = headwater.login("carol", "carols password")
+    with (
+        headwater.client(token) as admin,
+        headwater.client(token) as admin_again,
+        bob(headwater) as bobs,
+        headwater.client(carols) as carol,
+        ThreadPoolExecutor(2) as running,
+    ):
+        create_channel(admin, "forge")
+        create_channel(carol, "carols")
+        first = running.submit(admin.post, "/api/channels/forge/mirrors/preview", json=draft)
+        _once_asked(upstream, index, 1)
+        again = admin_again.post("/api/channels/forge/mirrors/preview", json=draft)
+        assert again.status_code == 429, again.text
+        assert "your previous preview is still running" in again.json()["detail"]
+        assert again.headers["Retry-After"] == "5"
+        second = running.submit(bobs.post, "/api/channels/bobs/mirrors/preview", json=draft)
+        _once_asked(upstream, index, 2)
+        third = carol.post("/api/channels/carols/mirrors/preview", json=draft)
+        assert third.status_code == 429, third.text
+        assert "2 previews are running on this server" in third.json()["detail"]
+        assert first.result().status_code == 200, first.result().text
+        assert second.result().status_code == 200, second.result().text
+        later = carol.post("/api/channels/carols/mirrors/preview", json=draft)
+        assert later.status_code == 200, later.text

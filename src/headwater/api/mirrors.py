@@ -217,7 +217,10 @@ async def preview_draft(
 
     draft = await run_in_threadpool(request)
     query = _query(show, reason, search, page)
-    return PreviewOut.of(draft, await preview_of(draft, resources.policy, query))
+    previewed = await preview_of(
+        draft, resources.policy, query, gate=resources.previews, caller=allowed.actor.counted_as
+    )
+    return PreviewOut.of(draft, previewed)
 
 
 @router.post("/api/channels/{channel}/mirrors/{mirror_id}/preview")
@@ -244,7 +247,10 @@ async def preview_saved_mirror(
 
     saved = await run_in_threadpool(request)
     query = _query(show, reason, search, page)
-    return PreviewOut.of(saved, await preview_of(saved, resources.policy, query))
+    previewed = await preview_of(
+        saved, resources.policy, query, gate=resources.previews, caller=allowed.actor.counted_as
+    )
+    return PreviewOut.of(saved, previewed)
 
 
 @router.get("/api/mirrors")

@@ -9,15 +9,22 @@ than a run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
 from headwater.dependencies.conda import Pool, take_dependencies
 from headwater.dependencies.report import DependencyReport
-from headwater.errors import InvalidInputError, PreviewFailedError, UpstreamError
+from headwater.errors import (
+    InvalidInputError,
+    PreviewFailedError,
+    TooManyRequestsError,
+    UpstreamError,
+)
 from headwater.filters import FilterSet, named_subdirs, nothing_passes
 from headwater.filters.licenses import license_families
 from headwater.filters.python_rules import PythonMirrorRules, record_license_families
@@ -37,6 +44,8 @@ Show = Literal["all", "taken", "dropped"]
 DEPENDENCY = "dependency"  # the reason of a file taken because a kept file depends on it
 # However slowly an upstream answers, a preview (a person waits for it) ends by then.
 PREVIEW_SECONDS = 300
+PREVIEW_SLOTS = 2  # previews at once in one process (PreviewGate)
+PREVIEW_RETRY_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -113,13 +122,51 @@ class PreviewRequest:
         return choice == "newest"
 
 
+class PreviewGate:
+    """A preview reads and judges a whole upstream index (seconds of CPU and up to a gigabyte of
+    memory for a conda-forge-sized subdir), and a channel's readers may ask for one: at most
+    `slots` run at once in a process, and one per caller (a user, or an address when signed
+    out). Previews run on the event loop, so the counting needs no lock."""
+
+    def __init__(self, slots: int = PREVIEW_SLOTS) -> None:
+        self.slots = slots
+        self._callers: set[str] = set()
+
+    @contextlib.contextmanager
+    def admitted(self, caller: str) -> Iterator[None]:
+        if caller in self._callers:
+            raise TooManyRequestsError(
+                "your previous preview is still running: ask again once it has answered",
+                retry_after=PREVIEW_RETRY_SECONDS,
+            )
+        if len(self._callers) >= self.slots:
+            raise TooManyRequestsError(
+                f"{self.slots} previews are running on this server: ask again in a moment",
+                retry_after=PREVIEW_RETRY_SECONDS,
+            )
+        self._callers.add(caller)
+        try:
+            yield
+        finally:
+            self._callers.discard(caller)
+
+
 async def preview_mirror(
     request: PreviewRequest,
     policy: HttpPolicy,
     query: PreviewQuery,
+    *,
+    gate: PreviewGate,
+    caller: str,
 ) -> Preview:
-    """What the mirror would take and drop, and why, from the upstream's metadata alone. An
-    upstream that cannot be read makes the preview fail with PreviewFailedError saying why."""
+    """What the mirror would take and drop, and why, from the upstream's metadata alone, once
+    `gate` admits `caller`. An upstream that cannot be read makes the preview fail with
+    PreviewFailedError saying why."""
+    with gate.admitted(caller):
+        return await _preview(request, policy, query)
+
+
+async def _preview(request: PreviewRequest, policy: HttpPolicy, query: PreviewQuery) -> Preview:
     try:
         async with asyncio.timeout(PREVIEW_SECONDS):
             if request.mirror_type == "python_simple":

@@ -366,7 +366,14 @@ async def preview(
 
     try:
         drafted = await run_in_threadpool(draft)
-        result = PreviewOut.of(drafted, await preview_mirror(drafted, resources.policy, query))
+        previewed = await preview_mirror(
+            drafted,
+            resources.policy,
+            query,
+            gate=resources.previews,
+            caller=allowed.actor.counted_as,
+        )
+        result = PreviewOut.of(drafted, previewed)
     except HeadwaterError as error:
         context: dict[str, Any] = {"error": error.message}
         return render(request, "mirror/_preview.html", context, identity=allowed.identity)

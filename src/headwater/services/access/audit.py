@@ -33,6 +33,11 @@ class Actor:
     def server(cls, command: str) -> Actor:
         return cls(user_id=None, username="(server)", address=command)
 
+    @property
+    def counted_as(self) -> str:
+        """Whom a per-caller limit counts this against: the user, or the address signed out."""
+        return f"user:{self.user_id}" if self.user_id is not None else f"address:{self.address}"
+
 
 def record(session: Session, actor: Actor, action: str, target: str, **details: Any) -> AuditEvent:
     """Add one event; `details` say what changed (no secrets: never a password or a token)."""
