@@ -123,8 +123,8 @@ class PreviewRequest:
 
 
 class PreviewGate:
-    """A preview reads and judges a whole upstream index (seconds of CPU and up to a gigabyte of
-    memory for a conda-forge-sized subdir), and a channel's readers may ask for one: at most
+    """A preview reads, parses and judges a whole upstream index (3.6 s for the conda-forge-sized
+    linux-64, its 468,657 records held in memory), and a channel's readers may ask for one: at most
     `slots` run at once in a process, and one per caller (a user, or an address when signed
     out). Previews run on the event loop, so the counting needs no lock."""
 
