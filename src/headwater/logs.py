@@ -5,8 +5,13 @@ query); the run each line was written for; and their format, text or one JSON ob
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import os
 import re
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +27,7 @@ _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_-]{40,}")
 _SECRET_PARAMETER = re.compile(r"token|auth|key|secret|pass|session|signature", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)  # clients ask for the same URLs over and over
 def redact_target(target: str) -> str:
     """A request target (path and query) fit for a log: the segment after `t` in a repository
     path, every value of a parameter whose name suggests a secret, and anything shaped like a
@@ -142,6 +148,24 @@ ACCESS_LOGGER = "headwater.access"
 _ACCESS_LOGGERS = frozenset({ACCESS_LOGGER, "uvicorn.access"})
 
 
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT, the local time of each line as logging.Formatter writes it
+    (`2026-12-08 01:02:03,456`), its date and seconds made once a second: an access line is
+    written for every request."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: `time` (UTC, ISO 8601), `level`, `logger`, `message`; `run_id`,
     `job_kind`, `mirror_id`, `worker_id` for lines written for a run; the request's fields for
@@ -149,9 +173,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": self._utc(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -174,28 +196,117 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         return orjson.dumps(entry, default=str).decode()
 
+    _second = -1
+    _stamp = ""
 
-def log_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
+    def _utc(self, record: logging.LogRecord) -> str:
+        """ISO 8601 in UTC to the millisecond (`2026-12-08T01:02:03.456+00:00`), its date and
+        seconds made once a second."""
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = dt.datetime.fromtimestamp(second, dt.UTC).isoformat()[:19]
+            self._second = second
+        return f"{self._stamp}.{int(record.msecs):03d}+00:00"
+
+
+class BatchedStreamHandler(logging.StreamHandler[TextIO]):
+    """Writes its lines out together, at most `interval` seconds after the first of them, and
+    at once from a warning up: the access log's line per request would otherwise be a write()
+    per request on the event loop's thread, which gives up the interpreter lock to the
+    server's threads every time (it took two thirds of a revalidation's cost). A process
+    killed outright loses what it wrote in its last `interval`; one that exits flushes."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.1) -> None:
+        super().__init__(stream)
+        self.interval = interval
+        self._pending: list[str] = []
+        self._flusher: threading.Thread | None = None
+        _BATCHING.add(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._pending.append(line)  # under the handler's lock (Handler.handle)
+        if record.levelno >= logging.WARNING:
+            self._write()
+        elif self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_often, name="log-flush", daemon=True
+            )
+            self._flusher.start()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write()
+
+    def _write(self) -> None:
+        if not self._pending:
+            return
+        text = "\n".join(self._pending) + "\n"
+        self._pending.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception:
+            pass  # as logging does, a broken stream does not break the process
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the thread stayed behind, and the lines are the parent's."""
+        self._flusher = None
+        self._pending.clear()
+
+
+_BATCHING: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
+
+
+def _flush_before_fork() -> None:
+    for handler in list(_BATCHING):
+        handler.flush()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_BATCHING):
+        handler._after_fork()
+
+
+os.register_at_fork(before=_flush_before_fork, after_in_child=_after_fork_in_child)
+
+
+def log_handler(
+    log_format: str, stream: TextIO | None = None, *, batched: bool = False
+) -> logging.Handler:
     """A handler writing to `stream` (stderr) in `log_format` ("text" or "json"), every line
-    carrying its run."""
-    handler = logging.StreamHandler(stream)
+    carrying its run; `batched`, its lines written out together (BatchedStreamHandler)."""
+    handler = BatchedStreamHandler(stream) if batched else logging.StreamHandler(stream)
     handler.addFilter(RunFields())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     return handler
 
 
 def configure_logging(log_format: str, level: str) -> logging.Handler:
     """The process's one log handler, on stderr; it replaces whatever handler the root logger
     had. Every logger propagates to it (uvicorn's too, when uvicorn is given no config)."""
-    handler = log_handler(log_format)
+    handler = log_handler(log_format, batched=True)
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # No format here shows the process (the line's process is the one writing it), and asking
+    # the system for its id, for every record, was a sixth of an access line's cost.
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # httpx says every request at INFO: a line per downloaded file, and the URL as asked,
     # credentials a source_root carries included. Its warnings, and everything at debug, stay.
     quiet = root.level > logging.DEBUG

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,40 @@ def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     logger.propagate = False
     try:
         yield logger, stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_batched_handler_writes_lines_together_soon_and_warnings_at_once() -> None:
+    """The process's handler (configure_logging) writes its lines out together: an access
+    line per request is not a write() per request."""
+    stream = io.StringIO()
+    logger = logging.getLogger("headwater.test_logs.batched")
+    handler = log_handler("text", stream, batched=True)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        for number in range(3):
+            logger.info("request %d", number)
+        assert stream.getvalue() == ""  # not yet: within the interval
+        deadline = time.monotonic() + 5
+        while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == [
+            "request 0",
+            "request 1",
+            "request 2",
+        ]
+        logger.info("quiet")
+        logger.warning("loud")  # a warning takes what waits with it, at once
+        assert stream.getvalue().splitlines()[-2:][0].endswith("quiet")
+        assert (
+            stream.getvalue().splitlines()[-1].endswith("WARNING headwater.test_logs.batched: loud")
+        )
+        logger.info("last")
+        handler.flush()  # as logging.shutdown does when the process exits
+        assert stream.getvalue().splitlines()[-1].endswith("last")
     finally:
         logger.removeHandler(handler)
 
