@@ -8,9 +8,11 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from headwater import __version__, api, probes, repo, web
 from headwater.api import reference
@@ -76,6 +78,21 @@ class Background:
             thread.join(timeout=30)
 
 
+class HeadwaterApp(FastAPI):
+    """FastAPI's application with two layers in front of its own middleware: the count of
+    every request with its access line (request_metrics.py), then the repository reads
+    answered before the framework (repo/fast_path.py). A package manager's request that the
+    fast path answers passes nothing else: no error or telemetry middleware, no routing."""
+
+    def __init__(self, *, access_log: bool, **options: Any) -> None:
+        super().__init__(**options)
+        routed = super().__call__
+        self.front = RequestMetrics(RepositoryFastPath(routed, self), self, access_log=access_log)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.front(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -117,8 +134,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.dispose()
 
     # The reference pages are Headwater's own (api/reference.py): FastAPI's load from a CDN.
-    app = FastAPI(
-        title="Headwater", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    app = HeadwaterApp(
+        access_log=settings.access_log,
+        title="Headwater",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     api.install(app)
     reference.install(app)
@@ -126,9 +148,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(probes.router)
     web.install(app)
     app.add_exception_handler(HeadwaterError, _error_for_audience)
-    # Repository reads answered before routing (repo/fast_path.py), with the same security
-    # headers as the application's answers.
-    app.add_middleware(RepositoryFastPath)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         RequestGuard,
@@ -138,8 +157,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             imports=settings.max_import_bytes,
         ),
     )
-    # Outermost: it sees what answers before routing too; it writes the access lines.
-    app.add_middleware(RequestMetrics, access_log=settings.access_log)
     return app
 
 

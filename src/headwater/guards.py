@@ -130,7 +130,7 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 _CSP = b"content-security-policy"
-_SECURITY_HEADERS = [
+SECURITY_HEADERS = [
     (_CSP, CONTENT_SECURITY_POLICY.encode()),  # first: a page that sets its own keeps it
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
@@ -153,9 +153,9 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
-                added = _SECURITY_HEADERS
+                added = SECURITY_HEADERS
                 if any(name.lower() == _CSP for name, _ in headers):  # a page's own (/redoc)
-                    added = _SECURITY_HEADERS[1:]
+                    added = SECURITY_HEADERS[1:]
                 message = {**message, "headers": [*headers, *added]}
             await send(message)
 

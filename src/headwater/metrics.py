@@ -12,11 +12,14 @@ To add a metric: a counter or gauge fed by code goes in `REGISTRY` below, like
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hmac
+import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
@@ -28,14 +31,19 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     GCCollector,
-    Histogram,
     Info,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -56,27 +64,127 @@ Info("headwater", "The Headwater version this process runs.", registry=REGISTRY)
     {"version": __version__}
 )
 
-# HTTP, counted by request_metrics.RequestMetrics. `route` is the route's template
-# (/api/repo/{channel}/{rest:path}), never the requested path, so the series stay bounded.
-HTTP_REQUESTS = Counter(
-    "headwater_http_requests",
-    "HTTP requests answered, by route template, method and status class (2xx, 4xx, ...).",
-    ["route", "method", "status"],
-    registry=REGISTRY,
-)
-HTTP_DURATION = Histogram(
-    "headwater_http_request_duration_seconds",
-    "Time from a request's arrival to the last byte of its answer, by route template.",
-    ["route", "method"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-    registry=REGISTRY,
-)
-HTTP_SENT_BYTES = Counter(
-    "headwater_http_response_body_bytes",
-    "Bytes of response bodies sent, by route template: package files, indexes, pages.",
-    ["route"],
-    registry=REGISTRY,
-)
+# HTTP, counted by request_metrics.RequestMetrics in HttpTally's below. `route` is the route's
+# template (/api/repo/{channel}/{rest:path}), never the requested path, so the series stay
+# bounded.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class HttpTally:
+    """One app's HTTP series: requests by (route, method, status class), their durations by
+    (route, method) in HTTP_BUCKETS, body bytes by route.
+
+    Plain numbers, written by the one thread that runs the app's requests and read by the
+    scrape from another: prometheus_client's Counter and Histogram take a lock for every
+    increment, four a request, 4% of the interpreter's time in a profile of cached answers.
+    Every app in the process is one more tally (HttpTallies sums them).
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.durations: dict[tuple[str, str], list[float]] = {}  # per bucket, +Inf, then sum
+        self.body_bytes: dict[str, int] = {}
+        HTTP_TALLIES.add(self)
+
+    def count(self, route: str, method: str, status: str, elapsed: float, sent: int) -> None:
+        key = (route, method, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        observed = self.durations.get((route, method))
+        if observed is None:
+            observed = self.durations[(route, method)] = [0.0] * (len(HTTP_BUCKETS) + 2)
+        observed[bisect.bisect_left(HTTP_BUCKETS, elapsed)] += 1
+        observed[-1] += elapsed
+        if sent:
+            self.body_bytes[route] = self.body_bytes.get(route, 0) + sent
+
+
+class HttpTallies:
+    """The collector of every app's HttpTally in this process. What an app counted stays
+    counted when it is gone (a counter never goes down): its numbers are kept in `retired`."""
+
+    def __init__(self) -> None:
+        self.tallies: weakref.WeakSet[HttpTally] = weakref.WeakSet()
+        self.retired = _Retired()
+        self._lock = threading.RLock()  # the collector may run a finalizer, in its own thread
+
+    def add(self, tally: HttpTally) -> None:
+        with self._lock:
+            self.tallies.add(tally)
+        weakref.finalize(tally, self._retire, tally.requests, tally.durations, tally.body_bytes)
+
+    def _retire(
+        self,
+        requests: dict[tuple[str, str, str], int],
+        durations: dict[tuple[str, str], list[float]],
+        body_bytes: dict[str, int],
+    ) -> None:
+        with self._lock:
+            self.retired.requests = _summed(self.retired.requests, requests)
+            self.retired.durations = _summed_lists(self.retired.durations, durations)
+            self.retired.body_bytes = _summed(self.retired.body_bytes, body_bytes)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            tallies: list[HttpTally | _Retired] = [self.retired, *self.tallies]
+        requests: dict[tuple[str, str, str], int] = {}
+        durations: dict[tuple[str, str], list[float]] = {}
+        body_bytes: dict[str, int] = {}
+        for tally in tallies:  # copied first: the app's thread goes on counting
+            requests = _summed(requests, dict(tally.requests))
+            durations = _summed_lists(durations, dict(tally.durations))
+            body_bytes = _summed(body_bytes, dict(tally.body_bytes))
+        counted = CounterMetricFamily(
+            "headwater_http_requests",
+            "HTTP requests answered, by route template, method and status class (2xx, 4xx, ...).",
+            labels=["route", "method", "status"],
+        )
+        for series, count in requests.items():
+            counted.add_metric(series, count)
+        timed = HistogramMetricFamily(
+            "headwater_http_request_duration_seconds",
+            "Time from a request's arrival to the last byte of its answer, by route template.",
+            labels=["route", "method"],
+        )
+        bounds = [floatToGoString(bound) for bound in HTTP_BUCKETS] + ["+Inf"]
+        for timed_series, observed in durations.items():
+            cumulative = list(itertools.accumulate(observed[:-1]))
+            timed.add_metric(timed_series, list(zip(bounds, cumulative, strict=True)), observed[-1])
+        sent = CounterMetricFamily(
+            "headwater_http_response_body_bytes",
+            "Bytes of response bodies sent, by route template: package files, indexes, pages.",
+            labels=["route"],
+        )
+        for route, value in body_bytes.items():
+            sent.add_metric([route], value)
+        yield from (counted, timed, sent)
+
+
+@dataclass
+class _Retired:
+    """What apps no longer here counted."""
+
+    requests: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    body_bytes: dict[str, int] = field(default_factory=dict)
+
+
+def _summed(into: dict[Any, int], more: dict[Any, int]) -> dict[Any, int]:
+    return {key: into.get(key, 0) + more.get(key, 0) for key in into.keys() | more.keys()}
+
+
+def _summed_lists(
+    into: dict[tuple[str, str], list[float]], more: dict[tuple[str, str], list[float]]
+) -> dict[tuple[str, str], list[float]]:
+    summed = {key: list(values) for key, values in into.items()}
+    for key, values in more.items():
+        total = summed.setdefault(key, [0.0] * len(values))
+        for index, value in enumerate(list(values)):
+            total[index] += value
+    return summed
+
+
+HTTP_TALLIES = HttpTallies()
+REGISTRY.register(HTTP_TALLIES)
 # Fed by RunProgress.count("bytes_downloaded", n), as a run's downloads stream.
 UPSTREAM_BYTES = Counter(
     "headwater_upstream_downloaded_bytes",

@@ -21,28 +21,33 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 from fastapi.routing import iter_route_contexts
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headwater.logs import ACCESS_LOGGER, redact_target
-from headwater.metrics import HTTP_DURATION, HTTP_REQUESTS, HTTP_SENT_BYTES
+from headwater.metrics import HttpTally
 
 UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PATHS_REMEMBERED = 4096
 _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _ACCESS_LINE = '%s - "%s %s HTTP/%s" %d'
+_STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
+    """Counts what `app` answers; `routed` is the application whose routes name the requests."""
+
+    def __init__(self, app: ASGIApp, routed: Starlette, access_log: bool = False) -> None:
         self.app = app
+        self.routed = routed
         self.access_log = access_log
         self._templates: dict[tuple[str, str], str] = {}  # (method, path) answered unrouted
-        self._series: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+        self.tally = HttpTally()
         self._table: _Table | None = None  # read from the app at the first need
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,14 +55,10 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        asked = {  # as it came: routing changes the scope (a mount's root_path)
-            "type": "http",
-            "method": scope["method"],
-            "path": scope["path"],
-            "root_path": scope.get("root_path", ""),
-            "app": scope.get("app"),
-            "query_string": scope.get("query_string", b""),
-        }
+        # As it came: routing changes the scope (a mount's root_path).
+        asked = _Asked(
+            scope["method"], scope["path"], scope.get("root_path", ""), scope.get("query_string")
+        )
         status = 0
         sent = 0
         recorded = False
@@ -74,8 +75,10 @@ class RequestMetrics:
             if kind == "http.response.start":
                 status = message["status"]
             elif kind == "http.response.body":
-                sent += len(message.get("body", b""))
-                if not message.get("more_body", False):
+                body = message.get("body")
+                if body:
+                    sent += len(body)
+                if not message.get("more_body"):
                     try:
                         await send(message)
                     finally:
@@ -91,57 +94,54 @@ class RequestMetrics:
         finally:
             record()
 
-    def _record(self, scope: Scope, asked: Scope, status: int, sent: int, elapsed: float) -> None:
-        method = scope["method"] if scope["method"] in _METHODS else "other"
-        status_class = f"{status // 100}xx" if status else "none"  # none: the client left
-        key = (self._route(scope, asked), method, status_class)
-        series = self._series.get(key)
-        if series is None:
-            route = key[0]
-            series = (
-                HTTP_REQUESTS.labels(route, method, status_class),
-                HTTP_DURATION.labels(route, method),
-                HTTP_SENT_BYTES.labels(route),
-            )
-            self._series[key] = series
-        requests, duration, body_bytes = series
-        requests.inc()
-        duration.observe(elapsed)
-        if sent:
-            body_bytes.inc(sent)
+    def _record(self, scope: Scope, asked: _Asked, status: int, sent: int, elapsed: float) -> None:
+        method = asked.method if asked.method in _METHODS else "other"
+        status_class = _STATUS_CLASSES.get(status // 100, "none")  # none: the client left
+        self.tally.count(self._route(scope, asked), method, status_class, elapsed, sent)
         if self.access_log and status and _ACCESS.isEnabledFor(logging.INFO):
             _log_access(scope, asked, status)
 
-    def _route(self, scope: Scope, asked: Scope) -> str:
+    def _route(self, scope: Scope, asked: _Asked) -> str:
         if self._table is None:
-            self._table = _Table.of(getattr(asked["app"], "routes", ()))
+            self._table = _Table.of(self.routed.routes)
         route = scope.get("route")
         if isinstance(route, Route | Mount):
             # As included (a prefix given to include_router is not in the route's own path).
             return self._table.paths.get(id(route), route.path)
-        key = (asked["method"], asked["path"])
+        key = (asked.method, asked.path)
         template = self._templates.get(key)
         if template is None:
-            root = asked["root_path"]
-            path = asked["path"][len(root) :] if asked["path"].startswith(root) else asked["path"]
-            template = self._table.match(asked["method"], path)
+            root, path = asked.root_path, asked.path
+            path = path[len(root) :] if path.startswith(root) else path
+            template = self._table.match(asked.method, path)
             if len(self._templates) >= _PATHS_REMEMBERED:
                 self._templates.clear()
             self._templates[key] = template
         return template
 
 
-def _log_access(scope: Scope, asked: Scope, status: int) -> None:
+class _Asked(NamedTuple):
+    method: str
+    path: str
+    root_path: str
+    query_string: bytes | None
+
+
+def _log_access(scope: Scope, asked: _Asked, status: int) -> None:
+    """The line, made as `_ACCESS.info` would make it but for the caller's file and line,
+    which say nothing here and cost as much as the rest (logging walks the stack for them)."""
     client = scope.get("client")
-    query = asked["query_string"].decode("latin-1")
-    target = f"{asked['path']}?{query}" if query else asked["path"]
-    _ACCESS.info(
-        _ACCESS_LINE,
+    query = asked.query_string
+    target = f"{asked.path}?{query.decode('latin-1')}" if query else asked.path
+    arguments = (
         f"{client[0]}:{client[1]}" if client else "-",
-        asked["method"],
+        asked.method,
         redact_target(target),
         scope.get("http_version", "1.1"),
         status,
+    )
+    _ACCESS.handle(
+        _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, "", 0, _ACCESS_LINE, arguments, None)
     )
 
 

@@ -44,8 +44,8 @@ UNVARYING = {"date", "server", "cache-control"}
 
 
 def fast_path(headwater: Headwater) -> CondaFastPath:
-    """The app's conda fast path, found in its middleware stack."""
-    layer: Any = headwater.app.middleware_stack  # type: ignore[attr-defined]
+    """The app's conda fast path, found in front of it."""
+    layer: Any = headwater.app.front  # type: ignore[attr-defined]
     while layer is not None and not isinstance(layer, RepositoryFastPath):
         layer = getattr(layer, "app", None)
     assert layer is not None and layer._conda is not None, "no conda request reached it"
@@ -398,6 +398,8 @@ def test_hostile_paths_go_to_the_application_and_are_refused(
         f"/api/repo/t//open/{LINUX}/repodata.json",
         f"/api/repo/open/{LINUX}/nothing-1.0-0.conda",
         f"/api/repo/open@99/{LINUX}/repodata.json",
+        f"/api/repo/open/{LINUX}/repodata.json%0a",  # the guards' to refuse, in front or not
+        f"/api/repo/open/{LINUX}/repodata.json?x=%01",
     ]
     with httpx.Client(base_url=headwater.url) as client:
         for path in paths:

@@ -4,6 +4,7 @@ into fixed labels, so the series stay bounded."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import warnings
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from headwater.metrics import REGISTRY
+from headwater.metrics import REGISTRY, HttpTally
 from headwater.request_metrics import RequestMetrics
 
 with warnings.catch_warnings():
@@ -52,9 +53,8 @@ class AnswersFirst:
 def client() -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(router, prefix="/v1")
-    app.add_middleware(AnswersFirst)
-    app.add_middleware(RequestMetrics)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    front = RequestMetrics(AnswersFirst(app), app)
+    with TestClient(front, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -114,12 +114,11 @@ def test_each_answered_request_has_its_access_line_with_tokens_redacted(
     requests answered before routing have theirs too, and a token never shows."""
     app = FastAPI()
     app.include_router(router, prefix="/v1")
-    app.add_middleware(AnswersFirst)
-    app.add_middleware(RequestMetrics, access_log=True)
+    front = RequestMetrics(AnswersFirst(app), app, access_log=True)
     token = "AbcdefGhijklmnopqrstuvwxyz0123456789ABCDEFGH"
     with (
         caplog.at_level(logging.INFO, logger="headwater.access"),
-        TestClient(app, raise_server_exceptions=False) as test_client,
+        TestClient(front, raise_server_exceptions=False) as test_client,
     ):
         test_client.get("/v1/things/cached")
         test_client.get(f"/v1/things/a?token={token}")
@@ -139,3 +138,46 @@ def test_no_access_line_when_the_access_log_is_off(
     with caplog.at_level(logging.INFO, logger="headwater.access"):
         client.get("/v1/things/a")
     assert not [record for record in caplog.records if record.name == "headwater.access"]
+
+
+def test_tallies_of_every_app_are_summed_with_prometheus_buckets() -> None:
+    """Counted without locks per app, exported as prometheus_client would have: a duration
+    on a bucket's bound falls in that bucket, the buckets are cumulative, apps add up."""
+    route = "/test/tally/{name}"
+    first, second = HttpTally(), HttpTally()
+    first.count(route, "GET", "2xx", 0.005, 10)
+    first.count(route, "GET", "2xx", 0.7, 0)
+    second.count(route, "GET", "2xx", 400.0, 5)
+    labels = {"route": route, "method": "GET"}
+
+    def sample(name: str, **extra: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {**labels, **extra})
+
+    assert sample("headwater_http_requests_total", status="2xx") == 3
+    assert sample("headwater_http_request_duration_seconds_bucket", le="0.005") == 1
+    assert sample("headwater_http_request_duration_seconds_bucket", le="0.5") == 1
+    assert sample("headwater_http_request_duration_seconds_bucket", le="1.0") == 2
+    assert sample("headwater_http_request_duration_seconds_bucket", le="300.0") == 2
+    assert sample("headwater_http_request_duration_seconds_bucket", le="+Inf") == 3
+    assert sample("headwater_http_request_duration_seconds_count") == 3
+    assert sample("headwater_http_request_duration_seconds_sum") == 400.705
+    assert (
+        REGISTRY.get_sample_value("headwater_http_response_body_bytes_total", {"route": route})
+        == 15
+    )
+
+
+def test_what_an_app_counted_stays_counted_when_it_is_gone() -> None:
+    """A counter never goes down: an app collected (a test's, a reloaded one's) leaves its
+    numbers behind."""
+    route = "/test/gone/{name}"
+    tally = HttpTally()
+    tally.count(route, "GET", "2xx", 0.02, 7)
+    labels = {"route": route, "method": "GET", "status": "2xx"}
+    assert REGISTRY.get_sample_value("headwater_http_requests_total", labels) == 1
+    del tally
+    gc.collect()
+    assert REGISTRY.get_sample_value("headwater_http_requests_total", labels) == 1
+    assert (
+        REGISTRY.get_sample_value("headwater_http_response_body_bytes_total", {"route": route}) == 7
+    )

@@ -1,6 +1,11 @@
 """Repository reads answered before the framework: conda's files (repo/conda_fast_path.py)
 and the simple pages of public channels.
 
+It sits in front of FastAPI's own middleware (app.HeadwaterApp), so what it answers carries the
+security headers guards.SecurityHeaders gives the application's answers, and it leaves to the
+application, whose guards refuse them, the URLs those guards look at: a query, a control
+character.
+
 A package manager asks for the same project pages over and over. Once a full request has
 rendered a page (repo/pypi.py keeps it in the app's PageCache) and found the channel public
 (PublicChannels), later anonymous requests for it are answered here: no routing, no thread
@@ -14,10 +19,13 @@ import asyncio
 import logging
 
 from packaging.utils import canonicalize_name
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headwater.formats.pypi.simple import JSON_MEDIA, wants_json
+from headwater.guards import SECURITY_HEADERS
+from headwater.inputs import has_control_characters
 from headwater.repo.access import REVISION_HEADER, refresh_public_channel
 from headwater.repo.conda_fast_path import CondaFastPath, conda_address
 from headwater.repo.responses import INDEX_CACHE_CONTROL, etag_matches
@@ -30,49 +38,63 @@ log = logging.getLogger(__name__)
 
 
 class RepositoryFastPath:
-    def __init__(self, app: ASGIApp) -> None:
+    """Answers what it can of `app`'s repository reads; `owner` is the application whose
+    resources (its lifespan opens them) answer them."""
+
+    def __init__(self, app: ASGIApp, owner: Starlette) -> None:
         self.app = app
+        self.owner = owner
         self._refreshes: set[asyncio.Task[None]] = set()
         self._conda: CondaFastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            answer = self._cached_answer(scope)
-            if answer is not None:
-                for message in answer:
-                    await send(message)
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and scope["path"].startswith(_PREFIX)
+            and not scope.get("query_string")
+            and not has_control_characters(scope["path"])
+        ):
+            resources = getattr(self.owner.state, "resources", None)
+            if resources is not None and await self._answered(resources, scope, receive, send):
                 return
-            address = conda_address(scope["path"])
-            conda = self._conda_path(scope) if address is not None else None
-            if address is not None and conda is not None:
-                try:
-                    found = await conda.answer(scope, address, dict(scope["headers"]))
-                except Exception as error:  # the application answers, and says what failed
-                    log.warning("the conda fast path left a request to the application: %r", error)
-                    found = None
-                if found is not None:
-                    await send_answer(found, scope, receive, send)
-                    return
         await self.app(scope, receive, send)
 
-    def _conda_path(self, scope: Scope) -> CondaFastPath | None:
+    async def _answered(
+        self, resources: Resources, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        headers = dict(scope["headers"])
+        page = self._cached_answer(resources, scope, headers)
+        if page is not None:
+            for message in page:
+                await send(message)
+            return True
+        address = conda_address(scope["path"])
+        if address is None:
+            return False
+        try:
+            found = await self._conda_path(resources).answer(scope, address, headers)
+        except Exception as error:  # the application answers, and says what failed
+            log.warning("the conda fast path left a request to the application: %r", error)
+            return False
+        if found is None:
+            return False
+        await send_answer(found, scope, receive, send, SECURITY_HEADERS)
+        return True
+
+    def _conda_path(self, resources: Resources) -> CondaFastPath:
         """The conda fast path of the app's resources (made at the first request after the
         lifespan opened them)."""
-        resources = getattr(getattr(scope.get("app"), "state", None), "resources", None)
-        if resources is None:
-            return None
         if self._conda is None or self._conda.resources is not resources:
             self._conda = CondaFastPath(resources)
         return self._conda
 
-    def _cached_answer(self, scope: Scope) -> list[Message] | None:
+    def _cached_answer(
+        self, resources: Resources, scope: Scope, headers: dict[bytes, bytes]
+    ) -> list[Message] | None:
         address = _page_address(scope["path"])
         if address is None:
             return None
-        resources = getattr(getattr(scope.get("app"), "state", None), "resources", None)
-        if resources is None:
-            return None
-        headers = dict(scope["headers"])
         if any(name in headers for name in _CREDENTIALS):
             return None
         channel, project = address
@@ -124,7 +146,7 @@ def _page_messages(
     if_none_match = headers.get(b"if-none-match")
     if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
         return [
-            {"type": "http.response.start", "status": 304, "headers": common},
+            {"type": "http.response.start", "status": 304, "headers": common + SECURITY_HEADERS},
             {"type": "http.response.body", "body": b""},
         ]
     media = JSON_MEDIA if as_json else "text/html; charset=utf-8"
@@ -135,6 +157,7 @@ def _page_messages(
             (b"content-type", media.encode()),
             (b"content-length", str(len(body)).encode()),
             *common,
+            *SECURITY_HEADERS,
         ],
     }
     content = b"" if scope["method"] == "HEAD" else body

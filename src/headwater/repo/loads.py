@@ -31,7 +31,8 @@ class Loads:
 
     def start(self, key: Hashable, load: Callable[[], Awaitable[Any]]) -> None:
         """Load in the background unless it is loading already; nobody waits for it."""
-        self._begin(key, load).add_done_callback(_retrieved)
+        if key not in self._running:
+            self._begin(key, load).add_done_callback(_retrieved)
 
     def _begin(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
         running = self._running.get(key)

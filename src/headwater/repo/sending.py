@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -49,8 +50,17 @@ class Answer:
     body: bytes | LocalFile | Chunks = b""
 
 
-async def send_answer(answer: Answer, scope: Scope, receive: Receive, send: Send) -> None:
-    start = {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+async def send_answer(
+    answer: Answer,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    added: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """`added`: headers sent after the answer's own (the security headers, where no
+    middleware adds them)."""
+    headers = [*answer.headers, *added] if added else answer.headers
+    start = {"type": "http.response.start", "status": answer.status, "headers": headers}
     await send(start)
     body = answer.body
     if isinstance(body, bytes):
