@@ -411,6 +411,26 @@ def test_hostile_paths_go_to_the_application_and_are_refused(
     assert set(conda.views._views) == {"open"}
 
 
+def test_a_fast_path_that_fails_leaves_the_request_to_the_application(
+    headwater: Headwater, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In front of FastAPI's error handling, a failure in the fast path must not become the
+    server's 500: the application answers the request instead."""
+    with headwater.client(token) as client:
+        create_channel(client, "sturdy")
+        upload(client, "sturdy", build_package(PackageSpec("nu", "1.0", subdir=LINUX), tmp_path))
+    url = f"{headwater.url}/api/repo/sturdy/{LINUX}/repodata.json"
+    expected = httpx.get(url).content
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the fast path")
+
+    monkeypatch.setattr(CondaFastPath, "answer", broken)
+    answered = httpx.get(url)
+    assert answered.status_code == 200 and answered.content == expected
+    assert answered.headers["x-frame-options"] == "DENY"
+
+
 @pytest.fixture
 def accelerated(tmp_path: Path) -> Iterator[Headwater]:
     settings = make_settings(tmp_path / "var", accel_redirect_prefix="/_blobs/")

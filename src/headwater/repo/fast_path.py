@@ -29,7 +29,7 @@ from headwater.inputs import has_control_characters
 from headwater.repo.access import REVISION_HEADER, refresh_public_channel
 from headwater.repo.conda_fast_path import CondaFastPath, conda_address
 from headwater.repo.responses import INDEX_CACHE_CONTROL, etag_matches
-from headwater.repo.sending import send_answer
+from headwater.repo.sending import Answer, send_answer
 from headwater.resources import Resources
 
 _PREFIX = "/api/repo/"
@@ -63,24 +63,32 @@ class RepositoryFastPath:
     async def _answered(
         self, resources: Resources, scope: Scope, receive: Receive, send: Send
     ) -> bool:
-        headers = dict(scope["headers"])
-        page = self._cached_answer(resources, scope, headers)
+        try:
+            page, found = await self._answer(resources, scope)
+        except Exception as error:  # the application answers, and says what failed
+            log.warning("the fast path left a request to the application: %r", error)
+            return False
         if page is not None:
             for message in page:
                 await send(message)
             return True
+        if found is not None:
+            await send_answer(found, scope, receive, send, SECURITY_HEADERS)
+            return True
+        return False
+
+    async def _answer(
+        self, resources: Resources, scope: Scope
+    ) -> tuple[list[Message] | None, Answer | None]:
+        """A simple page's messages, or a conda answer; neither: the application answers."""
+        headers = dict(scope["headers"])
+        page = self._cached_answer(resources, scope, headers)
+        if page is not None:
+            return page, None
         address = conda_address(scope["path"])
         if address is None:
-            return False
-        try:
-            found = await self._conda_path(resources).answer(scope, address, headers)
-        except Exception as error:  # the application answers, and says what failed
-            log.warning("the conda fast path left a request to the application: %r", error)
-            return False
-        if found is None:
-            return False
-        await send_answer(found, scope, receive, send, SECURITY_HEADERS)
-        return True
+            return None, None
+        return None, await self._conda_path(resources).answer(scope, address, headers)
 
     def _conda_path(self, resources: Resources) -> CondaFastPath:
         """The conda fast path of the app's resources (made at the first request after the
