@@ -4,9 +4,11 @@ query); the run each line was written for; and their format, text or one JSON ob
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
 import logging
+import multiprocessing.util
 import os
 import re
 import threading
@@ -27,11 +29,25 @@ _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_-]{40,}")
 _SECRET_PARAMETER = re.compile(r"token|auth|key|secret|pass|session|signature", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=4096)  # clients ask for the same URLs over and over
+_REMEMBERED_TARGET = 512  # characters: a longer target is redacted each time, not kept
+
+
 def redact_target(target: str) -> str:
     """A request target (path and query) fit for a log: the segment after `t` in a repository
     path, every value of a parameter whose name suggests a secret, and anything shaped like a
-    token are replaced by ***."""
+    token are replaced by ***. Clients ask for the same URLs over and over: short ones are
+    remembered (4,096 of them, about 4 MiB at most, whatever URLs a caller makes up)."""
+    if len(target) <= _REMEMBERED_TARGET:
+        return _redacted_remembered(target)
+    return _redacted(target)
+
+
+@functools.lru_cache(maxsize=4096)
+def _redacted_remembered(target: str) -> str:
+    return _redacted(target)
+
+
+def _redacted(target: str) -> str:
     parts = urlsplit(target)
     path = _redact_path(parts.path)
     if not parts.query:
@@ -213,14 +229,19 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
     """Writes its lines out together, at most `interval` seconds after the first of them, and
     at once from a warning up: the access log's line per request would otherwise be a write()
     per request on the event loop's thread, which gives up the interpreter lock to the
-    server's threads every time (it took two thirds of a revalidation's cost). A process
-    killed outright loses what it wrote in its last `interval`; one that exits flushes."""
+    server's threads every time (it took two thirds of a revalidation's cost).
+
+    What waits is written when the process exits, by the interpreter's exit or by
+    multiprocessing's (a Granian worker ends with os._exit); a process killed outright loses
+    its last `interval`. A stream that fails loses the lines of that write, as logging loses
+    a line."""
 
     def __init__(self, stream: TextIO | None = None, interval: float = 0.1) -> None:
         super().__init__(stream)
         self.interval = interval
         self._pending: list[str] = []
         self._flusher: threading.Thread | None = None
+        self._stopped = threading.Event()
         _BATCHING.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -230,17 +251,22 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
             self.handleError(record)
             return
         self._pending.append(line)  # under the handler's lock (Handler.handle)
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= logging.WARNING or self._stopped.is_set():
             self._write()
         elif self._flusher is None:
-            self._flusher = threading.Thread(
-                target=self._flush_often, name="log-flush", daemon=True
-            )
-            self._flusher.start()
+            self._start_flusher()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._write()
+
+    def stop(self) -> None:
+        """Write what waits, and stop the thread that writes (lines after are written at once)."""
+        self._stopped.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(timeout=1)
+        self.flush()
 
     def _write(self) -> None:
         if not self._pending:
@@ -253,10 +279,15 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
         except Exception:
             pass  # as logging does, a broken stream does not break the process
 
-    def _flush_often(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            self.flush()
+    def _start_flusher(self) -> None:
+        """The thread that writes, once per process (a forked child starts its own), and the
+        last write at its exit."""
+        atexit.register(_stop_all)
+        multiprocessing.util.Finalize(None, _stop_all, exitpriority=0)
+        self._flusher = threading.Thread(
+            target=_flush_often, args=(weakref.ref(self),), name="log-flush", daemon=True
+        )
+        self._flusher.start()
 
     def _after_fork(self) -> None:
         """In a forked child: the thread stayed behind, and the lines are the parent's."""
@@ -264,7 +295,22 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
         self._pending.clear()
 
 
+def _flush_often(handler: weakref.ref[BatchedStreamHandler]) -> None:
+    """Until the handler is stopped or gone."""
+    while True:
+        found = handler()
+        if found is None or found._stopped.wait(found.interval):
+            return
+        found.flush()
+        del found
+
+
 _BATCHING: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
+
+
+def _stop_all() -> None:
+    for handler in list(_BATCHING):
+        handler.stop()
 
 
 def _flush_before_fork() -> None:

@@ -19,7 +19,6 @@ import itertools
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
@@ -77,7 +76,8 @@ class HttpTally:
     Plain numbers, written by the one thread that runs the app's requests and read by the
     scrape from another: prometheus_client's Counter and Histogram take a lock for every
     increment, four a request, 4% of the interpreter's time in a profile of cached answers.
-    Every app in the process is one more tally (HttpTallies sums them).
+    Every app in the process is one more tally (HttpTallies sums them). One writer a
+    tally: an app serves its requests from one event loop.
     """
 
     def __init__(self) -> None:
@@ -99,33 +99,18 @@ class HttpTally:
 
 
 class HttpTallies:
-    """The collector of every app's HttpTally in this process. What an app counted stays
-    counted when it is gone (a counter never goes down): its numbers are kept in `retired`."""
+    """The collector of every HttpTally made in this process. They are kept, not only their
+    apps' lifetimes: a counter never goes down (one app per `serve` process; a test makes
+    many, each a few small dicts)."""
 
     def __init__(self) -> None:
-        self.tallies: weakref.WeakSet[HttpTally] = weakref.WeakSet()
-        self.retired = _Retired()
-        self._lock = threading.RLock()  # the collector may run a finalizer, in its own thread
+        self.tallies: list[HttpTally] = []
 
     def add(self, tally: HttpTally) -> None:
-        with self._lock:
-            self.tallies.add(tally)
-        weakref.finalize(tally, self._retire, tally.requests, tally.durations, tally.body_bytes)
-
-    def _retire(
-        self,
-        requests: dict[tuple[str, str, str], int],
-        durations: dict[tuple[str, str], list[float]],
-        body_bytes: dict[str, int],
-    ) -> None:
-        with self._lock:
-            self.retired.requests = _summed(self.retired.requests, requests)
-            self.retired.durations = _summed_lists(self.retired.durations, durations)
-            self.retired.body_bytes = _summed(self.retired.body_bytes, body_bytes)
+        self.tallies.append(tally)
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            tallies: list[HttpTally | _Retired] = [self.retired, *self.tallies]
+        tallies = list(self.tallies)
         requests: dict[tuple[str, str, str], int] = {}
         durations: dict[tuple[str, str], list[float]] = {}
         body_bytes: dict[str, int] = {}
@@ -157,15 +142,6 @@ class HttpTallies:
         for route, value in body_bytes.items():
             sent.add_metric([route], value)
         yield from (counted, timed, sent)
-
-
-@dataclass
-class _Retired:
-    """What apps no longer here counted."""
-
-    requests: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    body_bytes: dict[str, int] = field(default_factory=dict)
 
 
 def _summed(into: dict[Any, int], more: dict[Any, int]) -> dict[Any, int]:

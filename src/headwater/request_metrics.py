@@ -4,9 +4,10 @@ on (`HEADWATER_ACCESS_LOG`).
 
 The access line is Headwater's own, whichever server runs it (theirs stay off in `headwater
 serve`): uvicorn's shape (`client - "METHOD target HTTP/v" status`) on the `headwater.access`
-logger, tokens redacted (logs.redact_target), the request's fields in JSON logs. Written here,
-on the request's own thread once its last byte is out, it costs a third of what Granian's did
-(an access record handed across from the server's threads for every request).
+logger, tokens redacted (logs.redact_target), the request's fields in JSON logs. Made here, on
+the request's own thread once its last byte is out (and written with others a moment later,
+logs.BatchedStreamHandler), it costs a fraction of what Granian's did (an access record handed
+across from the server's threads for every request).
 
 Pure ASGI, outermost, so that it sees what answers before routing too (the simple pages' fast
 path, the request guards). The route is the template the router matched, read from the scope
@@ -34,6 +35,7 @@ from headwater.metrics import HttpTally
 UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PATHS_REMEMBERED = 4096
+_PATH_REMEMBERED = 512  # characters: a longer path is matched each time, not kept
 _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _ACCESS_LINE = '%s - "%s %s HTTP/%s" %d'
 _STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
@@ -114,9 +116,10 @@ class RequestMetrics:
             root, path = asked.root_path, asked.path
             path = path[len(root) :] if path.startswith(root) else path
             template = self._table.match(asked.method, path)
-            if len(self._templates) >= _PATHS_REMEMBERED:
-                self._templates.clear()
-            self._templates[key] = template
+            if len(asked.path) <= _PATH_REMEMBERED:
+                if len(self._templates) >= _PATHS_REMEMBERED:
+                    self._templates.clear()
+                self._templates[key] = template
         return template
 
 

@@ -407,6 +407,11 @@ def test_hostile_paths_go_to_the_application_and_are_refused(
             request.url = request.url.copy_with(raw_path=path.encode())
             response = client.send(request)
             assert 400 <= response.status_code < 500, (path, response.status_code)
+        # A body on a read is the guards' to measure, as on any other route.
+        url = f"/api/repo/open/{LINUX}/repodata.json"
+        assert client.get(url).status_code == 200
+        too_large = client.request("GET", url, content=b"x" * (2 << 20))
+        assert too_large.status_code == 413, too_large.text
     conda = fast_path(headwater)
     assert set(conda.views._views) == {"open"}
 

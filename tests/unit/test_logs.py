@@ -9,6 +9,8 @@ import datetime as dt
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -200,3 +202,35 @@ def test_access_lines_keep_tokens_out_and_json_gives_the_request_fields(log_form
         assert line["client"] == "10.0.0.5:51000" and line["method"] == "GET"
         assert line["path"] == "/api/repo/t/***/forge/noarch/repodata.json?token=***"
         assert line["status"] == 200 and line["http_version"] == "1.1"
+
+
+EXITING = """
+import logging, multiprocessing, sys
+from headwater.logs import configure_logging
+
+def child():
+    logging.getLogger("headwater.child").info("from the forked child")
+
+configure_logging("text", "info")
+logging.getLogger("headwater.parent").info("before the fork")
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+process.join()
+logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # as Granian does
+logging.getLogger("headwater.parent").info("the last line")
+"""
+
+
+def test_what_waits_is_written_when_a_process_or_its_forked_child_exits() -> None:
+    """A forked child (Granian's worker) ends with os._exit, and a dictConfig after
+    configure_logging (Granian's) takes the handler out of logging's own exit: neither loses
+    the last lines."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import logging.config\n" + EXITING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [line.split(": ", 1)[1] for line in done.stderr.splitlines()]
+    assert lines == ["before the fork", "from the forked child", "the last line"], done.stderr
