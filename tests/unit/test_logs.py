@@ -234,3 +234,19 @@ def test_what_waits_is_written_when_a_process_or_its_forked_child_exits() -> Non
     )
     lines = [line.split(": ", 1)[1] for line in done.stderr.splitlines()]
     assert lines == ["before the fork", "from the forked child", "the last line"], done.stderr
+
+
+def test_only_short_targets_are_remembered_whatever_urls_a_caller_makes_up() -> None:
+    """Redaction is remembered per URL for speed; a caller sending long made-up URLs must
+    not fill the memory with them."""
+    from headwater.logs import _redacted_remembered, redact_target
+
+    before = _redacted_remembered.cache_info().currsize
+    for number in range(20):
+        long_target = f"/api/repo/t/{TOKEN}/x{number}/" + "a" * 10_000
+        assert TOKEN not in redact_target(long_target)
+    assert _redacted_remembered.cache_info().currsize == before
+    assert redact_target(f"/api/repo/t/{TOKEN}/only-here/noarch/repodata.json") == (
+        "/api/repo/t/***/only-here/noarch/repodata.json"
+    )
+    assert _redacted_remembered.cache_info().currsize == before + 1 or before == 4096

@@ -3,8 +3,8 @@ and the simple pages of public channels.
 
 It sits in front of FastAPI's own middleware (app.HeadwaterApp), so what it answers carries the
 security headers guards.SecurityHeaders gives the application's answers, and it leaves to the
-application, whose guards refuse them, the URLs those guards look at: a query, a control
-character.
+application, whose guards judge them, the requests those guards look at: a body, a query, a
+control character.
 
 A package manager asks for the same project pages over and over. Once a full request has
 rendered a page (repo/pypi.py keeps it in the app's PageCache) and found the channel public
